@@ -1,0 +1,514 @@
+// Package sqlite is Tailor's embedded storage backend: one SQLite file,
+// written through a single connection in WAL mode and read through a small
+// pool of read-only connections, so reads never wait for writes.
+//
+// It uses modernc.org/sqlite, a pure-Go SQLite, so the binary needs no cgo.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Options tune the backend. The zero value is usable.
+type Options struct {
+	// Readers is the number of read connections; 0 means 4.
+	Readers int
+	// CacheMiB is SQLite's page cache per connection in MiB; 0 means 64.
+	CacheMiB int
+}
+
+// DB is a SQLite store. It is safe for concurrent use.
+type DB struct {
+	w *sql.DB // one connection: SQLite has a single writer
+	r *sql.DB // read-only connections
+}
+
+// Open opens (creating if needed) the SQLite database at path and brings
+// its schema up to date.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	if opts.Readers <= 0 {
+		opts.Readers = 4
+	}
+	if opts.CacheMiB <= 0 {
+		opts.CacheMiB = 64
+	}
+	pragmas := func(extra ...string) string {
+		q := url.Values{}
+		ps := []string{
+			"busy_timeout(10000)",
+			"journal_mode(WAL)",
+			"synchronous(NORMAL)",
+			fmt.Sprintf("cache_size(%d)", -opts.CacheMiB*1024),
+			"temp_store(MEMORY)",
+		}
+		ps = append(ps, extra...)
+		for _, p := range ps {
+			q.Add("_pragma", p)
+		}
+		return "file:" + path + "?" + q.Encode()
+	}
+	w, err := sql.Open("sqlite", pragmas()+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", pragmas("query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
+	}
+	r.SetMaxOpenConns(opts.Readers)
+	r.SetMaxIdleConns(opts.Readers)
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
+	return &DB{w: w, r: r}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var version int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("the database has schema version %d, newer than this binary knows (%d): upgrade tailor", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate to version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database, checkpointing the write-ahead log.
+func (db *DB) Close() error {
+	return errors.Join(db.r.Close(), db.w.Close())
+}
+
+// Ping checks that both connection pools work.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.r.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Update runs fn in one write transaction.
+func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err)
+	}
+	w := &writer{tx: tx, now: time.Now()}
+	if err := fn(w); err != nil {
+		return errors.Join(err, w.close(), rollback(tx))
+	}
+	if err := w.close(); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	if err := ctx.Err(); err != nil {
+		return errors.Join(err, rollback(tx))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func rollback(tx *sql.Tx) error {
+	if err := tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	return nil
+}
+
+// Counts returns the number of items, users and events.
+func (db *DB) Counts(ctx context.Context) (store.Counts, error) {
+	var c store.Counts
+	err := db.r.QueryRowContext(ctx,
+		"SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM users), (SELECT count(*) FROM events)").
+		Scan(&c.Items, &c.Users, &c.Events)
+	if err != nil {
+		return c, fmt.Errorf("count records: %w", err)
+	}
+	return c, nil
+}
+
+const itemColumns = "id, title, description, categories, brand, price, currency, in_stock, stock, attributes, hidden, non_product, created_at, updated_at"
+
+func scanItem(sc interface{ Scan(...any) error }) (tailor.Item, error) {
+	var (
+		it                tailor.Item
+		cats, attrs       sql.NullString
+		price             sql.NullFloat64
+		inStock, stock    sql.NullInt64
+		created, updated  int64
+		hidden, nonProdct bool
+	)
+	if err := sc.Scan(&it.ID, &it.Title, &it.Description, &cats, &it.Brand, &price, &it.Currency,
+		&inStock, &stock, &attrs, &hidden, &nonProdct, &created, &updated); err != nil {
+		return it, err
+	}
+	if cats.Valid {
+		if err := json.Unmarshal([]byte(cats.String), &it.Categories); err != nil {
+			return it, fmt.Errorf("item %s: decode categories: %w", it.ID, err)
+		}
+	}
+	if attrs.Valid {
+		if err := json.Unmarshal([]byte(attrs.String), &it.Attributes); err != nil {
+			return it, fmt.Errorf("item %s: decode attributes: %w", it.ID, err)
+		}
+	}
+	if price.Valid {
+		it.Price = &price.Float64
+	}
+	if inStock.Valid {
+		b := inStock.Int64 != 0
+		it.InStock = &b
+	}
+	if stock.Valid {
+		it.Stock = &stock.Int64
+	}
+	it.Hidden, it.NonProduct = hidden, nonProdct
+	it.CreatedAt, it.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return it, nil
+}
+
+// Item returns one item.
+func (db *DB) Item(ctx context.Context, id tailor.ItemID) (tailor.Item, error) {
+	it, err := scanItem(db.r.QueryRowContext(ctx, "SELECT "+itemColumns+" FROM items WHERE id = ?", string(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return it, fmt.Errorf("item %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return it, fmt.Errorf("read item %q: %w", id, err)
+	}
+	return it, nil
+}
+
+// Items returns a page of items in id order.
+func (db *DB) Items(ctx context.Context, p store.PageRequest) (store.Page[tailor.Item], error) {
+	var page store.Page[tailor.Item]
+	after, err := decodeIDCursor(p.Cursor)
+	if err != nil {
+		return page, err
+	}
+	n := p.Size()
+	rows, err := db.r.QueryContext(ctx, "SELECT "+itemColumns+" FROM items WHERE id > ? ORDER BY id LIMIT ?", after, n+1)
+	if err != nil {
+		return page, fmt.Errorf("list items: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		it, err := scanItem(rows)
+		if err != nil {
+			return page, fmt.Errorf("list items: %w", err)
+		}
+		page.Data = append(page.Data, it)
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("list items: %w", err)
+	}
+	if len(page.Data) > n {
+		page.Data = page.Data[:n]
+		page.NextCursor = encodeIDCursor(string(page.Data[n-1].ID))
+	}
+	return page, nil
+}
+
+func scanUser(sc interface{ Scan(...any) error }) (tailor.User, error) {
+	var (
+		u       tailor.User
+		attrs   sql.NullString
+		created int64
+	)
+	if err := sc.Scan(&u.ID, &attrs, &created); err != nil {
+		return u, err
+	}
+	if attrs.Valid {
+		if err := json.Unmarshal([]byte(attrs.String), &u.Attributes); err != nil {
+			return u, fmt.Errorf("user %s: decode attributes: %w", u.ID, err)
+		}
+	}
+	u.CreatedAt = fromNanos(created)
+	return u, nil
+}
+
+// User returns one user.
+func (db *DB) User(ctx context.Context, id tailor.UserID) (tailor.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, "SELECT id, attributes, created_at FROM users WHERE id = ?", string(id)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return u, fmt.Errorf("user %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return u, fmt.Errorf("read user %q: %w", id, err)
+	}
+	return u, nil
+}
+
+// Users returns a page of users in id order.
+func (db *DB) Users(ctx context.Context, p store.PageRequest) (store.Page[tailor.User], error) {
+	var page store.Page[tailor.User]
+	after, err := decodeIDCursor(p.Cursor)
+	if err != nil {
+		return page, err
+	}
+	n := p.Size()
+	rows, err := db.r.QueryContext(ctx, "SELECT id, attributes, created_at FROM users WHERE id > ? ORDER BY id LIMIT ?", after, n+1)
+	if err != nil {
+		return page, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return page, fmt.Errorf("list users: %w", err)
+		}
+		page.Data = append(page.Data, u)
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("list users: %w", err)
+	}
+	if len(page.Data) > n {
+		page.Data = page.Data[:n]
+		page.NextCursor = encodeIDCursor(string(page.Data[n-1].ID))
+	}
+	return page, nil
+}
+
+const eventColumns = "seq, id, user_id, session_id, item_id, type, value, unit_price, order_id, recommendation_id, ts"
+
+func scanEvent(sc interface{ Scan(...any) error }, e *tailor.Event) (seq int64, err error) {
+	var (
+		user, session, order, rec sql.NullString
+		value, price              sql.NullFloat64
+		ts                        int64
+	)
+	if err := sc.Scan(&seq, &e.ID, &user, &session, &e.ItemID, &e.Type, &value, &price, &order, &rec, &ts); err != nil {
+		return 0, err
+	}
+	e.UserID, e.SessionID = tailor.UserID(user.String), session.String
+	e.OrderID, e.RecommendationID = order.String, rec.String
+	e.Value, e.UnitPrice = nil, nil
+	if value.Valid {
+		v := value.Float64
+		e.Value = &v
+	}
+	if price.Valid {
+		v := price.Float64
+		e.UnitPrice = &v
+	}
+	e.Timestamp = fromNanos(ts)
+	return seq, nil
+}
+
+// where builds the WHERE clause of q.
+func where(q store.EventQuery) (string, []any) {
+	var (
+		conds []string
+		args  []any
+	)
+	if q.UserID != "" {
+		conds, args = append(conds, "user_id = ?"), append(args, string(q.UserID))
+	}
+	if q.SessionID != "" {
+		conds, args = append(conds, "session_id = ?"), append(args, q.SessionID)
+	}
+	if q.ItemID != "" {
+		conds, args = append(conds, "item_id = ?"), append(args, string(q.ItemID))
+	}
+	if len(q.Types) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(q.Types)), ",")
+		conds = append(conds, "type IN ("+ph+")")
+		for _, t := range q.Types {
+			args = append(args, string(t))
+		}
+	}
+	if !q.Since.IsZero() {
+		conds, args = append(conds, "ts >= ?"), append(args, toNanos(q.Since))
+	}
+	if !q.Until.IsZero() {
+		conds, args = append(conds, "ts < ?"), append(args, toNanos(q.Until))
+	}
+	if len(conds) == 0 {
+		return "1 = 1", nil
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// Events returns a page of matching events, newest first.
+func (db *DB) Events(ctx context.Context, q store.EventQuery, p store.PageRequest) (store.Page[tailor.Event], error) {
+	var page store.Page[tailor.Event]
+	cond, args := where(q)
+	if p.Cursor != "" {
+		ts, seq, err := decodeEventCursor(p.Cursor)
+		if err != nil {
+			return page, err
+		}
+		cond += " AND (ts < ? OR (ts = ? AND seq < ?))"
+		args = append(args, ts, ts, seq)
+	}
+	n := p.Size()
+	args = append(args, n+1)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE "+cond+" ORDER BY ts DESC, seq DESC LIMIT ?", args...)
+	if err != nil {
+		return page, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var lastSeq int64
+	for rows.Next() {
+		var e tailor.Event
+		seq, err := scanEvent(rows, &e)
+		if err != nil {
+			return page, fmt.Errorf("list events: %w", err)
+		}
+		if len(page.Data) < n {
+			lastSeq = seq
+		}
+		page.Data = append(page.Data, e)
+	}
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("list events: %w", err)
+	}
+	if len(page.Data) > n {
+		page.Data = page.Data[:n]
+		page.NextCursor = encodeEventCursor(toNanos(page.Data[n-1].Timestamp), lastSeq)
+	}
+	return page, nil
+}
+
+// ScanEvents calls fn for every matching event, oldest first, from one
+// snapshot of the database.
+func (db *DB) ScanEvents(ctx context.Context, q store.EventQuery, fn func(*tailor.Event) error) error {
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	defer tx.Rollback()
+	cond, args := where(q)
+	rows, err := tx.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE "+cond+" ORDER BY ts, seq", args...)
+	if err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	defer rows.Close()
+	var e tailor.Event
+	for rows.Next() {
+		if _, err := scanEvent(rows, &e); err != nil {
+			return fmt.Errorf("scan events: %w", err)
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	return nil
+}
+
+// DeleteItem removes an item and its events.
+func (db *DB) DeleteItem(ctx context.Context, id tailor.ItemID) (int, error) {
+	return db.deleteWithEvents(ctx, "items", "item_id", string(id))
+}
+
+// DeleteUser removes a user and their events.
+func (db *DB) DeleteUser(ctx context.Context, id tailor.UserID) (int, error) {
+	return db.deleteWithEvents(ctx, "users", "user_id", string(id))
+}
+
+func (db *DB) deleteWithEvents(ctx context.Context, table, column, id string) (int, error) {
+	kind := strings.TrimSuffix(table, "s")
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE id = ?", id)
+	if err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, fmt.Errorf("%s %q: %w", kind, id, store.ErrNotFound)
+	}
+	res, err = tx.ExecContext(ctx, "DELETE FROM events WHERE "+column+" = ?", id)
+	if err != nil {
+		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
+	}
+	n, _ := res.RowsAffected()
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	return int(n), nil
+}
+
+func toNanos(t time.Time) int64 { return t.UnixNano() }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func encodeIDCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func decodeIDCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+	}
+	return string(b), nil
+}
+
+func encodeEventCursor(ts, seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ts, 10) + "," + strconv.FormatInt(seq, 10)))
+}
+
+func decodeEventCursor(c string) (ts, seq int64, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		a, s, ok := strings.Cut(string(b), ",")
+		if ok {
+			ts, err = strconv.ParseInt(a, 10, 64)
+			if err == nil {
+				seq, err = strconv.ParseInt(s, 10, 64)
+				if err == nil {
+					return ts, seq, nil
+				}
+			}
+		}
+	}
+	return 0, 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
+}
+
+// Interface guard.
+var _ store.Store = (*DB)(nil)

@@ -1,0 +1,164 @@
+// Package store defines the storage contract of Tailor: small interfaces for
+// reading and writing items, users and events, the query and page types they
+// use, and the errors callers can expect. Backends (sqlite, and later
+// postgres) implement it; storetest checks that they do so alike.
+//
+// All methods of all interfaces are safe for concurrent use.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tailorhq/tailor"
+)
+
+// ErrNotFound is returned when the requested record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrBadCursor is returned when a page cursor cannot be decoded.
+var ErrBadCursor = errors.New("invalid cursor")
+
+// MaxPageSize is the largest page a list method returns; larger limits are
+// capped to it.
+const MaxPageSize = 1000
+
+// DefaultPageSize is the page size used when a limit is zero.
+const DefaultPageSize = 100
+
+// Writer writes records. A Writer is handed out by Updater.Update and is
+// valid only inside that call; it is not safe for concurrent use.
+type Writer interface {
+	// UpsertItems inserts the items, replacing every field of those that
+	// exist. A zero CreatedAt keeps the stored one (or is set to now on
+	// insert); a zero UpdatedAt is set to now.
+	UpsertItems(ctx context.Context, items []tailor.Item) error
+	// UpsertUsers inserts the users, replacing the attributes of those that
+	// exist. A zero CreatedAt keeps the stored one (or is set to now).
+	UpsertUsers(ctx context.Context, users []tailor.User) error
+	// InsertEvents stores the events whose IDs are not stored yet and
+	// reports how many were new. Every event must have an ID and a
+	// timestamp. Items and users the events refer to that are not stored
+	// yet are created with only their id.
+	InsertEvents(ctx context.Context, events []tailor.Event) (InsertResult, error)
+}
+
+// InsertResult counts the outcome of InsertEvents.
+type InsertResult struct {
+	// Inserted is the number of events stored.
+	Inserted int `json:"inserted"`
+	// Duplicates is the number of events not stored because an event with
+	// the same ID was stored already (or came earlier in the same call).
+	Duplicates int `json:"duplicates"`
+}
+
+// Updater runs writes atomically.
+type Updater interface {
+	// Update calls fn with a Writer inside one transaction. If fn returns an
+	// error, or ctx is cancelled, nothing fn wrote is kept; otherwise
+	// everything is, at once.
+	Update(ctx context.Context, fn func(Writer) error) error
+}
+
+// ItemReader reads the catalog.
+type ItemReader interface {
+	// Item returns the item with the id, or ErrNotFound.
+	Item(ctx context.Context, id tailor.ItemID) (tailor.Item, error)
+	// Items returns a page of items in id order.
+	Items(ctx context.Context, p PageRequest) (Page[tailor.Item], error)
+}
+
+// UserReader reads shoppers.
+type UserReader interface {
+	// User returns the user with the id, or ErrNotFound.
+	User(ctx context.Context, id tailor.UserID) (tailor.User, error)
+	// Users returns a page of users in id order.
+	Users(ctx context.Context, p PageRequest) (Page[tailor.User], error)
+}
+
+// EventReader reads behaviour.
+type EventReader interface {
+	// Events returns a page of the events that match q, newest first
+	// (by timestamp, then by insertion order).
+	Events(ctx context.Context, q EventQuery, p PageRequest) (Page[tailor.Event], error)
+	// ScanEvents calls fn for every event that matches q, oldest first
+	// (by timestamp, then by insertion order), stopping at fn's first
+	// error, which it returns. It is meant for building training data and
+	// reads from one consistent snapshot.
+	ScanEvents(ctx context.Context, q EventQuery, fn func(*tailor.Event) error) error
+}
+
+// Deleter removes records.
+type Deleter interface {
+	// DeleteItem removes the item and all its events, or returns
+	// ErrNotFound. It reports how many events went with it.
+	DeleteItem(ctx context.Context, id tailor.ItemID) (events int, err error)
+	// DeleteUser removes the user and all their events, or returns
+	// ErrNotFound. It reports how many events went with it.
+	DeleteUser(ctx context.Context, id tailor.UserID) (events int, err error)
+}
+
+// Counter reports the size of the store.
+type Counter interface {
+	Counts(ctx context.Context) (Counts, error)
+}
+
+// Counts is the number of records of each kind in the store.
+type Counts struct {
+	Items  int `json:"items"`
+	Users  int `json:"users"`
+	Events int `json:"events"`
+}
+
+// Store is everything a backend provides.
+type Store interface {
+	Updater
+	ItemReader
+	UserReader
+	EventReader
+	Deleter
+	Counter
+	// Ping checks that the backend can serve requests.
+	Ping(ctx context.Context) error
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// PageRequest asks for one page of a list.
+type PageRequest struct {
+	// Cursor is the NextCursor of the previous page; empty for the first.
+	Cursor string
+	// Limit is the page size: 0 means DefaultPageSize, and it is capped at
+	// MaxPageSize.
+	Limit int
+}
+
+// Size returns the effective page size of p.
+func (p PageRequest) Size() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultPageSize
+	case p.Limit > MaxPageSize:
+		return MaxPageSize
+	}
+	return p.Limit
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Data []T `json:"data"`
+	// NextCursor fetches the next page; empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+// EventQuery selects events. Zero fields do not restrict.
+type EventQuery struct {
+	UserID    tailor.UserID
+	SessionID string
+	ItemID    tailor.ItemID
+	// Types, when not empty, keeps only events of these types.
+	Types []tailor.EventType
+	// Since and Until bound the timestamp: Since ≤ t < Until.
+	Since, Until time.Time
+}
