@@ -44,6 +44,17 @@ type Writer interface {
 	InsertEvents(ctx context.Context, events []tailor.Event) (InsertResult, error)
 }
 
+// IndexDeferrer is implemented by Writers that load many events faster by
+// building their indexes once, at the end of the transaction. Callers that
+// are about to write a large batch detect it with a type assertion.
+type IndexDeferrer interface {
+	// DeferIndexes says that about rows events are coming. The writer
+	// defers index maintenance to the end of the transaction when that is
+	// cheaper than keeping the indexes up to date row by row; reads through
+	// the same transaction may then be slower.
+	DeferIndexes(ctx context.Context, rows int) error
+}
+
 // InsertResult counts the outcome of InsertEvents.
 type InsertResult struct {
 	// Inserted is the number of events stored.

@@ -3,14 +3,15 @@ package sqlite
 // migrations are applied in order; PRAGMA user_version holds how many have
 // run. Append only: never edit a migration that has shipped.
 //
-// Times are stored as INTEGER Unix nanoseconds (UTC), ids as TEXT, lists and
-// maps as JSON TEXT. Empty optional ids are stored as NULL so that partial
-// indexes stay small. The same SQL runs on PostgreSQL with BIGINT/DOUBLE
-// PRECISION types and $n placeholders.
+// Items and users have an integer key (ix) beside their text id; events
+// refer to them by it, which keeps event rows and their indexes small.
+// Times are INTEGER Unix nanoseconds (UTC), lists and maps JSON TEXT.
+// Empty optional ids are NULL so that partial indexes stay small.
 var migrations = []string{
 	`
 CREATE TABLE items (
-	id          TEXT PRIMARY KEY,
+	ix          INTEGER PRIMARY KEY,
+	id          TEXT NOT NULL UNIQUE,
 	title       TEXT NOT NULL DEFAULT '',
 	description TEXT NOT NULL DEFAULT '',
 	categories  TEXT,
@@ -26,16 +27,17 @@ CREATE TABLE items (
 	updated_at  INTEGER NOT NULL
 );
 CREATE TABLE users (
-	id         TEXT PRIMARY KEY,
+	ix         INTEGER PRIMARY KEY,
+	id         TEXT NOT NULL UNIQUE,
 	attributes TEXT,
 	created_at INTEGER NOT NULL
 );
 CREATE TABLE events (
 	seq               INTEGER PRIMARY KEY,
 	id                TEXT NOT NULL UNIQUE,
-	user_id           TEXT,
+	user_ix           INTEGER,
 	session_id        TEXT,
-	item_id           TEXT NOT NULL,
+	item_ix           INTEGER NOT NULL,
 	type              TEXT NOT NULL,
 	value             REAL,
 	unit_price        REAL,
@@ -43,9 +45,22 @@ CREATE TABLE events (
 	recommendation_id TEXT,
 	ts                INTEGER NOT NULL
 );
-CREATE INDEX events_user_ts ON events (user_id, ts) WHERE user_id IS NOT NULL;
-CREATE INDEX events_session_ts ON events (session_id, ts) WHERE session_id IS NOT NULL;
-CREATE INDEX events_item_ts ON events (item_id, ts);
-CREATE INDEX events_ts ON events (ts);
-`,
+` + eventIndexes,
 }
+
+// eventIndexes are the secondary indexes of events. The first two grow at
+// random places as events arrive (events come roughly in time order, so the
+// others grow at their end): a bulk load may drop them (dropEventIndexes)
+// and run this again at the end, since building an index from sorted data
+// is much faster than growing it row by row.
+const eventIndexes = `
+CREATE INDEX IF NOT EXISTS events_user_ts ON events (user_ix, ts) WHERE user_ix IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_item_ts ON events (item_ix, ts);
+CREATE INDEX IF NOT EXISTS events_session_ts ON events (session_id, ts) WHERE session_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+`
+
+const dropEventIndexes = `
+DROP INDEX IF EXISTS events_user_ts;
+DROP INDEX IF EXISTS events_item_ts;
+`

@@ -135,6 +135,9 @@ func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
 	if err := fn(w); err != nil {
 		return errors.Join(err, w.close(), rollback(tx))
 	}
+	if err := w.finish(ctx); err != nil {
+		return errors.Join(err, w.close(), rollback(tx))
+	}
 	if err := w.close(); err != nil {
 		return errors.Join(err, rollback(tx))
 	}
@@ -308,7 +311,8 @@ func (db *DB) Users(ctx context.Context, p store.PageRequest) (store.Page[tailor
 	return page, nil
 }
 
-const eventColumns = "seq, id, user_id, session_id, item_id, type, value, unit_price, order_id, recommendation_id, ts"
+const eventSelect = `SELECT e.seq, e.id, u.id, e.session_id, i.id, e.type, e.value, e.unit_price, e.order_id, e.recommendation_id, e.ts
+FROM events e JOIN items i ON i.ix = e.item_ix LEFT JOIN users u ON u.ix = e.user_ix`
 
 func scanEvent(sc interface{ Scan(...any) error }, e *tailor.Event) (seq int64, err error) {
 	var (
@@ -341,26 +345,26 @@ func where(q store.EventQuery) (string, []any) {
 		args  []any
 	)
 	if q.UserID != "" {
-		conds, args = append(conds, "user_id = ?"), append(args, string(q.UserID))
+		conds, args = append(conds, "e.user_ix = (SELECT ix FROM users WHERE id = ?)"), append(args, string(q.UserID))
 	}
 	if q.SessionID != "" {
-		conds, args = append(conds, "session_id = ?"), append(args, q.SessionID)
+		conds, args = append(conds, "e.session_id = ?"), append(args, q.SessionID)
 	}
 	if q.ItemID != "" {
-		conds, args = append(conds, "item_id = ?"), append(args, string(q.ItemID))
+		conds, args = append(conds, "e.item_ix = (SELECT ix FROM items WHERE id = ?)"), append(args, string(q.ItemID))
 	}
 	if len(q.Types) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?,", len(q.Types)), ",")
-		conds = append(conds, "type IN ("+ph+")")
+		conds = append(conds, "e.type IN ("+ph+")")
 		for _, t := range q.Types {
 			args = append(args, string(t))
 		}
 	}
 	if !q.Since.IsZero() {
-		conds, args = append(conds, "ts >= ?"), append(args, toNanos(q.Since))
+		conds, args = append(conds, "e.ts >= ?"), append(args, toNanos(q.Since))
 	}
 	if !q.Until.IsZero() {
-		conds, args = append(conds, "ts < ?"), append(args, toNanos(q.Until))
+		conds, args = append(conds, "e.ts < ?"), append(args, toNanos(q.Until))
 	}
 	if len(conds) == 0 {
 		return "1 = 1", nil
@@ -377,12 +381,12 @@ func (db *DB) Events(ctx context.Context, q store.EventQuery, p store.PageReques
 		if err != nil {
 			return page, err
 		}
-		cond += " AND (ts < ? OR (ts = ? AND seq < ?))"
+		cond += " AND (e.ts < ? OR (e.ts = ? AND e.seq < ?))"
 		args = append(args, ts, ts, seq)
 	}
 	n := p.Size()
 	args = append(args, n+1)
-	rows, err := db.r.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE "+cond+" ORDER BY ts DESC, seq DESC LIMIT ?", args...)
+	rows, err := db.r.QueryContext(ctx, eventSelect+" WHERE "+cond+" ORDER BY e.ts DESC, e.seq DESC LIMIT ?", args...)
 	if err != nil {
 		return page, fmt.Errorf("list events: %w", err)
 	}
@@ -418,7 +422,7 @@ func (db *DB) ScanEvents(ctx context.Context, q store.EventQuery, fn func(*tailo
 	}
 	defer tx.Rollback()
 	cond, args := where(q)
-	rows, err := tx.QueryContext(ctx, "SELECT "+eventColumns+" FROM events WHERE "+cond+" ORDER BY ts, seq", args...)
+	rows, err := tx.QueryContext(ctx, eventSelect+" WHERE "+cond+" ORDER BY e.ts, e.seq", args...)
 	if err != nil {
 		return fmt.Errorf("scan events: %w", err)
 	}
@@ -440,33 +444,38 @@ func (db *DB) ScanEvents(ctx context.Context, q store.EventQuery, fn func(*tailo
 
 // DeleteItem removes an item and its events.
 func (db *DB) DeleteItem(ctx context.Context, id tailor.ItemID) (int, error) {
-	return db.deleteWithEvents(ctx, "items", "item_id", string(id))
+	return db.deleteWithEvents(ctx, "item", string(id))
 }
 
 // DeleteUser removes a user and their events.
 func (db *DB) DeleteUser(ctx context.Context, id tailor.UserID) (int, error) {
-	return db.deleteWithEvents(ctx, "users", "user_id", string(id))
+	return db.deleteWithEvents(ctx, "user", string(id))
 }
 
-func (db *DB) deleteWithEvents(ctx context.Context, table, column, id string) (int, error) {
-	kind := strings.TrimSuffix(table, "s")
+// deleteWithEvents deletes the item or user (kind) with the id and the
+// events that refer to it.
+func (db *DB) deleteWithEvents(ctx context.Context, kind, id string) (int, error) {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE id = ?", id)
+	var ix int64
+	err = tx.QueryRowContext(ctx, "SELECT ix FROM "+kind+"s WHERE id = ?", id).Scan(&ix)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%s %q: %w", kind, id, store.ErrNotFound)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return 0, fmt.Errorf("%s %q: %w", kind, id, store.ErrNotFound)
-	}
-	res, err = tx.ExecContext(ctx, "DELETE FROM events WHERE "+column+" = ?", id)
+	res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE "+kind+"_ix = ?", ix)
 	if err != nil {
 		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
 	}
 	n, _ := res.RowsAffected()
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+kind+"s WHERE ix = ?", ix); err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
 	}

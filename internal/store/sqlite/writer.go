@@ -14,32 +14,68 @@ import (
 )
 
 // eventChunk is how many events go into one INSERT statement: multi-row
-// statements amortize SQLite's per-statement cost (11 columns × 90 rows
+// statements amortize SQLite's per-statement cost (10 columns × 100 rows
 // stays well under the 32,766 parameter limit).
-const eventChunk = 90
+const eventChunk = 100
 
 // writer implements store.Writer inside one transaction. It prepares its
-// statements on first use and remembers which item and user ids it has made
-// sure exist, so a bulk load does not ask again for every event.
+// statements on first use and caches the integer keys of the items and
+// users it has seen, so a bulk load resolves each id once.
 type writer struct {
 	tx  *sql.Tx
 	now time.Time
 
-	upsertItem, upsertUser, ensureItem, ensureUser *sql.Stmt
-	insertChunk                                    *sql.Stmt
+	upsertItem, upsertUser, findItem, findUser, newItem, newUser, insertChunk *sql.Stmt
 
-	knownItems map[tailor.ItemID]struct{}
-	knownUsers map[tailor.UserID]struct{}
+	itemIx map[tailor.ItemID]int64
+	userIx map[tailor.UserID]int64
+
+	// deferred is set when the event indexes were dropped, to be rebuilt
+	// by finish.
+	deferred bool
 }
 
 func (w *writer) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{w.upsertItem, w.upsertUser, w.ensureItem, w.ensureUser, w.insertChunk} {
+	for _, s := range []*sql.Stmt{w.upsertItem, w.upsertUser, w.findItem, w.findUser, w.newItem, w.newUser, w.insertChunk} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// finish completes the transaction's work before commit.
+func (w *writer) finish(ctx context.Context) error {
+	if !w.deferred {
+		return nil
+	}
+	if _, err := w.tx.ExecContext(ctx, eventIndexes); err != nil {
+		return fmt.Errorf("rebuild event indexes: %w", err)
+	}
+	w.deferred = false
+	return nil
+}
+
+// DeferIndexes drops the event indexes, to be rebuilt before commit, when
+// rows is at least the number of events stored: then one sorted build costs
+// less than rows random index insertions.
+func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
+	if w.deferred {
+		return nil
+	}
+	var stored int64
+	if err := w.tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM events").Scan(&stored); err != nil {
+		return fmt.Errorf("defer indexes: %w", err)
+	}
+	if int64(rows) < stored {
+		return nil
+	}
+	if _, err := w.tx.ExecContext(ctx, dropEventIndexes); err != nil {
+		return fmt.Errorf("defer indexes: %w", err)
+	}
+	w.deferred = true
+	return nil
 }
 
 func (w *writer) prepare(ctx context.Context, s **sql.Stmt, query string) error {
@@ -54,6 +90,13 @@ func (w *writer) prepare(ctx context.Context, s **sql.Stmt, query string) error 
 	return nil
 }
 
+func (w *writer) caches() {
+	if w.itemIx == nil {
+		w.itemIx = make(map[tailor.ItemID]int64)
+		w.userIx = make(map[tailor.UserID]int64)
+	}
+}
+
 const upsertItemSQL = `
 INSERT INTO items (` + itemColumns + `)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, COALESCE(?13, ?15), COALESCE(?14, ?15))
@@ -62,13 +105,15 @@ ON CONFLICT (id) DO UPDATE SET
 	brand = excluded.brand, price = excluded.price, currency = excluded.currency,
 	in_stock = excluded.in_stock, stock = excluded.stock, attributes = excluded.attributes,
 	hidden = excluded.hidden, non_product = excluded.non_product,
-	created_at = COALESCE(?13, items.created_at), updated_at = excluded.updated_at`
+	created_at = COALESCE(?13, items.created_at), updated_at = excluded.updated_at
+RETURNING ix`
 
 // UpsertItems inserts or replaces items.
 func (w *writer) UpsertItems(ctx context.Context, items []tailor.Item) error {
 	if err := w.prepare(ctx, &w.upsertItem, upsertItemSQL); err != nil {
 		return fmt.Errorf("upsert items: %w", err)
 	}
+	w.caches()
 	now := toNanos(w.now)
 	for i := range items {
 		it := &items[i]
@@ -84,26 +129,29 @@ func (w *writer) UpsertItems(ctx context.Context, items []tailor.Item) error {
 		if it.InStock != nil {
 			inStock = *it.InStock
 		}
-		_, err = w.upsertItem.ExecContext(ctx, string(it.ID), it.Title, it.Description, cats, it.Brand,
+		var ix int64
+		err = w.upsertItem.QueryRowContext(ctx, string(it.ID), it.Title, it.Description, cats, it.Brand,
 			floatOrNil(it.Price), it.Currency, inStock, intOrNil(it.Stock), attrs, it.Hidden, it.NonProduct,
-			timeOrNil(it.CreatedAt), timeOrNil(it.UpdatedAt), now)
+			timeOrNil(it.CreatedAt), timeOrNil(it.UpdatedAt), now).Scan(&ix)
 		if err != nil {
 			return fmt.Errorf("upsert item %q: %w", it.ID, err)
 		}
-		w.remember(it.ID, "")
+		w.itemIx[it.ID] = ix
 	}
 	return nil
 }
 
 const upsertUserSQL = `
 INSERT INTO users (id, attributes, created_at) VALUES (?1, ?2, COALESCE(?3, ?4))
-ON CONFLICT (id) DO UPDATE SET attributes = excluded.attributes, created_at = COALESCE(?3, users.created_at)`
+ON CONFLICT (id) DO UPDATE SET attributes = excluded.attributes, created_at = COALESCE(?3, users.created_at)
+RETURNING ix`
 
 // UpsertUsers inserts or replaces users.
 func (w *writer) UpsertUsers(ctx context.Context, users []tailor.User) error {
 	if err := w.prepare(ctx, &w.upsertUser, upsertUserSQL); err != nil {
 		return fmt.Errorf("upsert users: %w", err)
 	}
+	w.caches()
 	now := toNanos(w.now)
 	for i := range users {
 		u := &users[i]
@@ -111,52 +159,39 @@ func (w *writer) UpsertUsers(ctx context.Context, users []tailor.User) error {
 		if err != nil {
 			return fmt.Errorf("upsert user %q: attributes: %w", u.ID, err)
 		}
-		if _, err := w.upsertUser.ExecContext(ctx, string(u.ID), attrs, timeOrNil(u.CreatedAt), now); err != nil {
+		var ix int64
+		if err := w.upsertUser.QueryRowContext(ctx, string(u.ID), attrs, timeOrNil(u.CreatedAt), now).Scan(&ix); err != nil {
 			return fmt.Errorf("upsert user %q: %w", u.ID, err)
 		}
-		w.remember("", u.ID)
+		w.userIx[u.ID] = ix
 	}
 	return nil
 }
 
-func (w *writer) remember(item tailor.ItemID, user tailor.UserID) {
-	if w.knownItems == nil {
-		w.knownItems = make(map[tailor.ItemID]struct{})
-		w.knownUsers = make(map[tailor.UserID]struct{})
+// resolve returns the integer key of the item or user with the id,
+// creating a bare record when there is none.
+func (w *writer) resolve(ctx context.Context, find, create *sql.Stmt, id string) (int64, error) {
+	var ix int64
+	err := find.QueryRowContext(ctx, id).Scan(&ix)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = create.QueryRowContext(ctx, id, toNanos(w.now)).Scan(&ix)
 	}
-	if item != "" {
-		w.knownItems[item] = struct{}{}
-	}
-	if user != "" {
-		w.knownUsers[user] = struct{}{}
-	}
+	return ix, err
 }
 
-// ensureRefs creates bare item and user rows for ids the events refer to.
-func (w *writer) ensureRefs(ctx context.Context, events []tailor.Event) error {
-	if err := w.prepare(ctx, &w.ensureItem, "INSERT INTO items (id, created_at, updated_at) VALUES (?1, ?2, ?2) ON CONFLICT (id) DO NOTHING"); err != nil {
-		return err
-	}
-	if err := w.prepare(ctx, &w.ensureUser, "INSERT INTO users (id, created_at) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING"); err != nil {
-		return err
-	}
-	now := toNanos(w.now)
-	for i := range events {
-		e := &events[i]
-		if _, ok := w.knownItems[e.ItemID]; !ok {
-			if _, err := w.ensureItem.ExecContext(ctx, string(e.ItemID), now); err != nil {
-				return fmt.Errorf("create item %q: %w", e.ItemID, err)
-			}
-			w.remember(e.ItemID, "")
-		}
-		if e.UserID == "" {
-			continue
-		}
-		if _, ok := w.knownUsers[e.UserID]; !ok {
-			if _, err := w.ensureUser.ExecContext(ctx, string(e.UserID), now); err != nil {
-				return fmt.Errorf("create user %q: %w", e.UserID, err)
-			}
-			w.remember("", e.UserID)
+func (w *writer) prepareRefs(ctx context.Context) error {
+	for _, p := range []struct {
+		s *(*sql.Stmt)
+		q string
+	}{
+		{&w.findItem, "SELECT ix FROM items WHERE id = ?"},
+		{&w.findUser, "SELECT ix FROM users WHERE id = ?"},
+		{&w.newItem, "INSERT INTO items (id, created_at, updated_at) VALUES (?1, ?2, ?2) RETURNING ix"},
+		{&w.newUser, "INSERT INTO users (id, created_at) VALUES (?1, ?2) RETURNING ix"},
+		{&w.insertChunk, insertEventsSQL(eventChunk)},
+	} {
+		if err := w.prepare(ctx, p.s, p.q); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -164,7 +199,7 @@ func (w *writer) ensureRefs(ctx context.Context, events []tailor.Event) error {
 
 func insertEventsSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO events (id, user_id, session_id, item_id, type, value, unit_price, order_id, recommendation_id, ts) VALUES ")
+	b.WriteString("INSERT INTO events (id, user_ix, session_id, item_ix, type, value, unit_price, order_id, recommendation_id, ts) VALUES ")
 	for i := 0; i < rows; i++ {
 		if i > 0 {
 			b.WriteByte(',')
@@ -179,26 +214,41 @@ func insertEventsSQL(rows int) string {
 func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store.InsertResult, error) {
 	var res store.InsertResult
 	for i := range events {
-		if events[i].ID == "" || events[i].Timestamp.IsZero() {
-			return res, fmt.Errorf("insert events: event %d has no id or no timestamp", i)
+		if events[i].ID == "" || events[i].Timestamp.IsZero() || events[i].ItemID == "" {
+			return res, fmt.Errorf("insert events: event %d has no id, item or timestamp", i)
 		}
 	}
-	if w.knownItems == nil {
-		w.remember("", "")
-	}
-	if err := w.ensureRefs(ctx, events); err != nil {
+	if err := w.prepareRefs(ctx); err != nil {
 		return res, fmt.Errorf("insert events: %w", err)
 	}
-	if err := w.prepare(ctx, &w.insertChunk, insertEventsSQL(eventChunk)); err != nil {
-		return res, fmt.Errorf("insert events: %w", err)
-	}
+	w.caches()
 	args := make([]any, 0, 10*eventChunk)
 	for len(events) > 0 {
 		n := min(len(events), eventChunk)
 		args = args[:0]
 		for i := 0; i < n; i++ {
 			e := &events[i]
-			args = append(args, e.ID, nullString(string(e.UserID)), nullString(e.SessionID), string(e.ItemID), string(e.Type),
+			itemIx, ok := w.itemIx[e.ItemID]
+			if !ok {
+				ix, err := w.resolve(ctx, w.findItem, w.newItem, string(e.ItemID))
+				if err != nil {
+					return res, fmt.Errorf("insert events: item %q: %w", e.ItemID, err)
+				}
+				w.itemIx[e.ItemID], itemIx = ix, ix
+			}
+			var userIx any
+			if e.UserID != "" {
+				ix, ok := w.userIx[e.UserID]
+				if !ok {
+					var err error
+					if ix, err = w.resolve(ctx, w.findUser, w.newUser, string(e.UserID)); err != nil {
+						return res, fmt.Errorf("insert events: user %q: %w", e.UserID, err)
+					}
+					w.userIx[e.UserID] = ix
+				}
+				userIx = ix
+			}
+			args = append(args, e.ID, userIx, nullString(e.SessionID), itemIx, string(e.Type),
 				floatOrNil(e.Value), floatOrNil(e.UnitPrice), nullString(e.OrderID), nullString(e.RecommendationID), toNanos(e.Timestamp))
 		}
 		var (
@@ -263,5 +313,8 @@ func nullString(s string) any {
 	return s
 }
 
-// Interface guard.
-var _ store.Writer = (*writer)(nil)
+// Interface guards.
+var (
+	_ store.Writer        = (*writer)(nil)
+	_ store.IndexDeferrer = (*writer)(nil)
+)

@@ -1,0 +1,130 @@
+// Package cli implements the tailor command: its subcommands, their flags,
+// and the wiring of the store, the importers and the server. It is the only
+// place where components are put together.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+
+	"github.com/spf13/cobra"
+	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/store/sqlite"
+)
+
+// Version is the version the binary reports.
+const Version = "0.1.0-dev"
+
+// DefaultDataDir is where the embedded store lives when --data-dir is not
+// given.
+const DefaultDataDir = "./tailor-data"
+
+// DefaultAddr is the address serve and demo listen on by default.
+const DefaultAddr = "127.0.0.1:8080"
+
+// dbFile is the SQLite file's name inside the data dir.
+const dbFile = "tailor.db"
+
+// Main runs the tailor command with args (without the program name) and
+// returns the process exit code: 0 on success, 1 on failure, 2 on a usage
+// error.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "tailor: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "tailor: %v\n", err)
+	return 1
+}
+
+// usageError marks errors in the command line, reported with exit code 2.
+type usageError struct{ error }
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "tailor",
+		Short:         "Tailor: a personalization engine for online shops",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	var cpuProfile string
+	var stopProfile func()
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (for go tool pprof)")
+	root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return err
+		}
+		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		return nil
+	}
+	root.PersistentPostRun = func(*cobra.Command, []string) {
+		if stopProfile != nil {
+			stopProfile()
+		}
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see 'tailor %s --help')", err, c.Name())}
+	})
+	root.AddCommand(
+		newImportCmd(stdout, stderr),
+		newServeCmd(stdout, stderr),
+		newDemoCmd(stdout, stderr),
+		newKeysCmd(stdout),
+	)
+	return root
+}
+
+// openStore opens (creating if needed) the embedded store in dir.
+func openStore(ctx context.Context, dir string) (*sqlite.DB, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(dir, dbFile), sqlite.Options{})
+}
+
+// loadConfig loads the file at path, or the defaults when path is empty,
+// and adds the keys of TAILOR_API_KEYS.
+func loadConfig(path string) (*config.Config, error) {
+	c := config.Default()
+	if path != "" {
+		var err error
+		if c, err = config.Load(path); err != nil {
+			return nil, err
+		}
+	}
+	if v := os.Getenv("TAILOR_API_KEYS"); v != "" {
+		keys, err := config.KeysFromEnv(v)
+		if err != nil {
+			return nil, err
+		}
+		c.Auth.Keys = append(c.Auth.Keys, keys...)
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}

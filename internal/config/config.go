@@ -1,0 +1,209 @@
+// Package config holds Tailor's configuration file format: typed sections
+// with documented defaults, loaded strictly (unknown keys are errors) and
+// validated once. Components never import it: the cli package turns each
+// section into that component's options.
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/tailorhq/tailor"
+)
+
+// Config is the whole configuration. The zero value is not valid; start
+// from Default.
+type Config struct {
+	Server ServerConfig `toml:"server"`
+	Events EventsConfig `toml:"events"`
+	Auth   AuthConfig   `toml:"auth"`
+}
+
+// ServerConfig configures the HTTP API.
+type ServerConfig struct {
+	// MaxBodyBytes is the largest request body accepted (default 16 MiB).
+	MaxBodyBytes int64 `toml:"max_body_bytes"`
+	// MaxBatch is the most rows one batch request may carry (default 10000).
+	MaxBatch int `toml:"max_batch"`
+}
+
+// EventsConfig says which events are accepted and what they weigh.
+type EventsConfig struct {
+	// AllowCustomTypes admits event types beyond the built-in ones
+	// (default true).
+	AllowCustomTypes bool `toml:"allow_custom_types"`
+	// Types, when set, is the closed list of accepted event types.
+	Types []string `toml:"types"`
+	// MaxFuture is how far in the future a timestamp may be (default 24h).
+	MaxFuture Duration `toml:"max_future"`
+	// Weights is how much each event type counts as a signal of interest
+	// when models build training data. Types not listed weigh 0.
+	Weights map[string]float64 `toml:"weights"`
+}
+
+// AuthConfig lists the API keys.
+type AuthConfig struct {
+	Keys []KeyConfig `toml:"keys"`
+}
+
+// KeyConfig is one API key, stored as the SHA-256 of the key, never the key.
+type KeyConfig struct {
+	// Name identifies the key in logs.
+	Name string `toml:"name"`
+	// Role is read, write or admin.
+	Role string `toml:"role"`
+	// SHA256 is the lower-case hex SHA-256 of the key.
+	SHA256 string `toml:"sha256"`
+}
+
+// Duration is a time.Duration written as a string such as "36h".
+type Duration time.Duration
+
+// UnmarshalText parses a duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Roles are the API key roles, from least to most privileged. Each role
+// may do everything the roles before it may.
+var Roles = []string{"read", "write", "admin"}
+
+// Default returns the configuration used when no file is given.
+func Default() *Config {
+	return &Config{
+		Server: ServerConfig{MaxBodyBytes: 16 << 20, MaxBatch: 10000},
+		Events: EventsConfig{
+			AllowCustomTypes: true,
+			MaxFuture:        Duration(24 * time.Hour),
+			Weights: map[string]float64{
+				"view": 1, "click": 2, "add_to_cart": 4, "remove_from_cart": 0,
+				"purchase": 8, "return": 0, "rating": 1,
+			},
+		},
+	}
+}
+
+// Load reads the TOML file at path over the defaults and validates the
+// result. Keys the file does not know are errors.
+func Load(path string) (*Config, error) {
+	c := Default()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	md, err := toml.Decode(string(b), c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, len(undecoded))
+		for i, k := range undecoded {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks the configuration and reports every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Server.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("server.max_body_bytes: %d is below 1024", c.Server.MaxBodyBytes))
+	}
+	if c.Server.MaxBatch < 1 {
+		errs = append(errs, fmt.Errorf("server.max_batch: %d must be at least 1", c.Server.MaxBatch))
+	}
+	if c.Events.MaxFuture < 0 {
+		errs = append(errs, errors.New("events.max_future: must not be negative"))
+	}
+	for _, t := range c.Events.Types {
+		if !tailor.ValidTypeName(t) {
+			errs = append(errs, fmt.Errorf("events.types: %q is not a valid event type name (a-z, 0-9, _)", t))
+		}
+	}
+	for t, w := range c.Events.Weights {
+		if !tailor.ValidTypeName(t) {
+			errs = append(errs, fmt.Errorf("events.weights: %q is not a valid event type name (a-z, 0-9, _)", t))
+		}
+		if w != w || w < -1e6 || w > 1e6 {
+			errs = append(errs, fmt.Errorf("events.weights.%s: %v is out of range", t, w))
+		}
+	}
+	seen := map[string]bool{}
+	for i, k := range c.Auth.Keys {
+		field := fmt.Sprintf("auth.keys[%d]", i)
+		if k.Name == "" {
+			errs = append(errs, fmt.Errorf("%s.name: required", field))
+		}
+		if !slices.Contains(Roles, k.Role) {
+			errs = append(errs, fmt.Errorf("%s.role: %q is not one of %s", field, k.Role, strings.Join(Roles, ", ")))
+		}
+		if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != sha256.Size || strings.ToLower(k.SHA256) != k.SHA256 {
+			errs = append(errs, fmt.Errorf("%s.sha256: must be 64 lower-case hex digits (see 'tailor keys hash')", field))
+		}
+		if seen[k.SHA256] {
+			errs = append(errs, fmt.Errorf("%s: the same key is listed twice", field))
+		}
+		seen[k.SHA256] = true
+	}
+	return errors.Join(errs...)
+}
+
+// Rules returns the validation rules the events section asks for.
+func (c *Config) Rules() tailor.Rules {
+	r := tailor.DefaultRules()
+	r.AllowCustomTypes = c.Events.AllowCustomTypes
+	r.MaxFuture = time.Duration(c.Events.MaxFuture)
+	for _, t := range c.Events.Types {
+		r.EventTypes = append(r.EventTypes, tailor.EventType(t))
+	}
+	return r
+}
+
+// HashKey returns the lower-case hex SHA-256 of an API key, as stored in
+// the configuration.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// KeysFromEnv parses API keys from the value of TAILOR_API_KEYS: a comma
+// separated list of ROLE:KEY pairs. The keys are hashed at once; the
+// plain keys are not kept.
+func KeysFromEnv(v string) ([]KeyConfig, error) {
+	var keys []KeyConfig
+	for i, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		role, key, ok := strings.Cut(part, ":")
+		if !ok || !slices.Contains(Roles, role) {
+			return nil, fmt.Errorf("TAILOR_API_KEYS entry %d: expected ROLE:KEY with ROLE one of %s", i+1, strings.Join(Roles, ", "))
+		}
+		if len(key) < 16 {
+			return nil, fmt.Errorf("TAILOR_API_KEYS entry %d: the key is shorter than 16 characters", i+1)
+		}
+		keys = append(keys, KeyConfig{Name: fmt.Sprintf("env-%d", i+1), Role: role, SHA256: HashKey(key)})
+	}
+	return keys, nil
+}

@@ -1,0 +1,76 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadGood(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.good.toml")
+	if len(files) == 0 {
+		t.Fatal("no good files")
+	}
+	for _, f := range files {
+		if _, err := Load(f); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	c, err := Load("testdata/full.good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.MaxBatch != 500 || c.Events.AllowCustomTypes || time.Duration(c.Events.MaxFuture) != time.Hour ||
+		c.Events.Weights["wishlist"] != 3 || len(c.Auth.Keys) != 2 || c.Auth.Keys[1].Role != "write" {
+		t.Errorf("loaded %+v", c)
+	}
+	if c.Events.Weights["add_to_cart"] != 4 {
+		t.Errorf("default weight lost: %v", c.Events.Weights)
+	}
+	r := c.Rules()
+	if r.AllowCustomTypes || r.MaxFuture != time.Hour {
+		t.Errorf("rules = %+v", r)
+	}
+}
+
+func TestLoadBad(t *testing.T) {
+	want := map[string]string{
+		"unknown_key":  "unknown keys: server.listen",
+		"bad_role":     `auth.keys[0].role: "root"`,
+		"plain_key":    "auth.keys[0].sha256",
+		"bad_duration": "max_future",
+		"bad_type":     `"Add To Cart"`,
+		"bad_batch":    "server.max_batch",
+	}
+	files, _ := filepath.Glob("testdata/*.bad.toml")
+	if len(files) != len(want) {
+		t.Fatalf("%d bad files, want %d", len(files), len(want))
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".bad.toml")
+		_, err := Load(f)
+		if err == nil {
+			t.Errorf("%s: loaded without error", f)
+			continue
+		}
+		if !strings.Contains(err.Error(), want[name]) {
+			t.Errorf("%s: error %q does not mention %q", f, err, want[name])
+		}
+	}
+}
+
+func TestKeysFromEnv(t *testing.T) {
+	keys, err := KeysFromEnv("read:0123456789abcdef, admin:fedcba9876543210xyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].Role != "read" || keys[0].SHA256 != HashKey("0123456789abcdef") || keys[1].Role != "admin" {
+		t.Errorf("keys = %+v", keys)
+	}
+	for _, bad := range []string{"read", "root:0123456789abcdef", "read:short"} {
+		if _, err := KeysFromEnv(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/tailorhq/tailor/internal/ingest"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// Error is the body of every error response, under the key "error".
+type Error struct {
+	// Code is a stable, machine-readable word: bad_request, invalid_batch,
+	// batch_too_large, body_too_large, unauthorized, forbidden, not_found,
+	// method_not_allowed, unavailable, internal.
+	Code string `json:"code"`
+	// Message says what went wrong, for a person.
+	Message string `json:"message"`
+	// Rows lists every bad row of a batch, by 0-based index.
+	Rows []ingest.RowError `json:"rows,omitempty"`
+}
+
+// errorBody wraps Error as the response body.
+type errorBody struct {
+	Error Error `json:"error"`
+}
+
+// apiError is an error with its HTTP status.
+type apiError struct {
+	status int
+	body   Error
+}
+
+func (e *apiError) Error() string { return e.body.Message }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{status: http.StatusBadRequest, body: Error{Code: "bad_request", Message: fmt.Sprintf(format, args...)}}
+}
+
+// writeError maps err to a status and an Error body. This is the only place
+// where errors become HTTP responses.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		ae   *apiError
+		mbe  *http.MaxBytesError
+		btl  *ingest.BatchTooLargeError
+		resp *apiError
+	)
+	switch {
+	case errors.As(err, &ae):
+		resp = ae
+	case errors.As(err, &mbe):
+		resp = &apiError{http.StatusRequestEntityTooLarge, Error{Code: "body_too_large",
+			Message: fmt.Sprintf("the request body is larger than %d bytes; send smaller batches", mbe.Limit)}}
+	case errors.As(err, &btl):
+		resp = &apiError{http.StatusBadRequest, Error{Code: "batch_too_large", Message: btl.Error()}}
+	case errors.Is(err, store.ErrNotFound):
+		resp = &apiError{http.StatusNotFound, Error{Code: "not_found", Message: err.Error()}}
+	case errors.Is(err, store.ErrBadCursor):
+		resp = &apiError{http.StatusBadRequest, Error{Code: "bad_request", Message: "cursor: " + err.Error()}}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		resp = &apiError{http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "the request was cancelled or timed out"}}
+	default:
+		s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		resp = &apiError{http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; the server log has the details"}}
+	}
+	writeJSON(w, resp.status, errorBody{resp.body})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}

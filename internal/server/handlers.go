@@ -1,0 +1,336 @@
+package server
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/ingest"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status string `json:"status"`
+}
+
+// UpsertResult is the body of a successful item or user batch.
+type UpsertResult struct {
+	// Upserted is the number of records inserted or replaced.
+	Upserted int `json:"upserted"`
+}
+
+// EventsResult is the body of a successful event batch.
+type EventsResult struct {
+	// Inserted is the number of events stored.
+	Inserted int `json:"inserted"`
+	// Duplicates is the number of events whose id was stored already.
+	Duplicates int `json:"duplicates"`
+	// IDs are the ids of the batch's events, in order, including the
+	// generated ones.
+	IDs []string `json:"ids"`
+}
+
+// DeleteResult is the body of a successful delete.
+type DeleteResult struct {
+	Deleted string `json:"deleted"`
+	// EventsDeleted is the number of events removed with the record.
+	EventsDeleted int `json:"events_deleted"`
+}
+
+var (
+	pageParams = []param{
+		{name: "limit", in: "query", typ: "integer", doc: "page size, 1 to 1000 (default 100)"},
+		{name: "cursor", in: "query", typ: "string", doc: "next_cursor of the previous page"},
+	}
+	eventParams = append([]param{
+		{name: "type", in: "query", typ: "string", doc: "keep only this event type; repeat for several", multi: true},
+		{name: "since", in: "query", typ: "string", doc: "RFC 3339 time: events at or after it"},
+		{name: "until", in: "query", typ: "string", doc: "RFC 3339 time: events before it"},
+	}, pageParams...)
+	idParam = param{name: "id", in: "path", typ: "string", doc: "the record's id"}
+)
+
+func (s *Server) routeTable() []route {
+	withID := func(ps ...param) []param { return append([]param{idParam}, ps...) }
+	return []route{
+		{method: "GET", path: "/healthz", role: RoleNone, summary: "Check that the server and its store work",
+			response: Health{}, handle: s.health},
+		{method: "GET", path: "/openapi.json", role: RoleNone, summary: "This API's OpenAPI 3.1 document",
+			response: map[string]any{}, handle: s.openAPIHandler},
+
+		{method: "POST", path: "/v1/items", role: RoleWrite, summary: "Insert or replace a batch of items (all or nothing)",
+			body: []tailor.Item{}, response: UpsertResult{}, handle: s.postItems},
+		{method: "GET", path: "/v1/items", role: RoleRead, summary: "List items in id order", params: pageParams,
+			response: store.Page[tailor.Item]{}, handle: s.listItems},
+		{method: "GET", path: "/v1/items/{id}", role: RoleRead, summary: "Get an item", params: withID(),
+			response: tailor.Item{}, handle: s.getItem},
+		{method: "DELETE", path: "/v1/items/{id}", role: RoleAdmin, summary: "Delete an item and its events", params: withID(),
+			response: DeleteResult{}, handle: s.deleteItem},
+		{method: "GET", path: "/v1/items/{id}/events", role: RoleWrite, summary: "List an item's events, newest first",
+			params: withID(eventParams...), response: store.Page[tailor.Event]{}, handle: s.itemEvents},
+
+		{method: "POST", path: "/v1/users", role: RoleWrite, summary: "Insert or replace a batch of users (all or nothing)",
+			body: []tailor.User{}, response: UpsertResult{}, handle: s.postUsers},
+		{method: "GET", path: "/v1/users", role: RoleWrite, summary: "List users in id order", params: pageParams,
+			response: store.Page[tailor.User]{}, handle: s.listUsers},
+		{method: "GET", path: "/v1/users/{id}", role: RoleWrite, summary: "Get a user", params: withID(),
+			response: tailor.User{}, handle: s.getUser},
+		{method: "DELETE", path: "/v1/users/{id}", role: RoleAdmin, summary: "Delete a user and all their events", params: withID(),
+			response: DeleteResult{}, handle: s.deleteUser},
+		{method: "GET", path: "/v1/users/{id}/events", role: RoleWrite, summary: "List a user's events, newest first",
+			params: withID(eventParams...), response: store.Page[tailor.Event]{}, handle: s.userEvents},
+
+		{method: "POST", path: "/v1/events", role: RoleWrite, summary: "Insert a batch of events (all or nothing; ids make it idempotent)",
+			body: []tailor.Event{}, response: EventsResult{}, handle: s.postEvents},
+		{method: "GET", path: "/v1/sessions/{id}/events", role: RoleWrite, summary: "List an anonymous session's events, newest first",
+			params: withID(eventParams...), response: store.Page[tailor.Event]{}, handle: s.sessionEvents},
+	}
+}
+
+func (s *Server) health(r *http.Request) (any, error) {
+	if err := s.db.Ping(r.Context()); err != nil {
+		return nil, &apiError{http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "the store is not available: " + err.Error()}}
+	}
+	return Health{Status: "ok"}, nil
+}
+
+// invalidBatch is the error for a batch with bad rows.
+func invalidBatch(rows []ingest.RowError, total int) error {
+	slices.SortStableFunc(rows, func(a, b ingest.RowError) int { return a.Index - b.Index })
+	bad := map[int]bool{}
+	for _, r := range rows {
+		bad[r.Index] = true
+	}
+	return &apiError{http.StatusBadRequest, Error{Code: "invalid_batch",
+		Message: strconv.Itoa(len(bad)) + " of " + strconv.Itoa(total) + " rows are invalid; nothing was written",
+		Rows:    rows}}
+}
+
+// rowErrors turns a record's field errors into row errors.
+func rowErrors(rows []ingest.RowError, i int, errs []tailor.FieldError) []ingest.RowError {
+	for _, fe := range errs {
+		rows = append(rows, ingest.RowError{Index: i, FieldError: fe})
+	}
+	return rows
+}
+
+func decodeBatch[T any](s *Server, r *http.Request) ([]T, []ingest.RowError, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return nil, nil, &apiError{http.StatusUnsupportedMediaType, Error{Code: "bad_request", Message: "Content-Type must be application/json, got " + ct}}
+	}
+	rows, bad, err := ingest.DecodeArray[T](r.Body, s.opts.MaxBatch)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(rows) == 0 {
+		return nil, nil, badRequest("the batch is empty")
+	}
+	return rows, bad, nil
+}
+
+// undecoded marks the rows that failed to decode, which are not validated.
+func undecoded(bad []ingest.RowError, n int) []bool {
+	skip := make([]bool, n)
+	for _, r := range bad {
+		skip[r.Index] = true
+	}
+	return skip
+}
+
+func (s *Server) postItems(r *http.Request) (any, error) {
+	items, bad, err := decodeBatch[tailor.Item](s, r)
+	if err != nil {
+		return nil, err
+	}
+	skip := undecoded(bad, len(items))
+	for i := range items {
+		if skip[i] {
+			continue
+		}
+		bad = rowErrors(bad, i, s.opts.Rules.CheckItem(&items[i]))
+	}
+	if len(bad) > 0 {
+		return nil, invalidBatch(bad, len(items))
+	}
+	err = s.db.Update(r.Context(), func(w store.Writer) error { return w.UpsertItems(r.Context(), items) })
+	if err != nil {
+		return nil, err
+	}
+	return UpsertResult{Upserted: len(items)}, nil
+}
+
+func (s *Server) postUsers(r *http.Request) (any, error) {
+	users, bad, err := decodeBatch[tailor.User](s, r)
+	if err != nil {
+		return nil, err
+	}
+	skip := undecoded(bad, len(users))
+	for i := range users {
+		if skip[i] {
+			continue
+		}
+		bad = rowErrors(bad, i, s.opts.Rules.CheckUser(&users[i]))
+	}
+	if len(bad) > 0 {
+		return nil, invalidBatch(bad, len(users))
+	}
+	err = s.db.Update(r.Context(), func(w store.Writer) error { return w.UpsertUsers(r.Context(), users) })
+	if err != nil {
+		return nil, err
+	}
+	return UpsertResult{Upserted: len(users)}, nil
+}
+
+func (s *Server) postEvents(r *http.Request) (any, error) {
+	events, bad, err := decodeBatch[tailor.Event](s, r)
+	if err != nil {
+		return nil, err
+	}
+	now := s.opts.Now()
+	skip := undecoded(bad, len(events))
+	ids := make([]string, len(events))
+	for i := range events {
+		if skip[i] {
+			continue
+		}
+		e := &events[i]
+		if e.ID == "" {
+			e.ID = ulid.Make().String()
+		}
+		if e.Timestamp.IsZero() {
+			e.Timestamp = now
+		}
+		ids[i] = e.ID
+		bad = rowErrors(bad, i, s.opts.Rules.CheckEvent(e, now))
+	}
+	if len(bad) > 0 {
+		return nil, invalidBatch(bad, len(events))
+	}
+	var res store.InsertResult
+	err = s.db.Update(r.Context(), func(w store.Writer) (err error) {
+		res, err = w.InsertEvents(r.Context(), events)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return EventsResult{Inserted: res.Inserted, Duplicates: res.Duplicates, IDs: ids}, nil
+}
+
+func pageRequest(r *http.Request) (store.PageRequest, error) {
+	p := store.PageRequest{Cursor: r.URL.Query().Get("cursor")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > store.MaxPageSize {
+			return p, badRequest("limit: %q must be an integer from 1 to %d", v, store.MaxPageSize)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+func eventQuery(r *http.Request) (store.EventQuery, error) {
+	var q store.EventQuery
+	vals := r.URL.Query()
+	for _, t := range vals["type"] {
+		for _, one := range strings.Split(t, ",") {
+			if !tailor.ValidTypeName(one) {
+				return q, badRequest("type: %q is not an event type name", one)
+			}
+			q.Types = append(q.Types, tailor.EventType(one))
+		}
+	}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &q.Since}, {"until", &q.Until}} {
+		if v := vals.Get(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return q, badRequest("%s: %q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", b.name, v)
+			}
+			*b.dst = t
+		}
+	}
+	return q, nil
+}
+
+func (s *Server) listItems(r *http.Request) (any, error) {
+	p, err := pageRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Items(r.Context(), p)
+}
+
+func (s *Server) getItem(r *http.Request) (any, error) {
+	return s.db.Item(r.Context(), tailor.ItemID(r.PathValue("id")))
+}
+
+func (s *Server) deleteItem(r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	n, err := s.db.DeleteItem(r.Context(), tailor.ItemID(id))
+	if err != nil {
+		return nil, err
+	}
+	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
+}
+
+func (s *Server) listUsers(r *http.Request) (any, error) {
+	p, err := pageRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Users(r.Context(), p)
+}
+
+func (s *Server) getUser(r *http.Request) (any, error) {
+	return s.db.User(r.Context(), tailor.UserID(r.PathValue("id")))
+}
+
+func (s *Server) deleteUser(r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	n, err := s.db.DeleteUser(r.Context(), tailor.UserID(id))
+	if err != nil {
+		return nil, err
+	}
+	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
+}
+
+func (s *Server) events(r *http.Request, q store.EventQuery) (any, error) {
+	extra, err := eventQuery(r)
+	if err != nil {
+		return nil, err
+	}
+	q.Types, q.Since, q.Until = extra.Types, extra.Since, extra.Until
+	p, err := pageRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.Events(r.Context(), q, p)
+}
+
+func (s *Server) userEvents(r *http.Request) (any, error) {
+	id := tailor.UserID(r.PathValue("id"))
+	if _, err := s.db.User(r.Context(), id); err != nil {
+		return nil, err
+	}
+	return s.events(r, store.EventQuery{UserID: id})
+}
+
+func (s *Server) itemEvents(r *http.Request) (any, error) {
+	id := tailor.ItemID(r.PathValue("id"))
+	if _, err := s.db.Item(r.Context(), id); err != nil {
+		return nil, err
+	}
+	return s.events(r, store.EventQuery{ItemID: id})
+}
+
+func (s *Server) sessionEvents(r *http.Request) (any, error) {
+	return s.events(r, store.EventQuery{SessionID: r.PathValue("id")})
+}

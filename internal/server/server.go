@@ -1,0 +1,138 @@
+// Package server is Tailor's HTTP API (version 1): JSON endpoints to ingest
+// and read items, users and events, with API-key roles, body and batch
+// limits, and an OpenAPI document generated from the route table.
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// Backend is the slice of the store the API uses.
+type Backend interface {
+	store.Updater
+	store.ItemReader
+	store.UserReader
+	store.EventReader
+	store.Deleter
+	Ping(ctx context.Context) error
+}
+
+// Options configure a Server. Zero fields take the documented defaults.
+type Options struct {
+	// Rules check every record written; the zero value means
+	// tailor.DefaultRules().
+	Rules tailor.Rules
+	// MaxBodyBytes is the largest request body (default 16 MiB).
+	MaxBodyBytes int64
+	// MaxBatch is the most rows in one batch (default 10,000).
+	MaxBatch int
+	// Keys are the accepted API keys. With none, every request is allowed:
+	// the caller must then listen on loopback only.
+	Keys []Key
+	// Logger receives errors; nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server serves the API. It is an http.Handler and safe for concurrent use.
+type Server struct {
+	db     Backend
+	opts   Options
+	keys   keyring
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []route
+	// openapi is the generated OpenAPI document.
+	openapi []byte
+}
+
+// New returns a Server over db. It fails only if the OpenAPI document
+// cannot be built, which is a programming error.
+func New(db Backend, opts Options) (*Server, error) {
+	if opts.Rules.MaxIDLen == 0 {
+		opts.Rules = tailor.DefaultRules()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 16 << 20
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 10000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, mux: http.NewServeMux()}
+	s.routes = s.routeTable()
+	doc, err := openAPIDocument(s.routes)
+	if err != nil {
+		return nil, fmt.Errorf("build the OpenAPI document: %w", err)
+	}
+	s.openapi = doc
+	for _, rt := range s.routes {
+		s.mux.Handle(rt.method+" "+rt.path, s.handler(rt))
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{Error{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path + " (see /openapi.json)"}})
+	})
+	return s, nil
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
+}
+
+// route is one endpoint: how it is reached, who may call it, what it takes
+// and returns (for the OpenAPI document) and its handler.
+type route struct {
+	method, path string
+	role         Role
+	summary      string
+	params       []param
+	// body and response are example values whose types describe the
+	// request body and the 200 response.
+	body, response any
+	handle         func(r *http.Request) (any, error)
+}
+
+// param is a query or path parameter.
+type param struct {
+	name, in, typ, doc string
+	multi              bool
+}
+
+func (s *Server) handler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.authorize(r, rt.role); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		}
+		v, err := rt.handle(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if raw, ok := v.([]byte); ok {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(raw)
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	})
+}
