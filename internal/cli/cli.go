@@ -51,6 +51,16 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
+// args wraps a cobra argument check so that its errors are usage errors.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return usageError{fmt.Errorf("%w (see 'tailor %s --help')", err, cmd.Name())}
+		}
+		return nil
+	}
+}
+
 // usageError marks errors in the command line, reported with exit code 2.
 type usageError struct{ error }
 

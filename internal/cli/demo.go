@@ -18,7 +18,7 @@ func newDemoCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Load the bundled sample shop and serve the API",
 		Long: `Demo creates the data dir, imports the bundled sample shop (a sample of the
 UCI Online Retail data set) unless it holds data already, and serves the API.`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			cfg, err := loadConfig("")

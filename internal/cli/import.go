@@ -29,7 +29,7 @@ Formats:
   csv            a header row naming the columns (see README.md)
   movielens      a MovieLens folder: ml-100k or ml-latest-small
   online-retail  the UCI Online Retail CSV, plain or gzip`,
-		Args: cobra.MinimumNArgs(1),
+		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format == "" {
 				return usageError{fmt.Errorf("--format is required: one of %s", strings.Join(ingest.Formats(), ", "))}

@@ -21,7 +21,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	gen := &cobra.Command{
 		Use:   "generate --role read|write|admin [--name NAME]",
 		Short: "Generate a random API key and print it with its config entry",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			if !slices.Contains(config.Roles, role) {
 				return usageError{fmt.Errorf("--role %q: use one of %s", role, strings.Join(config.Roles, ", "))}
@@ -46,7 +46,7 @@ func newKeysCmd(stdout io.Writer) *cobra.Command {
 	hash := &cobra.Command{
 		Use:   "hash KEY",
 		Short: "Print the SHA-256 of a key, as the config file stores it",
-		Args:  cobra.ExactArgs(1),
+		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			fmt.Fprintln(stdout, config.HashKey(args[0]))
 			return nil

@@ -165,7 +165,7 @@ func parseML100KItems(ctx context.Context, r io.Reader, name string, genres []st
 		}
 		attrs := map[string]any{}
 		if f[2] != "" {
-			if d, err := time.Parse("02-Jan-2006", f[2]); err == nil {
+			if d, err := time.Parse("2-Jan-2006", f[2]); err == nil {
 				attrs["release_date"] = d.Format(time.DateOnly)
 			} else {
 				s.Reject(loc, "invalid_release_date", "release_date", fmt.Sprintf("%q is not a date like 01-Jan-1995", truncate(f[2], 32)))

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -125,7 +126,14 @@ func decodeBatch[T any](s *Server, r *http.Request) ([]T, []ingest.RowError, err
 	}
 	rows, bad, err := ingest.DecodeArray[T](r.Body, s.opts.MaxBatch)
 	if err != nil {
-		return nil, nil, err
+		var (
+			mbe *http.MaxBytesError
+			btl *ingest.BatchTooLargeError
+		)
+		if errors.As(err, &mbe) || errors.As(err, &btl) {
+			return nil, nil, err
+		}
+		return nil, nil, badRequest("%v", err)
 	}
 	if len(rows) == 0 {
 		return nil, nil, badRequest("the batch is empty")

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -84,7 +85,23 @@ func New(db Backend, opts Options) (*Server, error) {
 	for _, rt := range s.routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.handler(rt))
 	}
+	// Paths without methods, to tell "wrong method" (405) from "no such
+	// path" (404) in the fallback handler.
+	allowed := map[string][]string{}
+	paths := http.NewServeMux()
+	for _, rt := range s.routes {
+		if allowed[rt.path] == nil {
+			paths.Handle(rt.path, http.NotFoundHandler())
+		}
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := paths.Handler(r); pattern != "" {
+			w.Header().Set("Allow", strings.Join(allowed[pattern], ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error{Code: "method_not_allowed",
+				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allowed[pattern], " or ")}})
+			return
+		}
 		writeJSON(w, http.StatusNotFound, errorBody{Error{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path + " (see /openapi.json)"}})
 	})
 	return s, nil

@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/internal/config"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Main(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestImportJSON(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := runMain(t, "import", "--format", "online-retail", "--data-dir", dir,
+		filepath.Join("..", "ingest", "testdata", "online-retail-small.csv"), "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	for _, k := range []string{"read", "accepted", "rejected", "duplicates", "rejected_by_reason", "items", "users", "events"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("report lacks %q", k)
+		}
+	}
+	if rep["read"] != 17.0 || rep["accepted"] != 10.0 || rep["rejected"] != 6.0 || rep["duplicates"] != 1.0 || rep["events"] != 10.0 {
+		t.Errorf("report = %v", rep)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFile)); err != nil {
+		t.Errorf("no database in the data dir: %v", err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"import", "x.csv"}, 2, "--format is required"},
+		{[]string{"import", "--format", "csv"}, 2, "requires at least 1 arg"},
+		{[]string{"import", "--bogus"}, 2, "unknown flag"},
+		{[]string{"import", "--format", "xml", "--data-dir", "DIR", "x"}, 1, "unknown format"},
+		{[]string{"keys", "generate", "--role", "root"}, 2, "--role"},
+		{[]string{"serve", "--addr", "nocolon", "--data-dir", "DIR"}, 2, "--addr"},
+		{[]string{"frobnicate"}, 1, "unknown command"},
+	}
+	for _, tt := range tests {
+		for i, a := range tt.args {
+			if a == "DIR" {
+				tt.args[i] = t.TempDir()
+			}
+		}
+		code, _, errOut := runMain(t, tt.args...)
+		if code != tt.code || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, errOut, tt.code, tt.want)
+		}
+	}
+}
+
+func TestKeys(t *testing.T) {
+	code, out, _ := runMain(t, "keys", "generate", "--role", "write", "--name", "backend")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	key := regexp.MustCompile(`tk_[A-Za-z0-9_-]{43}`).FindString(out)
+	if key == "" {
+		t.Fatalf("no key in %q", out)
+	}
+	if !strings.Contains(out, `sha256 = "`+config.HashKey(key)+`"`) || !strings.Contains(out, `role = "write"`) {
+		t.Errorf("config entry does not admit the key:\n%s", out)
+	}
+	code, out, _ = runMain(t, "keys", "hash", key)
+	if code != 0 || strings.TrimSpace(out) != config.HashKey(key) {
+		t.Errorf("hash: %d %q", code, out)
+	}
+}
+
+// startCmd runs a serving command until the test ends and returns its base
+// URL once it listens.
+func startCmd(t *testing.T, args ...string) (base string, stdout *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout = &syncBuffer{}
+	done := make(chan int)
+	go func() { done <- Main(ctx, args, stdout, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("%v exited %d:\n%s", args, code, stdout.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("the server did not stop")
+		}
+	})
+	re := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], stdout
+		}
+		select {
+		case code := <-done:
+			t.Fatalf("%v exited %d before listening:\n%s", args, code, stdout.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("%v did not start:\n%s", args, stdout.String())
+	return "", nil
+}
+
+func get(t *testing.T, url string, out any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	base, out := startCmd(t, "demo", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	if code := get(t, base+"/healthz", nil); code != 200 {
+		t.Errorf("healthz: %d", code)
+	}
+	var items struct {
+		Data []map[string]any `json:"data"`
+	}
+	if code := get(t, base+"/v1/items?limit=5", &items); code != 200 || len(items.Data) != 5 {
+		t.Errorf("items: %d %v", code, items)
+	}
+	var item map[string]any
+	if code := get(t, base+"/v1/items/85123A", &item); code != 200 || item["title"] != "WHITE HANGING HEART T-LIGHT HOLDER" {
+		t.Errorf("85123A: %d %v", code, item)
+	}
+	text := out.String()
+	for _, want := range []string{"Import report (online-retail)", "Loaded:", "CC BY 4.0", "curl "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	// The user the output suggests has events.
+	m := regexp.MustCompile(`curl '(http://[^']+/v1/users/[^']+/events\?limit=5)'`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no user example in:\n%s", text)
+	}
+	var events struct {
+		Data []map[string]any `json:"data"`
+	}
+	if code := get(t, m[1], &events); code != 200 || len(events.Data) == 0 {
+		t.Errorf("suggested user events: %d %v", code, events)
+	}
+}
+
+func TestServeLoopbackWithoutKeys(t *testing.T) {
+	t.Setenv("TAILOR_API_KEYS", "")
+	base, out := startCmd(t, "serve", "--data-dir", t.TempDir(), "--addr", "0.0.0.0:0")
+	if !strings.HasPrefix(base, "http://127.0.0.1:") {
+		t.Errorf("listening on %s, want loopback", base)
+	}
+	if !strings.Contains(out.String(), "No API keys are configured") {
+		t.Errorf("output does not say why:\n%s", out)
+	}
+}
+
+func TestServeWithKeys(t *testing.T) {
+	key := "test-key-0123456789abcdef"
+	t.Setenv("TAILOR_API_KEYS", "read:"+key)
+	base, _ := startCmd(t, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
+	if code := get(t, base+"/v1/items", nil); code != 401 {
+		t.Errorf("no key: %d", code)
+	}
+	req, _ := http.NewRequest("GET", base+"/v1/items", nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("with key: %d", resp.StatusCode)
+	}
+}
