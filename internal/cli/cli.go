@@ -104,6 +104,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(stdout, stderr),
 		newDemoCmd(stdout, stderr),
 		newKeysCmd(stdout),
+		newBenchCmd(stdout, stderr),
 	)
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/server"
 )
@@ -44,7 +45,7 @@ func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 // serve runs the API on addr until ctx is done. With no API keys it listens
 // on loopback only. ready, if not nil, is called with the bound address
 // once the server accepts connections.
-func serve(ctx context.Context, db server.Backend, cfg *config.Config, addr string, stdout, stderr io.Writer, ready func(net.Addr)) error {
+func serve(ctx context.Context, db backend, cfg *config.Config, addr string, stdout, stderr io.Writer, ready func(net.Addr)) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	keys, err := serverKeys(cfg)
 	if err != nil {
@@ -84,21 +85,32 @@ func serve(ctx context.Context, db server.Backend, cfg *config.Config, addr stri
 	if ready != nil {
 		ready(ln.Addr())
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdownCtx)
-	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
-		err = errors.Join(err, serveErr)
-	}
+	// Two actors: the HTTP server and the store's checkpointer. The first
+	// to stop stops the other.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	g.Go(func() error { return db.Run(gctx) })
+	err = g.Wait()
 	fmt.Fprintln(stdout, "Tailor stopped.")
 	return err
+}
+
+// backend is what serve needs of the store: the API's backend and a
+// background job to run beside the server.
+type backend interface {
+	server.Backend
+	Run(ctx context.Context) error
 }
 
 func serverKeys(cfg *config.Config) ([]server.Key, error) {

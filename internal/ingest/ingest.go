@@ -97,6 +97,8 @@ func Import(ctx context.Context, t Target, paths []string, opts Options) (*Repor
 	}
 	report := newReport(opts.Format, slices.Clone(paths))
 	err := t.Update(ctx, func(w store.Writer) error {
+		// The store may run this more than once: start afresh each time.
+		*report = *newReport(opts.Format, slices.Clone(paths))
 		if d, ok := w.(store.IndexDeferrer); ok {
 			if err := d.DeferIndexes(ctx, estimateRows(paths)); err != nil {
 				return err

@@ -66,9 +66,12 @@ type InsertResult struct {
 
 // Updater runs writes atomically.
 type Updater interface {
-	// Update calls fn with a Writer inside one transaction. If fn returns an
+	// Update calls fn with a Writer inside a transaction. If fn returns an
 	// error, or ctx is cancelled, nothing fn wrote is kept; otherwise
-	// everything is, at once.
+	// everything is, at once. Backends may run concurrent calls in one
+	// transaction and, when one of them fails, run the others again: fn
+	// must be safe to call more than once, keeping its results only in
+	// variables it sets afresh on each call.
 	Update(ctx context.Context, fn func(Writer) error) error
 }
 

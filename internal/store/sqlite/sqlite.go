@@ -34,6 +34,12 @@ type Options struct {
 type DB struct {
 	w *sql.DB // one connection: SQLite has a single writer
 	r *sql.DB // read-only connections
+
+	ck *sql.DB // one connection for background checkpoints (Run)
+	st *statements
+
+	commit committer // queues Update calls for group commit
+	refs   refCache  // integer keys of items and users
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings
@@ -53,6 +59,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			"synchronous(NORMAL)",
 			fmt.Sprintf("cache_size(%d)", -opts.CacheMiB*1024),
 			"temp_store(MEMORY)",
+			"wal_autocheckpoint(65536)",
 		}
 		ps = append(ps, extra...)
 		for _, p := range ps {
@@ -77,11 +84,25 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
+	ck, err := sql.Open("sqlite", pragmas())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite %s for checkpoints: %w", path, err)
+	}
+	ck.SetMaxOpenConns(1)
 	r.SetMaxOpenConns(opts.Readers)
 	r.SetMaxIdleConns(opts.Readers)
 	r.SetConnMaxIdleTime(0)
 	r.SetConnMaxLifetime(0)
-	return &DB{w: w, r: r}, nil
+	st, err := prepareStatements(ctx, w)
+	if err != nil {
+		w.Close()
+		r.Close()
+		ck.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &DB{w: w, r: r, ck: ck, st: st}, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -114,38 +135,35 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database, checkpointing the write-ahead log.
 func (db *DB) Close() error {
-	return errors.Join(db.r.Close(), db.w.Close())
+	return errors.Join(db.st.close(), db.ck.Close(), db.r.Close(), db.w.Close())
+}
+
+// CheckpointInterval is how often Run checkpoints the write-ahead log.
+const CheckpointInterval = 500 * time.Millisecond
+
+// Run copies committed pages from the write-ahead log into the database
+// file every CheckpointInterval until ctx is done, so that writers do not
+// pay for it (without Run, the writer checkpoints when the log reaches 256
+// MiB). It returns nil when ctx is done.
+func (db *DB) Run(ctx context.Context) error {
+	t := time.NewTicker(CheckpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := db.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+	}
 }
 
 // Ping checks that both connection pools work.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.r.PingContext(ctx); err != nil {
 		return fmt.Errorf("ping sqlite: %w", err)
-	}
-	return nil
-}
-
-// Update runs fn in one write transaction.
-func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin write: %w", err)
-	}
-	w := &writer{tx: tx, now: time.Now()}
-	if err := fn(w); err != nil {
-		return errors.Join(err, w.close(), rollback(tx))
-	}
-	if err := w.finish(ctx); err != nil {
-		return errors.Join(err, w.close(), rollback(tx))
-	}
-	if err := w.close(); err != nil {
-		return errors.Join(err, rollback(tx))
-	}
-	if err := ctx.Err(); err != nil {
-		return errors.Join(err, rollback(tx))
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }
@@ -455,31 +473,12 @@ func (db *DB) DeleteUser(ctx context.Context, id tailor.UserID) (int, error) {
 // deleteWithEvents deletes the item or user (kind) with the id and the
 // events that refer to it.
 func (db *DB) deleteWithEvents(ctx context.Context, kind, id string) (int, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
-	}
-	defer tx.Rollback()
-	var ix int64
-	err = tx.QueryRowContext(ctx, "SELECT ix FROM "+kind+"s WHERE id = ?", id).Scan(&ix)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("%s %q: %w", kind, id, store.ErrNotFound)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
-	}
-	res, err := tx.ExecContext(ctx, "DELETE FROM events WHERE "+kind+"_ix = ?", ix)
-	if err != nil {
-		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
-	}
-	n, _ := res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, "DELETE FROM "+kind+"s WHERE ix = ?", ix); err != nil {
-		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
-	}
-	return int(n), nil
+	var n int
+	err := db.Update(ctx, func(w store.Writer) (err error) {
+		n, err = w.(*writer).deleteRecord(ctx, kind, id)
+		return err
+	})
+	return n, err
 }
 
 func toNanos(t time.Time) int64 { return t.UnixNano() }

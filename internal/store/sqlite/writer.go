@@ -18,29 +18,137 @@ import (
 // stays well under the 32,766 parameter limit).
 const eventChunk = 100
 
-// writer implements store.Writer inside one transaction. It prepares its
-// statements on first use and caches the integer keys of the items and
-// users it has seen, so a bulk load resolves each id once.
+// statements are the writer's statements, prepared once on the write
+// connection when the database is opened: preparing costs more than a
+// small insert.
+type statements struct {
+	upsertItem, upsertUser, findItem, findUser, newItem, newUser *sql.Stmt
+	// insert inserts as many events as its key: eventChunk and the powers
+	// of two below 64.
+	insert map[int]*sql.Stmt
+}
+
+// insertSizes are the row counts of the prepared event inserts, largest
+// first; any count is a sum of them.
+var insertSizes = []int{eventChunk, 64, 32, 16, 8, 4, 2, 1}
+
+func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
+	st := &statements{insert: map[int]*sql.Stmt{}}
+	for _, p := range []struct {
+		s **sql.Stmt
+		q string
+	}{
+		{&st.upsertItem, upsertItemSQL},
+		{&st.upsertUser, upsertUserSQL},
+		{&st.findItem, "SELECT ix FROM items WHERE id = ?"},
+		{&st.findUser, "SELECT ix FROM users WHERE id = ?"},
+		{&st.newItem, "INSERT INTO items (id, created_at, updated_at) VALUES (?1, ?2, ?2) RETURNING ix"},
+		{&st.newUser, "INSERT INTO users (id, created_at) VALUES (?1, ?2) RETURNING ix"},
+	} {
+		s, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		*p.s = s
+	}
+	for _, n := range insertSizes {
+		s, err := db.PrepareContext(ctx, insertEventsSQL(n))
+		if err != nil {
+			return nil, fmt.Errorf("prepare: %w", err)
+		}
+		st.insert[n] = s
+	}
+	return st, nil
+}
+
+func (st *statements) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.upsertItem, st.upsertUser, st.findItem, st.findUser, st.newItem, st.newUser} {
+		errs = append(errs, s.Close())
+	}
+	for _, s := range st.insert {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// writer implements store.Writer inside one transaction, for the Update
+// calls of one group. It remembers the integer keys of the items and users
+// it has seen, so a bulk load resolves each id once.
 type writer struct {
 	tx  *sql.Tx
 	now time.Time
+	st  *statements
 
-	upsertItem, upsertUser, findItem, findUser, newItem, newUser, insertChunk *sql.Stmt
+	// The statements bound to tx, made on first use.
+	upsertItem, upsertUser, findItem, findUser, newItem, newUser *sql.Stmt
+	insert                                                       map[int]*sql.Stmt
 
-	itemIx map[tailor.ItemID]int64
-	userIx map[tailor.UserID]int64
+	// refs are the keys found or made in this transaction; shared are
+	// those of committed transactions.
+	refs   refs
+	shared *refCache
 
 	// deferred is set when the event indexes were dropped, to be rebuilt
 	// by finish.
 	deferred bool
 }
 
+// itemKey returns the cached key of an item id.
+func (w *writer) itemKey(id tailor.ItemID) (int64, bool) {
+	if ix, ok := w.refs.items[id]; ok {
+		return ix, true
+	}
+	return w.shared.item(id)
+}
+
+// userKey returns the cached key of a user id.
+func (w *writer) userKey(id tailor.UserID) (int64, bool) {
+	if ix, ok := w.refs.users[id]; ok {
+		return ix, true
+	}
+	return w.shared.user(id)
+}
+
+// deleteRecord deletes the item or user (kind) with the id and the events
+// that refer to it, and reports how many events went.
+func (w *writer) deleteRecord(ctx context.Context, kind, id string) (int, error) {
+	var ix int64
+	err := w.tx.QueryRowContext(ctx, "SELECT ix FROM "+kind+"s WHERE id = ?", id).Scan(&ix)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("%s %q: %w", kind, id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	// Forget the key before anything can use it again.
+	if kind == "item" {
+		delete(w.refs.items, tailor.ItemID(id))
+		w.shared.forget(tailor.ItemID(id), "")
+	} else {
+		delete(w.refs.users, tailor.UserID(id))
+		w.shared.forget("", tailor.UserID(id))
+	}
+	res, err := w.tx.ExecContext(ctx, "DELETE FROM events WHERE "+kind+"_ix = ?", ix)
+	if err != nil {
+		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
+	}
+	n, _ := res.RowsAffected()
+	if _, err := w.tx.ExecContext(ctx, "DELETE FROM "+kind+"s WHERE ix = ?", ix); err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	return int(n), nil
+}
+
 func (w *writer) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{w.upsertItem, w.upsertUser, w.findItem, w.findUser, w.newItem, w.newUser, w.insertChunk} {
+	for _, s := range []*sql.Stmt{w.upsertItem, w.upsertUser, w.findItem, w.findUser, w.newItem, w.newUser} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
+	}
+	for _, s := range w.insert {
+		errs = append(errs, s.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -78,22 +186,10 @@ func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
 	return nil
 }
 
-func (w *writer) prepare(ctx context.Context, s **sql.Stmt, query string) error {
-	if *s != nil {
-		return nil
-	}
-	st, err := w.tx.PrepareContext(ctx, query)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	*s = st
-	return nil
-}
-
-func (w *writer) caches() {
-	if w.itemIx == nil {
-		w.itemIx = make(map[tailor.ItemID]int64)
-		w.userIx = make(map[tailor.UserID]int64)
+// bind makes *s the transaction's version of the prepared statement p.
+func (w *writer) bind(ctx context.Context, s **sql.Stmt, p *sql.Stmt) {
+	if *s == nil {
+		*s = w.tx.StmtContext(ctx, p)
 	}
 }
 
@@ -110,10 +206,7 @@ RETURNING ix`
 
 // UpsertItems inserts or replaces items.
 func (w *writer) UpsertItems(ctx context.Context, items []tailor.Item) error {
-	if err := w.prepare(ctx, &w.upsertItem, upsertItemSQL); err != nil {
-		return fmt.Errorf("upsert items: %w", err)
-	}
-	w.caches()
+	w.bind(ctx, &w.upsertItem, w.st.upsertItem)
 	now := toNanos(w.now)
 	for i := range items {
 		it := &items[i]
@@ -136,7 +229,7 @@ func (w *writer) UpsertItems(ctx context.Context, items []tailor.Item) error {
 		if err != nil {
 			return fmt.Errorf("upsert item %q: %w", it.ID, err)
 		}
-		w.itemIx[it.ID] = ix
+		w.refs.items[it.ID] = ix
 	}
 	return nil
 }
@@ -148,10 +241,7 @@ RETURNING ix`
 
 // UpsertUsers inserts or replaces users.
 func (w *writer) UpsertUsers(ctx context.Context, users []tailor.User) error {
-	if err := w.prepare(ctx, &w.upsertUser, upsertUserSQL); err != nil {
-		return fmt.Errorf("upsert users: %w", err)
-	}
-	w.caches()
+	w.bind(ctx, &w.upsertUser, w.st.upsertUser)
 	now := toNanos(w.now)
 	for i := range users {
 		u := &users[i]
@@ -163,7 +253,7 @@ func (w *writer) UpsertUsers(ctx context.Context, users []tailor.User) error {
 		if err := w.upsertUser.QueryRowContext(ctx, string(u.ID), attrs, timeOrNil(u.CreatedAt), now).Scan(&ix); err != nil {
 			return fmt.Errorf("upsert user %q: %w", u.ID, err)
 		}
-		w.userIx[u.ID] = ix
+		w.refs.users[u.ID] = ix
 	}
 	return nil
 }
@@ -179,22 +269,29 @@ func (w *writer) resolve(ctx context.Context, find, create *sql.Stmt, id string)
 	return ix, err
 }
 
-func (w *writer) prepareRefs(ctx context.Context) error {
-	for _, p := range []struct {
-		s *(*sql.Stmt)
-		q string
-	}{
-		{&w.findItem, "SELECT ix FROM items WHERE id = ?"},
-		{&w.findUser, "SELECT ix FROM users WHERE id = ?"},
-		{&w.newItem, "INSERT INTO items (id, created_at, updated_at) VALUES (?1, ?2, ?2) RETURNING ix"},
-		{&w.newUser, "INSERT INTO users (id, created_at) VALUES (?1, ?2) RETURNING ix"},
-		{&w.insertChunk, insertEventsSQL(eventChunk)},
-	} {
-		if err := w.prepare(ctx, p.s, p.q); err != nil {
-			return err
+func (w *writer) bindRefs(ctx context.Context) {
+	w.bind(ctx, &w.findItem, w.st.findItem)
+	w.bind(ctx, &w.findUser, w.st.findUser)
+	w.bind(ctx, &w.newItem, w.st.newItem)
+	w.bind(ctx, &w.newUser, w.st.newUser)
+}
+
+// insertStmt returns the statement that inserts the most rows, at most n.
+func (w *writer) insertStmt(ctx context.Context, n int) (*sql.Stmt, int) {
+	for _, size := range insertSizes {
+		if size <= n {
+			if w.insert == nil {
+				w.insert = map[int]*sql.Stmt{}
+			}
+			s, ok := w.insert[size]
+			if !ok {
+				s = w.tx.StmtContext(ctx, w.st.insert[size])
+				w.insert[size] = s
+			}
+			return s, size
 		}
 	}
-	return nil
+	panic("sqlite: insertStmt called with no rows")
 }
 
 func insertEventsSQL(rows int) string {
@@ -218,48 +315,37 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 			return res, fmt.Errorf("insert events: event %d has no id, item or timestamp", i)
 		}
 	}
-	if err := w.prepareRefs(ctx); err != nil {
-		return res, fmt.Errorf("insert events: %w", err)
-	}
-	w.caches()
+	w.bindRefs(ctx)
 	args := make([]any, 0, 10*eventChunk)
 	for len(events) > 0 {
-		n := min(len(events), eventChunk)
+		stmt, n := w.insertStmt(ctx, len(events))
 		args = args[:0]
 		for i := 0; i < n; i++ {
 			e := &events[i]
-			itemIx, ok := w.itemIx[e.ItemID]
+			itemIx, ok := w.itemKey(e.ItemID)
 			if !ok {
 				ix, err := w.resolve(ctx, w.findItem, w.newItem, string(e.ItemID))
 				if err != nil {
 					return res, fmt.Errorf("insert events: item %q: %w", e.ItemID, err)
 				}
-				w.itemIx[e.ItemID], itemIx = ix, ix
+				w.refs.items[e.ItemID], itemIx = ix, ix
 			}
 			var userIx any
 			if e.UserID != "" {
-				ix, ok := w.userIx[e.UserID]
+				ix, ok := w.userKey(e.UserID)
 				if !ok {
 					var err error
 					if ix, err = w.resolve(ctx, w.findUser, w.newUser, string(e.UserID)); err != nil {
 						return res, fmt.Errorf("insert events: user %q: %w", e.UserID, err)
 					}
-					w.userIx[e.UserID] = ix
+					w.refs.users[e.UserID] = ix
 				}
 				userIx = ix
 			}
 			args = append(args, e.ID, userIx, nullString(e.SessionID), itemIx, string(e.Type),
 				floatOrNil(e.Value), floatOrNil(e.UnitPrice), nullString(e.OrderID), nullString(e.RecommendationID), toNanos(e.Timestamp))
 		}
-		var (
-			r   sql.Result
-			err error
-		)
-		if n == eventChunk {
-			r, err = w.insertChunk.ExecContext(ctx, args...)
-		} else {
-			r, err = w.tx.ExecContext(ctx, insertEventsSQL(n), args...)
-		}
+		r, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			return res, fmt.Errorf("insert events: %w", err)
 		}

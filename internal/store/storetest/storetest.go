@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateIsAtomic", testUpdateAtomic},
 		{"DeleteUser", testDeleteUser},
 		{"DeleteItem", testDeleteItem},
+		{"DeleteThenRecreate", testDeleteThenRecreate},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"DeferIndexes", testDeferIndexes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -436,5 +440,141 @@ func testDeleteItem(t *testing.T, s store.Store) {
 	}
 	if _, err := s.DeleteItem(ctx, "i1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second delete: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testDeleteThenRecreate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	insert(t, s, ev("e1", "u1", "i1", tailor.View, t0))
+	if _, err := s.DeleteItem(ctx, "i1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, s, ev("e2", "u1", "i1", tailor.View, t0))
+	page, err := s.Events(ctx, store.EventQuery{UserID: "u1", ItemID: "i1"}, store.PageRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Data) != 1 || page.Data[0].ID != "e2" || page.Data[0].UserID != "u1" || page.Data[0].ItemID != "i1" {
+		t.Errorf("events after re-creating = %+v", page.Data)
+	}
+	if c, _ := s.Counts(ctx); c != (store.Counts{Items: 1, Users: 1, Events: 1}) {
+		t.Errorf("counts = %+v", c)
+	}
+}
+
+// testConcurrentUpdates runs many Update calls at once, some failing after
+// they wrote: each call's writes are kept or dropped as a whole, whatever
+// the backend does to run them together.
+func testConcurrentUpdates(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const calls = 40
+	boom := errors.New("boom")
+	var wg sync.WaitGroup
+	errs := make([]error, calls)
+	for i := 0; i < calls; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs[i] = s.Update(ctx, func(w store.Writer) error {
+				item := tailor.ItemID(fmt.Sprintf("i%d", i))
+				if err := w.UpsertItems(ctx, []tailor.Item{{ID: item, Title: "t"}}); err != nil {
+					return err
+				}
+				_, err := w.InsertEvents(ctx, []tailor.Event{
+					ev(fmt.Sprintf("a%d", i), fmt.Sprintf("u%d", i), string(item), tailor.View, t0),
+					ev(fmt.Sprintf("b%d", i), "shared", "shared-item", tailor.View, t0),
+				})
+				if err != nil {
+					return err
+				}
+				if i%3 == 0 {
+					return boom
+				}
+				return nil
+			})
+		}(i)
+	}
+	wg.Wait()
+	kept := 0
+	for i, err := range errs {
+		switch {
+		case i%3 == 0 && !errors.Is(err, boom):
+			t.Errorf("call %d: err = %v, want boom", i, err)
+		case i%3 != 0 && err != nil:
+			t.Errorf("call %d: %v", i, err)
+		case i%3 != 0:
+			kept++
+		}
+	}
+	for i := 0; i < calls; i++ {
+		_, err := s.Item(ctx, tailor.ItemID(fmt.Sprintf("i%d", i)))
+		if stored := err == nil; stored != (i%3 != 0) {
+			t.Errorf("item i%d stored = %v (err %v)", i, stored, err)
+		}
+	}
+	c, err := s.Counts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each kept call stored its item, its user and two events; the shared
+	// item and user exist once.
+	if want := (store.Counts{Items: kept + 1, Users: kept + 1, Events: 2 * kept}); c != want {
+		t.Errorf("counts = %+v, want %+v", c, want)
+	}
+}
+
+// testDeferIndexes loads events with deferred indexes, where the backend
+// offers it, and checks that reads work afterwards and that a failed load
+// leaves the store as it was.
+func testDeferIndexes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	load := func(prefix string, fail bool) error {
+		return s.Update(ctx, func(w store.Writer) error {
+			if d, ok := w.(store.IndexDeferrer); ok {
+				if err := d.DeferIndexes(ctx, 1000); err != nil {
+					return err
+				}
+			}
+			var batch []tailor.Event
+			for i := 0; i < 500; i++ {
+				batch = append(batch, ev(fmt.Sprintf("%s%d", prefix, i), fmt.Sprintf("u%d", i%7), fmt.Sprintf("i%d", i%11), tailor.View, t0.Add(time.Duration(i)*time.Second)))
+			}
+			if _, err := w.InsertEvents(ctx, batch); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("boom")
+			}
+			return nil
+		})
+	}
+	if err := load("x", true); err == nil {
+		t.Fatal("failed load reported no error")
+	}
+	if err := load("e", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := load("f", false); err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.Events(ctx, store.EventQuery{UserID: "u3", ItemID: "i5", Since: t0.Add(100 * time.Second)}, store.PageRequest{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// i ≡ 3 (mod 7) and i ≡ 5 (mod 11): i ≡ 38 (mod 77), i ≥ 100.
+	var want []string
+	for i := 499; i >= 100; i-- {
+		if i%77 == 38 {
+			want = append(want, fmt.Sprintf("f%d", i), fmt.Sprintf("e%d", i))
+		}
+	}
+	if diff := cmp.Diff(want, ids(page.Data)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if c, _ := s.Counts(ctx); c.Events != 1000 {
+		t.Errorf("events = %d, want 1000", c.Events)
 	}
 }
