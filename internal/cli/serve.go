@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/server"
+	"golang.org/x/sync/errgroup"
 )
 
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
