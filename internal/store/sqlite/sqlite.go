@@ -139,7 +139,7 @@ func (db *DB) Close() error {
 }
 
 // CheckpointInterval is how often Run checkpoints the write-ahead log.
-const CheckpointInterval = 500 * time.Millisecond
+const CheckpointInterval = 100 * time.Millisecond
 
 // Run copies committed pages from the write-ahead log into the database
 // file every CheckpointInterval until ctx is done, so that writers do not
