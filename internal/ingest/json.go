@@ -30,13 +30,48 @@ func (e *BatchTooLargeError) Error() string {
 }
 
 // DecodeArray reads a JSON array of objects of type T from r, decoding
-// every element strictly (unknown fields and wrong types are errors). It
-// returns the decoded elements, with the zero T in place of those that
-// failed, and one RowError per failed element. The error is not nil when
-// the input as a whole is unusable: not a JSON array, malformed JSON, or
-// more than max elements (a *BatchTooLargeError).
+// every element strictly (unknown fields, wrong types and invalid UTF-8 are
+// errors). It returns the decoded elements, with the zero T in place of
+// those that failed, and one RowError per failed element. The error is not
+// nil when the input as a whole is unusable: not a JSON array, malformed
+// JSON, or more than max elements (a *BatchTooLargeError).
+//
+// Valid input is decoded in one pass; only input with errors is taken
+// apart element by element to say which rows are wrong.
 func DecodeArray[T any](r io.Reader, max int) ([]T, []RowError, error) {
-	dec := json.NewDecoder(r)
+	body, err := io.ReadAll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if rows, ok := decodeArrayFast[T](body, max); ok {
+		return rows, nil, nil
+	}
+	return decodeArraySlow[T](body, max)
+}
+
+// decodeArrayFast decodes body in one pass and reports whether it was a
+// valid array of at most max objects.
+func decodeArrayFast[T any](body []byte, max int) ([]T, bool) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '[' || !utf8.Valid(trimmed) || bytes.Contains(trimmed, []byte("null")) {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	var rows []T
+	if err := dec.Decode(&rows); err != nil || dec.More() || len(rows) > max || len(rows) == 0 {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false
+	}
+	return rows, true
+}
+
+// decodeArraySlow decodes body element by element to report every bad
+// row.
+func decodeArraySlow[T any](body []byte, max int) ([]T, []RowError, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, nil, describeSyntax(err)
