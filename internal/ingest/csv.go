@@ -35,15 +35,6 @@ var (
 	userColumns  = []string{"id", "created_at"}
 )
 
-func importCSV(ctx context.Context, in *input, path string, s *Sink) error {
-	f, err := in.open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return parseCSV(ctx, f, path, s)
-}
-
 // csvHeader maps column names to positions and checks them.
 type csvHeader struct {
 	kind  string
@@ -221,18 +212,7 @@ func parseCSV(ctx context.Context, rd io.Reader, name string, s *Sink) error {
 		return err
 	}
 	cr.FieldsPerRecord = len(header)
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			if ok := rejectCSVError(s, name, err); !ok {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			continue
-		}
-		line, _ := cr.FieldPos(0)
+	return eachRecord(cr, name, s, func(line int, rec []string) error {
 		loc := Loc{File: name, Line: line}
 		row := &csvRow{h: h, rec: rec}
 		switch h.kind {
@@ -244,10 +224,11 @@ func parseCSV(ctx context.Context, rd io.Reader, name string, s *Sink) error {
 				RecommendationID: row.str("recommendation_id"), Timestamp: row.time("timestamp"),
 			}
 			if row.field != "" {
-				s.Reject(loc, "invalid_"+row.field, row.field, row.reason)
-				continue
+				s.Reject(loc, "invalid_"+baseField(row.field), row.field, row.reason)
+				return nil
 			}
-			_, err = s.Event(loc, e)
+			_, err := s.Event(loc, e)
+			return err
 		case "item":
 			it := tailor.Item{
 				ID: tailor.ItemID(row.str("id")), Title: row.str("title"), Description: row.str("description"),
@@ -268,18 +249,36 @@ func parseCSV(ctx context.Context, rd io.Reader, name string, s *Sink) error {
 			}
 			if row.field != "" {
 				s.Reject(loc, "invalid_"+baseField(row.field), row.field, row.reason)
-				continue
+				return nil
 			}
-			err = s.Item(loc, it)
-		default:
-			u := tailor.User{ID: tailor.UserID(row.str("id")), Attributes: row.attributes(), CreatedAt: row.time("created_at")}
-			if row.field != "" {
-				s.Reject(loc, "invalid_"+baseField(row.field), row.field, row.reason)
-				continue
-			}
-			err = s.User(loc, u)
+			return s.Item(loc, it)
+		}
+		u := tailor.User{ID: tailor.UserID(row.str("id")), Attributes: row.attributes(), CreatedAt: row.time("created_at")}
+		if row.field != "" {
+			s.Reject(loc, "invalid_"+baseField(row.field), row.field, row.reason)
+			return nil
+		}
+		return s.User(loc, u)
+	})
+}
+
+// eachRecord calls fn with every record cr reads, and the line it starts
+// on. Records encoding/csv cannot read (ragged or badly quoted) are
+// rejected and skipped.
+func eachRecord(cr *csv.Reader, name string, s *Sink, fn func(line int, rec []string) error) error {
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
 		}
 		if err != nil {
+			if !rejectCSVError(s, name, err) {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			continue
+		}
+		line, _ := cr.FieldPos(0)
+		if err := fn(line, rec); err != nil {
 			return fmt.Errorf("%s:%d: %w", name, line, err)
 		}
 	}

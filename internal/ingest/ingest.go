@@ -54,10 +54,22 @@ type Options struct {
 type formatFunc func(ctx context.Context, in *input, path string, s *Sink) error
 
 var formats = map[string]formatFunc{
-	"jsonl":         importJSONL,
-	"csv":           importCSV,
+	"jsonl":         fileFormat(parseJSONL),
+	"csv":           fileFormat(parseCSV),
 	"movielens":     importMovieLens,
-	"online-retail": importOnlineRetail,
+	"online-retail": fileFormat(parseOnlineRetail),
+}
+
+// fileFormat makes the formatFunc of a format whose input is one file.
+func fileFormat(parse func(ctx context.Context, r io.Reader, name string, s *Sink) error) formatFunc {
+	return func(ctx context.Context, in *input, path string, s *Sink) error {
+		f, err := in.open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return parse(ctx, f, path, s)
+	}
 }
 
 // Formats lists the supported import formats.

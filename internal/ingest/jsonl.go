@@ -35,15 +35,6 @@ type (
 	}
 )
 
-func importJSONL(ctx context.Context, in *input, path string, s *Sink) error {
-	f, err := in.open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return parseJSONL(ctx, f, path, s)
-}
-
 func parseJSONL(ctx context.Context, r io.Reader, name string, s *Sink) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
@@ -67,26 +58,11 @@ func parseJSONL(ctx context.Context, r io.Reader, name string, s *Sink) error {
 		var err error
 		switch k.Kind {
 		case "item":
-			var v jsonlItem
-			if fe := decodeStrict(b, &v); fe != nil {
-				s.Reject(loc, "malformed_json", fe.Field, fe.Reason)
-				continue
-			}
-			err = s.Item(loc, v.Item)
+			err = jsonlRecord(s, loc, b, func(v *jsonlItem) error { return s.Item(loc, v.Item) })
 		case "user":
-			var v jsonlUser
-			if fe := decodeStrict(b, &v); fe != nil {
-				s.Reject(loc, "malformed_json", fe.Field, fe.Reason)
-				continue
-			}
-			err = s.User(loc, v.User)
+			err = jsonlRecord(s, loc, b, func(v *jsonlUser) error { return s.User(loc, v.User) })
 		case "event":
-			var v jsonlEvent
-			if fe := decodeStrict(b, &v); fe != nil {
-				s.Reject(loc, "malformed_json", fe.Field, fe.Reason)
-				continue
-			}
-			_, err = s.Event(loc, v.Event)
+			err = jsonlRecord(s, loc, b, func(v *jsonlEvent) error { _, err := s.Event(loc, v.Event); return err })
 		case "":
 			s.Reject(loc, "missing_kind", "kind", `required: "item", "user" or "event"`)
 		default:
@@ -103,6 +79,17 @@ func parseJSONL(ctx context.Context, r io.Reader, name string, s *Sink) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// jsonlRecord decodes one line strictly into a T and hands it to accept,
+// or rejects the line.
+func jsonlRecord[T any](s *Sink, loc Loc, line []byte, accept func(*T) error) error {
+	var v T
+	if fe := decodeStrict(line, &v); fe != nil {
+		s.Reject(loc, "malformed_json", fe.Field, fe.Reason)
+		return nil
+	}
+	return accept(&v)
 }
 
 func truncate(s string, n int) string {

@@ -256,22 +256,9 @@ func readMLCSV(r io.Reader, name string, header []string, s *Sink, fn func(loc L
 		return fmt.Errorf("%s:1: wrong header: got %q, expected %q", name, strings.Join(got, ","), strings.Join(header, ","))
 	}
 	cr.FieldsPerRecord = len(header)
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			if !rejectCSVError(s, name, err) {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			continue
-		}
-		line, _ := cr.FieldPos(0)
-		if err := fn(Loc{File: name, Line: line}, rec); err != nil {
-			return fmt.Errorf("%s:%d: %w", name, line, err)
-		}
-	}
+	return eachRecord(cr, name, s, func(line int, rec []string) error {
+		return fn(Loc{File: name, Line: line}, rec)
+	})
 }
 
 func parseMLMovies(ctx context.Context, r io.Reader, name string, s *Sink) error {

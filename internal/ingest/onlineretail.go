@@ -53,15 +53,6 @@ func NonProductCode(code string) bool {
 	return slices.Contains(nonProductCodes, u) || strings.HasPrefix(u, "GIFT_0001") || strings.HasPrefix(u, "DCGS")
 }
 
-func importOnlineRetail(ctx context.Context, in *input, path string, s *Sink) error {
-	f, err := in.open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return parseOnlineRetail(ctx, f, path, s)
-}
-
 // retailItem accumulates what the lines say about one stock code.
 type retailItem struct {
 	title      string
@@ -109,70 +100,59 @@ func parseOnlineRetail(ctx context.Context, r io.Reader, name string, s *Sink) e
 	var floatIDs, returns, anonymous int
 	ids := lineIDs{seen: map[uint64]string{}, lines: map[string]int{}}
 	dates := retailDates{loc: london}
-	for {
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if !rejectCSVError(s, name, err) {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			continue
-		}
-		line, _ := cr.FieldPos(0)
+	err = eachRecord(cr, name, s, func(line int, rec []string) error {
 		loc := Loc{File: name, Line: line}
 		invoice, code := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
 		desc := strings.TrimSpace(rec[2])
 		if invoice == "" {
 			s.Reject(loc, "missing_invoice", "InvoiceNo", "empty")
-			continue
+			return nil
 		}
 		if code == "" {
 			s.Reject(loc, "missing_stock_code", "StockCode", "empty")
-			continue
+			return nil
 		}
 		if strings.HasPrefix(invoice, "A") {
 			s.Reject(loc, "bad_debt_adjustment", "InvoiceNo", fmt.Sprintf("invoice %s is an accounting adjustment, not a sale", truncate(invoice, 16)))
-			continue
+			return nil
 		}
 		qty, err := strconv.ParseInt(strings.TrimSpace(rec[3]), 10, 64)
 		if err != nil {
 			s.Reject(loc, "bad_quantity", "Quantity", fmt.Sprintf("%q is not an integer", truncate(rec[3], 32)))
-			continue
+			return nil
 		}
 		price, err := strconv.ParseFloat(strings.TrimSpace(rec[5]), 64)
 		if err != nil || math.IsNaN(price) || math.IsInf(price, 0) {
 			s.Reject(loc, "bad_price", "UnitPrice", fmt.Sprintf("%q is not a number", truncate(rec[5], 32)))
-			continue
+			return nil
 		}
 		at, err := dates.parse(strings.TrimSpace(rec[4]))
 		if err != nil {
 			s.Reject(loc, "bad_date", "InvoiceDate", fmt.Sprintf("%q is not a time like 2011-01-31 14:05:00", truncate(rec[4], 32)))
-			continue
+			return nil
 		}
 		customer, isFloat, ok := normalizeCustomer(strings.TrimSpace(rec[6]))
 		if !ok {
 			s.Reject(loc, "bad_customer_id", "CustomerID", fmt.Sprintf("%q is not a customer number", truncate(rec[6], 32)))
-			continue
+			return nil
 		}
 		cancel := strings.HasPrefix(invoice, "C")
 		switch {
 		case price < 0:
 			s.Reject(loc, "negative_price", "UnitPrice", fmt.Sprintf("%v is negative", price))
-			continue
+			return nil
 		case qty == 0:
 			s.Reject(loc, "zero_quantity", "Quantity", "is 0")
-			continue
+			return nil
 		case cancel && qty > 0:
 			s.Reject(loc, "bad_quantity", "Quantity", fmt.Sprintf("%d is positive on cancellation invoice %s", qty, invoice))
-			continue
+			return nil
 		case !cancel && qty < 0:
 			s.Reject(loc, "stock_adjustment", "Quantity", fmt.Sprintf("%d is negative outside a cancellation: a stock adjustment, not a sale", qty))
-			continue
+			return nil
 		case customer == "" && price == 0:
 			s.Reject(loc, "stock_adjustment", "UnitPrice", "price 0 without a customer: a stock adjustment, not a sale")
-			continue
+			return nil
 		}
 		q := math.Abs(float64(qty))
 		e := tailor.Event{ItemID: tailor.ItemID(code), Type: tailor.Purchase, Value: &q, UnitPrice: &price,
@@ -188,10 +168,10 @@ func parseOnlineRetail(ctx context.Context, r io.Reader, name string, s *Sink) e
 		e.ID = ids.id(invoice, rec)
 		accepted, err := s.Event(loc, e)
 		if err != nil {
-			return fmt.Errorf("%s:%d: %w", name, line, err)
+			return err
 		}
 		if !accepted {
-			continue
+			return nil
 		}
 		if isFloat {
 			floatIDs++
@@ -230,6 +210,10 @@ func parseOnlineRetail(ctx context.Context, r io.Reader, name string, s *Sink) e
 				u.country, u.countryAt = country, at
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	s.Transformed("customer_id_float_normalized", floatIDs)
 	s.Transformed("cancellation_to_return", returns)

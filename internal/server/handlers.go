@@ -150,22 +150,34 @@ func undecoded(bad []ingest.RowError, n int) []bool {
 	return skip
 }
 
-func (s *Server) postItems(r *http.Request) (any, error) {
-	items, bad, err := decodeBatch[tailor.Item](s, r)
+// postBatch decodes a batch of T from the request, checks every row with
+// check (which may also fill in defaults), and, if no row is bad, writes
+// the batch in one transaction with write. Otherwise it writes nothing and
+// fails with every bad row.
+func postBatch[T any](s *Server, r *http.Request, check func(*T) []tailor.FieldError, write func(store.Writer, []T) error) ([]T, error) {
+	rows, bad, err := decodeBatch[T](s, r)
 	if err != nil {
 		return nil, err
 	}
-	skip := undecoded(bad, len(items))
-	for i := range items {
-		if skip[i] {
-			continue
+	skip := undecoded(bad, len(rows))
+	for i := range rows {
+		if !skip[i] {
+			bad = rowErrors(bad, i, check(&rows[i]))
 		}
-		bad = rowErrors(bad, i, s.opts.Rules.CheckItem(&items[i]))
 	}
 	if len(bad) > 0 {
-		return nil, invalidBatch(bad, len(items))
+		return nil, invalidBatch(bad, len(rows))
 	}
-	err = s.db.Update(r.Context(), func(w store.Writer) error { return w.UpsertItems(r.Context(), items) })
+	if err := s.db.Update(r.Context(), func(w store.Writer) error { return write(w, rows) }); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+func (s *Server) postItems(r *http.Request) (any, error) {
+	items, err := postBatch(s, r, s.opts.Rules.CheckItem, func(w store.Writer, items []tailor.Item) error {
+		return w.UpsertItems(r.Context(), items)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -173,21 +185,9 @@ func (s *Server) postItems(r *http.Request) (any, error) {
 }
 
 func (s *Server) postUsers(r *http.Request) (any, error) {
-	users, bad, err := decodeBatch[tailor.User](s, r)
-	if err != nil {
-		return nil, err
-	}
-	skip := undecoded(bad, len(users))
-	for i := range users {
-		if skip[i] {
-			continue
-		}
-		bad = rowErrors(bad, i, s.opts.Rules.CheckUser(&users[i]))
-	}
-	if len(bad) > 0 {
-		return nil, invalidBatch(bad, len(users))
-	}
-	err = s.db.Update(r.Context(), func(w store.Writer) error { return w.UpsertUsers(r.Context(), users) })
+	users, err := postBatch(s, r, s.opts.Rules.CheckUser, func(w store.Writer, users []tailor.User) error {
+		return w.UpsertUsers(r.Context(), users)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -195,37 +195,26 @@ func (s *Server) postUsers(r *http.Request) (any, error) {
 }
 
 func (s *Server) postEvents(r *http.Request) (any, error) {
-	events, bad, err := decodeBatch[tailor.Event](s, r)
-	if err != nil {
-		return nil, err
-	}
 	now := s.opts.Now()
-	skip := undecoded(bad, len(events))
-	ids := make([]string, len(events))
-	for i := range events {
-		if skip[i] {
-			continue
-		}
-		e := &events[i]
+	var res store.InsertResult
+	events, err := postBatch(s, r, func(e *tailor.Event) []tailor.FieldError {
 		if e.ID == "" {
 			e.ID = ulid.Make().String()
 		}
 		if e.Timestamp.IsZero() {
 			e.Timestamp = now
 		}
-		ids[i] = e.ID
-		bad = rowErrors(bad, i, s.opts.Rules.CheckEvent(e, now))
-	}
-	if len(bad) > 0 {
-		return nil, invalidBatch(bad, len(events))
-	}
-	var res store.InsertResult
-	err = s.db.Update(r.Context(), func(w store.Writer) (err error) {
+		return s.opts.Rules.CheckEvent(e, now)
+	}, func(w store.Writer, events []tailor.Event) (err error) {
 		res, err = w.InsertEvents(r.Context(), events)
 		return err
 	})
 	if err != nil {
 		return nil, err
+	}
+	ids := make([]string, len(events))
+	for i := range events {
+		ids[i] = events[i].ID
 	}
 	return EventsResult{Inserted: res.Inserted, Duplicates: res.Duplicates, IDs: ids}, nil
 }
