@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/loadgen"
 )
 
@@ -101,6 +102,7 @@ func printBench(w io.Writer, label string, r loadgen.Result) {
 // startBenchServer serves a fresh store from a temporary folder on a free
 // loopback port.
 func startBenchServer(ctx context.Context, stderr io.Writer) (url string, stop func(), err error) {
+	cfg := config.Default() // no keys: the server listens on loopback only
 	dir, err := os.MkdirTemp("", "tailor-bench-")
 	if err != nil {
 		return "", nil, err
@@ -110,11 +112,6 @@ func startBenchServer(ctx context.Context, stderr io.Writer) (url string, stop f
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	cfg, err := loadConfig("")
-	if err != nil {
-		return "", nil, err
-	}
-	cfg.Auth.Keys = nil
 	sctx, cancel := context.WithCancel(ctx)
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +58,8 @@ Formats:
 			if bar != nil {
 				bar.Finish()
 			}
-			if report != nil && (err == nil || report.Read > 0) {
+			// A strict import that failed still lists every bad row.
+			if report != nil && (err == nil || errors.Is(err, ingest.ErrStrict)) {
 				if asJSON {
 					enc := json.NewEncoder(stdout)
 					if encErr := enc.Encode(report); encErr != nil {

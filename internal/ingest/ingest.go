@@ -133,11 +133,20 @@ func Import(ctx context.Context, t Target, paths []string, opts Options) (*Repor
 			return err
 		}
 		if opts.Strict && report.Rejected > 0 {
-			return fmt.Errorf("%w: %d of %d rows were rejected; nothing was written", ErrStrict, report.Rejected, report.Read)
+			return fmt.Errorf("%w: %d of %d rows were rejected", ErrStrict, report.Rejected, report.Read)
 		}
 		return nil
 	})
+	report.ElapsedSeconds = time.Since(start).Seconds()
+	if report.ElapsedSeconds > 0 {
+		report.RowsPerSecond = float64(report.Read) / report.ElapsedSeconds
+	}
 	if err != nil {
+		// Nothing was kept: say what the store still holds.
+		report.Written = Written{}
+		if c, cerr := t.Counts(ctx); cerr == nil {
+			report.Items, report.Users, report.Events = c.Items, c.Users, c.Events
+		}
 		return report, err
 	}
 	c, err := t.Counts(ctx)
@@ -145,10 +154,6 @@ func Import(ctx context.Context, t Target, paths []string, opts Options) (*Repor
 		return report, err
 	}
 	report.Items, report.Users, report.Events = c.Items, c.Users, c.Events
-	report.ElapsedSeconds = time.Since(start).Seconds()
-	if report.ElapsedSeconds > 0 {
-		report.RowsPerSecond = float64(report.Read) / report.ElapsedSeconds
-	}
 	return report, nil
 }
 
