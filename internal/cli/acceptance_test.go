@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -86,5 +87,57 @@ func TestAcceptanceMovieLens(t *testing.T) {
 	small := importJSON(t, "--format", "movielens", sharedData(t, "ml-latest-small"))
 	if small.Events != 100836 || small.Users != 610 || small.Items != 9742 || small.Rejected != 0 {
 		t.Errorf("ml-latest-small report = %+v", small)
+	}
+}
+
+// TestAcceptanceEval runs 'tailor eval' on ml-100k and checks the JSON
+// fields and the popularity anchor of ../shared/REFERENCE.md.
+func TestAcceptanceEval(t *testing.T) {
+	path := sharedData(t, "ml-100k")
+	out := filepath.Join(t.TempDir(), "eval.json")
+	code, stdout, stderr := runMain(t, "eval", "--dataset", "movielens:"+path, "--protocol", "kfold",
+		"--models", "popular,itemknn", "--k", "10,20", "--json", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "itemknn") || !strings.Contains(stdout, "ndcg@10") {
+		t.Errorf("table:\n%s", stdout)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Dataset, Protocol string
+		Seed              uint64
+		Results           []struct {
+			Model          string
+			Params         json.RawMessage
+			Metrics        map[string]float64
+			CI95           map[string][2]float64 `json:"ci95"`
+			TrainSeconds   float64               `json:"train_seconds"`
+			LatencyMs      map[string]float64    `json:"latency_ms"`
+			UsersPerSecond float64               `json:"users_per_second"`
+			PeakHeapBytes  uint64                `json:"peak_heap_bytes"`
+		}
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Protocol != "kfold" || rep.Seed != 1 || len(rep.Results) != 2 {
+		t.Fatalf("report = %+v", rep)
+	}
+	for _, r := range rep.Results {
+		for _, k := range []string{"ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10", "coverage@10", "ndcg@20"} {
+			if _, ok := r.Metrics[k]; !ok {
+				t.Errorf("%s lacks %s", r.Model, k)
+			}
+		}
+		if _, ok := r.CI95["ndcg@10"]; !ok || r.LatencyMs["p99"] <= 0 || r.UsersPerSecond <= 0 || r.PeakHeapBytes == 0 || len(r.Params) == 0 {
+			t.Errorf("%s: %+v", r.Model, r)
+		}
+	}
+	if pop := rep.Results[0].Metrics["ndcg@10"]; pop < 0.2081 || pop > 0.2281 {
+		t.Errorf("popular ndcg@10 = %.4f, reference 0.2181 ± 0.01", pop)
 	}
 }

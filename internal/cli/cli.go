@@ -105,6 +105,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newDemoCmd(stdout, stderr),
 		newKeysCmd(stdout),
 		newBenchCmd(stdout, stderr),
+		newEvalCmd(stdout),
 	)
 	return root
 }

@@ -79,6 +79,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"keys", "generate", "--role", "root"}, 2, "--role"},
 		{[]string{"serve", "--addr", "nocolon", "--data-dir", "DIR"}, 2, "--addr"},
 		{[]string{"frobnicate"}, 1, "unknown command"},
+		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "nope", "--models", "popular"}, 2, "unknown protocol"},
+		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "popular,svd"}, 2, "unknown model"},
+		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "popular", "--k", "0"}, 2, "positive integer"},
+		{[]string{"eval", "--dataset", "movielens:/no/such/dir", "--protocol", "kfold", "--models", "popular"}, 1, "no such file"},
+		{[]string{"eval", "--protocol", "kfold"}, 2, "required"},
 	}
 	for _, tt := range tests {
 		for i, a := range tt.args {

@@ -1,0 +1,218 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// Candidate is a model to evaluate, with its parameters.
+type Candidate struct {
+	Info   model.Info
+	Params json.RawMessage
+}
+
+// Result is one model's evaluation, as written by 'tailor eval --json'.
+type Result struct {
+	Model  string          `json:"model"`
+	Params json.RawMessage `json:"params"`
+	// Metrics are means over test users (averaged over folds), by key
+	// such as "ndcg@10".
+	Metrics map[string]float64 `json:"metrics"`
+	// CI95 are percentile-bootstrap 95% intervals of the ranking metrics,
+	// from the test users of all folds.
+	CI95         map[string][2]float64 `json:"ci95"`
+	TrainSeconds float64               `json:"train_seconds"`
+	// LatencyMs is the single-thread time to recommend for one user,
+	// over up to 1,000 test users of the first fold.
+	LatencyMs map[string]float64 `json:"latency_ms"`
+	// UsersPerSecond is the all-core throughput of recommending.
+	UsersPerSecond float64 `json:"users_per_second"`
+	// PeakHeapBytes is the largest Go heap seen while fitting and
+	// recommending.
+	PeakHeapBytes uint64 `json:"peak_heap_bytes"`
+	TestUsers     int    `json:"test_users"`
+}
+
+// Run fits every candidate on every fold and measures it on the folds'
+// test users, at each cut-off in ks. A user's training items (and, at test
+// time, validation items) are excluded from their ranking, which is over
+// every item seen in training.
+func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed uint64) ([]Result, error) {
+	maxK := slices.Max(ks)
+	var results []Result
+	for _, c := range cands {
+		res := Result{Model: c.Info.Name, Params: c.Params, Metrics: map[string]float64{}, CI95: map[string][2]float64{},
+			LatencyMs: map[string]float64{}}
+		if len(res.Params) == 0 {
+			res.Params = json.RawMessage("{}")
+		}
+		pooled := make([][]Mean, len(RankingMetrics)) // all users of all folds
+		foldMeans := make([][]float64, len(RankingMetrics))
+		for m := range pooled {
+			pooled[m] = make([]Mean, len(ks))
+			foldMeans[m] = make([]float64, len(ks))
+		}
+		coverage := make([]float64, len(ks))
+		var peak heapPeak
+		var evalUsers int
+		var evalTime time.Duration
+		for fi, f := range folds {
+			mdl, err := c.Info.New(c.Params, seed)
+			if err != nil {
+				return nil, err
+			}
+			start := time.Now()
+			if err := mdl.Fit(ctx, f.Train); err != nil {
+				return nil, fmt.Errorf("fit %s on fold %d: %w", c.Info.Name, fi+1, err)
+			}
+			res.TrainSeconds += time.Since(start).Seconds()
+			peak.sample()
+			inTrain := f.Train.ItemUsers()
+			catalog := 0
+			for _, n := range inTrain {
+				if n > 0 {
+					catalog++
+				}
+			}
+			users := make([]int32, 0, len(f.Test))
+			for u := range f.Test {
+				users = append(users, u)
+			}
+			slices.Sort(users)
+			start = time.Now()
+			scores, lists, err := rankAll(ctx, mdl, f, users, inTrain, ks, maxK)
+			if err != nil {
+				return nil, err
+			}
+			evalTime += time.Since(start)
+			evalUsers += len(users)
+			peak.sample()
+			for m := range RankingMetrics {
+				for j := range ks {
+					var fm Mean
+					for _, s := range scores {
+						pooled[m][j].Add(s[m][j])
+						fm.Add(s[m][j])
+					}
+					foldMeans[m][j] += fm.Value() / float64(len(folds))
+				}
+			}
+			for j, k := range ks {
+				topK := make([][]int32, len(lists))
+				for i, l := range lists {
+					topK[i] = l[:min(k, len(l))]
+				}
+				coverage[j] += Coverage(topK, catalog) / float64(len(folds))
+			}
+			if fi == 0 {
+				lat := latencies(mdl, f, users, inTrain, maxK)
+				res.LatencyMs["p50"], res.LatencyMs["p99"] = lat[0], lat[1]
+			}
+		}
+		src := rand.NewPCG(seed, 0x626f6f74)
+		for m, name := range RankingMetrics {
+			for j, k := range ks {
+				res.Metrics[Key(name, k)] = foldMeans[m][j]
+				lo, hi := pooled[m][j].CI(0.95, 1000, src)
+				res.CI95[Key(name, k)] = [2]float64{lo, hi}
+			}
+		}
+		for j, k := range ks {
+			res.Metrics[Key("coverage", k)] = coverage[j]
+		}
+		res.TestUsers = evalUsers
+		if evalTime > 0 {
+			res.UsersPerSecond = float64(evalUsers) / evalTime.Seconds()
+		}
+		res.PeakHeapBytes = peak.max
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// rankAll recommends for every test user on all cores and scores the lists.
+func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrain []int32, ks []int, maxK int) ([]Scores, [][]int32, error) {
+	scores := make([]Scores, len(users))
+	lists := make([][]int32, len(users))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []topk.Entry
+			rel := map[int32]bool{}
+			for i := range next {
+				u := users[i]
+				exclude := excluder(f, u, inTrain)
+				buf = mdl.Recommend(u, maxK, exclude, buf[:0])
+				list := make([]int32, len(buf))
+				for k, e := range buf {
+					list[k] = e.Index
+				}
+				clear(rel)
+				for _, it := range f.Test[u] {
+					rel[it] = true
+				}
+				scores[i] = Rank(list, rel, ks)
+				lists[i] = list
+			}
+		}()
+	}
+	var err error
+	for i := range users {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return scores, lists, err
+}
+
+// excluder leaves out the user's training and validation items, and items
+// no training user had (the ranking is over the items seen in training).
+func excluder(f Fold, u int32, inTrain []int32) func(int32) bool {
+	valid := f.Valid[u]
+	return func(i int32) bool {
+		return inTrain[i] == 0 || f.Train.Has(u, i) || slices.Contains(valid, i)
+	}
+}
+
+// latencies returns the p50 and p99 single-thread time, in milliseconds,
+// of recommending for up to 1,000 of the users.
+func latencies(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) [2]float64 {
+	sample := users[:min(len(users), 1000)]
+	ds := make([]float64, len(sample))
+	var buf []topk.Entry
+	for i, u := range sample {
+		exclude := excluder(f, u, inTrain)
+		start := time.Now()
+		buf = mdl.Recommend(u, n, exclude, buf[:0])
+		ds[i] = float64(time.Since(start).Nanoseconds()) / 1e6
+	}
+	slices.Sort(ds)
+	q := func(p float64) float64 { return ds[int(math.Round(p*float64(len(ds)-1)))] }
+	return [2]float64{q(0.5), q(0.99)}
+}
+
+// heapPeak records the largest heap in use seen.
+type heapPeak struct{ max uint64 }
+
+func (h *heapPeak) sample() {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	h.max = max(h.max, ms.HeapInuse)
+}

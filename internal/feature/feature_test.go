@@ -1,0 +1,56 @@
+package feature
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestBuildAndTranspose(t *testing.T) {
+	users, items := []string{"u0", "u1", "u2"}, []string{"a", "b", "c"}
+	d, err := Build(users, items, []Interaction{
+		{User: 1, Item: 2, Weight: 1, Time: 10},
+		{User: 0, Item: 1, Weight: 2, Time: 5},
+		{User: 1, Item: 0, Weight: 1, Time: 7},
+		{User: 1, Item: 2, Weight: 3, Time: 12}, // merged with the first
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.NNZ() != 3 || !slices.Equal(d.RowPtr, []int64{0, 1, 3, 3}) {
+		t.Fatalf("rowptr %v nnz %d", d.RowPtr, d.NNZ())
+	}
+	items1, w1 := d.Row(1)
+	if !slices.Equal(items1, []int32{0, 2}) || !slices.Equal(w1, []float32{1, 4}) || d.Times[2] != 12 {
+		t.Errorf("row 1 = %v %v times %v", items1, w1, d.Times)
+	}
+	if !d.Has(1, 2) || d.Has(2, 0) || d.Has(0, 0) {
+		t.Error("Has is wrong")
+	}
+	if got := d.ItemUsers(); !slices.Equal(got, []int32{1, 1, 1}) {
+		t.Errorf("item users = %v", got)
+	}
+	tr := d.Transpose()
+	usersOf2, w := tr.Row(2)
+	if !slices.Equal(usersOf2, []int32{1}) || w[0] != 4 || tr.NumUsers() != 3 {
+		t.Errorf("transpose row 2 = %v %v", usersOf2, w)
+	}
+	if _, err := Build(users, items, []Interaction{{User: 3, Item: 0}}); err == nil {
+		t.Error("out-of-range user accepted")
+	}
+}
+
+func TestIndex(t *testing.T) {
+	x := NewIndex()
+	if x.Add("b") != 0 || x.Add("a") != 1 || x.Add("b") != 0 {
+		t.Error("indices not by first appearance")
+	}
+	if i, ok := x.Lookup("a"); !ok || i != 1 {
+		t.Error("lookup a")
+	}
+	if _, ok := x.Lookup("z"); ok {
+		t.Error("lookup of a missing id")
+	}
+	if !slices.Equal(x.IDs(), []string{"b", "a"}) {
+		t.Errorf("ids = %v", x.IDs())
+	}
+}

@@ -1,0 +1,34 @@
+// Package all lists the models in this build. Adding a model is one
+// package and one line here.
+package all
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/itemknn"
+	"github.com/tailorhq/tailor/internal/model/popular"
+)
+
+// Models returns every model of this build, by name.
+func Models() []model.Info {
+	return []model.Info{
+		popular.Info(),
+		itemknn.Info(),
+	}
+}
+
+// Lookup returns the model with the name.
+func Lookup(name string) (model.Info, error) {
+	ms := Models()
+	if i := slices.IndexFunc(ms, func(m model.Info) bool { return m.Name == name }); i >= 0 {
+		return ms[i], nil
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	return model.Info{}, fmt.Errorf("unknown model %q: use one of %s", name, strings.Join(names, ", "))
+}

@@ -1,0 +1,49 @@
+// Package model defines what a recommendation model is to the rest of
+// Tailor: something that fits on a feature.Dataset and ranks items for a
+// user. Each algorithm lives in a package of its own; package all lists
+// those in this build.
+package model
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// Model is a recommendation model over the dense indices of the dataset it
+// was fitted on. Recommend is safe for concurrent use after Fit returns.
+type Model interface {
+	// Fit trains the model. It may use every core, and stops early with
+	// ctx's error when ctx is done.
+	Fit(ctx context.Context, d *feature.Dataset) error
+	// Recommend appends to dst the n best items for user u, best first,
+	// leaving out those for which exclude returns true (exclude may be
+	// nil).
+	Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry
+}
+
+// Info describes a model kind: its name and how to make one.
+type Info struct {
+	Name string
+	// New decodes the model's parameters (a JSON object; empty means the
+	// defaults) and returns an unfitted model. seed seeds any randomness.
+	New func(params json.RawMessage, seed uint64) (Model, error)
+}
+
+// DecodeParams decodes a model's parameters into p, which holds the
+// defaults, rejecting unknown fields.
+func DecodeParams(name string, params json.RawMessage, p any) error {
+	if len(params) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		return fmt.Errorf("%s parameters: %w", name, err)
+	}
+	return nil
+}
