@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor/internal/eval"
@@ -96,6 +97,9 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
+	f.Var(dateFlag{&opts.Cutoff}, "cutoff", "temporal: split at this date (2006-01-02, UTC) or time (RFC 3339)")
+	f.Float64Var(&opts.CutoffFraction, "cutoff-fraction", 0.8, "temporal without --cutoff: split at this share of the events by time")
+	f.StringVar(&opts.Repeats, "repeats", "exclude", "temporal: exclude or include items the user had before the cutoff")
 	return cmd
 }
 
@@ -147,3 +151,28 @@ func num(v float64) string {
 	}
 	return fmt.Sprintf("%.4f", v)
 }
+
+// dateFlag parses a date or an RFC 3339 time into a time.Time.
+type dateFlag struct{ t *time.Time }
+
+func (d dateFlag) String() string {
+	if d.t == nil || d.t.IsZero() {
+		return ""
+	}
+	return d.t.Format(time.RFC3339)
+}
+
+func (d dateFlag) Set(s string) error {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		*d.t = t
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("%q is neither a date like 2011-09-01 nor an RFC 3339 time", s)
+	}
+	*d.t = t
+	return nil
+}
+
+func (dateFlag) Type() string { return "date" }

@@ -182,12 +182,13 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 	return scores, lists, err
 }
 
-// excluder leaves out the user's training and validation items, and items
-// no training user had (the ranking is over the items seen in training).
+// excluder leaves out the user's training and validation items (unless the
+// fold counts repeats), and items no training user had (the ranking is over
+// the items seen in training).
 func excluder(f Fold, u int32, inTrain []int32) func(int32) bool {
 	valid := f.Valid[u]
 	return func(i int32) bool {
-		return inTrain[i] == 0 || f.Train.Has(u, i) || slices.Contains(valid, i)
+		return inTrain[i] == 0 || (!f.Repeats && f.Train.Has(u, i)) || slices.Contains(valid, i)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/feature"
@@ -20,10 +21,13 @@ type Fold struct {
 	Train *feature.Dataset
 	Valid map[int32][]int32
 	Test  map[int32][]int32
+	// Repeats, when set, ranks a user's training items too (a shopper may
+	// buy them again); otherwise they are left out of the ranking.
+	Repeats bool
 }
 
 // Protocols lists the split protocols by name.
-func Protocols() []string { return []string{"kfold", "ml100k-folds", "recbole"} }
+func Protocols() []string { return []string{"kfold", "ml100k-folds", "recbole", "loo", "temporal"} }
 
 // Options configure a split.
 type Options struct {
@@ -35,6 +39,16 @@ type Options struct {
 	MinRating float64
 	// Core is the iterative k-core of recbole (default 10).
 	Core int
+	// Cutoff is the time that splits temporal: training data is before it
+	// and test data at or after it. Zero means CutoffFraction.
+	Cutoff time.Time
+	// CutoffFraction places the temporal cutoff at this share of the
+	// events in time order (default 0.8).
+	CutoffFraction float64
+	// Repeats is temporal's treatment of items the user had before the
+	// cutoff: "exclude" (default: they are neither test items nor ranked)
+	// or "include" (they are test items when bought again, and ranked).
+	Repeats string
 }
 
 // Split splits the data by the named protocol.
@@ -48,6 +62,12 @@ func Split(protocol string, d *Data, opts Options) ([]Fold, error) {
 	if opts.Core == 0 {
 		opts.Core = 10
 	}
+	if opts.CutoffFraction == 0 {
+		opts.CutoffFraction = 0.8
+	}
+	if opts.Repeats == "" {
+		opts.Repeats = "exclude"
+	}
 	var (
 		folds []Fold
 		err   error
@@ -59,6 +79,10 @@ func Split(protocol string, d *Data, opts Options) ([]Fold, error) {
 		folds, err = ml100kFolds(d)
 	case "recbole":
 		folds, err = recbole(d, opts)
+	case "loo":
+		folds, err = leaveOneOut(d)
+	case "temporal":
+		folds, err = temporal(d, opts)
 	default:
 		return nil, fmt.Errorf("unknown protocol %q: use one of %s", protocol, strings.Join(Protocols(), ", "))
 	}
@@ -301,4 +325,127 @@ func kcore(ps []pair, k int) []pair {
 		}
 		ps = kept
 	}
+}
+
+// leaveOneOut holds out each user's last interaction (by time; ties keep
+// the order read) as test and the one before it as valid; users with fewer
+// than three interactions keep all of them for training.
+func leaveOneOut(d *Data) ([]Fold, error) {
+	users, items, ps := pairs(d.Events, nil)
+	order := make([]int, len(ps)) // reading order of the pairs
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		pa, pb := ps[a], ps[b]
+		if pa.user != pb.user {
+			return int(pa.user - pb.user)
+		}
+		switch {
+		case pa.time < pb.time:
+			return -1
+		case pa.time > pb.time:
+			return 1
+		}
+		return a - b
+	})
+	var train, valid, test []pair
+	for i := 0; i < len(order); {
+		j := i
+		for j < len(order) && ps[order[j]].user == ps[order[i]].user {
+			j++
+		}
+		n := j - i
+		for k := i; k < j; k++ {
+			p := ps[order[k]]
+			switch {
+			case n >= 3 && k == j-1:
+				test = append(test, p)
+			case n >= 3 && k == j-2:
+				valid = append(valid, p)
+			default:
+				train = append(train, p)
+			}
+		}
+		i = j
+	}
+	f, err := fold(users, items, train, valid, test)
+	if err != nil {
+		return nil, err
+	}
+	return []Fold{f}, nil
+}
+
+// temporal trains on the positive events before a time cutoff and tests on
+// the positive events at or after it of users who also had events before.
+// Positive events are purchases when the data has any (then counted only
+// with a unit price above 0, of a product), and every event otherwise.
+// With Repeats "exclude" a user's test items are only those they did not
+// have before the cutoff; with "include", all of them, and Fold.Repeats
+// tells the runner not to exclude training items from the ranking.
+func temporal(d *Data, opts Options) ([]Fold, error) {
+	if opts.Repeats != "exclude" && opts.Repeats != "include" {
+		return nil, fmt.Errorf("repeats %q is not exclude or include", opts.Repeats)
+	}
+	purchases := slices.ContainsFunc(d.Events, func(e tailor.Event) bool { return e.Type == tailor.Purchase })
+	keep := func(e *tailor.Event) bool {
+		if !purchases {
+			return true
+		}
+		if e.Type != tailor.Purchase || e.UnitPrice == nil || *e.UnitPrice <= 0 {
+			return false
+		}
+		it, ok := d.Items[e.ItemID]
+		return !ok || !it.NonProduct
+	}
+	var kept []tailor.Event
+	for i := range d.Events {
+		if d.Events[i].UserID != "" && keep(&d.Events[i]) {
+			kept = append(kept, d.Events[i])
+		}
+	}
+	if len(kept) == 0 {
+		return nil, fmt.Errorf("no positive events")
+	}
+	cutoff := opts.Cutoff
+	if cutoff.IsZero() {
+		if opts.CutoffFraction <= 0 || opts.CutoffFraction >= 1 {
+			return nil, fmt.Errorf("cutoff fraction %v is not between 0 and 1", opts.CutoffFraction)
+		}
+		times := make([]int64, len(kept))
+		for i, e := range kept {
+			times[i] = e.Timestamp.UnixNano()
+		}
+		slices.Sort(times)
+		cutoff = time.Unix(0, times[int(opts.CutoffFraction*float64(len(times)-1))])
+	}
+	users, items := feature.NewIndex(), feature.NewIndex()
+	var before, after []pair
+	for _, e := range kept {
+		p := pair{user: users.Add(string(e.UserID)), item: items.Add(string(e.ItemID)), value: 1, time: e.Timestamp.Unix()}
+		if e.Timestamp.Before(cutoff) {
+			before = append(before, p)
+		} else {
+			after = append(after, p)
+		}
+	}
+	f, err := fold(users, items, before, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.Test = map[int32][]int32{}
+	seen := map[[2]int32]bool{}
+	for _, p := range after {
+		items, _ := f.Train.Row(p.user)
+		if len(items) == 0 || seen[[2]int32{p.user, p.item}] {
+			continue // not a returning user, or counted already
+		}
+		if opts.Repeats == "exclude" && f.Train.Has(p.user, p.item) {
+			continue
+		}
+		seen[[2]int32{p.user, p.item}] = true
+		f.Test[p.user] = append(f.Test[p.user], p.item)
+	}
+	f.Repeats = opts.Repeats == "include"
+	return []Fold{f}, nil
 }

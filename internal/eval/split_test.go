@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -215,6 +216,148 @@ func TestPopularityAnchors(t *testing.T) {
 		}
 		if diff := m["precision@10"] - tt.precision; diff > tt.tol || diff < -tt.tol {
 			t.Errorf("%s: popular precision@10 %.4f, reference %.4f", tt.protocol, m["precision@10"], tt.precision)
+		}
+	}
+}
+
+func TestLeaveOneOut(t *testing.T) {
+	d := synthetic(10, 6)
+	folds, err := Split("loo", d, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := folds[0]
+	for u := int32(0); u < int32(f.Train.NumUsers()); u++ {
+		test, valid := f.Test[u], f.Valid[u]
+		if len(test) != 1 || len(valid) != 1 {
+			t.Fatalf("user %d: test %v valid %v", u, test, valid)
+		}
+		// In synthetic, a user's events are in item order in time: the
+		// last two items are test and valid.
+		items, _ := f.Train.Row(u)
+		maxTrain := slices.Max(itemNames(f, items))
+		if name(f, test[0]) <= name(f, valid[0]) || name(f, valid[0]) <= maxTrain {
+			t.Errorf("user %d: train up to %s, valid %s, test %s", u, maxTrain, name(f, valid[0]), name(f, test[0]))
+		}
+	}
+}
+
+func name(f Fold, i int32) string { return f.Train.Items[i] }
+
+func itemNames(f Fold, items []int32) []string {
+	var out []string
+	for _, i := range items {
+		out = append(out, name(f, i))
+	}
+	return out
+}
+
+func TestTemporal(t *testing.T) {
+	t0 := time.Date(2011, 8, 1, 10, 0, 0, 0, time.UTC)
+	price := 2.0
+	zero := 0.0
+	ev := func(u, i string, day int, typ tailor.EventType, p *float64) tailor.Event {
+		return tailor.Event{ID: fmt.Sprint(u, i, day, typ), UserID: tailor.UserID(u), ItemID: tailor.ItemID(i), Type: typ,
+			UnitPrice: p, Timestamp: t0.AddDate(0, 0, day)}
+	}
+	d := &Data{Format: "online-retail", Items: map[tailor.ItemID]tailor.Item{"POST": {ID: "POST", NonProduct: true}}, Events: []tailor.Event{
+		ev("a", "x", 0, tailor.Purchase, &price),
+		ev("a", "y", 1, tailor.Purchase, &price),
+		ev("a", "POST", 2, tailor.Purchase, &price), // not a product
+		ev("b", "x", 3, tailor.Purchase, &price),
+		ev("a", "x", 40, tailor.Purchase, &price),    // a repeat
+		ev("a", "z", 41, tailor.Purchase, &price),    // new to a
+		ev("a", "w", 42, tailor.Purchase, &zero),     // free: not a purchase that counts
+		ev("a", "v", 43, tailor.Return, &price),      // not a purchase
+		ev("c", "x", 44, tailor.Purchase, &price),    // c is not a returning user
+		ev("b", "POST", 45, tailor.Purchase, &price), // not a product
+	}}
+	cutoff := t0.AddDate(0, 0, 31)
+	tests := []struct {
+		repeats string
+		want    map[string][]string
+	}{
+		{"exclude", map[string][]string{"a": {"z"}}},
+		{"include", map[string][]string{"a": {"x", "z"}}},
+	}
+	for _, tt := range tests {
+		folds, err := Split("temporal", d, Options{Cutoff: cutoff, Repeats: tt.repeats})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := folds[0]
+		got := map[string][]string{}
+		for u, items := range f.Test {
+			for _, i := range items {
+				got[f.Train.Users[u]] = append(got[f.Train.Users[u]], name(f, i))
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: test = %v, want %v", tt.repeats, got, tt.want)
+		}
+		if f.Repeats != (tt.repeats == "include") {
+			t.Errorf("%s: Repeats = %v", tt.repeats, f.Repeats)
+		}
+		if f.Train.NNZ() != 3 {
+			t.Errorf("%s: %d training pairs, want 3 (a–x, a–y, b–x)", tt.repeats, f.Train.NNZ())
+		}
+	}
+	if _, err := Split("temporal", d, Options{Cutoff: cutoff, Repeats: "sometimes"}); err == nil {
+		t.Error("bad repeats accepted")
+	}
+}
+
+// TestOnlineRetailAnchors checks the temporal protocol on the full Online
+// Retail file against ../shared/REFERENCE.md (cutoff 2011-09-01, @20).
+func TestOnlineRetailAnchors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 431,673 lines")
+	}
+	path := sharedData(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	d, err := Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pop, _ := all.Lookup("popular")
+	knn, _ := all.Lookup("itemknn")
+	tests := []struct {
+		repeats string
+		model   string
+		recall  float64
+		ndcg    float64
+		hit     float64
+	}{
+		{"exclude", "popular", 0.0327, 0.0450, 0.4151},
+		{"exclude", "itemknn", 0.0662, 0.0851, 0.5502},
+		{"include", "popular", 0.0520, 0.0990, 0.6391},
+		{"include", "itemknn", 0.1216, 0.1954, 0.7556},
+	}
+	for _, repeats := range []string{"exclude", "include"} {
+		folds, err := Split("temporal", d, Options{Cutoff: time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), Repeats: repeats})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}, {Info: knn}}, []int{20}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range tests {
+			if tt.repeats != repeats {
+				continue
+			}
+			for _, r := range res {
+				if r.Model != tt.model {
+					continue
+				}
+				for _, c := range []struct {
+					key       string
+					got, want float64
+				}{{"recall@20", r.Metrics["recall@20"], tt.recall}, {"ndcg@20", r.Metrics["ndcg@20"], tt.ndcg}, {"hit@20", r.Metrics["hit@20"], tt.hit}} {
+					if d := c.got - c.want; d > 0.003 || d < -0.003 {
+						t.Errorf("%s %s %s = %.4f, reference %.4f", repeats, tt.model, c.key, c.got, c.want)
+					}
+				}
+			}
 		}
 	}
 }
