@@ -128,7 +128,8 @@ func TestAcceptanceEval(t *testing.T) {
 		t.Fatalf("report = %+v", rep)
 	}
 	for _, r := range rep.Results {
-		for _, k := range []string{"ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10", "coverage@10", "ndcg@20"} {
+		for _, k := range []string{"ndcg@10", "recall@10", "precision@10", "map@10", "mrr@10", "hit@10", "coverage@10", "ndcg@20",
+			"novelty@10", "popularity@10", "diversity@10", "auc"} {
 			if _, ok := r.Metrics[k]; !ok {
 				t.Errorf("%s lacks %s", r.Model, k)
 			}

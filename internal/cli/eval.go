@@ -70,7 +70,7 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 			if err != nil {
 				return err
 			}
-			results, err := eval.Run(ctx, folds, cands, cutoffs, seed)
+			results, err := eval.Run(ctx, folds, cands, cutoffs, seed, data.Categories)
 			if err != nil {
 				return err
 			}

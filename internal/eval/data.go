@@ -50,6 +50,12 @@ func Load(ctx context.Context, spec string) (*Data, error) {
 	return d, nil
 }
 
+// Categories returns the categories of the item with the id (nil when the
+// data has none), for intra-list diversity.
+func (d *Data) Categories(id string) []string {
+	return d.Items[tailor.ItemID(id)].Categories
+}
+
 // memory is an in-memory import target that keeps what it is given.
 type memory struct {
 	events []tailor.Event

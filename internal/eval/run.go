@@ -35,7 +35,8 @@ type Result struct {
 	// LatencyMs is the single-thread time to recommend for one user,
 	// over up to 1,000 test users of the first fold.
 	LatencyMs map[string]float64 `json:"latency_ms"`
-	// UsersPerSecond is the all-core throughput of recommending.
+	// UsersPerSecond is the all-core throughput of recommending the top
+	// max(K) items.
 	UsersPerSecond float64 `json:"users_per_second"`
 	// PeakHeapBytes is the largest Go heap seen while fitting and
 	// recommending.
@@ -46,8 +47,14 @@ type Result struct {
 // Run fits every candidate on every fold and measures it on the folds'
 // test users, at each cut-off in ks. A user's training items (and, at test
 // time, validation items) are excluded from their ranking, which is over
-// every item seen in training.
-func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed uint64) ([]Result, error) {
+// every item seen in training. categories, if not nil, gives the categories
+// of an item id, for intra-list diversity.
+//
+// Besides the ranking metrics it reports, at each K, catalog coverage,
+// novelty (mean self-information of the recommended items), the mean number
+// of training users of the recommended items ("popularity@K") and, with
+// categories, intra-list diversity; and AUC over each user's full ranking.
+func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed uint64, categories func(id string) []string) ([]Result, error) {
 	maxK := slices.Max(ks)
 	var results []Result
 	for _, c := range cands {
@@ -62,7 +69,9 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 			pooled[m] = make([]Mean, len(ks))
 			foldMeans[m] = make([]float64, len(ks))
 		}
-		coverage := make([]float64, len(ks))
+		beyond := map[string][]float64{"coverage": make([]float64, len(ks)), "novelty": make([]float64, len(ks)),
+			"popularity": make([]float64, len(ks)), "diversity": make([]float64, len(ks))}
+		var auc Mean
 		var peak heapPeak
 		var evalUsers int
 		var evalTime time.Duration
@@ -89,12 +98,11 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 				users = append(users, u)
 			}
 			slices.Sort(users)
-			start = time.Now()
-			scores, lists, err := rankAll(ctx, mdl, f, users, inTrain, ks, maxK)
+			scores, lists, aucs, err := rankAll(ctx, mdl, f, users, inTrain, ks, catalog)
 			if err != nil {
 				return nil, err
 			}
-			evalTime += time.Since(start)
+			evalTime += throughput(mdl, f, users, inTrain, maxK)
 			evalUsers += len(users)
 			peak.sample()
 			for m := range RankingMetrics {
@@ -107,12 +115,42 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 					foldMeans[m][j] += fm.Value() / float64(len(folds))
 				}
 			}
+			for _, a := range aucs {
+				if !math.IsNaN(a) {
+					auc.Add(a)
+				}
+			}
+			userCounts := map[int32]int{}
+			for i, n := range inTrain {
+				userCounts[int32(i)] = int(n)
+			}
+			trainUsers := 0
+			for u := 0; u < f.Train.NumUsers(); u++ {
+				if f.Train.RowPtr[u+1] > f.Train.RowPtr[u] {
+					trainUsers++
+				}
+			}
+			var cats map[int32][]string
+			if categories != nil {
+				cats = map[int32][]string{}
+				for i, id := range f.Train.Items {
+					if c := categories(id); len(c) > 0 {
+						cats[int32(i)] = c
+					}
+				}
+			}
 			for j, k := range ks {
 				topK := make([][]int32, len(lists))
 				for i, l := range lists {
 					topK[i] = l[:min(k, len(l))]
 				}
-				coverage[j] += Coverage(topK, catalog) / float64(len(folds))
+				w := 1 / float64(len(folds))
+				beyond["coverage"][j] += Coverage(topK, catalog) * w
+				beyond["novelty"][j] += Novelty(topK, userCounts, trainUsers) * w
+				beyond["popularity"][j] += MeanPopularity(topK, userCounts) * w
+				if cats != nil {
+					beyond["diversity"][j] += IntraListDiversity(topK, cats) * w
+				}
 			}
 			if fi == 0 {
 				lat := latencies(mdl, f, users, inTrain, maxK)
@@ -127,9 +165,15 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 				res.CI95[Key(name, k)] = [2]float64{lo, hi}
 			}
 		}
-		for j, k := range ks {
-			res.Metrics[Key("coverage", k)] = coverage[j]
+		for name, vals := range beyond {
+			if name == "diversity" && categories == nil {
+				continue
+			}
+			for j, k := range ks {
+				res.Metrics[Key(name, k)] = vals[j]
+			}
 		}
+		res.Metrics["auc"] = auc.Value()
 		res.TestUsers = evalUsers
 		if evalTime > 0 {
 			res.UsersPerSecond = float64(evalUsers) / evalTime.Seconds()
@@ -140,10 +184,15 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 	return results, nil
 }
 
-// rankAll recommends for every test user on all cores and scores the lists.
-func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrain []int32, ks []int, maxK int) ([]Scores, [][]int32, error) {
+// rankAll ranks every candidate item for every test user, on all cores,
+// scores the top of each ranking at ks, and computes each user's AUC over
+// the full ranking (of n candidates at most). It returns the lists cut at
+// the largest K.
+func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrain []int32, ks []int, n int) ([]Scores, [][]int32, []float64, error) {
+	maxK := slices.Max(ks)
 	scores := make([]Scores, len(users))
 	lists := make([][]int32, len(users))
+	aucs := make([]float64, len(users))
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -152,21 +201,35 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 		go func() {
 			defer wg.Done()
 			var buf []topk.Entry
+			var full []int32
 			rel := map[int32]bool{}
+			var positions []int
 			for i := range next {
 				u := users[i]
 				exclude := excluder(f, u, inTrain)
-				buf = mdl.Recommend(u, maxK, exclude, buf[:0])
-				list := make([]int32, len(buf))
-				for k, e := range buf {
-					list[k] = e.Index
+				buf = mdl.Recommend(u, n, exclude, buf[:0])
+				full = full[:0]
+				for _, e := range buf {
+					full = append(full, e.Index)
 				}
 				clear(rel)
 				for _, it := range f.Test[u] {
 					rel[it] = true
 				}
-				scores[i] = Rank(list, rel, ks)
-				lists[i] = list
+				scores[i] = Rank(full, rel, ks)
+				lists[i] = slices.Clone(full[:min(maxK, len(full))])
+				positions = positions[:0]
+				for p, it := range full {
+					if rel[it] {
+						positions = append(positions, p)
+					}
+				}
+				// Test items missing from the ranking (not candidates) rank
+				// last.
+				for missing := len(rel) - len(positions); missing > 0; missing-- {
+					positions = append(positions, len(full)+missing-1)
+				}
+				aucs[i] = AUC(positions, len(full)+len(rel)-countIn(rel, full))
 			}
 		}()
 	}
@@ -179,7 +242,18 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 	}
 	close(next)
 	wg.Wait()
-	return scores, lists, err
+	return scores, lists, aucs, err
+}
+
+// countIn counts the items of list that are in set.
+func countIn(set map[int32]bool, list []int32) int {
+	n := 0
+	for _, it := range list {
+		if set[it] {
+			n++
+		}
+	}
+	return n
 }
 
 // excluder leaves out the user's training and validation items (unless the
@@ -207,6 +281,26 @@ func latencies(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) [
 	slices.Sort(ds)
 	q := func(p float64) float64 { return ds[int(math.Round(p*float64(len(ds)-1)))] }
 	return [2]float64{q(0.5), q(0.99)}
+}
+
+// throughput returns the wall time of recommending the top n for every user
+// on all cores.
+func throughput(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var buf []topk.Entry
+			for i := w; i < len(users); i += workers {
+				buf = mdl.Recommend(users[i], n, excluder(f, users[i], inTrain), buf[:0])
+			}
+		}(w)
+	}
+	wg.Wait()
+	return time.Since(start)
 }
 
 // heapPeak records the largest heap in use seen.

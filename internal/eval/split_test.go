@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,7 +143,9 @@ func TestRunSynthetic(t *testing.T) {
 	for _, m := range all.Models() {
 		cands = append(cands, Candidate{Info: m})
 	}
-	res, err := Run(context.Background(), folds, cands, []int{5, 10}, 1)
+	res, err := Run(context.Background(), folds, cands, []int{5, 10}, 1, func(id string) []string {
+		return []string{"genre" + id[len(id)-1:]} // items ending in the same digit share a genre
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +158,14 @@ func TestRunSynthetic(t *testing.T) {
 			if !ok || v < 0 || v > 1 {
 				t.Errorf("%s %s = %v (present %v)", r.Model, key, v, ok)
 			}
+		}
+		for _, key := range []string{"novelty@10", "popularity@5", "diversity@10", "auc"} {
+			if v, ok := r.Metrics[key]; !ok || math.IsNaN(v) || v < 0 {
+				t.Errorf("%s %s = %v (present %v)", r.Model, key, v, ok)
+			}
+		}
+		if auc := r.Metrics["auc"]; auc > 1 {
+			t.Errorf("%s auc = %v", r.Model, auc)
 		}
 		ci := r.CI95["ndcg@10"]
 		if !(ci[0] <= r.Metrics["ndcg@10"]+1e-9 && r.Metrics["ndcg@10"] <= ci[1]+1e-9) {
@@ -206,7 +217,7 @@ func TestPopularityAnchors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}}, []int{10}, 1)
+		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}}, []int{10}, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,7 +348,7 @@ func TestOnlineRetailAnchors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}, {Info: knn}}, []int{20}, 1)
+		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}, {Info: knn}}, []int{20}, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
