@@ -99,6 +99,7 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
 	f.Var(dateFlag{&opts.Cutoff}, "cutoff", "temporal: split at this date (2006-01-02, UTC) or time (RFC 3339)")
 	f.Float64Var(&opts.CutoffFraction, "cutoff-fraction", 0.8, "temporal without --cutoff: split at this share of the events by time")
+	f.IntVar(&opts.Negatives, "negatives", 100, "loo-sampled: sampled items each test item is ranked among")
 	f.StringVar(&opts.Repeats, "repeats", "exclude", "temporal: exclude or include items the user had before the cutoff")
 	return cmd
 }

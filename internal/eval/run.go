@@ -72,6 +72,7 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 		beyond := map[string][]float64{"coverage": make([]float64, len(ks)), "novelty": make([]float64, len(ks)),
 			"popularity": make([]float64, len(ks)), "diversity": make([]float64, len(ks))}
 		var auc Mean
+		sampled := map[string][]Mean{"sampled_hit": make([]Mean, len(ks)), "sampled_ndcg": make([]Mean, len(ks))}
 		var peak heapPeak
 		var evalUsers int
 		var evalTime time.Duration
@@ -98,7 +99,7 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 				users = append(users, u)
 			}
 			slices.Sort(users)
-			scores, lists, aucs, err := rankAll(ctx, mdl, f, users, inTrain, ks, catalog)
+			scores, lists, aucs, ranks, err := rankAll(ctx, mdl, f, users, inTrain, ks, catalog, seed)
 			if err != nil {
 				return nil, err
 			}
@@ -113,6 +114,16 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 						fm.Add(s[m][j])
 					}
 					foldMeans[m][j] += fm.Value() / float64(len(folds))
+				}
+			}
+			for _, r := range ranks {
+				for j, k := range ks {
+					hit, ndcg := 0.0, 0.0
+					if r < k {
+						hit, ndcg = 1, 1/math.Log2(float64(r+2))
+					}
+					sampled["sampled_hit"][j].Add(hit)
+					sampled["sampled_ndcg"][j].Add(ndcg)
 				}
 			}
 			for _, a := range aucs {
@@ -174,6 +185,13 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 			}
 		}
 		res.Metrics["auc"] = auc.Value()
+		for name, ms := range sampled {
+			for j, k := range ks {
+				if ms[j].N() > 0 {
+					res.Metrics[Key(name, k)] = ms[j].Value()
+				}
+			}
+		}
 		res.TestUsers = evalUsers
 		if evalTime > 0 {
 			res.UsersPerSecond = float64(evalUsers) / evalTime.Seconds()
@@ -187,12 +205,18 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 // rankAll ranks every candidate item for every test user, on all cores,
 // scores the top of each ranking at ks, and computes each user's AUC over
 // the full ranking (of n candidates at most). It returns the lists cut at
-// the largest K.
-func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrain []int32, ks []int, n int) ([]Scores, [][]int32, []float64, error) {
+// the largest K. With f.Sampled set, it also returns, for every test item,
+// its rank among f.Sampled items sampled (seeded) from those the user did
+// not have.
+func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrain []int32, ks []int, n int, seed uint64) ([]Scores, [][]int32, []float64, []int, error) {
 	maxK := slices.Max(ks)
 	scores := make([]Scores, len(users))
 	lists := make([][]int32, len(users))
 	aucs := make([]float64, len(users))
+	var ranks [][]int
+	if f.Sampled > 0 {
+		ranks = make([][]int, len(users))
+	}
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	next := make(chan int)
@@ -230,6 +254,9 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 					positions = append(positions, len(full)+missing-1)
 				}
 				aucs[i] = AUC(positions, len(full)+len(rel)-countIn(rel, full))
+				if ranks != nil {
+					ranks[i] = sampledRanks(f, u, full, rel, exclude, seed)
+				}
 			}
 		}()
 	}
@@ -242,7 +269,49 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 	}
 	close(next)
 	wg.Wait()
-	return scores, lists, aucs, err
+	var flat []int
+	for _, r := range ranks {
+		flat = append(flat, r...)
+	}
+	return scores, lists, aucs, flat, err
+}
+
+// sampledRanks returns, for each of the user's test items, how many of
+// f.Sampled items drawn (seeded by seed and u) from the candidates the user
+// did not have rank above it in the full ranking.
+func sampledRanks(f Fold, u int32, full []int32, rel map[int32]bool, exclude func(int32) bool, seed uint64) []int {
+	pos := make(map[int32]int, len(full))
+	for p, it := range full {
+		pos[it] = p
+	}
+	var pool []int32
+	for _, it := range full {
+		if !rel[it] && !exclude(it) {
+			pool = append(pool, it)
+		}
+	}
+	r := rand.New(rand.NewPCG(seed, uint64(u)+1))
+	k := min(f.Sampled, len(pool))
+	// A partial Fisher–Yates shuffle draws k distinct items.
+	for i := 0; i < k; i++ {
+		j := i + r.IntN(len(pool)-i)
+		pool[i], pool[j] = pool[j], pool[i]
+	}
+	var out []int
+	for _, t := range f.Test[u] {
+		pt, ok := pos[t]
+		if !ok {
+			pt = len(full) // not ranked: last
+		}
+		rank := 0
+		for _, s := range pool[:k] {
+			if pos[s] < pt {
+				rank++
+			}
+		}
+		out = append(out, rank)
+	}
+	return out
 }
 
 // countIn counts the items of list that are in set.

@@ -24,10 +24,16 @@ type Fold struct {
 	// Repeats, when set, ranks a user's training items too (a shopper may
 	// buy them again); otherwise they are left out of the ranking.
 	Repeats bool
+	// Sampled, when above 0, also ranks each test item among this many
+	// sampled items the user did not have (the "sampled" metrics), beside
+	// the full ranking.
+	Sampled int
 }
 
 // Protocols lists the split protocols by name.
-func Protocols() []string { return []string{"kfold", "ml100k-folds", "recbole", "loo", "temporal"} }
+func Protocols() []string {
+	return []string{"kfold", "ml100k-folds", "recbole", "loo", "loo-sampled", "temporal"}
+}
 
 // Options configure a split.
 type Options struct {
@@ -45,6 +51,9 @@ type Options struct {
 	// CutoffFraction places the temporal cutoff at this share of the
 	// events in time order (default 0.8).
 	CutoffFraction float64
+	// Negatives is the number of sampled items of loo-sampled (default
+	// 100).
+	Negatives int
 	// Repeats is temporal's treatment of items the user had before the
 	// cutoff: "exclude" (default: they are neither test items nor ranked)
 	// or "include" (they are test items when bought again, and ranked).
@@ -68,6 +77,9 @@ func Split(protocol string, d *Data, opts Options) ([]Fold, error) {
 	if opts.Repeats == "" {
 		opts.Repeats = "exclude"
 	}
+	if opts.Negatives == 0 {
+		opts.Negatives = 100
+	}
 	var (
 		folds []Fold
 		err   error
@@ -81,6 +93,13 @@ func Split(protocol string, d *Data, opts Options) ([]Fold, error) {
 		folds, err = recbole(d, opts)
 	case "loo":
 		folds, err = leaveOneOut(d)
+	case "loo-sampled":
+		if opts.Negatives < 1 {
+			return nil, fmt.Errorf("protocol loo-sampled: negatives %d must be at least 1", opts.Negatives)
+		}
+		if folds, err = leaveOneOut(d); err == nil {
+			folds[0].Sampled = opts.Negatives
+		}
 	case "temporal":
 		folds, err = temporal(d, opts)
 	default:

@@ -372,3 +372,27 @@ func TestOnlineRetailAnchors(t *testing.T) {
 		}
 	}
 }
+
+func TestLooSampled(t *testing.T) {
+	d := synthetic(40, 150)
+	folds, err := Split("loo-sampled", d, Options{Seed: 2, Negatives: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if folds[0].Sampled != 20 || len(folds[0].Test) != 40 {
+		t.Fatalf("fold: sampled %d, %d test users", folds[0].Sampled, len(folds[0].Test))
+	}
+	knn, _ := all.Lookup("itemknn")
+	res, err := Run(context.Background(), folds, []Candidate{{Info: knn}}, []int{5}, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res[0].Metrics
+	sh, ok := m["sampled_hit@5"]
+	if !ok || sh < m["hit@5"] || sh > 1 {
+		t.Errorf("sampled_hit@5 = %v (present %v), full hit@5 = %v: ranking among 20 cannot be harder", sh, ok, m["hit@5"])
+	}
+	if _, err := Split("loo-sampled", d, Options{Negatives: -1}); err == nil {
+		t.Error("negative negatives accepted")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popular"
+	"github.com/tailorhq/tailor/internal/model/userknn"
 )
 
 // Models returns every model of this build, by name.
@@ -17,6 +18,7 @@ func Models() []model.Info {
 	return []model.Info{
 		popular.Info(),
 		itemknn.Info(),
+		userknn.Info(),
 	}
 }
 
