@@ -95,8 +95,9 @@ func TestAcceptanceMovieLens(t *testing.T) {
 func TestAcceptanceEval(t *testing.T) {
 	path := sharedData(t, "ml-100k")
 	out := filepath.Join(t.TempDir(), "eval.json")
+	page := filepath.Join(t.TempDir(), "eval.html")
 	code, stdout, stderr := runMain(t, "eval", "--dataset", "movielens:"+path, "--protocol", "kfold",
-		"--models", "popular,itemknn", "--k", "10,20", "--json", out)
+		"--models", "popular,itemknn", "--k", "10,20", "--json", out, "--report", page)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -137,6 +138,9 @@ func TestAcceptanceEval(t *testing.T) {
 		if _, ok := r.CI95["ndcg@10"]; !ok || r.LatencyMs["p99"] <= 0 || r.UsersPerSecond <= 0 || r.PeakHeapBytes == 0 || len(r.Params) == 0 {
 			t.Errorf("%s: %+v", r.Model, r)
 		}
+	}
+	if html, err := os.ReadFile(page); err != nil || !strings.Contains(string(html), "<svg") {
+		t.Errorf("HTML report: %v", err)
 	}
 	if pop := rep.Results[0].Metrics["ndcg@10"]; pop < 0.2081 || pop > 0.2281 {
 		t.Errorf("popular ndcg@10 = %.4f, reference 0.2181 ± 0.01", pop)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,23 +16,14 @@ import (
 	"github.com/tailorhq/tailor/internal/model/all"
 )
 
-// evalReport is what 'tailor eval --json' writes.
-type evalReport struct {
-	Dataset  string        `json:"dataset"`
-	Protocol string        `json:"protocol"`
-	Seed     uint64        `json:"seed"`
-	Folds    int           `json:"folds"`
-	Results  []eval.Result `json:"results"`
-}
-
 func newEvalCmd(stdout io.Writer) *cobra.Command {
 	var (
-		dataset, protocol, models, ks, jsonPath string
-		seed                                    uint64
-		opts                                    eval.Options
+		dataset, protocol, models, ks, jsonPath, htmlPath string
+		seed                                              uint64
+		opts                                              eval.Options
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --dataset FORMAT:PATH --protocol NAME --models M1,M2 [--k 10,20] [--seed N] [--json FILE]",
+		Use:   "eval --dataset FORMAT:PATH --protocol NAME --models M1,M2 [--k 10,20] [--seed N] [--json FILE] [--report FILE.html]",
 		Short: "Measure models under a named evaluation protocol",
 		Long: `Eval reads a dataset (FORMAT:PATH, FORMAT an import format such as movielens or
 online-retail), splits it by a named protocol, fits each model on the training
@@ -74,7 +66,7 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 			if err != nil {
 				return err
 			}
-			rep := evalReport{Dataset: dataset, Protocol: protocol, Seed: seed, Folds: len(folds), Results: results}
+			rep := eval.Report{Dataset: dataset, Protocol: protocol, Seed: seed, Folds: len(folds), Ks: cutoffs, Results: results}
 			printEval(stdout, rep, cutoffs)
 			if jsonPath != "" {
 				b, err := json.MarshalIndent(rep, "", "  ")
@@ -83,6 +75,15 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 				}
 				if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
 					return fmt.Errorf("write --json: %w", err)
+				}
+			}
+			if htmlPath != "" {
+				var b bytes.Buffer
+				if err := eval.WriteHTML(&b, rep); err != nil {
+					return err
+				}
+				if err := os.WriteFile(htmlPath, b.Bytes(), 0o644); err != nil {
+					return fmt.Errorf("write --report: %w", err)
 				}
 			}
 			return nil
@@ -95,6 +96,7 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 	f.StringVar(&ks, "k", "10,20", "comma-separated cut-offs")
 	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
+	f.StringVar(&htmlPath, "report", "", "also write a self-contained HTML report with charts to this file")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
 	f.Var(dateFlag{&opts.Cutoff}, "cutoff", "temporal: split at this date (2006-01-02, UTC) or time (RFC 3339)")
@@ -121,7 +123,7 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func printEval(w io.Writer, rep evalReport, ks []int) {
+func printEval(w io.Writer, rep eval.Report, ks []int) {
 	fmt.Fprintf(w, "%s, protocol %s, seed %d, %d fold(s)\n", rep.Dataset, rep.Protocol, rep.Seed, rep.Folds)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	header := []string{"model"}

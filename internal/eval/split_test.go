@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -394,5 +395,40 @@ func TestLooSampled(t *testing.T) {
 	}
 	if _, err := Split("loo-sampled", d, Options{Negatives: -1}); err == nil {
 		t.Error("negative negatives accepted")
+	}
+}
+
+func TestWriteHTML(t *testing.T) {
+	d := synthetic(20, 15)
+	folds, err := Split("kfold", d, Options{Seed: 1, Folds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cands []Candidate
+	for _, m := range all.Models() {
+		cands = append(cands, Candidate{Info: m})
+	}
+	res, err := Run(context.Background(), folds, cands, []int{5, 10}, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteHTML(&b, Report{Dataset: "synthetic <data>", Protocol: "kfold", Seed: 1, Folds: 2, Ks: []int{5, 10}, Results: res}); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"<!doctype html>", "synthetic &lt;data&gt;", "ndcg against K", "recommendation latency", "accuracy against latency", "itemknn", "ndcg@10"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if n := strings.Count(page, "<svg"); n != 6 {
+		t.Errorf("%d charts, want 6", n)
+	}
+	if strings.Contains(page, "http://") && !strings.Contains(page, `xmlns="http://www.w3.org/2000/svg"`) {
+		t.Error("the page loads something from the network")
+	}
+	if err := WriteHTML(&b, Report{}); err == nil {
+		t.Error("an empty report was written")
 	}
 }
