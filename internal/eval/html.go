@@ -29,8 +29,8 @@ type chart struct {
 }
 
 const (
-	chartW, chartH = 420, 260
-	padL, padR     = 56, 16
+	chartW, chartH = 520, 260
+	padL, padR     = 56, 116
 	padT, padB     = 28, 44
 )
 
@@ -75,7 +75,7 @@ func short(v float64) string {
 func legend(b *strings.Builder, names []string) {
 	for i, n := range names {
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`,
-			chartW-padR-110, padT+4+i*14, palette[i%len(palette)], chartW-padR-96, padT+13+i*14, template.HTMLEscapeString(n))
+			chartW-padR+12, padT+4+i*14, palette[i%len(palette)], chartW-padR+26, padT+13+i*14, template.HTMLEscapeString(n))
 	}
 }
 
