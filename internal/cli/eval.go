@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,7 +27,7 @@ func newEvalCmd(stdout io.Writer) *cobra.Command {
 		Use:   "eval --dataset FORMAT:PATH --protocol NAME --models M1,M2 [--k 10,20] [--seed N] [--json FILE] [--report FILE.html]",
 		Short: "Measure models under a named evaluation protocol",
 		Long: `Eval reads a dataset (FORMAT:PATH, FORMAT an import format such as movielens or
-online-retail), splits it by a named protocol, fits each model on the training
+online-retail, or store:DATA-DIR for the events stored by Tailor), splits it by a named protocol, fits each model on the training
 part and measures its rankings of the held-out part: precision, recall, NDCG,
 MAP, MRR and hit rate at each K with bootstrap 95% intervals, catalog
 coverage, training time, recommendation latency and throughput.
@@ -53,8 +54,21 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 				return usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
 			}
 			ctx := cmd.Context()
-			data, err := eval.Load(ctx, dataset)
-			if err != nil {
+			var data *eval.Data
+			if dir, ok := strings.CutPrefix(dataset, "store:"); ok {
+				if _, err := os.Stat(filepath.Join(dir, dbFile)); err != nil {
+					return fmt.Errorf("--dataset %s: no Tailor store there: %w", dataset, err)
+				}
+				db, err := openStore(ctx, dir)
+				if err != nil {
+					return err
+				}
+				data, err = eval.FromStore(ctx, db)
+				db.Close()
+				if err != nil {
+					return fmt.Errorf("--dataset %s: %w", dataset, err)
+				}
+			} else if data, err = eval.Load(ctx, dataset); err != nil {
 				return err
 			}
 			opts.Seed = seed
@@ -90,7 +104,7 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataset, "dataset", "", "FORMAT:PATH, such as movielens:../shared/data/ml-100k")
+	f.StringVar(&dataset, "dataset", "", "FORMAT:PATH, such as movielens:../shared/data/ml-100k, or store:DATA-DIR for the events of a Tailor store")
 	f.StringVar(&protocol, "protocol", "", "split protocol: "+strings.Join(eval.Protocols(), ", "))
 	f.StringVar(&models, "models", "", "comma-separated models: "+strings.Join(modelNames(), ", "))
 	f.StringVar(&ks, "k", "10,20", "comma-separated cut-offs")

@@ -20,6 +20,42 @@ type Data struct {
 	Items        map[tailor.ItemID]tailor.Item
 }
 
+// Source is a store that events and items can be read from.
+type Source interface {
+	store.EventReader
+	store.ItemReader
+}
+
+// FromStore reads every event and item of a store.
+func FromStore(ctx context.Context, s Source) (*Data, error) {
+	d := &Data{Format: "store", Items: map[tailor.ItemID]tailor.Item{}}
+	err := s.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
+		d.Events = append(d.Events, *e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := store.PageRequest{Limit: store.MaxPageSize}
+	for {
+		page, err := s.Items(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range page.Data {
+			d.Items[it.ID] = it
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		p.Cursor = page.NextCursor
+	}
+	if len(d.Events) == 0 {
+		return nil, fmt.Errorf("the store has no events")
+	}
+	return d, nil
+}
+
 // Load reads a dataset given as "FORMAT:PATH", where FORMAT is an import
 // format (see ingest.Formats), without a store.
 func Load(ctx context.Context, spec string) (*Data, error) {
