@@ -84,6 +84,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "popular", "--k", "0"}, 2, "positive integer"},
 		{[]string{"eval", "--dataset", "movielens:/no/such/dir", "--protocol", "kfold", "--models", "popular"}, 1, "no such file"},
 		{[]string{"eval", "--protocol", "kfold"}, 2, "required"},
+		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "itemknn", "--params", "itemknn"}, 2, "MODEL={JSON object}"},
+		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "itemknn", "--params", `itemknn={"neighbors":-3}`}, 2, "neighbors"},
+		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "itemknn", "--params", `userknn={}`}, 2, "not in --models"},
 	}
 	for _, tt := range tests {
 		for i, a := range tt.args {

@@ -20,6 +20,8 @@ import (
 func newEvalCmd(stdout io.Writer) *cobra.Command {
 	var (
 		dataset, protocol, models, ks, jsonPath, htmlPath string
+		params                                            []string
+		tune                                              bool
 		seed                                              uint64
 		opts                                              eval.Options
 	)
@@ -42,13 +44,31 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 			if err != nil {
 				return usageError{fmt.Errorf("--k: %w", err)}
 			}
+			given := map[string]json.RawMessage{}
+			for _, p := range params {
+				name, js, ok := strings.Cut(p, "=")
+				if !ok || !json.Valid([]byte(js)) {
+					return usageError{fmt.Errorf("--params %q: expected MODEL={JSON object}", p)}
+				}
+				given[name] = json.RawMessage(js)
+			}
 			var cands []eval.Candidate
 			for _, name := range strings.Split(models, ",") {
 				info, err := all.Lookup(strings.TrimSpace(name))
 				if err != nil {
 					return usageError{fmt.Errorf("--models: %w", err)}
 				}
-				cands = append(cands, eval.Candidate{Info: info})
+				c := eval.Candidate{Info: info, Params: given[info.Name], Tune: tune && given[info.Name] == nil}
+				if c.Params != nil {
+					if _, err := info.New(c.Params, seed); err != nil {
+						return usageError{fmt.Errorf("--params: %w", err)}
+					}
+				}
+				delete(given, info.Name)
+				cands = append(cands, c)
+			}
+			for name := range given {
+				return usageError{fmt.Errorf("--params names %q, which is not in --models", name)}
 			}
 			if !contains(eval.Protocols(), protocol) {
 				return usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
@@ -111,6 +131,8 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	f.StringVar(&htmlPath, "report", "", "also write a self-contained HTML report with charts to this file")
+	f.StringArrayVar(&params, "params", nil, `a model's parameters, MODEL={"name": value, ...}; repeat for several models`)
+	f.BoolVar(&tune, "tune", false, "choose each model's parameters (those without --params) on validation data only")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
 	f.Var(dateFlag{&opts.Cutoff}, "cutoff", "temporal: split at this date (2006-01-02, UTC) or time (RFC 3339)")

@@ -19,6 +19,9 @@ import (
 type Candidate struct {
 	Info   model.Info
 	Params json.RawMessage
+	// Tune searches Info.Grid on each fold's validation part (see tune)
+	// instead of using Params.
+	Tune bool
 }
 
 // Result is one model's evaluation, as written by 'tailor eval --json'.
@@ -42,6 +45,15 @@ type Result struct {
 	// recommending.
 	PeakHeapBytes uint64 `json:"peak_heap_bytes"`
 	TestUsers     int    `json:"test_users"`
+	// Tuned are the parameters the search chose on each fold, with their
+	// validation NDCG at the first K.
+	Tuned []Tuned `json:"tuned,omitempty"`
+}
+
+// Tuned is the outcome of a parameter search on one fold.
+type Tuned struct {
+	Params    json.RawMessage `json:"params"`
+	ValidNDCG float64         `json:"valid_ndcg"`
 }
 
 // Run fits every candidate on every fold and measures it on the folds'
@@ -77,7 +89,16 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 		var evalUsers int
 		var evalTime time.Duration
 		for fi, f := range folds {
-			mdl, err := c.Info.New(c.Params, seed)
+			params := c.Params
+			if c.Tune && len(c.Info.Grid) > 0 {
+				best, score, err := tune(ctx, c.Info, f, ks[0], seed)
+				if err != nil {
+					return nil, fmt.Errorf("fold %d: %w", fi+1, err)
+				}
+				params = best
+				res.Tuned = append(res.Tuned, Tuned{Params: best, ValidNDCG: score})
+			}
+			mdl, err := c.Info.New(params, seed)
 			if err != nil {
 				return nil, err
 			}

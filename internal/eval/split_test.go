@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -430,5 +431,49 @@ func TestWriteHTML(t *testing.T) {
 	}
 	if err := WriteHTML(&b, Report{}); err == nil {
 		t.Error("an empty report was written")
+	}
+}
+
+func TestTune(t *testing.T) {
+	d := synthetic(40, 30)
+	for _, protocol := range []string{"kfold", "loo"} {
+		folds, err := Split(protocol, d, Options{Seed: 1, Folds: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		knn, _ := all.Lookup("itemknn")
+		res, err := Run(context.Background(), folds, []Candidate{{Info: knn, Tune: true}}, []int{5}, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res[0].Tuned) != len(folds) {
+			t.Fatalf("%s: %d tuned folds, want %d", protocol, len(res[0].Tuned), len(folds))
+		}
+		for _, tu := range res[0].Tuned {
+			if !slices.ContainsFunc(knn.Grid, func(g json.RawMessage) bool { return string(g) == string(tu.Params) }) {
+				t.Errorf("%s: chose %s, not in the grid", protocol, tu.Params)
+			}
+			if tu.ValidNDCG < 0 || tu.ValidNDCG > 1 {
+				t.Errorf("%s: validation ndcg %v", protocol, tu.ValidNDCG)
+			}
+		}
+	}
+	// The carved validation part never overlaps the inner training part.
+	folds, _ := Split("kfold", d, Options{Seed: 1, Folds: 2})
+	train, valid, err := carveValid(folds[0].Train, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := 0
+	for u, items := range valid {
+		for _, i := range items {
+			held++
+			if train.Has(u, i) || !folds[0].Train.Has(u, i) {
+				t.Fatalf("user %d item %d: in inner train %v, in fold train %v", u, i, train.Has(u, i), folds[0].Train.Has(u, i))
+			}
+		}
+	}
+	if held == 0 || train.NNZ()+held != folds[0].Train.NNZ() {
+		t.Errorf("held %d, inner train %d, fold train %d", held, train.NNZ(), folds[0].Train.NNZ())
 	}
 }

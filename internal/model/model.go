@@ -32,6 +32,9 @@ type Info struct {
 	// New decodes the model's parameters (a JSON object; empty means the
 	// defaults) and returns an unfitted model. seed seeds any randomness.
 	New func(params json.RawMessage, seed uint64) (Model, error)
+	// Grid is the parameter sets a search tries, as JSON objects; nil
+	// when the model has nothing to tune.
+	Grid []json.RawMessage
 }
 
 // DecodeParams decodes a model's parameters into p, which holds the

@@ -60,13 +60,20 @@ func (c *Config) defaults() error {
 
 // Info describes the model for package all.
 func Info() model.Info {
+	var grid []json.RawMessage
+	for _, k := range []int{20, 50, 100, 200} {
+		for _, shrink := range []int{0, 10} {
+			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"shrink":%d}`, k, shrink)))
+		}
+		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"similarity":"asymmetric","alpha":0.7}`, k)))
+	}
 	return model.Info{Name: "itemknn", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
 		var c Config
 		if err := model.DecodeParams("itemknn", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}}
+	}, Grid: grid}
 }
 
 // New returns an unfitted model.

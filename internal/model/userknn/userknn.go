@@ -25,13 +25,19 @@ type Config struct {
 
 // Info describes the model for package all.
 func Info() model.Info {
+	var grid []json.RawMessage
+	for _, k := range []int{20, 50, 100, 200} {
+		for _, shrink := range []int{0, 10} {
+			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"shrink":%d}`, k, shrink)))
+		}
+	}
 	return model.Info{Name: "userknn", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
 		var c Config
 		if err := model.DecodeParams("userknn", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}}
+	}, Grid: grid}
 }
 
 // New returns an unfitted model.
