@@ -120,6 +120,7 @@ func TestAcceptanceEval(t *testing.T) {
 			LatencyMs      map[string]float64    `json:"latency_ms"`
 			UsersPerSecond float64               `json:"users_per_second"`
 			PeakHeapBytes  uint64                `json:"peak_heap_bytes"`
+			ModelBytes     int64                 `json:"model_bytes"`
 		}
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
@@ -135,7 +136,7 @@ func TestAcceptanceEval(t *testing.T) {
 				t.Errorf("%s lacks %s", r.Model, k)
 			}
 		}
-		if _, ok := r.CI95["ndcg@10"]; !ok || r.LatencyMs["p99"] <= 0 || r.UsersPerSecond <= 0 || r.PeakHeapBytes == 0 || len(r.Params) == 0 {
+		if _, ok := r.CI95["ndcg@10"]; !ok || r.LatencyMs["p99"] <= 0 || r.UsersPerSecond <= 0 || r.PeakHeapBytes == 0 || r.ModelBytes == 0 || len(r.Params) == 0 {
 			t.Errorf("%s: %+v", r.Model, r)
 		}
 	}

@@ -168,7 +168,7 @@ func printEval(w io.Writer, rep eval.Report, ks []int) {
 			header = append(header, eval.Key(m, k))
 		}
 	}
-	header = append(header, "train s", "p50 ms", "p99 ms", "users/s")
+	header = append(header, "train s", "p50 ms", "p99 ms", "users/s", "model MiB")
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range rep.Results {
 		row := []string{r.Model}
@@ -178,7 +178,7 @@ func printEval(w io.Writer, rep eval.Report, ks []int) {
 			}
 		}
 		row = append(row, fmt.Sprintf("%.2f", r.TrainSeconds), fmt.Sprintf("%.3f", r.LatencyMs["p50"]),
-			fmt.Sprintf("%.3f", r.LatencyMs["p99"]), fmt.Sprintf("%.0f", r.UsersPerSecond))
+			fmt.Sprintf("%.3f", r.LatencyMs["p99"]), fmt.Sprintf("%.0f", r.UsersPerSecond), fmt.Sprintf("%.2f", float64(r.ModelBytes)/(1<<20)))
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()

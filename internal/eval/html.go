@@ -180,7 +180,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th:first-child,td:f
 <h1>Evaluation</h1>
 <p>Dataset <b>{{.R.Dataset}}</b>, protocol <b>{{.R.Protocol}}</b>, seed {{.R.Seed}}, {{.R.Folds}} fold(s).
 Metrics are means over test users (averaged over folds); brackets are bootstrap 95% intervals.</p>
-<table><tr><th>model</th>{{range .Keys}}<th>{{.}}</th>{{end}}<th>train s</th><th>p50 ms</th><th>p99 ms</th><th>users/s</th><th>peak heap MiB</th></tr>
+<table><tr><th>model</th>{{range .Keys}}<th>{{.}}</th>{{end}}<th>train s</th><th>p50 ms</th><th>p99 ms</th><th>users/s</th><th>peak heap MiB</th><th>model MiB</th></tr>
 {{range .Rows}}<tr><td>{{.Model}}</td>{{range .Cells}}<td>{{.}}</td>{{end}}</tr>
 {{end}}</table>
 <h2>Charts</h2><div class="charts">{{range .Charts}}<div>{{.SVG}}</div>{{end}}</div>
@@ -217,7 +217,8 @@ func WriteHTML(w io.Writer, rep Report) error {
 			row.Cells = append(row.Cells, cell)
 		}
 		row.Cells = append(row.Cells, fmt.Sprintf("%.2f", r.TrainSeconds), fmt.Sprintf("%.3f", r.LatencyMs["p50"]),
-			fmt.Sprintf("%.3f", r.LatencyMs["p99"]), fmt.Sprintf("%.0f", r.UsersPerSecond), fmt.Sprintf("%.1f", float64(r.PeakHeapBytes)/(1<<20)))
+			fmt.Sprintf("%.3f", r.LatencyMs["p99"]), fmt.Sprintf("%.0f", r.UsersPerSecond), fmt.Sprintf("%.1f", float64(r.PeakHeapBytes)/(1<<20)),
+			fmt.Sprintf("%.2f", float64(r.ModelBytes)/(1<<20)))
 		rows = append(rows, row)
 	}
 	var charts []chart

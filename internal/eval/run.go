@@ -44,7 +44,10 @@ type Result struct {
 	// PeakHeapBytes is the largest Go heap seen while fitting and
 	// recommending.
 	PeakHeapBytes uint64 `json:"peak_heap_bytes"`
-	TestUsers     int    `json:"test_users"`
+	// ModelBytes is the size of the model's artifact (see model.Save) fitted
+	// on the first fold.
+	ModelBytes int64 `json:"model_bytes"`
+	TestUsers  int   `json:"test_users"`
 	// Tuned are the parameters the search chose on each fold, with their
 	// validation NDCG at the first K.
 	Tuned []Tuned `json:"tuned,omitempty"`
@@ -185,6 +188,11 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 				}
 			}
 			if fi == 0 {
+				size, err := model.Size(c.Info.Name, params, mdl)
+				if err != nil {
+					return nil, err
+				}
+				res.ModelBytes = size
 				lat := latencies(mdl, f, users, inTrain, maxK)
 				res.LatencyMs["p50"], res.LatencyMs["p99"] = lat[0], lat[1]
 			}

@@ -1,11 +1,13 @@
 package model_test
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"testing"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -67,5 +69,73 @@ func TestModels(t *testing.T) {
 		if _, err := info.New([]byte(bad), 1); err == nil {
 			t.Errorf("itemknn accepted %s", bad)
 		}
+	}
+}
+
+// TestArtifacts saves and loads every model and checks that the loaded
+// model recommends as the fitted one did.
+func TestArtifacts(t *testing.T) {
+	d := scenario(t)
+	for _, info := range all.Models() {
+		t.Run(info.Name, func(t *testing.T) {
+			m, err := info.New(info.Grid[len(info.Grid)-1], 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Fit(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			n, err := model.Save(&buf, info.Name, info.Grid[len(info.Grid)-1], m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size, _ := model.Size(info.Name, info.Grid[len(info.Grid)-1], m); n != int64(buf.Len()) || size != n {
+				t.Errorf("wrote %d bytes, buffer %d, size %d", n, buf.Len(), size)
+			}
+			artifact := buf.Bytes()
+			loaded, name, params, err := model.Load(bytes.NewReader(artifact), all.Lookup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name != info.Name || string(params) != string(info.Grid[len(info.Grid)-1]) {
+				t.Errorf("loaded %s %s", name, params)
+			}
+			for u := int32(0); u < 4; u++ {
+				want := m.Recommend(u, 4, nil, nil)
+				got := loaded.Recommend(u, 4, nil, nil)
+				if !slices.Equal(got, want) {
+					t.Errorf("user %d: loaded model recommends %v, fitted one %v", u, got, want)
+				}
+			}
+			// Damaged artifacts fail cleanly.
+			for _, cut := range []int{0, 10, len(artifact) / 2, len(artifact) - 1} {
+				if _, _, _, err := model.Load(bytes.NewReader(artifact[:cut]), all.Lookup); err == nil {
+					t.Errorf("an artifact cut at %d loaded", cut)
+				}
+			}
+			bad := bytes.Clone(artifact)
+			bad[len(bad)-5] ^= 0xff
+			if loaded, _, _, err := model.Load(bytes.NewReader(bad), all.Lookup); err == nil {
+				loaded.Recommend(0, 4, nil, nil) // must not panic either way
+			}
+		})
+	}
+}
+
+func TestSimilarItems(t *testing.T) {
+	info, _ := all.Lookup("itemknn")
+	m, _ := info.New(nil, 1)
+	d := scenario(t)
+	if err := m.Fit(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	sim, ok := m.(model.Similar)
+	if !ok {
+		t.Fatal("itemknn does not find similar items")
+	}
+	got := indices(sim.SimilarItems(0, 1, nil))
+	if !slices.Equal(got, []int32{1}) { // a and b have the same users
+		t.Errorf("similar to a = %v, want [1]", got)
 	}
 }

@@ -5,6 +5,7 @@
 package itemknn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -32,6 +33,11 @@ type Config struct {
 	// Shrink is added to every similarity's denominator, damping pairs
 	// with few common users (default 0).
 	Shrink float64 `json:"shrink"`
+	// Weighting weighs each user's part in the similarities: "none"
+	// (default), "tfidf" (a user who has many items counts less: idf =
+	// log(items / (1 + the user's items))) or "bm25" (idf as tfidf, and
+	// each item's vector normalized by its length with K1 100, B 0.8).
+	Weighting string `json:"weighting"`
 }
 
 func (c *Config) defaults() error {
@@ -45,6 +51,9 @@ func (c *Config) defaults() error {
 		a := 0.5
 		c.Alpha = &a
 	}
+	if c.Weighting == "" {
+		c.Weighting = "none"
+	}
 	switch {
 	case c.Neighbors < 1:
 		return fmt.Errorf("itemknn: neighbors %d must be at least 1", c.Neighbors)
@@ -54,6 +63,8 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("itemknn: alpha %v is not in [0, 1]", *c.Alpha)
 	case c.Shrink < 0:
 		return fmt.Errorf("itemknn: shrink %v is negative", c.Shrink)
+	case c.Weighting != "none" && c.Weighting != "tfidf" && c.Weighting != "bm25":
+		return fmt.Errorf("itemknn: weighting %q is not none, tfidf or bm25", c.Weighting)
 	}
 	return nil
 }
@@ -65,7 +76,8 @@ func Info() model.Info {
 		for _, shrink := range []int{0, 10} {
 			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"shrink":%d}`, k, shrink)))
 		}
-		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"similarity":"asymmetric","alpha":0.7}`, k)))
+		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"similarity":"asymmetric","alpha":0.7}`, k)),
+			json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"weighting":"bm25"}`, k)))
 	}
 	return model.Info{Name: "itemknn", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
 		var c Config
@@ -96,14 +108,47 @@ type Model struct {
 	scores sync.Pool // *[]float32 of NumItems
 }
 
+// weights returns each user's weight and each item's factor: a user–item
+// pair weighs userW[u]·itemF[i] (see Config.Weighting).
+func (m *Model) weights(d, byItem *feature.Dataset) (userW, itemF []float64) {
+	nu, ni := d.NumUsers(), d.NumItems()
+	userW, itemF = make([]float64, nu), make([]float64, ni)
+	for u := range userW {
+		userW[u] = 1
+		if m.cfg.Weighting != "none" {
+			n := float64(d.RowPtr[u+1] - d.RowPtr[u])
+			userW[u] = math.Max(math.Log(float64(ni)/(1+n)), 0)
+		}
+	}
+	var avg float64
+	for i := range itemF {
+		itemF[i] = 1
+		avg += float64(byItem.RowPtr[i+1]-byItem.RowPtr[i]) / float64(ni)
+	}
+	if m.cfg.Weighting == "bm25" && avg > 0 {
+		const k1, b = 100, 0.8
+		for i := range itemF {
+			length := float64(byItem.RowPtr[i+1] - byItem.RowPtr[i])
+			itemF[i] = (k1 + 1) / (k1*((1-b)+b*length/avg) + 1)
+		}
+	}
+	return userW, itemF
+}
+
 // Fit computes every item's neighbours, on all cores.
 func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	m.d = d
 	n := d.NumItems()
 	byItem := d.Transpose()
-	deg := make([]float64, n)
+	userW, itemF := m.weights(d, byItem)
+	// norm2[i] is the squared length of item i's weighted user vector.
+	norm2 := make([]float64, n)
 	for i := 0; i < n; i++ {
-		deg[i] = float64(byItem.RowPtr[i+1] - byItem.RowPtr[i])
+		users, _ := byItem.Row(int32(i))
+		for _, u := range users {
+			norm2[i] += userW[u] * userW[u]
+		}
+		norm2[i] *= itemF[i] * itemF[i]
 	}
 	k := m.cfg.Neighbors
 	lists := make([][]topk.Entry, n)
@@ -116,13 +161,17 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			co := make([]float32, n)
+			co := make([]float64, n)
 			var touched []int32
 			h := topk.New(k)
 			for i := start; i < min(start+chunk, n); i++ {
 				users, _ := byItem.Row(int32(i))
 				touched = touched[:0]
 				for _, u := range users {
+					w2 := userW[u] * userW[u]
+					if w2 == 0 {
+						continue
+					}
 					items, _ := d.Row(u)
 					for _, j := range items {
 						if int(j) == i {
@@ -131,12 +180,13 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 						if co[j] == 0 {
 							touched = append(touched, j)
 						}
-						co[j]++
+						co[j] += w2
 					}
 				}
 				h.Reset(k)
 				for _, j := range touched {
-					h.Push(j, float32(m.similarity(float64(co[j]), deg[i], deg[j])))
+					dot := co[j] * itemF[i] * itemF[j]
+					h.Push(j, float32(m.similarity(dot, norm2[i], norm2[j])))
 					co[j] = 0
 				}
 				lists[i] = h.Sorted(nil)
@@ -159,19 +209,34 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 			m.nbrSim[m.nbrPtr[i]+int64(j)] = e.Score
 		}
 	}
-	m.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
+	m.initPool()
 	return nil
 }
 
-func (m *Model) similarity(co, ni, nj float64) float64 {
+func (m *Model) initPool() {
+	n := m.d.NumItems()
+	m.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
+}
+
+// similarity of two items from the dot product of their weighted user
+// vectors and their squared lengths (with binary, unweighted vectors: the
+// number of common users and the numbers of users).
+func (m *Model) similarity(dot, ni, nj float64) float64 {
+	var den float64
 	switch m.cfg.Similarity {
 	case "jaccard":
-		return co / (ni + nj - co + m.cfg.Shrink)
+		den = ni + nj - dot
 	case "asymmetric":
 		a := *m.cfg.Alpha
-		return co / (math.Pow(ni, a)*math.Pow(nj, 1-a) + m.cfg.Shrink)
+		den = math.Pow(ni, a) * math.Pow(nj, 1-a)
+	default:
+		den = math.Sqrt(ni * nj)
 	}
-	return co / (math.Sqrt(ni*nj) + m.cfg.Shrink)
+	den += m.cfg.Shrink
+	if den <= 0 {
+		return 0
+	}
+	return dot / den
 }
 
 // Neighbors returns the items most similar to item i with their
@@ -179,6 +244,56 @@ func (m *Model) similarity(co, ni, nj float64) float64 {
 func (m *Model) Neighbors(i int32) ([]int32, []float32) {
 	lo, hi := m.nbrPtr[i], m.nbrPtr[i+1]
 	return m.nbrIdx[lo:hi], m.nbrSim[lo:hi]
+}
+
+// SimilarItems returns the n items most similar to item i, best first.
+func (m *Model) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
+	idx, sim := m.Neighbors(i)
+	for k := 0; k < len(idx) && k < n; k++ {
+		dst = append(dst, topk.Entry{Index: idx[k], Score: sim[k]})
+	}
+	return dst
+}
+
+// MarshalBinary encodes the training matrix and the neighbour lists.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	m.d.Encode(e)
+	e.Int64s(m.nbrPtr)
+	e.Int32s(m.nbrIdx)
+	e.Float32s(m.nbrSim)
+	return b.Bytes(), e.Err()
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (m *Model) UnmarshalBinary(data []byte) error {
+	dec := feature.NewDecoder(data)
+	d, err := feature.DecodeDataset(dec)
+	if err != nil {
+		return err
+	}
+	ptr, idx, sim := dec.Int64s(), dec.Int32s(), dec.Float32s()
+	if err := dec.Err(); err != nil {
+		return err
+	}
+	n := d.NumItems()
+	if len(ptr) != n+1 || ptr[0] != 0 || ptr[n] != int64(len(idx)) || len(sim) != len(idx) {
+		return fmt.Errorf("%w: itemknn neighbours", feature.ErrCorrupt)
+	}
+	for i := 0; i < n; i++ {
+		if ptr[i] > ptr[i+1] {
+			return fmt.Errorf("%w: itemknn neighbours", feature.ErrCorrupt)
+		}
+	}
+	for _, j := range idx {
+		if j < 0 || int(j) >= n {
+			return fmt.Errorf("%w: itemknn neighbour out of range", feature.ErrCorrupt)
+		}
+	}
+	m.d, m.nbrPtr, m.nbrIdx, m.nbrSim = d, ptr, idx, sim
+	m.initPool()
+	return nil
 }
 
 // Recommend ranks items by the sum of their similarities to the user's
@@ -199,4 +314,7 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	return dst
 }
 
-var _ model.Model = (*Model)(nil)
+var (
+	_ model.Persistent = (*Model)(nil)
+	_ model.Similar    = (*Model)(nil)
+)

@@ -4,6 +4,7 @@
 package userknn
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,8 +20,16 @@ import (
 type Config struct {
 	// Neighbors is how many similar users count (default 100).
 	Neighbors int `json:"neighbors"`
+	// Similarity is "cosine" (default), "asymmetric" (|Iu∩Iv| /
+	// (|Iu|^α·|Iv|^(1−α))) or "jaccard".
+	Similarity string `json:"similarity"`
+	// Alpha is α of the asymmetric cosine, in [0, 1] (default 0.5).
+	Alpha *float64 `json:"alpha"`
 	// Shrink is added to every similarity's denominator (default 0).
 	Shrink float64 `json:"shrink"`
+	// Weighting is "none" (default) or "idf": an item many users have
+	// counts less in the similarities (idf = log(users / (1 + its users))).
+	Weighting string `json:"weighting"`
 }
 
 // Info describes the model for package all.
@@ -30,6 +39,7 @@ func Info() model.Info {
 		for _, shrink := range []int{0, 10} {
 			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"shrink":%d}`, k, shrink)))
 		}
+		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"weighting":"idf"}`, k)))
 	}
 	return model.Info{Name: "userknn", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
 		var c Config
@@ -45,11 +55,27 @@ func New(c Config) (*Model, error) {
 	if c.Neighbors == 0 {
 		c.Neighbors = 100
 	}
-	if c.Neighbors < 1 {
-		return nil, fmt.Errorf("userknn: neighbors %d must be at least 1", c.Neighbors)
+	if c.Similarity == "" {
+		c.Similarity = "cosine"
 	}
-	if c.Shrink < 0 {
+	if c.Alpha == nil {
+		a := 0.5
+		c.Alpha = &a
+	}
+	if c.Weighting == "" {
+		c.Weighting = "none"
+	}
+	switch {
+	case c.Neighbors < 1:
+		return nil, fmt.Errorf("userknn: neighbors %d must be at least 1", c.Neighbors)
+	case c.Similarity != "cosine" && c.Similarity != "asymmetric" && c.Similarity != "jaccard":
+		return nil, fmt.Errorf("userknn: similarity %q is not cosine, asymmetric or jaccard", c.Similarity)
+	case *c.Alpha < 0 || *c.Alpha > 1:
+		return nil, fmt.Errorf("userknn: alpha %v is not in [0, 1]", *c.Alpha)
+	case c.Shrink < 0:
 		return nil, fmt.Errorf("userknn: shrink %v is negative", c.Shrink)
+	case c.Weighting != "none" && c.Weighting != "idf":
+		return nil, fmt.Errorf("userknn: weighting %q is not none or idf", c.Weighting)
 	}
 	return &Model{cfg: c}, nil
 }
@@ -60,23 +86,64 @@ type Model struct {
 	cfg    Config
 	d      *feature.Dataset
 	byItem *feature.Dataset
+	itemW2 []float64 // squared weight of each item
+	norm2  []float64 // squared length of each user's weighted vector
 	bufs   sync.Pool // *buffers
 }
 
 type buffers struct {
-	co     []float32 // per user
+	co     []float64 // per user
 	scores []float32 // per item
 	heap   *topk.Heap
 	nbrs   []topk.Entry
 }
 
-// Fit keeps the matrix and its transpose.
+// Fit keeps the matrix and its transpose and weighs the items.
 func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
-	m.d, m.byItem = d, d.Transpose()
-	m.bufs = sync.Pool{New: func() any {
-		return &buffers{co: make([]float32, d.NumUsers()), scores: make([]float32, d.NumItems()), heap: topk.New(m.cfg.Neighbors)}
-	}}
+	m.prepare(d)
 	return ctx.Err()
+}
+
+func (m *Model) prepare(d *feature.Dataset) {
+	m.d, m.byItem = d, d.Transpose()
+	nu := d.NumUsers()
+	m.itemW2 = make([]float64, d.NumItems())
+	for i := range m.itemW2 {
+		w := 1.0
+		if m.cfg.Weighting == "idf" {
+			n := float64(m.byItem.RowPtr[i+1] - m.byItem.RowPtr[i])
+			w = math.Max(math.Log(float64(nu)/(1+n)), 0)
+		}
+		m.itemW2[i] = w * w
+	}
+	m.norm2 = make([]float64, nu)
+	for u := 0; u < nu; u++ {
+		items, _ := d.Row(int32(u))
+		for _, i := range items {
+			m.norm2[u] += m.itemW2[i]
+		}
+	}
+	m.bufs = sync.Pool{New: func() any {
+		return &buffers{co: make([]float64, nu), scores: make([]float32, d.NumItems()), heap: topk.New(m.cfg.Neighbors)}
+	}}
+}
+
+func (m *Model) similarity(dot, nu, nv float64) float64 {
+	var den float64
+	switch m.cfg.Similarity {
+	case "jaccard":
+		den = nu + nv - dot
+	case "asymmetric":
+		a := *m.cfg.Alpha
+		den = math.Pow(nu, a) * math.Pow(nv, 1-a)
+	default:
+		den = math.Sqrt(nu * nv)
+	}
+	den += m.cfg.Shrink
+	if den <= 0 {
+		return 0
+	}
+	return dot / den
 }
 
 // Recommend scores items by the similarities of the user's neighbours.
@@ -84,9 +151,12 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	b := m.bufs.Get().(*buffers)
 	defer m.bufs.Put(b)
 	items, _ := m.d.Row(u)
-	nu := float64(len(items))
 	var touched []int32
 	for _, i := range items {
+		w2 := m.itemW2[i]
+		if w2 == 0 {
+			continue
+		}
 		users, _ := m.byItem.Row(i)
 		for _, v := range users {
 			if v == u {
@@ -95,13 +165,12 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 			if b.co[v] == 0 {
 				touched = append(touched, v)
 			}
-			b.co[v]++
+			b.co[v] += w2
 		}
 	}
 	b.heap.Reset(m.cfg.Neighbors)
 	for _, v := range touched {
-		nv := float64(m.d.RowPtr[v+1] - m.d.RowPtr[v])
-		b.heap.Push(v, float32(float64(b.co[v])/(math.Sqrt(nu*nv)+m.cfg.Shrink)))
+		b.heap.Push(v, float32(m.similarity(b.co[v], m.norm2[u], m.norm2[v])))
 		b.co[v] = 0
 	}
 	b.nbrs = b.heap.Sorted(b.nbrs[:0])
@@ -116,4 +185,22 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	return dst
 }
 
-var _ model.Model = (*Model)(nil)
+// MarshalBinary encodes the training matrix, which is the whole model.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	m.d.Encode(e)
+	return b.Bytes(), e.Err()
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (m *Model) UnmarshalBinary(data []byte) error {
+	d, err := feature.DecodeDataset(feature.NewDecoder(data))
+	if err != nil {
+		return err
+	}
+	m.prepare(d)
+	return nil
+}
+
+var _ model.Persistent = (*Model)(nil)
