@@ -112,7 +112,9 @@ func metricChart(rep Report, metric string) chart {
 	return chart{Title: metric, SVG: template.HTML(b.String())}
 }
 
-// latencyChart shows each model's p50 and p99 latency as bars.
+// latencyChart shows each model's latency distribution as a box plot:
+// whiskers from p10 to p90, the box from p25 to p75, a line at p50 and a
+// dot at p99.
 func latencyChart(rep Report) chart {
 	var b strings.Builder
 	ymax := 0.0
@@ -120,18 +122,18 @@ func latencyChart(rep Report) chart {
 		ymax = math.Max(ymax, r.LatencyMs["p99"])
 	}
 	n := float64(len(rep.Results))
-	fx, fy := frame(&b, "recommendation latency, one thread", "model (left bar p50, right bar p99)", "ms", 0, n, 0, niceCeil(ymax), nil)
+	fx, fy := frame(&b, "recommendation latency, one thread", "model (p10–p90, box p25–p75, line p50, dot p99)", "ms", 0, n, 0, niceCeil(ymax), nil)
 	for i, r := range rep.Results {
 		c := palette[i%len(palette)]
-		for j, q := range []string{"p50", "p99"} {
-			x := fx(float64(i) + 0.15 + 0.35*float64(j))
-			w := fx(0.3) - fx(0)
-			y := fy(r.LatencyMs[q])
-			opacity := []string{"0.55", "1"}[j]
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="%s"><title>%s %s %.3f ms</title></rect>`,
-				x, y, w, fy(0)-y, c, opacity, template.HTMLEscapeString(r.Model), q, r.LatencyMs[q])
-		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, fx(float64(i)+0.5), chartH-padB+14, template.HTMLEscapeString(r.Model))
+		l := r.LatencyMs
+		mid := fx(float64(i) + 0.5)
+		half := (fx(0.3) - fx(0)) / 2
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`, mid, fy(l["p10"]), mid, fy(l["p90"]), c)
+		fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.5" stroke="%s"><title>%s: p25 %.3f, p50 %.3f, p75 %.3f ms</title></rect>`,
+			mid-half, fy(l["p75"]), 2*half, math.Max(fy(l["p25"])-fy(l["p75"]), 1), c, c, template.HTMLEscapeString(r.Model), l["p25"], l["p50"], l["p75"])
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s" stroke-width="2"/>`, mid-half, fy(l["p50"]), mid+half, fy(l["p50"]), c)
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>p99 %.3f ms</title></circle>`, mid, fy(l["p99"]), c, l["p99"])
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, mid, chartH-padB+14, template.HTMLEscapeString(r.Model))
 	}
 	b.WriteString("</svg>")
 	return chart{Title: "latency", SVG: template.HTML(b.String())}

@@ -193,8 +193,7 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 					return nil, err
 				}
 				res.ModelBytes = size
-				lat := latencies(mdl, f, users, inTrain, maxK)
-				res.LatencyMs["p50"], res.LatencyMs["p99"] = lat[0], lat[1]
+				res.LatencyMs = latencies(mdl, f, users, inTrain, maxK)
 			}
 		}
 		src := rand.NewPCG(seed, 0x626f6f74)
@@ -364,9 +363,10 @@ func excluder(f Fold, u int32, inTrain []int32) func(int32) bool {
 	}
 }
 
-// latencies returns the p50 and p99 single-thread time, in milliseconds,
-// of recommending for up to 1,000 of the users.
-func latencies(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) [2]float64 {
+// latencies returns quantiles (p10, p25, p50, p75, p90, p99, max) of the
+// single-thread time, in milliseconds, of recommending for up to 1,000 of
+// the users.
+func latencies(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) map[string]float64 {
 	sample := users[:min(len(users), 1000)]
 	ds := make([]float64, len(sample))
 	var buf []topk.Entry
@@ -378,7 +378,7 @@ func latencies(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) [
 	}
 	slices.Sort(ds)
 	q := func(p float64) float64 { return ds[int(math.Round(p*float64(len(ds)-1)))] }
-	return [2]float64{q(0.5), q(0.99)}
+	return map[string]float64{"p10": q(0.10), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p90": q(0.9), "p99": q(0.99), "max": q(1)}
 }
 
 // throughput returns the wall time of recommending the top n for every user
