@@ -106,6 +106,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newKeysCmd(stdout),
 		newBenchCmd(stdout, stderr),
 		newEvalCmd(stdout),
+		newPrepareCmd(stdout),
 	)
 	return root
 }

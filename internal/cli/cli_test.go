@@ -233,3 +233,29 @@ func TestServeWithKeys(t *testing.T) {
 		t.Errorf("with key: %d", resp.StatusCode)
 	}
 }
+
+func TestPrepare(t *testing.T) {
+	code, out, errOut := runMain(t, "prepare", "--dataset", "online-retail:"+filepath.Join("..", "ingest", "testdata", "online-retail-small.csv"),
+		"--net-returns", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep struct {
+		Events, Users, Items, Pairs int
+		Steps                       []struct {
+			Name             string
+			Removed, Changed int
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	// 10 events: 2 anonymous, 2 non-products (POST, a voucher bought
+	// anonymously), a return netted against 85123A's first purchase.
+	if rep.Events != 10 || len(rep.Steps) < 4 || rep.Users != 3 {
+		t.Errorf("report = %+v", rep)
+	}
+	if code, _, errOut := runMain(t, "prepare"); code != 2 || !strings.Contains(errOut, "--dataset") {
+		t.Errorf("no dataset: exit %d, %s", code, errOut)
+	}
+}

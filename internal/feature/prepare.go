@@ -17,6 +17,9 @@ type PrepareOptions struct {
 	Weights map[tailor.EventType]float64
 	// UseRating multiplies a rating event's weight by its value.
 	UseRating bool
+	// SkipItem, if not nil, drops the events of the items it returns true
+	// for (such as non-products: postage, fees, vouchers).
+	SkipItem func(tailor.ItemID) bool
 	// NetReturns subtracts returned quantities from the same user's
 	// purchases of the item; a pair whose purchases are all returned is
 	// dropped.
@@ -124,6 +127,12 @@ func Prepare(events []tailor.Event, opts PrepareOptions) (*Dataset, *PrepareRepo
 		}
 		kept = out
 		rep.Steps = append(rep.Steps, Step{Name: "returns netted against purchases", Removed: before - len(kept), Changed: changed})
+	}
+
+	if opts.SkipItem != nil {
+		before := len(kept)
+		kept = slices.DeleteFunc(kept, func(e tailor.Event) bool { return opts.SkipItem(e.ItemID) })
+		step("skipped items (non-products)", before, len(kept), "")
 	}
 
 	// Event types without weight.

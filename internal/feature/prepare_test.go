@@ -79,6 +79,15 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("weights step %+v", s)
 	}
 
+	// Skipped items.
+	_, rep, err = Prepare(events, PrepareOptions{Weights: w, SkipItem: func(i tailor.ItemID) bool { return i == "y" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pairs != 2 {
+		t.Errorf("without item y: %+v", rep)
+	}
+
 	// Confidence and k-core.
 	d, rep, err = Prepare(events[:7], PrepareOptions{Weights: w, ConfidenceAlpha: 2, KCore: 2})
 	if err != nil {
