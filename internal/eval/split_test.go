@@ -333,6 +333,7 @@ func TestOnlineRetailAnchors(t *testing.T) {
 	}
 	pop, _ := all.Lookup("popular")
 	knn, _ := all.Lookup("itemknn")
+	again, _ := all.Lookup("buyagain")
 	tests := []struct {
 		repeats string
 		model   string
@@ -344,13 +345,14 @@ func TestOnlineRetailAnchors(t *testing.T) {
 		{"exclude", "itemknn", 0.0662, 0.0851, 0.5502},
 		{"include", "popular", 0.0520, 0.0990, 0.6391},
 		{"include", "itemknn", 0.1216, 0.1954, 0.7556},
+		{"include", "buyagain", 0.2133, 0.3339, 0.8693},
 	}
 	for _, repeats := range []string{"exclude", "include"} {
 		folds, err := Split("temporal", d, Options{Cutoff: time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), Repeats: repeats})
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}, {Info: knn}}, []int{20}, 1, nil)
+		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}, {Info: knn}, {Info: again}}, []int{20}, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

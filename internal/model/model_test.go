@@ -3,6 +3,7 @@ package model_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -36,9 +37,10 @@ func indices(es []topk.Entry) []int32 {
 
 func TestModels(t *testing.T) {
 	want := map[string][]int32{
-		"popular": {2, 3}, // c and d have two users each; ties by index
-		"itemknn": {2, 3}, // c co-occurs with a and b; d only through c
-		"userknn": {2, 3}, // u1, who has c, is u0's only neighbour; d scores 0
+		"popular":  {2, 3}, // c and d have two users each; ties by index
+		"itemknn":  {2, 3}, // c co-occurs with a and b; d only through c
+		"userknn":  {2, 3}, // u1, who has c, is u0's only neighbour; d scores 0
+		"buyagain": {2, 3}, // u0's own items are excluded: popularity
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {
@@ -78,7 +80,11 @@ func TestArtifacts(t *testing.T) {
 	d := scenario(t)
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {
-			m, err := info.New(info.Grid[len(info.Grid)-1], 1)
+			params := json.RawMessage("{}")
+			if len(info.Grid) > 0 {
+				params = info.Grid[len(info.Grid)-1]
+			}
+			m, err := info.New(params, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,20 +92,20 @@ func TestArtifacts(t *testing.T) {
 				t.Fatal(err)
 			}
 			var buf bytes.Buffer
-			n, err := model.Save(&buf, info.Name, info.Grid[len(info.Grid)-1], m)
+			n, err := model.Save(&buf, info.Name, params, m)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if size, _ := model.Size(info.Name, info.Grid[len(info.Grid)-1], m); n != int64(buf.Len()) || size != n {
+			if size, _ := model.Size(info.Name, params, m); n != int64(buf.Len()) || size != n {
 				t.Errorf("wrote %d bytes, buffer %d, size %d", n, buf.Len(), size)
 			}
 			artifact := buf.Bytes()
-			loaded, name, params, err := model.Load(bytes.NewReader(artifact), all.Lookup)
+			loaded, name, loadedParams, err := model.Load(bytes.NewReader(artifact), all.Lookup)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if name != info.Name || string(params) != string(info.Grid[len(info.Grid)-1]) {
-				t.Errorf("loaded %s %s", name, params)
+			if name != info.Name || string(loadedParams) != string(params) {
+				t.Errorf("loaded %s %s", name, loadedParams)
 			}
 			for u := int32(0); u < 4; u++ {
 				want := m.Recommend(u, 4, nil, nil)
@@ -137,5 +143,26 @@ func TestSimilarItems(t *testing.T) {
 	got := indices(sim.SimilarItems(0, 1, nil))
 	if !slices.Equal(got, []int32{1}) { // a and b have the same users
 		t.Errorf("similar to a = %v, want [1]", got)
+	}
+}
+
+func TestBuyAgainOwnItemsFirst(t *testing.T) {
+	x := func(u, i int32, w float32) feature.Interaction {
+		return feature.Interaction{User: u, Item: i, Weight: w}
+	}
+	d, err := feature.Build([]string{"u0", "u1", "u2"}, []string{"a", "b", "c", "d"},
+		[]feature.Interaction{x(0, 0, 1), x(0, 1, 3), x(1, 2, 1), x(2, 2, 1), x(1, 3, 1), x(0, 3, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := all.Lookup("buyagain")
+	m, _ := info.New(nil, 1)
+	if err := m.Fit(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	// u0 bought b three times, a and d once (d has more buyers than a),
+	// then c is the most popular item u0 did not buy.
+	if got := indices(m.Recommend(0, 4, nil, nil)); !slices.Equal(got, []int32{1, 3, 0, 2}) {
+		t.Errorf("buy again for u0 = %v, want [1 3 0 2]", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/buyagain"
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popular"
 	"github.com/tailorhq/tailor/internal/model/userknn"
@@ -19,6 +20,7 @@ func Models() []model.Info {
 		popular.Info(),
 		itemknn.Info(),
 		userknn.Info(),
+		buyagain.Info(),
 	}
 }
 
