@@ -6,26 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// sharedData returns the folder of the shared datasets (../shared/data
-// beside the repository, or $TAILOR_SHARED_DATA). Without it the test is
-// skipped, unless TAILOR_REQUIRE_SERVICES=1 asks for it to fail.
-func sharedData(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("TAILOR_SHARED_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	path := filepath.Join(dir, name)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("TAILOR_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("shared data %s is missing and TAILOR_REQUIRE_SERVICES=1: %v", path, err)
-		}
-		t.Skipf("shared data %s is missing (set TAILOR_SHARED_DATA): %v", path, err)
-	}
-	return path
-}
+	"github.com/tailorhq/tailor/internal/shareddata"
+)
 
 type importReport struct {
 	Read, Accepted, Rejected, Duplicates int
@@ -55,7 +38,7 @@ func TestAcceptanceOnlineRetail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports 431,673 lines")
 	}
-	path := sharedData(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
 	rep := importJSON(t, "--format", "online-retail", path)
 	if rep.Read != 431673 {
 		t.Errorf("read %d lines, the file has 431,673", rep.Read)
@@ -79,12 +62,12 @@ func TestAcceptanceOnlineRetail(t *testing.T) {
 // TestAcceptanceMovieLens imports ml-100k: 100,000 ratings, 943 users,
 // 1,682 items.
 func TestAcceptanceMovieLens(t *testing.T) {
-	path := sharedData(t, "ml-100k")
+	path := shareddata.Path(t, "ml-100k")
 	rep := importJSON(t, "--format", "movielens", path)
 	if rep.Events != 100000 || rep.Users != 943 || rep.Items != 1682 || rep.Rejected != 0 {
 		t.Errorf("report = %+v", rep)
 	}
-	small := importJSON(t, "--format", "movielens", sharedData(t, "ml-latest-small"))
+	small := importJSON(t, "--format", "movielens", shareddata.Path(t, "ml-latest-small"))
 	if small.Events != 100836 || small.Users != 610 || small.Items != 9742 || small.Rejected != 0 {
 		t.Errorf("ml-latest-small report = %+v", small)
 	}
@@ -93,7 +76,7 @@ func TestAcceptanceMovieLens(t *testing.T) {
 // TestAcceptanceEval runs 'tailor eval' on ml-100k and checks the JSON
 // fields and the popularity anchor of ../shared/REFERENCE.md.
 func TestAcceptanceEval(t *testing.T) {
-	path := sharedData(t, "ml-100k")
+	path := shareddata.Path(t, "ml-100k")
 	out := filepath.Join(t.TempDir(), "eval.json")
 	page := filepath.Join(t.TempDir(), "eval.html")
 	code, stdout, stderr := runMain(t, "eval", "--dataset", "movielens:"+path, "--protocol", "kfold",

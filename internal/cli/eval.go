@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -74,21 +75,8 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 				return usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
 			}
 			ctx := cmd.Context()
-			var data *eval.Data
-			if dir, ok := strings.CutPrefix(dataset, "store:"); ok {
-				if _, err := os.Stat(filepath.Join(dir, dbFile)); err != nil {
-					return fmt.Errorf("--dataset %s: no Tailor store there: %w", dataset, err)
-				}
-				db, err := openStore(ctx, dir)
-				if err != nil {
-					return err
-				}
-				data, err = eval.FromStore(ctx, db)
-				db.Close()
-				if err != nil {
-					return fmt.Errorf("--dataset %s: %w", dataset, err)
-				}
-			} else if data, err = eval.Load(ctx, dataset); err != nil {
+			data, err := loadData(ctx, dataset)
+			if err != nil {
 				return err
 			}
 			opts.Seed = seed
@@ -215,3 +203,25 @@ func (d dateFlag) Set(s string) error {
 }
 
 func (dateFlag) Type() string { return "date" }
+
+// loadData reads the events of --dataset: an import format ("FORMAT:PATH")
+// or a Tailor store ("store:DATA-DIR").
+func loadData(ctx context.Context, dataset string) (*eval.Data, error) {
+	dir, ok := strings.CutPrefix(dataset, "store:")
+	if !ok {
+		return eval.Load(ctx, dataset)
+	}
+	if _, err := os.Stat(filepath.Join(dir, dbFile)); err != nil {
+		return nil, fmt.Errorf("--dataset %s: no Tailor store there: %w", dataset, err)
+	}
+	db, err := openStore(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	data, err := eval.FromStore(ctx, db)
+	if err != nil {
+		return nil, fmt.Errorf("--dataset %s: %w", dataset, err)
+	}
+	return data, nil
+}

@@ -4,14 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/feature"
 )
 
@@ -45,21 +41,8 @@ confidences, and reports what each step removed or changed.`,
 			}
 			opts.HalfLife = halfLife
 			ctx := cmd.Context()
-			var data *eval.Data
-			if dir, ok := strings.CutPrefix(dataset, "store:"); ok {
-				if _, err := os.Stat(filepath.Join(dir, dbFile)); err != nil {
-					return fmt.Errorf("--dataset %s: no Tailor store there: %w", dataset, err)
-				}
-				db, err := openStore(ctx, dir)
-				if err != nil {
-					return err
-				}
-				data, err = eval.FromStore(ctx, db)
-				db.Close()
-				if err != nil {
-					return fmt.Errorf("--dataset %s: %w", dataset, err)
-				}
-			} else if data, err = eval.Load(ctx, dataset); err != nil {
+			data, err := loadData(ctx, dataset)
+			if err != nil {
 				return err
 			}
 			opts.SkipItem = func(id tailor.ItemID) bool { return data.Items[id].NonProduct }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model/all"
+	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
 // synthetic makes users×items rating events: user u rated item i when
@@ -179,28 +179,10 @@ func TestRunSynthetic(t *testing.T) {
 	}
 }
 
-// sharedData returns a shared dataset's path, skipping the test without it
-// unless TAILOR_REQUIRE_SERVICES=1.
-func sharedData(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("TAILOR_SHARED_DATA")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "data")
-	}
-	path := filepath.Join(dir, name)
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("TAILOR_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("shared data %s is missing and TAILOR_REQUIRE_SERVICES=1", path)
-		}
-		t.Skipf("shared data %s is missing (set TAILOR_SHARED_DATA)", path)
-	}
-	return path
-}
-
 // TestPopularityAnchors checks the split and metric code against the
 // reference figures of ../shared/REFERENCE.md for the popularity model.
 func TestPopularityAnchors(t *testing.T) {
-	path := sharedData(t, "ml-100k")
+	path := shareddata.Path(t, "ml-100k")
 	d, err := Load(context.Background(), "movielens:"+path)
 	if err != nil {
 		t.Fatal(err)
@@ -326,7 +308,7 @@ func TestOnlineRetailAnchors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 431,673 lines")
 	}
-	path := sharedData(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
 	d, err := Load(context.Background(), "online-retail:"+path)
 	if err != nil {
 		t.Fatal(err)
