@@ -316,6 +316,7 @@ func TestOnlineRetailAnchors(t *testing.T) {
 	pop, _ := all.Lookup("popular")
 	knn, _ := all.Lookup("itemknn")
 	again, _ := all.Lookup("buyagain")
+	ease, _ := all.Lookup("ease")
 	tests := []struct {
 		repeats string
 		model   string
@@ -328,13 +329,18 @@ func TestOnlineRetailAnchors(t *testing.T) {
 		{"include", "popular", 0.0520, 0.0990, 0.6391},
 		{"include", "itemknn", 0.1216, 0.1954, 0.7556},
 		{"include", "buyagain", 0.2133, 0.3339, 0.8693},
+		{"exclude", "ease", 0.0850, 0.1081, 0.6450}, // λ 400, as the reference chose on the month before the cutoff
 	}
 	for _, repeats := range []string{"exclude", "include"} {
 		folds, err := Split("temporal", d, Options{Cutoff: time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), Repeats: repeats})
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := Run(context.Background(), folds, []Candidate{{Info: pop}, {Info: knn}, {Info: again}}, []int{20}, 1, nil)
+		cands := []Candidate{{Info: pop}, {Info: knn}, {Info: again}}
+		if repeats == "exclude" {
+			cands = append(cands, Candidate{Info: ease, Params: json.RawMessage(`{"lambda":400}`)})
+		}
+		res, err := Run(context.Background(), folds, cands, []int{20}, 1, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,6 +41,7 @@ func TestModels(t *testing.T) {
 		"itemknn":  {2, 3}, // c co-occurs with a and b; d only through c
 		"userknn":  {2, 3}, // u1, who has c, is u0's only neighbour; d scores 0
 		"buyagain": {2, 3}, // u0's own items are excluded: popularity
+		"ease":     {2, 3}, // c goes with a and b
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {

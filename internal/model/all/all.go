@@ -9,6 +9,7 @@ import (
 
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/buyagain"
+	"github.com/tailorhq/tailor/internal/model/ease"
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popular"
 	"github.com/tailorhq/tailor/internal/model/userknn"
@@ -21,6 +22,7 @@ func Models() []model.Info {
 		itemknn.Info(),
 		userknn.Info(),
 		buyagain.Info(),
+		ease.Info(),
 	}
 }
 
