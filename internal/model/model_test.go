@@ -42,6 +42,7 @@ func TestModels(t *testing.T) {
 		"userknn":  {2, 3}, // u1, who has c, is u0's only neighbour; d scores 0
 		"buyagain": {2, 3}, // u0's own items are excluded: popularity
 		"ease":     {2, 3}, // c goes with a and b
+		"rp3beta":  {2, 3}, // walks from a and b reach c; d only through c
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/ease"
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popular"
+	"github.com/tailorhq/tailor/internal/model/rp3beta"
 	"github.com/tailorhq/tailor/internal/model/userknn"
 )
 
@@ -23,6 +24,7 @@ func Models() []model.Info {
 		userknn.Info(),
 		buyagain.Info(),
 		ease.Info(),
+		rp3beta.Info(),
 	}
 }
 

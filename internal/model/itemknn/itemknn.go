@@ -10,13 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/neighbors"
 	"github.com/tailorhq/tailor/internal/topk"
 )
 
@@ -98,13 +96,9 @@ func New(c Config) (*Model, error) {
 
 // Model is a fitted item-kNN. Recommend is safe for concurrent use.
 type Model struct {
-	cfg Config
-	d   *feature.Dataset
-	// Neighbours of item i: nbrIdx/nbrSim[nbrPtr[i]:nbrPtr[i+1]].
-	nbrPtr []int64
-	nbrIdx []int32
-	nbrSim []float32
-
+	cfg    Config
+	d      *feature.Dataset
+	lists  *neighbors.Lists
 	scores sync.Pool // *[]float32 of NumItems
 }
 
@@ -137,7 +131,6 @@ func (m *Model) weights(d, byItem *feature.Dataset) (userW, itemF []float64) {
 
 // Fit computes every item's neighbours, on all cores.
 func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
-	m.d = d
 	n := d.NumItems()
 	byItem := d.Transpose()
 	userW, itemF := m.weights(d, byItem)
@@ -150,65 +143,31 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 		}
 		norm2[i] *= itemF[i] * itemF[i]
 	}
-	k := m.cfg.Neighbors
-	lists := make([][]topk.Entry, n)
-	workers := runtime.GOMAXPROCS(0)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(workers)
-	const chunk = 64
-	for start := 0; start < n; start += chunk {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			co := make([]float64, n)
-			var touched []int32
-			h := topk.New(k)
-			for i := start; i < min(start+chunk, n); i++ {
-				users, _ := byItem.Row(int32(i))
-				touched = touched[:0]
-				for _, u := range users {
-					w2 := userW[u] * userW[u]
-					if w2 == 0 {
-						continue
-					}
-					items, _ := d.Row(u)
-					for _, j := range items {
-						if int(j) == i {
-							continue
-						}
-						if co[j] == 0 {
-							touched = append(touched, j)
-						}
-						co[j] += w2
-					}
+	lists, err := neighbors.Build(ctx, n, m.cfg.Neighbors,
+		func(i int32, co []float64, touched []int32) []int32 {
+			users, _ := byItem.Row(i)
+			for _, u := range users {
+				w2 := userW[u] * userW[u]
+				if w2 == 0 {
+					continue
 				}
-				h.Reset(k)
-				for _, j := range touched {
-					dot := co[j] * itemF[i] * itemF[j]
-					h.Push(j, float32(m.similarity(dot, norm2[i], norm2[j])))
-					co[j] = 0
+				items, _ := d.Row(u)
+				for _, j := range items {
+					if co[j] == 0 {
+						touched = append(touched, j)
+					}
+					co[j] += w2
 				}
-				lists[i] = h.Sorted(nil)
 			}
-			return nil
+			return touched
+		},
+		func(i, j int32, co float64) float64 {
+			return m.similarity(co*itemF[i]*itemF[j], norm2[i], norm2[j])
 		})
-	}
-	if err := g.Wait(); err != nil {
+	if err != nil {
 		return err
 	}
-	m.nbrPtr = make([]int64, n+1)
-	for i, l := range lists {
-		m.nbrPtr[i+1] = m.nbrPtr[i] + int64(len(l))
-	}
-	m.nbrIdx = make([]int32, m.nbrPtr[n])
-	m.nbrSim = make([]float32, m.nbrPtr[n])
-	for i, l := range lists {
-		for j, e := range l {
-			m.nbrIdx[m.nbrPtr[i]+int64(j)] = e.Index
-			m.nbrSim[m.nbrPtr[i]+int64(j)] = e.Score
-		}
-	}
+	m.d, m.lists = d, lists
 	m.initPool()
 	return nil
 }
@@ -241,18 +200,11 @@ func (m *Model) similarity(dot, ni, nj float64) float64 {
 
 // Neighbors returns the items most similar to item i with their
 // similarities, best first. The slices alias the model.
-func (m *Model) Neighbors(i int32) ([]int32, []float32) {
-	lo, hi := m.nbrPtr[i], m.nbrPtr[i+1]
-	return m.nbrIdx[lo:hi], m.nbrSim[lo:hi]
-}
+func (m *Model) Neighbors(i int32) ([]int32, []float32) { return m.lists.Row(i) }
 
 // SimilarItems returns the n items most similar to item i, best first.
 func (m *Model) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
-	idx, sim := m.Neighbors(i)
-	for k := 0; k < len(idx) && k < n; k++ {
-		dst = append(dst, topk.Entry{Index: idx[k], Score: sim[k]})
-	}
-	return dst
+	return m.lists.Similar(i, n, dst)
 }
 
 // MarshalBinary encodes the training matrix and the neighbour lists.
@@ -260,9 +212,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
 	e := feature.NewEncoder(&b)
 	m.d.Encode(e)
-	e.Int64s(m.nbrPtr)
-	e.Int32s(m.nbrIdx)
-	e.Float32s(m.nbrSim)
+	m.lists.Encode(e)
 	return b.Bytes(), e.Err()
 }
 
@@ -273,25 +223,11 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return err
 	}
-	ptr, idx, sim := dec.Int64s(), dec.Int32s(), dec.Float32s()
-	if err := dec.Err(); err != nil {
+	lists, err := neighbors.Decode(dec, d.NumItems())
+	if err != nil {
 		return err
 	}
-	n := d.NumItems()
-	if len(ptr) != n+1 || ptr[0] != 0 || ptr[n] != int64(len(idx)) || len(sim) != len(idx) {
-		return fmt.Errorf("%w: itemknn neighbours", feature.ErrCorrupt)
-	}
-	for i := 0; i < n; i++ {
-		if ptr[i] > ptr[i+1] {
-			return fmt.Errorf("%w: itemknn neighbours", feature.ErrCorrupt)
-		}
-	}
-	for _, j := range idx {
-		if j < 0 || int(j) >= n {
-			return fmt.Errorf("%w: itemknn neighbour out of range", feature.ErrCorrupt)
-		}
-	}
-	m.d, m.nbrPtr, m.nbrIdx, m.nbrSim = d, ptr, idx, sim
+	m.d, m.lists = d, lists
 	m.initPool()
 	return nil
 }
@@ -302,12 +238,7 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	sp := m.scores.Get().(*[]float32)
 	scores := *sp
 	items, _ := m.d.Row(u)
-	for _, i := range items {
-		idx, sim := m.Neighbors(i)
-		for k, j := range idx {
-			scores[j] += sim[k]
-		}
-	}
+	m.lists.Score(items, scores)
 	dst = append(dst, topk.Select(scores, n, exclude)...)
 	clear(scores)
 	m.scores.Put(sp)
