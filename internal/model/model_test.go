@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tailorhq/tailor/internal/feature"
@@ -43,6 +44,7 @@ func TestModels(t *testing.T) {
 		"buyagain": {2, 3}, // u0's own items are excluded: popularity
 		"ease":     {2, 3}, // c goes with a and b
 		"rp3beta":  {2, 3}, // walks from a and b reach c; d only through c
+		"ials":     {2, 3}, // u0's vector is closest to u1's, who has c
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {
@@ -166,5 +168,20 @@ func TestBuyAgainOwnItemsFirst(t *testing.T) {
 	// then c is the most popular item u0 did not buy.
 	if got := indices(m.Recommend(0, 4, nil, nil)); !slices.Equal(got, []int32{1, 3, 0, 2}) {
 		t.Errorf("buy again for u0 = %v, want [1 3 0 2]", got)
+	}
+}
+
+func TestIALSBadParams(t *testing.T) {
+	info, _ := all.Lookup("ials")
+	for _, bad := range []string{`{"factors":-1}`, `{"lambda":-0.1}`, `{"unobserved":-1}`, `{"iterations":0.5}`, `{"nu":3}`} {
+		if _, err := info.New([]byte(bad), 1); err == nil {
+			t.Errorf("ials accepted %s", bad)
+		}
+	}
+	// Vectors that overflow are reported with the iteration, not kept.
+	m, _ := info.New([]byte(`{"init_std":1e300}`), 1)
+	err := m.Fit(context.Background(), scenario(t))
+	if err == nil || !strings.Contains(err.Error(), "iteration 1") {
+		t.Errorf("overflowing fit: err = %v, want one naming iteration 1", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/buyagain"
 	"github.com/tailorhq/tailor/internal/model/ease"
+	"github.com/tailorhq/tailor/internal/model/ials"
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popular"
 	"github.com/tailorhq/tailor/internal/model/rp3beta"
@@ -25,6 +26,7 @@ func Models() []model.Info {
 		buyagain.Info(),
 		ease.Info(),
 		rp3beta.Info(),
+		ials.Info(),
 	}
 }
 
