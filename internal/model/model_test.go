@@ -45,6 +45,7 @@ func TestModels(t *testing.T) {
 		"ease":     {2, 3}, // c goes with a and b
 		"rp3beta":  {2, 3}, // walks from a and b reach c; d only through c
 		"ials":     {2, 3}, // u0's vector is closest to u1's, who has c
+		"bpr":      {2, 3}, // c is ranked with a and b by u1
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {
@@ -183,5 +184,19 @@ func TestIALSBadParams(t *testing.T) {
 	err := m.Fit(context.Background(), scenario(t))
 	if err == nil || !strings.Contains(err.Error(), "iteration 1") {
 		t.Errorf("overflowing fit: err = %v, want one naming iteration 1", err)
+	}
+}
+
+func TestBPRBadParams(t *testing.T) {
+	info, _ := all.Lookup("bpr")
+	for _, bad := range []string{`{"learning_rate":-0.1}`, `{"factors":0.5}`, `{"negatives":"hard"}`, `{"holdout":0.7}`, `{"reg":-1}`} {
+		if _, err := info.New([]byte(bad), 1); err == nil {
+			t.Errorf("bpr accepted %s", bad)
+		}
+	}
+	m, _ := info.New([]byte(`{"learning_rate":10,"reg":0,"factors":8}`), 1)
+	d := scenario(t)
+	if err := m.Fit(context.Background(), d); err != nil && !strings.Contains(err.Error(), "epoch") {
+		t.Errorf("a diverging fit must name the epoch: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/bpr"
 	"github.com/tailorhq/tailor/internal/model/buyagain"
 	"github.com/tailorhq/tailor/internal/model/ease"
 	"github.com/tailorhq/tailor/internal/model/ials"
@@ -27,6 +28,7 @@ func Models() []model.Info {
 		ease.Info(),
 		rp3beta.Info(),
 		ials.Info(),
+		bpr.Info(),
 	}
 }
 

@@ -1,0 +1,305 @@
+// Package bpr is Bayesian personalized ranking (Rendle et al. 2009): matrix
+// factorization trained by stochastic gradient ascent on the log-sigmoid
+// of the score difference between an item a user has and one they do not,
+// with negatives sampled uniformly or by popularity, and early stopping on
+// a held-out part of the training data.
+package bpr
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// Config holds the parameters. Zero fields take the defaults.
+type Config struct {
+	// Factors is the vector dimension (default 64).
+	Factors int `json:"factors"`
+	// Epochs is the most passes over the training pairs (default 100).
+	Epochs int `json:"epochs"`
+	// LearningRate is the SGD step (default 0.05).
+	LearningRate float64 `json:"learning_rate"`
+	// Reg is the L2 regularization (default 0.0025).
+	Reg float64 `json:"reg"`
+	// Negatives is "uniform" (default) or "popularity" (items drawn in
+	// proportion to their number of users to the power 0.75).
+	Negatives string `json:"negatives"`
+	// Patience stops training after this many epochs without a better
+	// held-out AUC (default 5); the best epoch's vectors are kept.
+	Patience int `json:"patience"`
+	// Holdout is the share of training pairs held out to watch (default
+	// 0.05); 0 < Holdout < 0.5.
+	Holdout float64 `json:"holdout"`
+}
+
+func (c *Config) defaults() error {
+	if c.Factors == 0 {
+		c.Factors = 64
+	}
+	if c.Epochs == 0 {
+		c.Epochs = 100
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = 0.05
+	}
+	if c.Reg == 0 {
+		c.Reg = 0.0025
+	}
+	if c.Negatives == "" {
+		c.Negatives = "uniform"
+	}
+	if c.Patience == 0 {
+		c.Patience = 5
+	}
+	if c.Holdout == 0 {
+		c.Holdout = 0.05
+	}
+	switch {
+	case c.Factors < 1 || c.Factors > 4096:
+		return fmt.Errorf("bpr: factors %d is out of range: 1 to 4096", c.Factors)
+	case c.Epochs < 1:
+		return fmt.Errorf("bpr: epochs %d must be at least 1", c.Epochs)
+	case !(c.LearningRate > 0) || c.LearningRate > 10:
+		return fmt.Errorf("bpr: learning_rate %v is out of range: above 0, at most 10", c.LearningRate)
+	case !(c.Reg >= 0) || math.IsInf(c.Reg, 0):
+		return fmt.Errorf("bpr: reg %v must be 0 or more", c.Reg)
+	case c.Negatives != "uniform" && c.Negatives != "popularity":
+		return fmt.Errorf("bpr: negatives %q is not uniform or popularity", c.Negatives)
+	case c.Patience < 1:
+		return fmt.Errorf("bpr: patience %d must be at least 1", c.Patience)
+	case !(c.Holdout > 0 && c.Holdout < 0.5):
+		return fmt.Errorf("bpr: holdout %v is out of range: between 0 and 0.5", c.Holdout)
+	}
+	return nil
+}
+
+// Info describes the model for package all.
+func Info() model.Info {
+	var grid []json.RawMessage
+	for _, lr := range []float64{0.02, 0.05} {
+		for _, reg := range []float64{0.001, 0.0025, 0.01} {
+			for _, neg := range []string{"uniform", "popularity"} {
+				grid = append(grid, json.RawMessage(fmt.Sprintf(`{"learning_rate":%g,"reg":%g,"negatives":%q}`, lr, reg, neg)))
+			}
+		}
+	}
+	return model.Info{Name: "bpr", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+		var c Config
+		if err := model.DecodeParams("bpr", params, &c); err != nil {
+			return nil, err
+		}
+		if err := c.defaults(); err != nil {
+			return nil, err
+		}
+		return &Model{cfg: c, seed: seed}, nil
+	}, Grid: grid}
+}
+
+// Model is a fitted BPR: user vectors, item vectors and item biases.
+// Recommend is safe for concurrent use.
+type Model struct {
+	cfg  Config
+	seed uint64
+	d    *feature.Dataset
+	w, h []float32
+	bias []float32
+	buf  sync.Pool
+	// Epochs is the number of epochs trained, and BestEpoch the one whose
+	// vectors were kept.
+	Epochs, BestEpoch int
+}
+
+// Fit trains by SGD until the held-out AUC stops improving.
+func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
+	k := m.cfg.Factors
+	nu, ni := d.NumUsers(), d.NumItems()
+	r := rand.New(rand.NewPCG(m.seed, 0x627072))
+	std := 0.1 / math.Sqrt(float64(k))
+	w, h, bias := make([]float32, nu*k), make([]float32, ni*k), make([]float32, ni)
+	for i := range w {
+		w[i] = float32(r.NormFloat64() * std)
+	}
+	for i := range h {
+		h[i] = float32(r.NormFloat64() * std)
+	}
+	// Split the pairs: a seeded share is held out to watch.
+	type pair struct{ u, i int32 }
+	var train, held []pair
+	for u := 0; u < nu; u++ {
+		items, _ := d.Row(int32(u))
+		for _, i := range items {
+			if len(items) > 2 && r.Float64() < m.cfg.Holdout {
+				held = append(held, pair{int32(u), i})
+			} else {
+				train = append(train, pair{int32(u), i})
+			}
+		}
+	}
+	if len(train) == 0 {
+		return fmt.Errorf("bpr: no training pairs")
+	}
+	// Negatives: uniform, or by popularity^0.75 through a cumulative table.
+	var cum []float64
+	if m.cfg.Negatives == "popularity" {
+		cum = make([]float64, ni)
+		var s float64
+		for i, c := range d.ItemUsers() {
+			s += math.Pow(float64(c), 0.75)
+			cum[i] = s
+		}
+	}
+	negative := func() int32 {
+		if cum == nil {
+			return int32(r.IntN(ni))
+		}
+		x := r.Float64() * cum[ni-1]
+		lo, hi := 0, ni-1
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if cum[mid] < x {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		return int32(lo)
+	}
+	lr, reg := float32(m.cfg.LearningRate), float32(m.cfg.Reg)
+	bestAUC := -1.0
+	var bestW, bestH, bestBias []float32
+	since := 0
+	for epoch := 1; epoch <= m.cfg.Epochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for range train {
+			p := train[r.IntN(len(train))]
+			j := negative()
+			if d.Has(p.u, j) {
+				continue
+			}
+			wu, hi, hj := w[int(p.u)*k:int(p.u+1)*k], h[int(p.i)*k:int(p.i+1)*k], h[int(j)*k:int(j+1)*k]
+			x := bias[p.i] - bias[j]
+			for a := range wu {
+				x += wu[a] * (hi[a] - hj[a])
+			}
+			g := float32(1 / (1 + math.Exp(float64(x)))) // σ(−x)
+			bias[p.i] += lr * (g - reg*bias[p.i])
+			bias[j] += lr * (-g - reg*bias[j])
+			for a := range wu {
+				wa, ia, ja := wu[a], hi[a], hj[a]
+				wu[a] += lr * (g*(ia-ja) - reg*wa)
+				hi[a] += lr * (g*wa - reg*ia)
+				hj[a] += lr * (-g*wa - reg*ja)
+			}
+		}
+		if !finite(w) || !finite(h) || !finite(bias) {
+			return fmt.Errorf("bpr: the factors are not finite after epoch %d: lower learning_rate", epoch)
+		}
+		m.Epochs = epoch
+		if len(held) == 0 {
+			continue
+		}
+		// Held-out AUC against one sampled negative per held-out pair.
+		var hit float64
+		ar := rand.New(rand.NewPCG(m.seed, 0x61756300))
+		for _, p := range held {
+			j := int32(ar.IntN(ni))
+			if score(w, h, bias, k, p.u, p.i) > score(w, h, bias, k, p.u, j) {
+				hit++
+			}
+		}
+		auc := hit / float64(len(held))
+		if auc > bestAUC {
+			bestAUC, m.BestEpoch, since = auc, epoch, 0
+			bestW, bestH, bestBias = append(bestW[:0], w...), append(bestH[:0], h...), append(bestBias[:0], bias...)
+			continue
+		}
+		if since++; since >= m.cfg.Patience {
+			break
+		}
+	}
+	if bestW != nil {
+		w, h, bias = bestW, bestH, bestBias
+	}
+	m.d, m.w, m.h, m.bias = d, w, h, bias
+	m.initPool()
+	return nil
+}
+
+func score(w, h, bias []float32, k int, u, i int32) float32 {
+	s := bias[i]
+	wu, hi := w[int(u)*k:int(u+1)*k], h[int(i)*k:int(i+1)*k]
+	for a := range wu {
+		s += wu[a] * hi[a]
+	}
+	return s
+}
+
+func finite(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *Model) initPool() {
+	n := m.d.NumItems()
+	m.buf = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
+}
+
+// Recommend scores every item by its bias and the dot product of its
+// vector with the user's.
+func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
+	sp := m.buf.Get().(*[]float32)
+	scores := *sp
+	for i := range scores {
+		scores[i] = score(m.w, m.h, m.bias, m.cfg.Factors, u, int32(i))
+	}
+	dst = append(dst, topk.Select(scores, n, exclude)...)
+	m.buf.Put(sp)
+	return dst
+}
+
+// MarshalBinary encodes the training matrix, the vectors and the biases.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	m.d.Encode(e)
+	e.Float32s(m.w)
+	e.Float32s(m.h)
+	e.Float32s(m.bias)
+	return b.Bytes(), e.Err()
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (m *Model) UnmarshalBinary(data []byte) error {
+	dec := feature.NewDecoder(data)
+	d, err := feature.DecodeDataset(dec)
+	if err != nil {
+		return err
+	}
+	w, h, bias := dec.Float32s(), dec.Float32s(), dec.Float32s()
+	if err := dec.Err(); err != nil {
+		return err
+	}
+	k := m.cfg.Factors
+	if len(w) != d.NumUsers()*k || len(h) != d.NumItems()*k || len(bias) != d.NumItems() {
+		return fmt.Errorf("%w: bpr vectors", feature.ErrCorrupt)
+	}
+	m.d, m.w, m.h, m.bias = d, w, h, bias
+	m.initPool()
+	return nil
+}
+
+var _ model.Persistent = (*Model)(nil)
