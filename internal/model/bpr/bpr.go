@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -263,8 +264,10 @@ func (m *Model) initPool() {
 func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
 	sp := m.buf.Get().(*[]float32)
 	scores := *sp
-	for i := range scores {
-		scores[i] = score(m.w, m.h, m.bias, m.cfg.Factors, u, int32(i))
+	k := m.cfg.Factors
+	kernels.MatVec(m.h, m.w[int(u)*k:int(u+1)*k], scores)
+	for i, b := range m.bias {
+		scores[i] += b
 	}
 	dst = append(dst, topk.Select(scores, n, exclude)...)
 	m.buf.Put(sp)

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -301,15 +302,7 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	k := m.cfg.Factors
 	sp := m.buf.Get().(*[]float32)
 	scores := *sp
-	wu := m.w[int(u)*k : (int(u)+1)*k]
-	for i := range scores {
-		hv := m.h[i*k : (i+1)*k]
-		var s float32
-		for a, h := range hv {
-			s += h * wu[a]
-		}
-		scores[i] = s
-	}
+	kernels.MatVec(m.h, m.w[int(u)*k:(int(u)+1)*k], scores)
 	dst = append(dst, topk.Select(scores, n, exclude)...)
 	m.buf.Put(sp)
 	return dst
