@@ -46,6 +46,7 @@ func TestModels(t *testing.T) {
 		"rp3beta":  {2, 3}, // walks from a and b reach c; d only through c
 		"ials":     {2, 3}, // u0's vector is closest to u1's, who has c
 		"bpr":      {2, 3}, // c is ranked with a and b by u1
+		"slim":     {2, 3}, // c is regressed on a and b
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {
@@ -198,5 +199,14 @@ func TestBPRBadParams(t *testing.T) {
 	d := scenario(t)
 	if err := m.Fit(context.Background(), d); err != nil && !strings.Contains(err.Error(), "epoch") {
 		t.Errorf("a diverging fit must name the epoch: %v", err)
+	}
+}
+
+func TestSLIMBadParams(t *testing.T) {
+	info, _ := all.Lookup("slim")
+	for _, bad := range []string{`{"l1":-1}`, `{"l2":-2}`, `{"support":-5}`, `{"sweeps":5000}`} {
+		if _, err := info.New([]byte(bad), 1); err == nil {
+			t.Errorf("slim accepted %s", bad)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popular"
 	"github.com/tailorhq/tailor/internal/model/rp3beta"
+	"github.com/tailorhq/tailor/internal/model/slim"
 	"github.com/tailorhq/tailor/internal/model/userknn"
 )
 
@@ -29,6 +30,7 @@ func Models() []model.Info {
 		rp3beta.Info(),
 		ials.Info(),
 		bpr.Info(),
+		slim.Info(),
 	}
 }
 
