@@ -130,3 +130,30 @@ func TestAcceptanceEval(t *testing.T) {
 		t.Errorf("popular ndcg@10 = %.4f, reference 0.2181 ± 0.01", pop)
 	}
 }
+
+// TestAcceptanceTune tunes a model within a budget and evaluates with the
+// file it wrote.
+func TestAcceptanceTune(t *testing.T) {
+	path := shareddata.Path(t, "ml-100k")
+	out := filepath.Join(t.TempDir(), "tuned.json")
+	code, stdout, stderr := runMain(t, "tune", "--dataset", "movielens:"+path, "--protocol", "recbole",
+		"--model", "itemknn", "--budget", "1ms", "--out", out)
+	if code != 0 {
+		t.Fatalf("tune exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "tried 1 of") {
+		t.Errorf("a 1 ms budget should stop after one trial: %s", stdout)
+	}
+	cfg, err := readTuned(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model != "itemknn" || len(cfg.Trials) != 1 || cfg.ValidNDCG <= 0 {
+		t.Errorf("tuned = %+v", cfg)
+	}
+	code, stdout, stderr = runMain(t, "eval", "--dataset", "movielens:"+path, "--protocol", "recbole",
+		"--models", "itemknn", "--config", out, "--k", "10")
+	if code != 0 || !strings.Contains(stdout, "itemknn") {
+		t.Fatalf("eval --config exit %d: %s %s", code, stdout, stderr)
+	}
+}

@@ -107,6 +107,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newBenchCmd(stdout, stderr),
 		newEvalCmd(stdout),
 		newPrepareCmd(stdout),
+		newTuneCmd(stdout),
 	)
 	return root
 }

@@ -21,7 +21,7 @@ import (
 func newEvalCmd(stdout io.Writer) *cobra.Command {
 	var (
 		dataset, protocol, models, ks, jsonPath, htmlPath string
-		params                                            []string
+		params, configs                                   []string
 		tune                                              bool
 		seed                                              uint64
 		opts                                              eval.Options
@@ -46,6 +46,13 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 				return usageError{fmt.Errorf("--k: %w", err)}
 			}
 			given := map[string]json.RawMessage{}
+			for _, path := range configs {
+				t, err := readTuned(path)
+				if err != nil {
+					return err
+				}
+				given[t.Model] = t.Params
+			}
 			for _, p := range params {
 				name, js, ok := strings.Cut(p, "=")
 				if !ok || !json.Valid([]byte(js)) {
@@ -120,6 +127,7 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
 	f.StringVar(&htmlPath, "report", "", "also write a self-contained HTML report with charts to this file")
 	f.StringArrayVar(&params, "params", nil, `a model's parameters, MODEL={"name": value, ...}; repeat for several models`)
+	f.StringArrayVar(&configs, "config", nil, "use the parameters in a file written by 'tailor tune'; repeat for several models")
 	f.BoolVar(&tune, "tune", false, "choose each model's parameters (those without --params) on validation data only")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")

@@ -8,50 +8,70 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
 
-// tune picks, from info.Grid, the parameters with the best NDCG@k on the
-// fold's validation part, never looking at its test part. A fold without
-// a validation part gets one carved from its training part: a seeded
-// random tenth of each user's items (users with fewer than five keep all).
-// The models of the search are fitted on what is left of the training
-// part; the caller refits the chosen one on the whole of it.
-func tune(ctx context.Context, info model.Info, f Fold, k int, seed uint64) (json.RawMessage, float64, error) {
+// Trial is one parameter set tried by a search, with its validation NDCG.
+type Trial struct {
+	Params    json.RawMessage `json:"params"`
+	ValidNDCG float64         `json:"valid_ndcg"`
+}
+
+// Search tries parameter sets of info.Grid, in a seeded random order,
+// until all are tried or the budget (if above 0) is spent, and returns
+// every trial and the best. Each is fitted on the fold's training part and
+// scored by NDCG@k on its validation part, never on its test part. A fold
+// without a validation part gets one carved from its training part: a
+// seeded random tenth of each user's items (users with fewer than five
+// keep all).
+func Search(ctx context.Context, info model.Info, f Fold, k int, seed uint64, budget time.Duration) (best Trial, trials []Trial, err error) {
+	if len(info.Grid) == 0 {
+		return Trial{}, nil, fmt.Errorf("tune %s: the model has no parameters to search", info.Name)
+	}
 	train, valid := f.Train, f.Valid
 	if len(valid) == 0 {
-		var err error
 		if train, valid, err = carveValid(f.Train, seed); err != nil {
-			return nil, 0, err
+			return Trial{}, nil, err
 		}
 	}
 	if len(valid) == 0 {
-		return nil, 0, fmt.Errorf("tune %s: no validation users", info.Name)
+		return Trial{}, nil, fmt.Errorf("tune %s: no validation users", info.Name)
 	}
-	var (
-		best      json.RawMessage
-		bestScore = -1.0
-	)
-	for _, params := range info.Grid {
+	order := rand.New(rand.NewPCG(seed, 0x73656172)).Perm(len(info.Grid))
+	start := time.Now()
+	best.ValidNDCG = -1
+	for _, g := range order {
+		if budget > 0 && len(trials) > 0 && time.Since(start) > budget {
+			break
+		}
+		params := info.Grid[g]
 		m, err := info.New(params, seed)
 		if err != nil {
-			return nil, 0, fmt.Errorf("tune %s: %w", info.Name, err)
+			return Trial{}, nil, fmt.Errorf("tune %s: %w", info.Name, err)
 		}
 		if err := m.Fit(ctx, train); err != nil {
-			return nil, 0, fmt.Errorf("tune %s: %w", info.Name, err)
+			return Trial{}, nil, fmt.Errorf("tune %s: %w", info.Name, err)
 		}
-		score := validate(m, train, valid, k)
-		if score > bestScore {
-			best, bestScore = params, score
+		t := Trial{Params: params, ValidNDCG: validate(m, train, valid, k)}
+		trials = append(trials, t)
+		if t.ValidNDCG > best.ValidNDCG {
+			best = t
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, 0, err
+			return Trial{}, nil, err
 		}
 	}
-	return best, bestScore, nil
+	return best, trials, nil
+}
+
+// tune is Search over the whole grid.
+func tune(ctx context.Context, info model.Info, f Fold, k int, seed uint64) (json.RawMessage, float64, error) {
+	best, _, err := Search(ctx, info, f, k, seed, 0)
+	return best.Params, best.ValidNDCG, err
 }
 
 // carveValid splits a seeded random tenth of each user's items (of users

@@ -1,0 +1,121 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/model/all"
+)
+
+// tuned is the file 'tailor tune' writes and 'tailor eval --config' reads.
+type tuned struct {
+	Model     string          `json:"model"`
+	Params    json.RawMessage `json:"params"`
+	ValidNDCG float64         `json:"valid_ndcg"`
+	K         int             `json:"k"`
+	Dataset   string          `json:"dataset"`
+	Protocol  string          `json:"protocol"`
+	Seed      uint64          `json:"seed"`
+	Trials    []eval.Trial    `json:"trials"`
+}
+
+func newTuneCmd(stdout io.Writer) *cobra.Command {
+	var (
+		dataset, protocol, modelName, out string
+		k                                 int
+		seed                              uint64
+		budget                            time.Duration
+		opts                              eval.Options
+	)
+	cmd := &cobra.Command{
+		Use:   "tune --dataset FORMAT:PATH --protocol NAME --model NAME [--budget 30m] [--out FILE]",
+		Short: "Search a model's parameters on validation data and write the best",
+		Long: `Tune splits the dataset by the protocol, takes its first fold, and tries the
+model's parameter grid in a seeded random order until the grid or the --budget is
+spent, fitting on the training part and scoring NDCG@K on the validation part only
+(the protocol's, or a seeded tenth of each user's training items). It writes the best
+parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses them.`,
+		Args: args(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dataset == "" || protocol == "" || modelName == "" {
+				return usageError{fmt.Errorf("--dataset, --protocol and --model are required")}
+			}
+			if k <= 0 {
+				return usageError{fmt.Errorf("--k %d: must be a positive integer", k)}
+			}
+			if budget < 0 {
+				return usageError{fmt.Errorf("--budget %s: must not be negative", budget)}
+			}
+			info, err := all.Lookup(modelName)
+			if err != nil {
+				return usageError{fmt.Errorf("--model: %w", err)}
+			}
+			if !contains(eval.Protocols(), protocol) {
+				return usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
+			}
+			ctx := cmd.Context()
+			data, err := loadData(ctx, dataset)
+			if err != nil {
+				return err
+			}
+			opts.Seed = seed
+			folds, err := eval.Split(protocol, data, opts)
+			if err != nil {
+				return err
+			}
+			best, trials, err := eval.Search(ctx, info, folds[0], k, seed, budget)
+			if err != nil {
+				return err
+			}
+			res := tuned{Model: info.Name, Params: best.Params, ValidNDCG: best.ValidNDCG, K: k, Dataset: dataset,
+				Protocol: protocol, Seed: seed, Trials: trials}
+			b, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				_, err = stdout.Write(append(b, '\n'))
+				return err
+			}
+			if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+				return fmt.Errorf("write --out: %w", err)
+			}
+			fmt.Fprintf(stdout, "%s: tried %d of %d parameter sets; best %s with validation ndcg@%d %.4f; written to %s\n",
+				info.Name, len(trials), len(info.Grid), best.Params, k, best.ValidNDCG, out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataset, "dataset", "", "FORMAT:PATH (an import format) or store:DATA-DIR")
+	f.StringVar(&protocol, "protocol", "", "split protocol: "+strings.Join(eval.Protocols(), ", "))
+	f.StringVar(&modelName, "model", "", "model to tune: "+strings.Join(modelNames(), ", "))
+	f.IntVar(&k, "k", 10, "the cut-off of the validation NDCG")
+	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
+	f.DurationVar(&budget, "budget", 30*time.Minute, "stop trying new parameter sets after this long (0: try the whole grid)")
+	f.StringVar(&out, "out", "", "write the result to this file (default: print it)")
+	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
+	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
+	return cmd
+}
+
+// readTuned reads a file written by 'tailor tune'.
+func readTuned(path string) (tuned, error) {
+	var t tuned
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return t, fmt.Errorf("--config: %w", err)
+	}
+	if err := json.Unmarshal(b, &t); err != nil {
+		return t, fmt.Errorf("--config %s: %w", path, err)
+	}
+	if t.Model == "" || len(t.Params) == 0 {
+		return t, fmt.Errorf("--config %s: not a file written by 'tailor tune' (no model or params)", path)
+	}
+	return t, nil
+}
