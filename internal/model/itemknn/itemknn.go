@@ -5,17 +5,14 @@
 package itemknn
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/neighbors"
-	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Config holds the parameters. Zero fields take the defaults.
@@ -96,10 +93,8 @@ func New(c Config) (*Model, error) {
 
 // Model is a fitted item-kNN. Recommend is safe for concurrent use.
 type Model struct {
-	cfg    Config
-	d      *feature.Dataset
-	lists  *neighbors.Lists
-	scores sync.Pool // *[]float32 of NumItems
+	cfg Config
+	neighbors.Recommender
 }
 
 // weights returns each user's weight and each item's factor: a user–item
@@ -167,14 +162,8 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	if err != nil {
 		return err
 	}
-	m.d, m.lists = d, lists
-	m.initPool()
+	m.Set(d, lists)
 	return nil
-}
-
-func (m *Model) initPool() {
-	n := m.d.NumItems()
-	m.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
 }
 
 // similarity of two items from the dot product of their weighted user
@@ -200,50 +189,7 @@ func (m *Model) similarity(dot, ni, nj float64) float64 {
 
 // Neighbors returns the items most similar to item i with their
 // similarities, best first. The slices alias the model.
-func (m *Model) Neighbors(i int32) ([]int32, []float32) { return m.lists.Row(i) }
-
-// SimilarItems returns the n items most similar to item i, best first.
-func (m *Model) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
-	return m.lists.Similar(i, n, dst)
-}
-
-// MarshalBinary encodes the training matrix and the neighbour lists.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	m.d.Encode(e)
-	m.lists.Encode(e)
-	return b.Bytes(), e.Err()
-}
-
-// UnmarshalBinary decodes what MarshalBinary wrote.
-func (m *Model) UnmarshalBinary(data []byte) error {
-	dec := feature.NewDecoder(data)
-	d, err := feature.DecodeDataset(dec)
-	if err != nil {
-		return err
-	}
-	lists, err := neighbors.Decode(dec, d.NumItems())
-	if err != nil {
-		return err
-	}
-	m.d, m.lists = d, lists
-	m.initPool()
-	return nil
-}
-
-// Recommend ranks items by the sum of their similarities to the user's
-// items.
-func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
-	sp := m.scores.Get().(*[]float32)
-	scores := *sp
-	items, _ := m.d.Row(u)
-	m.lists.Score(items, scores)
-	dst = append(dst, topk.Select(scores, n, exclude)...)
-	clear(scores)
-	m.scores.Put(sp)
-	return dst
-}
+func (m *Model) Neighbors(i int32) ([]int32, []float32) { return m.Lists().Row(i) }
 
 var (
 	_ model.Persistent = (*Model)(nil)

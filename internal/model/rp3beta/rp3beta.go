@@ -6,17 +6,14 @@
 package rp3beta
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/neighbors"
-	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Config holds the parameters. Nil fields take the defaults.
@@ -75,10 +72,8 @@ func New(c Config) (*Model, error) {
 
 // Model is a fitted RP3beta. Recommend is safe for concurrent use.
 type Model struct {
-	cfg    Config
-	d      *feature.Dataset
-	lists  *neighbors.Lists
-	scores sync.Pool
+	cfg Config
+	neighbors.Recommender
 }
 
 // Fit computes the walk weights, on all cores.
@@ -125,56 +120,7 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	if err != nil {
 		return err
 	}
-	m.d, m.lists = d, lists
-	m.initPool()
-	return nil
-}
-
-func (m *Model) initPool() {
-	n := m.d.NumItems()
-	m.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
-}
-
-// Recommend ranks items by the sum of their walk weights from the user's
-// items.
-func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
-	sp := m.scores.Get().(*[]float32)
-	scores := *sp
-	items, _ := m.d.Row(u)
-	m.lists.Score(items, scores)
-	dst = append(dst, topk.Select(scores, n, exclude)...)
-	clear(scores)
-	m.scores.Put(sp)
-	return dst
-}
-
-// SimilarItems returns the n items a walk from item i most likely reaches.
-func (m *Model) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
-	return m.lists.Similar(i, n, dst)
-}
-
-// MarshalBinary encodes the training matrix and the neighbour lists.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	m.d.Encode(e)
-	m.lists.Encode(e)
-	return b.Bytes(), e.Err()
-}
-
-// UnmarshalBinary decodes what MarshalBinary wrote.
-func (m *Model) UnmarshalBinary(data []byte) error {
-	dec := feature.NewDecoder(data)
-	d, err := feature.DecodeDataset(dec)
-	if err != nil {
-		return err
-	}
-	lists, err := neighbors.Decode(dec, d.NumItems())
-	if err != nil {
-		return err
-	}
-	m.d, m.lists = d, lists
-	m.initPool()
+	m.Set(d, lists)
 	return nil
 }
 

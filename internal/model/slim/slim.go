@@ -8,17 +8,14 @@
 package slim
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/neighbors"
-	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Config holds the parameters. Zero fields take the defaults.
@@ -81,10 +78,8 @@ func New(c Config) (*Model, error) {
 // with W[i][j] > 0, so a user's score for j is Σ over their items i.
 // Recommend is safe for concurrent use.
 type Model struct {
-	cfg    Config
-	d      *feature.Dataset
-	rows   *neighbors.Lists
-	scores sync.Pool
+	cfg Config
+	neighbors.Recommender
 }
 
 // Fit solves every item's column, on all cores.
@@ -127,8 +122,7 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	}
 	// cols holds W by columns (item j → its weights w_ij); recommending
 	// wants rows (item i → the j it points to).
-	m.d, m.rows = d, transpose(cols, n)
-	m.initPool()
+	m.Set(d, transpose(cols, n))
 	return nil
 }
 
@@ -199,48 +193,6 @@ func transpose(cols *neighbors.Lists, n int) *neighbors.Lists {
 		}
 	}
 	return t
-}
-
-func (m *Model) initPool() {
-	n := m.d.NumItems()
-	m.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
-}
-
-// Recommend scores item j by Σ over the user's items i of W[i][j].
-func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
-	sp := m.scores.Get().(*[]float32)
-	scores := *sp
-	items, _ := m.d.Row(u)
-	m.rows.Score(items, scores)
-	dst = append(dst, topk.Select(scores, n, exclude)...)
-	clear(scores)
-	m.scores.Put(sp)
-	return dst
-}
-
-// MarshalBinary encodes the training matrix and W.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	m.d.Encode(e)
-	m.rows.Encode(e)
-	return b.Bytes(), e.Err()
-}
-
-// UnmarshalBinary decodes what MarshalBinary wrote.
-func (m *Model) UnmarshalBinary(data []byte) error {
-	dec := feature.NewDecoder(data)
-	d, err := feature.DecodeDataset(dec)
-	if err != nil {
-		return err
-	}
-	rows, err := neighbors.Decode(dec, d.NumItems())
-	if err != nil {
-		return err
-	}
-	m.d, m.rows = d, rows
-	m.initPool()
-	return nil
 }
 
 var _ model.Persistent = (*Model)(nil)
