@@ -78,16 +78,9 @@ Protocols: ` + strings.Join(eval.Protocols(), ", "),
 			for name := range given {
 				return usageError{fmt.Errorf("--params names %q, which is not in --models", name)}
 			}
-			if !contains(eval.Protocols(), protocol) {
-				return usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
-			}
 			ctx := cmd.Context()
-			data, err := loadData(ctx, dataset)
-			if err != nil {
-				return err
-			}
 			opts.Seed = seed
-			folds, err := eval.Split(protocol, data, opts)
+			data, folds, err := splitData(ctx, dataset, protocol, opts)
 			if err != nil {
 				return err
 			}
@@ -232,4 +225,20 @@ func loadData(ctx context.Context, dataset string) (*eval.Data, error) {
 		return nil, fmt.Errorf("--dataset %s: %w", dataset, err)
 	}
 	return data, nil
+}
+
+// splitData checks the protocol's name, reads the dataset and splits it.
+func splitData(ctx context.Context, dataset, protocol string, opts eval.Options) (*eval.Data, []eval.Fold, error) {
+	if !contains(eval.Protocols(), protocol) {
+		return nil, nil, usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
+	}
+	data, err := loadData(ctx, dataset)
+	if err != nil {
+		return nil, nil, err
+	}
+	folds, err := eval.Split(protocol, data, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, folds, nil
 }

@@ -56,16 +56,9 @@ parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses t
 			if err != nil {
 				return usageError{fmt.Errorf("--model: %w", err)}
 			}
-			if !contains(eval.Protocols(), protocol) {
-				return usageError{fmt.Errorf("--protocol: unknown protocol %q: use one of %s", protocol, strings.Join(eval.Protocols(), ", "))}
-			}
 			ctx := cmd.Context()
-			data, err := loadData(ctx, dataset)
-			if err != nil {
-				return err
-			}
 			opts.Seed = seed
-			folds, err := eval.Split(protocol, data, opts)
+			_, folds, err := splitData(ctx, dataset, protocol, opts)
 			if err != nil {
 				return err
 			}

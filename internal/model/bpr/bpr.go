@@ -6,18 +6,15 @@
 package bpr
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
-	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
-	"github.com/tailorhq/tailor/internal/topk"
+	"github.com/tailorhq/tailor/internal/model/factors"
 )
 
 // Config holds the parameters. Zero fields take the defaults.
@@ -109,10 +106,7 @@ func Info() model.Info {
 type Model struct {
 	cfg  Config
 	seed uint64
-	d    *feature.Dataset
-	w, h []float32
-	bias []float32
-	buf  sync.Pool
+	factors.Recommender
 	// Epochs is the number of epochs trained, and BestEpoch the one whose
 	// vectors were kept.
 	Epochs, BestEpoch int
@@ -202,7 +196,7 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 				hj[a] += lr * (-g*wa - reg*ja)
 			}
 		}
-		if !finite(w) || !finite(h) || !finite(bias) {
+		if !factors.Finite(w) || !factors.Finite(h) || !factors.Finite(bias) {
 			return fmt.Errorf("bpr: the factors are not finite after epoch %d: lower learning_rate", epoch)
 		}
 		m.Epochs = epoch
@@ -231,8 +225,7 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	if bestW != nil {
 		w, h, bias = bestW, bestH, bestBias
 	}
-	m.d, m.w, m.h, m.bias = d, w, h, bias
-	m.initPool()
+	m.Set(d, k, w, h, bias)
 	return nil
 }
 
@@ -245,64 +238,9 @@ func score(w, h, bias []float32, k int, u, i int32) float32 {
 	return s
 }
 
-func finite(v []float32) bool {
-	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func (m *Model) initPool() {
-	n := m.d.NumItems()
-	m.buf = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
-}
-
-// Recommend scores every item by its bias and the dot product of its
-// vector with the user's.
-func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
-	sp := m.buf.Get().(*[]float32)
-	scores := *sp
-	k := m.cfg.Factors
-	kernels.MatVec(m.h, m.w[int(u)*k:int(u+1)*k], scores)
-	for i, b := range m.bias {
-		scores[i] += b
-	}
-	dst = append(dst, topk.Select(scores, n, exclude)...)
-	m.buf.Put(sp)
-	return dst
-}
-
-// MarshalBinary encodes the training matrix, the vectors and the biases.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	m.d.Encode(e)
-	e.Float32s(m.w)
-	e.Float32s(m.h)
-	e.Float32s(m.bias)
-	return b.Bytes(), e.Err()
-}
-
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (m *Model) UnmarshalBinary(data []byte) error {
-	dec := feature.NewDecoder(data)
-	d, err := feature.DecodeDataset(dec)
-	if err != nil {
-		return err
-	}
-	w, h, bias := dec.Float32s(), dec.Float32s(), dec.Float32s()
-	if err := dec.Err(); err != nil {
-		return err
-	}
-	k := m.cfg.Factors
-	if len(w) != d.NumUsers()*k || len(h) != d.NumItems()*k || len(bias) != d.NumItems() {
-		return fmt.Errorf("%w: bpr vectors", feature.ErrCorrupt)
-	}
-	m.d, m.w, m.h, m.bias = d, w, h, bias
-	m.initPool()
-	return nil
+	return m.Decode(data, m.cfg.Factors)
 }
 
 var _ model.Persistent = (*Model)(nil)

@@ -9,21 +9,18 @@
 package ials
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tailorhq/tailor/internal/feature"
-	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
-	"github.com/tailorhq/tailor/internal/topk"
+	"github.com/tailorhq/tailor/internal/model/factors"
 )
 
 // Config holds the parameters. Zero fields take the defaults.
@@ -122,14 +119,12 @@ func New(c Config, seed uint64) (*Model, error) {
 	return &Model{cfg: c, seed: seed}, nil
 }
 
-// Model is a fitted iALS: user vectors W and item vectors H, row-major.
-// Recommend is safe for concurrent use.
+// Model is a fitted iALS: user vectors W and item vectors H, served by
+// factors.Recommender. Recommend is safe for concurrent use.
 type Model struct {
 	cfg  Config
 	seed uint64
-	d    *feature.Dataset
-	w, h []float32
-	buf  sync.Pool
+	factors.Recommender
 }
 
 // Fit alternates between solving for the user and the item vectors.
@@ -138,42 +133,27 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	nu, ni := d.NumUsers(), d.NumItems()
 	r := rand.New(rand.NewPCG(m.seed, 0x69616c73))
 	std := m.cfg.InitStd / math.Sqrt(float64(k))
-	m.w, m.h = make([]float32, nu*k), make([]float32, ni*k)
-	for i := range m.w {
-		m.w[i] = float32(r.NormFloat64() * std)
+	w, h := make([]float32, nu*k), make([]float32, ni*k)
+	for i := range w {
+		w[i] = float32(r.NormFloat64() * std)
 	}
-	for i := range m.h {
-		m.h[i] = float32(r.NormFloat64() * std)
+	for i := range h {
+		h[i] = float32(r.NormFloat64() * std)
 	}
 	byItem := d.Transpose()
 	for it := 0; it < m.cfg.Iterations; it++ {
-		if err := m.sweep(ctx, d, m.w, m.h, ni); err != nil {
+		if err := m.sweep(ctx, d, w, h, ni); err != nil {
 			return err
 		}
-		if err := m.sweep(ctx, byItem, m.h, m.w, nu); err != nil {
+		if err := m.sweep(ctx, byItem, h, w, nu); err != nil {
 			return err
 		}
-		if !finite(m.w) || !finite(m.h) {
+		if !factors.Finite(w) || !factors.Finite(h) {
 			return fmt.Errorf("ials: the factors are not finite after iteration %d: lower lambda's range or the learning setup", it+1)
 		}
 	}
-	m.d = d
-	m.initPool()
+	m.Set(d, k, w, h, nil)
 	return nil
-}
-
-func (m *Model) initPool() {
-	n := m.d.NumItems()
-	m.buf = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
-}
-
-func finite(v []float32) bool {
-	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // gram returns HᵀH (k×k, float64) of the n vectors in h.
@@ -296,46 +276,9 @@ func (m *Model) confidence(w float32) float64 {
 	return 1 + m.cfg.Alpha*(float64(w)-1)
 }
 
-// Recommend scores every item by the dot product of its vector with the
-// user's.
-func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
-	k := m.cfg.Factors
-	sp := m.buf.Get().(*[]float32)
-	scores := *sp
-	kernels.MatVec(m.h, m.w[int(u)*k:(int(u)+1)*k], scores)
-	dst = append(dst, topk.Select(scores, n, exclude)...)
-	m.buf.Put(sp)
-	return dst
-}
-
-// MarshalBinary encodes the training matrix and the vectors.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	m.d.Encode(e)
-	e.Float32s(m.w)
-	e.Float32s(m.h)
-	return b.Bytes(), e.Err()
-}
-
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (m *Model) UnmarshalBinary(data []byte) error {
-	dec := feature.NewDecoder(data)
-	d, err := feature.DecodeDataset(dec)
-	if err != nil {
-		return err
-	}
-	w, h := dec.Float32s(), dec.Float32s()
-	if err := dec.Err(); err != nil {
-		return err
-	}
-	k := m.cfg.Factors
-	if len(w) != d.NumUsers()*k || len(h) != d.NumItems()*k {
-		return fmt.Errorf("%w: ials vectors", feature.ErrCorrupt)
-	}
-	m.d, m.w, m.h = d, w, h
-	m.initPool()
-	return nil
+	return m.Decode(data, m.cfg.Factors)
 }
 
 var _ model.Persistent = (*Model)(nil)

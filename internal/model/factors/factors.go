@@ -1,0 +1,90 @@
+// Package factors is the serving half of the factor models (ials, bpr):
+// user and item vectors scored by SIMD dot products, optional item biases,
+// and the artifact's binary form.
+package factors
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// Recommender scores item i for user u as bias[i] + W[u]·H[i]. Models embed
+// it and call Set after fitting; it is safe for concurrent use once set.
+type Recommender struct {
+	d      *feature.Dataset
+	k      int
+	w, h   []float32 // row-major, k columns
+	bias   []float32 // per item; nil for none
+	scores sync.Pool // *[]float32 of NumItems
+}
+
+// Set installs the fitted vectors (k columns) over the training matrix;
+// bias may be nil.
+func (r *Recommender) Set(d *feature.Dataset, k int, w, h, bias []float32) {
+	r.d, r.k, r.w, r.h, r.bias = d, k, w, h, bias
+	n := d.NumItems()
+	r.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
+}
+
+// Recommend scores every item for the user and returns the n best not
+// excluded.
+func (r *Recommender) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
+	sp := r.scores.Get().(*[]float32)
+	scores := *sp
+	kernels.MatVec(r.h, r.w[int(u)*r.k:int(u+1)*r.k], scores)
+	for i, b := range r.bias {
+		scores[i] += b
+	}
+	dst = append(dst, topk.Select(scores, n, exclude)...)
+	r.scores.Put(sp)
+	return dst
+}
+
+// MarshalBinary encodes the training matrix, the vectors and the biases.
+func (r *Recommender) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	r.d.Encode(e)
+	e.Float32s(r.w)
+	e.Float32s(r.h)
+	e.Float32s(r.bias)
+	return b.Bytes(), e.Err()
+}
+
+// Decode reads what MarshalBinary wrote for vectors of k columns and
+// installs it.
+func (r *Recommender) Decode(data []byte, k int) error {
+	dec := feature.NewDecoder(data)
+	d, err := feature.DecodeDataset(dec)
+	if err != nil {
+		return err
+	}
+	w, h, bias := dec.Float32s(), dec.Float32s(), dec.Float32s()
+	if err := dec.Err(); err != nil {
+		return err
+	}
+	if len(w) != d.NumUsers()*k || len(h) != d.NumItems()*k || (len(bias) != 0 && len(bias) != d.NumItems()) {
+		return fmt.Errorf("%w: factor vectors", feature.ErrCorrupt)
+	}
+	if len(bias) == 0 {
+		bias = nil
+	}
+	r.Set(d, k, w, h, bias)
+	return nil
+}
+
+// Finite reports whether every value of v is a finite number.
+func Finite(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
+	}
+	return true
+}
