@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -155,5 +156,23 @@ func TestAcceptanceTune(t *testing.T) {
 		"--models", "itemknn", "--config", out, "--k", "10")
 	if code != 0 || !strings.Contains(stdout, "itemknn") {
 		t.Fatalf("eval --config exit %d: %s %s", code, stdout, stderr)
+	}
+
+	// Successive halving: a third of ml-100k's 943 users, then all.
+	code, stdout, stderr = runMain(t, "tune", "--dataset", "movielens:"+path, "--protocol", "kfold",
+		"--model", "rp3beta", "--search", "halving", "--budget", "0", "--out", out)
+	if code != 0 || !strings.Contains(stdout, "halving search") {
+		t.Fatalf("tune --search halving exit %d: %s %s", code, stdout, stderr)
+	}
+	if cfg, err = readTuned(out); err != nil {
+		t.Fatal(err)
+	}
+	rounds := map[int]int{}
+	for _, tr := range cfg.Trials {
+		rounds[tr.Rung]++
+	}
+	info, _ := all.Lookup("rp3beta")
+	if n := len(info.Grid); rounds[1] != n || rounds[2] != (n+2)/3 || len(rounds) != 2 || cfg.ValidNDCG <= 0 {
+		t.Errorf("halving over %d candidates: trials per round %v, best %.4f", n, rounds, cfg.ValidNDCG)
 	}
 }

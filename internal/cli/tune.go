@@ -22,6 +22,7 @@ type tuned struct {
 	Dataset   string          `json:"dataset"`
 	Protocol  string          `json:"protocol"`
 	Seed      uint64          `json:"seed"`
+	Search    string          `json:"search,omitempty"`
 	Trials    []eval.Trial    `json:"trials"`
 }
 
@@ -31,16 +32,25 @@ func newTuneCmd(stdout io.Writer) *cobra.Command {
 		k                                 int
 		seed                              uint64
 		budget                            time.Duration
+		search                            string
+		eta                               int
 		opts                              eval.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "tune --dataset FORMAT:PATH --protocol NAME --model NAME [--budget 30m] [--out FILE]",
 		Short: "Search a model's parameters on validation data and write the best",
-		Long: `Tune splits the dataset by the protocol, takes its first fold, and tries the
-model's parameter grid in a seeded random order until the grid or the --budget is
-spent, fitting on the training part and scoring NDCG@K on the validation part only
-(the protocol's, or a seeded tenth of each user's training items). It writes the best
-parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses them.`,
+		Long: `Tune splits the dataset by the protocol, takes its first fold, and searches the
+model's parameter grid (its documented space), fitting on the training part and
+scoring NDCG@K on the validation part only (the protocol's, or a seeded tenth of each
+user's training items), until the grid or the --budget is spent.
+
+--search random tries the grid in a seeded random order. --search halving is
+successive halving: every parameter set is tried on a seeded random share of the
+users (1/eta², at least 200 users a round), the best 1/eta go on to eta times more
+users, and the last round fits the survivors on all of them.
+
+It writes the best parameters as JSON to --out (or prints them); 'tailor eval
+--config FILE' uses them.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if dataset == "" || protocol == "" || modelName == "" {
@@ -48,6 +58,12 @@ parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses t
 			}
 			if k <= 0 {
 				return usageError{fmt.Errorf("--k %d: must be a positive integer", k)}
+			}
+			if search != "random" && search != "halving" {
+				return usageError{fmt.Errorf("--search %q: use random or halving", search)}
+			}
+			if eta < 2 {
+				return usageError{fmt.Errorf("--eta %d: must be at least 2", eta)}
 			}
 			if budget < 0 {
 				return usageError{fmt.Errorf("--budget %s: must not be negative", budget)}
@@ -62,12 +78,19 @@ parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses t
 			if err != nil {
 				return err
 			}
-			best, trials, err := eval.Search(ctx, info, folds[0], k, seed, budget)
+			var best eval.Trial
+			var trials []eval.Trial
+			switch search {
+			case "random":
+				best, trials, err = eval.Search(ctx, info, folds[0], k, seed, budget)
+			case "halving":
+				best, trials, err = eval.Halving(ctx, info, folds[0], k, seed, budget, eta)
+			}
 			if err != nil {
 				return err
 			}
 			res := tuned{Model: info.Name, Params: best.Params, ValidNDCG: best.ValidNDCG, K: k, Dataset: dataset,
-				Protocol: protocol, Seed: seed, Trials: trials}
+				Protocol: protocol, Seed: seed, Search: search, Trials: trials}
 			b, err := json.MarshalIndent(res, "", "  ")
 			if err != nil {
 				return err
@@ -79,8 +102,8 @@ parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses t
 			if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
 				return fmt.Errorf("write --out: %w", err)
 			}
-			fmt.Fprintf(stdout, "%s: tried %d of %d parameter sets; best %s with validation ndcg@%d %.4f; written to %s\n",
-				info.Name, len(trials), len(info.Grid), best.Params, k, best.ValidNDCG, out)
+			fmt.Fprintf(stdout, "%s: tried %d of %d parameter sets (%s search); best %s with validation ndcg@%d %.4f; written to %s\n",
+				info.Name, len(trials), len(info.Grid), search, best.Params, k, best.ValidNDCG, out)
 			return nil
 		},
 	}
@@ -92,6 +115,8 @@ parameters as JSON to --out (or prints them); 'tailor eval --config FILE' uses t
 	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
 	f.DurationVar(&budget, "budget", 30*time.Minute, "stop trying new parameter sets after this long (0: try the whole grid)")
 	f.StringVar(&out, "out", "", "write the result to this file (default: print it)")
+	f.StringVar(&search, "search", "random", "search method: random (the grid in a seeded random order) or halving (successive halving over shares of the users)")
+	f.IntVar(&eta, "eta", 3, "halving: the factor by which each round cuts the candidates and grows the users")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
 	return cmd

@@ -355,9 +355,13 @@ func countIn(set map[int32]bool, list []int32) int {
 
 // excluder leaves out the user's training and validation items (unless the
 // fold counts repeats), and items no training user had (the ranking is over
-// the items seen in training).
+// the items seen in training). Validation items that lie inside the
+// training part (a fold with its own ValidTrain) are training items.
 func excluder(f Fold, u int32, inTrain []int32) func(int32) bool {
-	valid := f.Valid[u]
+	var valid []int32
+	if f.ValidTrain == nil {
+		valid = f.Valid[u]
+	}
 	return func(i int32) bool {
 		return inTrain[i] == 0 || (!f.Repeats && f.Train.Has(u, i)) || slices.Contains(valid, i)
 	}

@@ -20,7 +20,11 @@ import (
 type Fold struct {
 	Train *feature.Dataset
 	Valid map[int32][]int32
-	Test  map[int32][]int32
+	// ValidTrain, when set, is the training part that goes with Valid
+	// (temporal: the events before the validation window); otherwise
+	// Valid's training part is Train.
+	ValidTrain *feature.Dataset
+	Test       map[int32][]int32
 	// Repeats, when set, ranks a user's training items too (a shopper may
 	// buy them again); otherwise they are left out of the ranking.
 	Repeats bool
@@ -58,6 +62,10 @@ type Options struct {
 	// cutoff: "exclude" (default: they are neither test items nor ranked)
 	// or "include" (they are test items when bought again, and ranked).
 	Repeats string
+	// ValidWindow is temporal's validation window: tuning fits on the
+	// events before cutoff − ValidWindow and validates on the window's,
+	// by the same rules as the test (default 30 days).
+	ValidWindow time.Duration
 }
 
 // Split splits the data by the named protocol.
@@ -458,19 +466,48 @@ func temporal(d *Data, opts Options) ([]Fold, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.Test = map[int32][]int32{}
-	seen := map[[2]int32]bool{}
-	for _, p := range after {
-		items, _ := f.Train.Row(p.user)
-		if len(items) == 0 || seen[[2]int32{p.user, p.item}] {
-			continue // not a returning user, or counted already
+	// test returns the held-out items of the returning users of train
+	// among later.
+	test := func(train *feature.Dataset, later []pair) map[int32][]int32 {
+		out := map[int32][]int32{}
+		seen := map[[2]int32]bool{}
+		for _, p := range later {
+			items, _ := train.Row(p.user)
+			if len(items) == 0 || seen[[2]int32{p.user, p.item}] {
+				continue // not a returning user, or counted already
+			}
+			if opts.Repeats == "exclude" && train.Has(p.user, p.item) {
+				continue
+			}
+			seen[[2]int32{p.user, p.item}] = true
+			out[p.user] = append(out[p.user], p.item)
 		}
-		if opts.Repeats == "exclude" && f.Train.Has(p.user, p.item) {
-			continue
-		}
-		seen[[2]int32{p.user, p.item}] = true
-		f.Test[p.user] = append(f.Test[p.user], p.item)
+		return out
 	}
+	f.Test = test(f.Train, after)
 	f.Repeats = opts.Repeats == "include"
+	// The validation split mirrors the test split one window earlier.
+	window := opts.ValidWindow
+	if window == 0 {
+		window = 30 * 24 * time.Hour
+	}
+	if window < 0 {
+		return nil, fmt.Errorf("validation window %s is negative", window)
+	}
+	vcut := cutoff.Add(-window)
+	var early, late []pair
+	for _, p := range before {
+		if p.time < vcut.Unix() {
+			early = append(early, p)
+		} else {
+			late = append(late, p)
+		}
+	}
+	vf, err := fold(users, items, early, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.ValidTrain = vf.Train
+	f.Valid = test(vf.Train, late)
 	return []Fold{f}, nil
 }

@@ -260,6 +260,7 @@ func TestTemporal(t *testing.T) {
 		ev("a", "y", 1, tailor.Purchase, &price),
 		ev("a", "POST", 2, tailor.Purchase, &price), // not a product
 		ev("b", "x", 3, tailor.Purchase, &price),
+		ev("a", "x", 5, tailor.Purchase, &price),     // a repeat in the validation window
 		ev("a", "x", 40, tailor.Purchase, &price),    // a repeat
 		ev("a", "z", 41, tailor.Purchase, &price),    // new to a
 		ev("a", "w", 42, tailor.Purchase, &zero),     // free: not a purchase that counts
@@ -268,12 +269,15 @@ func TestTemporal(t *testing.T) {
 		ev("b", "POST", 45, tailor.Purchase, &price), // not a product
 	}}
 	cutoff := t0.AddDate(0, 0, 31)
+	// Validation is the 30 days before the cutoff (days 1 to 30), trained
+	// on day 0 (a–x): a returns with y, and x again.
 	tests := []struct {
-		repeats string
-		want    map[string][]string
+		repeats   string
+		want      map[string][]string
+		wantValid map[string][]string
 	}{
-		{"exclude", map[string][]string{"a": {"z"}}},
-		{"include", map[string][]string{"a": {"x", "z"}}},
+		{"exclude", map[string][]string{"a": {"z"}}, map[string][]string{"a": {"y"}}},
+		{"include", map[string][]string{"a": {"x", "z"}}, map[string][]string{"a": {"y", "x"}}},
 	}
 	for _, tt := range tests {
 		folds, err := Split("temporal", d, Options{Cutoff: cutoff, Repeats: tt.repeats})
@@ -289,6 +293,18 @@ func TestTemporal(t *testing.T) {
 		}
 		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%s: test = %v, want %v", tt.repeats, got, tt.want)
+		}
+		gotValid := map[string][]string{}
+		for u, items := range f.Valid {
+			for _, i := range items {
+				gotValid[f.Train.Users[u]] = append(gotValid[f.Train.Users[u]], name(f, i))
+			}
+		}
+		if fmt.Sprint(gotValid) != fmt.Sprint(tt.wantValid) {
+			t.Errorf("%s: valid = %v, want %v", tt.repeats, gotValid, tt.wantValid)
+		}
+		if f.ValidTrain == nil || f.ValidTrain.NNZ() != 1 {
+			t.Errorf("%s: validation training part %v, want a–x only", tt.repeats, f.ValidTrain)
 		}
 		if f.Repeats != (tt.repeats == "include") {
 			t.Errorf("%s: Repeats = %v", tt.repeats, f.Repeats)

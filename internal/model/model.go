@@ -26,6 +26,13 @@ type Model interface {
 	Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry
 }
 
+// Scorer is a model that can score every item for a user, which blending
+// and re-ranking need. Score sets scores[i] (len(scores) is the number of
+// items) to user u's score for item i; higher is better.
+type Scorer interface {
+	Score(u int32, scores []float32)
+}
+
 // Info describes a model kind: its name and how to make one.
 type Info struct {
 	Name string

@@ -47,6 +47,7 @@ func TestModels(t *testing.T) {
 		"ials":     {2, 3}, // u0's vector is closest to u1's, who has c
 		"bpr":      {2, 3}, // c is ranked with a and b by u1
 		"slim":     {2, 3}, // c is regressed on a and b
+		"blend":    {2, 3}, // slim, ials and ease all agree
 	}
 	for _, info := range all.Models() {
 		t.Run(info.Name, func(t *testing.T) {
@@ -136,19 +137,33 @@ func TestArtifacts(t *testing.T) {
 }
 
 func TestSimilarItems(t *testing.T) {
-	info, _ := all.Lookup("itemknn")
-	m, _ := info.New(nil, 1)
 	d := scenario(t)
-	if err := m.Fit(context.Background(), d); err != nil {
-		t.Fatal(err)
+	var checked []string
+	for _, info := range all.Models() {
+		m, err := info.New(nil, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sim, ok := m.(model.Similar)
+		if !ok {
+			continue
+		}
+		if err := m.Fit(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		checked = append(checked, info.Name)
+		// a and b have the same users.
+		if got := indices(sim.SimilarItems(0, 1, nil)); !slices.Equal(got, []int32{1}) {
+			t.Errorf("%s: similar to a = %v, want [1]", info.Name, got)
+		}
+		if got := sim.SimilarItems(2, 10, nil); slices.ContainsFunc(got, func(e topk.Entry) bool { return e.Index == 2 }) {
+			t.Errorf("%s: c is similar to itself: %v", info.Name, got)
+		}
 	}
-	sim, ok := m.(model.Similar)
-	if !ok {
-		t.Fatal("itemknn does not find similar items")
-	}
-	got := indices(sim.SimilarItems(0, 1, nil))
-	if !slices.Equal(got, []int32{1}) { // a and b have the same users
-		t.Errorf("similar to a = %v, want [1]", got)
+	for _, want := range []string{"itemknn", "ease", "rp3beta", "slim", "ials", "bpr"} {
+		if !slices.Contains(checked, want) {
+			t.Errorf("%s does not find similar items", want)
+		}
 	}
 }
 
@@ -170,6 +185,12 @@ func TestBuyAgainOwnItemsFirst(t *testing.T) {
 	// then c is the most popular item u0 did not buy.
 	if got := indices(m.Recommend(0, 4, nil, nil)); !slices.Equal(got, []int32{1, 3, 0, 2}) {
 		t.Errorf("buy again for u0 = %v, want [1 3 0 2]", got)
+	}
+	// Score ranks the same way.
+	scores := make([]float32, 4)
+	m.(model.Scorer).Score(0, scores)
+	if got := indices(topk.Select(scores, 4, nil)); !slices.Equal(got, []int32{1, 3, 0, 2}) {
+		t.Errorf("buy-again scores for u0 rank %v (%v), want [1 3 0 2]", got, scores)
 	}
 }
 
@@ -207,6 +228,56 @@ func TestSLIMBadParams(t *testing.T) {
 	for _, bad := range []string{`{"l1":-1}`, `{"l2":-2}`, `{"support":-5}`, `{"sweeps":5000}`} {
 		if _, err := info.New([]byte(bad), 1); err == nil {
 			t.Errorf("slim accepted %s", bad)
+		}
+	}
+}
+
+// TestBlend checks that a one-member blend ranks as its member does (the
+// standardization is monotone), that weights matter, and that bad members
+// are named.
+func TestBlend(t *testing.T) {
+	d := scenario(t)
+	fit := func(name, params string) model.Model {
+		t.Helper()
+		info, err := all.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := info.New(json.RawMessage(params), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Fit(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	alone := fit("rp3beta", `{}`)
+	blended := fit("blend", `{"members":[{"model":"rp3beta","weight":2}]}`)
+	for u := int32(0); u < 4; u++ {
+		if got, want := indices(blended.Recommend(u, 4, nil, nil)), indices(alone.Recommend(u, 4, nil, nil)); !slices.Equal(got, want) {
+			t.Errorf("user %d: one-member blend %v, member %v", u, got, want)
+		}
+	}
+	// With one weight negligible, the blend ranks as the other member.
+	ease := fit("ease", `{}`)
+	mostlyEase := fit("blend", `{"members":[{"model":"ease","weight":1},{"model":"rp3beta","weight":1e-9}]}`)
+	for u := int32(0); u < 4; u++ {
+		if got, want := indices(mostlyEase.Recommend(u, 4, nil, nil)), indices(ease.Recommend(u, 4, nil, nil)); !slices.Equal(got, want) {
+			t.Errorf("user %d: blend weighted to ease %v, ease %v", u, got, want)
+		}
+	}
+	info, _ := all.Lookup("blend")
+	for _, tc := range []struct{ params, field string }{
+		{`{"members":[{"model":"ease","weight":0}]}`, "members[0].weight"},
+		{`{"members":[{"model":"ease","weight":1},{"model":"nope","weight":1}]}`, "members[1].model"},
+		{`{"members":[{"model":"blend","weight":1}]}`, "members[0].model"},
+		{`{"members":[{"model":"ials","weight":1,"params":{"factors":0.5}}]}`, "members[0]"},
+		{`{"members":[{"model":"popular","weight":1}]}`, "members[0].model"},
+	} {
+		_, err := info.New(json.RawMessage(tc.params), 1)
+		if err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: err = %v, want one naming %s", tc.params, err, tc.field)
 		}
 	}
 }

@@ -122,10 +122,12 @@ func (t *Heap) down(i int) {
 func Select(scores []float32, k int, skip func(int32) bool) []Entry {
 	t := New(min(k, len(scores)))
 	for i, s := range scores {
-		if skip != nil && skip(int32(i)) {
+		// The threshold is cheap and rejects most candidates; skip may
+		// not be, so it is asked only about those that would be kept.
+		if th, full := t.Threshold(); full && s < th {
 			continue
 		}
-		if th, full := t.Threshold(); full && s < th {
+		if skip != nil && skip(int32(i)) {
 			continue
 		}
 		t.Push(int32(i), s)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/blend"
 	"github.com/tailorhq/tailor/internal/model/bpr"
 	"github.com/tailorhq/tailor/internal/model/buyagain"
 	"github.com/tailorhq/tailor/internal/model/ease"
@@ -31,6 +32,7 @@ func Models() []model.Info {
 		ials.Info(),
 		bpr.Info(),
 		slim.Info(),
+		blend.Info(Lookup),
 	}
 }
 

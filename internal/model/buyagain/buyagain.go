@@ -81,6 +81,25 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	}, dst)
 }
 
+// Score gives the user's own items 2 + their weight, and every item its
+// popularity scaled into [0, 1): own items first, the most often had
+// first, then the rest by popularity, as Recommend ranks them (own items
+// whose weights differ by less than one may be ordered by popularity
+// instead). Blends use it to add the repeat-purchase signal.
+func (m *Model) Score(u int32, scores []float32) {
+	var most int32
+	for _, c := range m.popScore {
+		most = max(most, c)
+	}
+	for i, c := range m.popScore {
+		scores[i] = float32(c) / float32(most+1)
+	}
+	items, weights := m.d.Row(u)
+	for k, i := range items {
+		scores[i] += 2 + weights[k]
+	}
+}
+
 // MarshalBinary encodes the training matrix and the popularity ranking.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
@@ -112,4 +131,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-var _ model.Persistent = (*Model)(nil)
+var (
+	_ model.Persistent = (*Model)(nil)
+	_ model.Scorer     = (*Model)(nil)
+)

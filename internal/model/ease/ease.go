@@ -2,6 +2,8 @@
 // for Sparse Data"): an item-item weight matrix with a zero diagonal, in
 // closed form B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, where X is the
 // binary user×item matrix. A user's scores are their item vector times B.
+// The Gram matrix and the inverse are float32 kernels (kernels.GramCSR,
+// kernels.InvertSPD): about n³ multiply-adds for n items.
 package ease
 
 import (
@@ -12,9 +14,10 @@ import (
 	"math"
 	"sync"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/viterin/vek/vek32"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -27,13 +30,21 @@ type Config struct {
 	// MaxItems bounds the catalog: the model holds an items×items matrix
 	// (default 30,000, about 3.6 GB while fitting).
 	MaxItems int `json:"max_items"`
+	// Dropout p turns EASE into EDLAE (Steck 2020, "Autoencoders that
+	// don't overfit towards the identity"): the diagonal penalty becomes
+	// λ + p/(1−p)·G_ii, as if each input item were dropped with
+	// probability p while training. It must be in [0, 1); 0 (the default)
+	// is plain EASE.
+	Dropout float64 `json:"dropout"`
 }
 
 // Info describes the model for package all.
 func Info() model.Info {
 	var grid []json.RawMessage
 	for _, l := range []float64{50, 100, 200, 500, 1000, 2000} {
-		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"lambda":%g}`, l)))
+		for _, p := range []float64{0, 0.1, 0.25, 0.5} {
+			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"lambda":%g,"dropout":%g}`, l, p)))
+		}
 	}
 	return model.Info{Name: "ease", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
 		var c Config
@@ -55,6 +66,9 @@ func New(c Config) (*Model, error) {
 	if !(c.Lambda > 0) || math.IsInf(c.Lambda, 0) {
 		return nil, fmt.Errorf("ease: lambda %v must be a positive number", c.Lambda)
 	}
+	if !(c.Dropout >= 0 && c.Dropout < 1) {
+		return nil, fmt.Errorf("ease: dropout %v must be in [0, 1)", c.Dropout)
+	}
 	if c.MaxItems < 1 {
 		return nil, fmt.Errorf("ease: max_items %d must be at least 1", c.MaxItems)
 	}
@@ -75,52 +89,39 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	n := d.NumItems()
 	if n > m.cfg.MaxItems {
 		return fmt.Errorf("ease: %d items is more than max_items %d: the model needs an items×items matrix; "+
-			"raise max_items if memory allows (8·n² bytes while fitting), or use itemknn or a factor model", n, m.cfg.MaxItems)
+			"raise max_items if memory allows (4·n² bytes while fitting), or use itemknn or a factor model", n, m.cfg.MaxItems)
 	}
-	g := mat.NewSymDense(n, nil)
-	raw := g.RawSymmetric().Data
-	for u := 0; u < d.NumUsers(); u++ {
-		items, _ := d.Row(int32(u))
-		for a, i := range items {
-			for _, j := range items[a:] {
-				raw[int(i)*n+int(j)]++ // upper triangle: items are sorted
-			}
-		}
-	}
+	// G = XᵀX (lower triangle), then Λ on the diagonal, inverted in place.
+	b := make([]float32, n*n)
+	kernels.GramCSR(d.RowPtr, d.Cols, nil, n, b)
+	drop := m.cfg.Dropout / (1 - m.cfg.Dropout)
 	for i := 0; i < n; i++ {
-		raw[i*n+i] += m.cfg.Lambda
+		b[i*n+i] += float32(m.cfg.Lambda + drop*float64(b[i*n+i]))
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var chol mat.Cholesky
-	if ok := chol.Factorize(g); !ok {
-		return fmt.Errorf("ease: XᵀX + λI is not positive definite (λ %v)", m.cfg.Lambda)
+	if err := kernels.InvertSPD(ctx, b, n); err != nil {
+		return fmt.Errorf("ease: invert XᵀX + Λ (λ %v): %w", m.cfg.Lambda, err)
 	}
-	var p mat.SymDense
-	if err := chol.InverseTo(&p); err != nil {
-		return fmt.Errorf("ease: invert: %w", err)
-	}
-	// P is symmetric; its upper triangle holds P[i][j] for i ≤ j.
-	pr := p.RawSymmetric()
-	at := func(i, j int) float64 {
-		if i > j {
-			i, j = j, i
+	// B = I − P·diag(1/diag(P)), in place: B[i][j] = −P[i][j]/P[j][j].
+	diag := make([]float32, n)
+	for j := range diag {
+		diag[j] = b[j*n+j]
+		if !(diag[j] > 0) {
+			return fmt.Errorf("ease: diagonal %d of the inverse is %v, not positive", j, diag[j])
 		}
-		return pr.Data[i*pr.Stride+j]
 	}
-	b := make([]float32, n*n)
 	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			if i == j {
-				continue
-			}
-			v := -at(i, j) / at(j, j)
-			if math.IsNaN(v) || math.IsInf(v, 0) {
+		row := b[i*n : (i+1)*n]
+		for j, p := range row {
+			v := -p / diag[j]
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return fmt.Errorf("ease: weight (%d, %d) is not finite", i, j)
 			}
-			b[i*n+j] = float32(v)
+			row[j] = v
 		}
+		row[i] = 0
 	}
 	m.d, m.n, m.b = d, n, b
 	m.initPool()
@@ -136,17 +137,19 @@ func (m *Model) initPool() {
 func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
 	sp := m.buf.Get().(*[]float32)
 	scores := *sp
-	items, _ := m.d.Row(u)
-	for _, i := range items {
-		row := m.b[int(i)*m.n : int(i+1)*m.n]
-		for j, w := range row {
-			scores[j] += w
-		}
-	}
+	m.Score(u, scores)
 	dst = append(dst, topk.Select(scores, n, exclude)...)
-	clear(scores)
 	m.buf.Put(sp)
 	return dst
+}
+
+// Score sets scores to the sum of the rows of B of the user's items.
+func (m *Model) Score(u int32, scores []float32) {
+	clear(scores)
+	items, _ := m.d.Row(u)
+	for _, i := range items {
+		vek32.Add_Inplace(scores, m.b[int(i)*m.n:int(i+1)*m.n])
+	}
 }
 
 // SimilarItems returns the items with the largest weights in item i's row.
@@ -186,4 +189,5 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 var (
 	_ model.Persistent = (*Model)(nil)
 	_ model.Similar    = (*Model)(nil)
+	_ model.Scorer     = (*Model)(nil)
 )

@@ -13,9 +13,16 @@ import (
 
 // TestAgainstFormula checks the model's scores against B computed straight
 // from the formula, B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, with a
-// general inverse, on a small random matrix.
+// general inverse, on a small random matrix; with dropout p the diagonal
+// penalty is λ + p/(1−p)·G_ii (EDLAE).
 func TestAgainstFormula(t *testing.T) {
-	const users, items, lambda = 30, 12, 7.0
+	for _, tc := range []struct{ lambda, dropout float64 }{{7, 0}, {7, 0.25}, {0.5, 0.5}} {
+		testAgainstFormula(t, tc.lambda, tc.dropout)
+	}
+}
+
+func testAgainstFormula(t *testing.T, lambda, dropout float64) {
+	const users, items = 30, 12
 	r := rand.New(rand.NewPCG(1, 2))
 	var xs []feature.Interaction
 	x := mat.NewDense(users, items, nil)
@@ -38,7 +45,7 @@ func TestAgainstFormula(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{Lambda: lambda})
+	m, err := New(Config{Lambda: lambda, Dropout: dropout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +56,7 @@ func TestAgainstFormula(t *testing.T) {
 	var g, p mat.Dense
 	g.Mul(x.T(), x)
 	for i := 0; i < items; i++ {
-		g.Set(i, i, g.At(i, i)+lambda)
+		g.Set(i, i, g.At(i, i)+lambda+dropout/(1-dropout)*g.At(i, i))
 	}
 	if err := p.Inverse(&g); err != nil {
 		t.Fatal(err)
@@ -71,12 +78,14 @@ func TestAgainstFormula(t *testing.T) {
 		}
 		for _, e := range got {
 			if w := want.At(u, int(e.Index)); math.Abs(float64(e.Score)-w) > 1e-4 {
-				t.Errorf("user %d item %d: score %v, formula %v", u, e.Index, e.Score, w)
+				t.Errorf("λ %v p %v: user %d item %d: score %v, formula %v", lambda, dropout, u, e.Index, e.Score, w)
 			}
 		}
 	}
-	if _, err := New(Config{Lambda: -1}); err == nil {
-		t.Error("negative lambda accepted")
+	for _, c := range []Config{{Lambda: -1}, {Dropout: 1}, {Dropout: -0.1}, {Lambda: math.NaN()}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
 	}
 	small, _ := New(Config{MaxItems: 5})
 	if err := small.Fit(context.Background(), d); err == nil {

@@ -21,6 +21,7 @@ type Recommender struct {
 	k      int
 	w, h   []float32 // row-major, k columns
 	bias   []float32 // per item; nil for none
+	norms  []float32 // per item: the length of its vector
 	scores sync.Pool // *[]float32 of NumItems
 }
 
@@ -29,15 +30,34 @@ type Recommender struct {
 func (r *Recommender) Set(d *feature.Dataset, k int, w, h, bias []float32) {
 	r.d, r.k, r.w, r.h, r.bias = d, k, w, h, bias
 	n := d.NumItems()
+	r.norms = make([]float32, n)
+	for i := range r.norms {
+		v := h[i*k : (i+1)*k]
+		r.norms[i] = float32(math.Sqrt(float64(kernels.Dot(v, v))))
+	}
 	r.scores = sync.Pool{New: func() any { s := make([]float32, n); return &s }}
 }
 
 // Recommend scores every item for the user and returns the n best not
 // excluded.
 func (r *Recommender) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
+	return r.RecommendVector(r.UserVector(u), n, exclude, dst)
+}
+
+// Score sets scores to user u's score for every item.
+func (r *Recommender) Score(u int32, scores []float32) {
+	kernels.MatVec(r.h, r.UserVector(u), scores)
+	for i, b := range r.bias {
+		scores[i] += b
+	}
+}
+
+// RecommendVector scores every item for the user vector x (of the
+// vectors' dimension) and returns the n best not excluded.
+func (r *Recommender) RecommendVector(x []float32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
 	sp := r.scores.Get().(*[]float32)
 	scores := *sp
-	kernels.MatVec(r.h, r.w[int(u)*r.k:int(u+1)*r.k], scores)
+	kernels.MatVec(r.h, x, scores)
 	for i, b := range r.bias {
 		scores[i] += b
 	}
@@ -45,6 +65,32 @@ func (r *Recommender) Recommend(u int32, n int, exclude func(int32) bool, dst []
 	r.scores.Put(sp)
 	return dst
 }
+
+// SimilarItems returns the n items whose vectors have the largest cosine
+// with item i's (items with a zero vector are never similar).
+func (r *Recommender) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
+	sp := r.scores.Get().(*[]float32)
+	scores := *sp
+	kernels.MatVec(r.h, r.h[int(i)*r.k:int(i+1)*r.k], scores)
+	ni := r.norms[i]
+	for j, s := range scores {
+		if d := ni * r.norms[j]; d > 0 {
+			scores[j] = s / d
+		} else {
+			scores[j] = -2 // below every cosine
+		}
+	}
+	dst = append(dst, topk.Select(scores, n, func(j int32) bool { return j == i || scores[j] == -2 })...)
+	r.scores.Put(sp)
+	return dst
+}
+
+// ItemVectors returns the item vectors (row-major, NumItems×k); they alias
+// the model: do not modify them.
+func (r *Recommender) ItemVectors() []float32 { return r.h }
+
+// UserVector returns user u's vector; it aliases the model.
+func (r *Recommender) UserVector(u int32) []float32 { return r.w[int(u)*r.k : int(u+1)*r.k] }
 
 // MarshalBinary encodes the training matrix, the vectors and the biases.
 func (r *Recommender) MarshalBinary() ([]byte, error) {

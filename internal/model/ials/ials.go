@@ -5,7 +5,9 @@
 // unobserved weight α0, and the L2 penalty of each vector is scaled by its
 // number of observations, (n + α0·N)^ν. Each half-step solves the users'
 // (or items') normal equations by a few conjugate-gradient steps from the
-// previous solution (Takács et al. 2011), on all cores.
+// previous solution (Takács et al. 2011), on all cores, with the shared
+// float32 kernels (Gram, CG, SIMD dot and axpy). FoldIn solves a new
+// shopper's vector from their interactions without retraining.
 package ials
 
 import (
@@ -19,8 +21,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/factors"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Config holds the parameters. Zero fields take the defaults.
@@ -97,9 +101,11 @@ func (c *Config) defaults() error {
 // Info describes the model for package all.
 func Info() model.Info {
 	var grid []json.RawMessage
-	for _, a0 := range []float64{0.01, 0.1, 0.5, 1} {
-		for _, l := range []float64{0.001, 0.01, 0.05} {
-			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"unobserved":%g,"lambda":%g}`, a0, l)))
+	for _, f := range []int{64, 128} {
+		for _, a0 := range []float64{0.01, 0.1, 0.5, 1} {
+			for _, l := range []float64{0.001, 0.01, 0.05} {
+				grid = append(grid, json.RawMessage(fmt.Sprintf(`{"factors":%d,"unobserved":%g,"lambda":%g}`, f, a0, l)))
+			}
 		}
 	}
 	return model.Info{Name: "ials", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
@@ -125,6 +131,7 @@ type Model struct {
 	cfg  Config
 	seed uint64
 	factors.Recommender
+	gram []float32 // HᵀH of the fitted item vectors, for FoldIn
 }
 
 // Fit alternates between solving for the user and the item vectors.
@@ -153,117 +160,73 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 		}
 	}
 	m.Set(d, k, w, h, nil)
+	m.setGram()
 	return nil
 }
 
-// gram returns HᵀH (k×k, float64) of the n vectors in h.
-func gram(h []float32, n, k int) []float64 {
-	g := make([]float64, k*k)
-	for i := 0; i < n; i++ {
-		v := h[i*k : (i+1)*k]
-		for a := 0; a < k; a++ {
-			va := float64(v[a])
-			row := g[a*k : (a+1)*k]
-			for b := a; b < k; b++ {
-				row[b] += va * float64(v[b])
-			}
-		}
+// system is one row's normal equations over fixed vectors y (n×k):
+// (α0·G + Σ_i c_i·y_i y_iᵀ + reg·I) x = Σ_i c_i·y_i, with G = YᵀY.
+type system struct {
+	m       *Model
+	g       []float32 // YᵀY, k×k
+	y       []float32
+	items   []int32
+	weights []float32
+	reg     float32
+	tmp     []float32 // k
+}
+
+// mul sets out = A·v.
+func (s *system) mul(v, out []float32) {
+	k := len(v)
+	kernels.MatVec(s.g, v, out)
+	a0 := float32(s.m.cfg.Unobserved)
+	for a := range out {
+		out[a] = a0*out[a] + s.reg*v[a]
 	}
-	for a := 0; a < k; a++ {
-		for b := 0; b < a; b++ {
-			g[a*k+b] = g[b*k+a]
-		}
+	for t, i := range s.items {
+		hv := s.y[int(i)*k : (int(i)+1)*k]
+		kernels.Axpy(s.m.confidence(s.weights[t])*kernels.Dot(hv, v), hv, out)
 	}
-	return g
+}
+
+// rhs sets b = Σ_i c_i·y_i.
+func (s *system) rhs(b []float32) {
+	k := len(b)
+	clear(b)
+	for t, i := range s.items {
+		kernels.Axpy(s.m.confidence(s.weights[t]), s.y[int(i)*k:(int(i)+1)*k], b)
+	}
+}
+
+// regularization returns λ·(count + α0·n)^ν for a row with count
+// observations among n.
+func (m *Model) regularization(count, n int) float32 {
+	return float32(m.cfg.Lambda * math.Pow(float64(count)+m.cfg.Unobserved*float64(n), *m.cfg.Nu))
 }
 
 // sweep solves, for every row u of x (the rows of matrix r), the normal
-// equations (α0·G + Σ_i c_ui·h_i h_iᵀ + λ_u I) x_u = Σ_i c_ui·h_i, with G =
-// YᵀY over the n vectors of y, by CG from x_u.
+// equations of system by CG from x_u.
 func (m *Model) sweep(ctx context.Context, r *feature.Dataset, x, y []float32, n int) error {
 	k := m.cfg.Factors
-	a0, lambda, nu := m.cfg.Unobserved, m.cfg.Lambda, *m.cfg.Nu
-	g := gram(y, n, k)
+	g := make([]float32, k*k)
+	kernels.Gram(y, n, k, make([]float32, n*k), g)
 	rows := r.NumUsers()
 	eg, gctx := errgroup.WithContext(ctx)
-	workers := runtime.GOMAXPROCS(0)
-	eg.SetLimit(workers)
+	eg.SetLimit(runtime.GOMAXPROCS(0))
 	const chunk = 256
 	for start := 0; start < rows; start += chunk {
 		eg.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			b, res, p, ap := make([]float64, k), make([]float64, k), make([]float64, k), make([]float64, k)
-			xu := make([]float64, k)
+			sys := system{m: m, g: g, y: y, tmp: make([]float32, k)}
+			b, work := make([]float32, k), make([]float32, 3*k)
 			for u := start; u < min(start+chunk, rows); u++ {
-				items, weights := r.Row(int32(u))
-				reg := lambda * math.Pow(float64(len(items))+a0*float64(n), nu)
-				xv := x[u*k : (u+1)*k]
-				for a := range xu {
-					xu[a] = float64(xv[a])
-				}
-				// A·v = α0·G·v + Σ_i c_i (h_i·v) h_i + reg·v
-				mul := func(v, out []float64) {
-					for a := 0; a < k; a++ {
-						row := g[a*k : (a+1)*k]
-						var s float64
-						for bb, gv := range row {
-							s += gv * v[bb]
-						}
-						out[a] = a0*s + reg*v[a]
-					}
-					for t, i := range items {
-						hv := y[int(i)*k : (int(i)+1)*k]
-						var dot float64
-						for a, h := range hv {
-							dot += float64(h) * v[a]
-						}
-						c := m.confidence(weights[t]) * dot
-						for a, h := range hv {
-							out[a] += c * float64(h)
-						}
-					}
-				}
-				clear(b)
-				for t, i := range items {
-					c := m.confidence(weights[t])
-					hv := y[int(i)*k : (int(i)+1)*k]
-					for a, h := range hv {
-						b[a] += c * float64(h)
-					}
-				}
-				mul(xu, ap)
-				var rr float64
-				for a := range res {
-					res[a] = b[a] - ap[a]
-					p[a] = res[a]
-					rr += res[a] * res[a]
-				}
-				for step := 0; step < m.cfg.CGSteps && rr > 1e-20; step++ {
-					mul(p, ap)
-					var pap float64
-					for a := range p {
-						pap += p[a] * ap[a]
-					}
-					if pap <= 0 {
-						break
-					}
-					alpha := rr / pap
-					var rrNew float64
-					for a := range xu {
-						xu[a] += alpha * p[a]
-						res[a] -= alpha * ap[a]
-						rrNew += res[a] * res[a]
-					}
-					for a := range p {
-						p[a] = res[a] + rrNew/rr*p[a]
-					}
-					rr = rrNew
-				}
-				for a := range xv {
-					xv[a] = float32(xu[a])
-				}
+				sys.items, sys.weights = r.Row(int32(u))
+				sys.reg = m.regularization(len(sys.items), n)
+				sys.rhs(b)
+				kernels.CG(sys.mul, b, x[u*k:(u+1)*k], m.cfg.CGSteps, work)
 			}
 			return nil
 		})
@@ -271,14 +234,80 @@ func (m *Model) sweep(ctx context.Context, r *feature.Dataset, x, y []float32, n
 	return eg.Wait()
 }
 
+// FoldIn returns the user vector that best explains the given interactions
+// (item indices and weights, as in a training row) with the item vectors
+// held fixed: the same normal equations a user's half-step solves, solved
+// exactly by Cholesky. It lets a new or changed shopper be scored without
+// retraining. Unknown indices (outside the catalog) are an error.
+func (m *Model) FoldIn(items []int32, weights []float32) ([]float32, error) {
+	k := m.cfg.Factors
+	y, g := m.ItemVectors(), m.gram
+	ni := len(y) / k
+	if len(weights) != len(items) {
+		return nil, fmt.Errorf("ials: fold-in of %d items with %d weights", len(items), len(weights))
+	}
+	for _, i := range items {
+		if i < 0 || int(i) >= ni {
+			return nil, fmt.Errorf("ials: fold-in item index %d is outside the catalog of %d", i, ni)
+		}
+	}
+	sys := system{m: m, g: g, y: y, items: items, weights: weights, reg: m.regularization(len(items), ni)}
+	b32 := make([]float32, k)
+	sys.rhs(b32)
+	a := make([]float64, k*k)
+	col, out := make([]float32, k), make([]float32, k)
+	for c := 0; c < k; c++ { // A column by column: A·e_c
+		clear(col)
+		col[c] = 1
+		sys.mul(col, out)
+		for r := range out {
+			a[r*k+c] = float64(out[r])
+		}
+	}
+	b := make([]float64, k)
+	for i, v := range b32 {
+		b[i] = float64(v)
+	}
+	if err := kernels.CholeskySolve(a, k, b); err != nil {
+		return nil, fmt.Errorf("ials: fold-in: %w", err)
+	}
+	x := make([]float32, k)
+	for i, v := range b {
+		x[i] = float32(v)
+	}
+	return x, nil
+}
+
+// RecommendHistory folds the interactions in and recommends for the
+// resulting vector.
+func (m *Model) RecommendHistory(items []int32, weights []float32, n int, exclude func(int32) bool, dst []topk.Entry) ([]topk.Entry, error) {
+	x, err := m.FoldIn(items, weights)
+	if err != nil {
+		return dst, err
+	}
+	return m.RecommendVector(x, n, exclude, dst), nil
+}
+
 // confidence is the weight of an observed pair's pull towards 1.
-func (m *Model) confidence(w float32) float64 {
-	return 1 + m.cfg.Alpha*(float64(w)-1)
+func (m *Model) confidence(w float32) float32 {
+	return float32(1 + m.cfg.Alpha*(float64(w)-1))
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (m *Model) UnmarshalBinary(data []byte) error {
-	return m.Decode(data, m.cfg.Factors)
+	if err := m.Decode(data, m.cfg.Factors); err != nil {
+		return err
+	}
+	m.setGram()
+	return nil
+}
+
+// setGram computes HᵀH of the fitted item vectors, for FoldIn.
+func (m *Model) setGram() {
+	k := m.cfg.Factors
+	h := m.ItemVectors()
+	m.gram = make([]float32, k*k)
+	kernels.Gram(h, len(h)/k, k, make([]float32, len(h)), m.gram)
 }
 
 var _ model.Persistent = (*Model)(nil)

@@ -41,6 +41,13 @@ func (r *Recommender) Recommend(u int32, n int, exclude func(int32) bool, dst []
 	return dst
 }
 
+// Score sets scores to the sums of the weights of the user's items' lists.
+func (r *Recommender) Score(u int32, scores []float32) {
+	clear(scores)
+	items, _ := r.d.Row(u)
+	r.lists.Score(items, scores)
+}
+
 // SimilarItems returns the first n neighbours of item i.
 func (r *Recommender) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
 	return r.lists.Similar(i, n, dst)

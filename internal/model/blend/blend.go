@@ -1,0 +1,226 @@
+// Package blend combines the scores of several models into one ranking.
+// For each user every member scores the whole catalog, the scores are
+// standardized over the catalog (z-scores: minus the mean, over the
+// standard deviation), and the weighted sum ranks the items. Standardizing
+// puts members with different score scales (EASE's regression outputs,
+// iALS's dot products, a random walk's probabilities) on one footing, so
+// the weights say how much each member counts.
+package blend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// Member is one blended model.
+type Member struct {
+	// Model is the member's model name, such as "ease".
+	Model string `json:"model"`
+	// Params are the member's parameters (empty for its defaults).
+	Params json.RawMessage `json:"params,omitempty"`
+	// Weight multiplies the member's standardized scores; it must be
+	// positive.
+	Weight float64 `json:"weight"`
+}
+
+// Config holds the members. With none, the default is SLIM (weight 0.3),
+// iALS with 128 factors, α0 0.5 and λ 0.01 (0.5) and EASE with λ 500
+// (0.2), each with its package's other defaults.
+type Config struct {
+	Members []Member `json:"members"`
+}
+
+// DefaultMembers are the members of a blend configured without any.
+func DefaultMembers() []Member {
+	return []Member{
+		{Model: "slim", Weight: 0.3},
+		{Model: "ials", Params: json.RawMessage(`{"factors":128,"unobserved":0.5,"lambda":0.01}`), Weight: 0.5},
+		{Model: "ease", Weight: 0.2},
+	}
+}
+
+// Info describes the model for package all. lookup finds the members'
+// model kinds by name (package all passes its own Lookup, so that blend
+// does not import every model).
+func Info(lookup func(name string) (model.Info, error)) model.Info {
+	// The grid: the default members with weights on a simplex (steps of
+	// 0.2, every member present) and equal thirds, and buyagain with ease.
+	var grid []json.RawMessage
+	add := func(w ...float64) {
+		ms := DefaultMembers()
+		for i := range ms {
+			ms[i].Weight = w[i]
+		}
+		b, _ := json.Marshal(Config{Members: ms})
+		grid = append(grid, b)
+	}
+	for a := 1; a <= 3; a++ {
+		for b := 1; a+b <= 4; b++ {
+			add(float64(a)/5, float64(b)/5, float64(5-a-b)/5)
+		}
+	}
+	add(1.0/3, 1.0/3, 1.0/3)
+	// And the shop family: the shopper's own purchases (buyagain) with
+	// EASE for what else goes with them.
+	for _, w := range []float64{0.2, 0.4, 0.6, 0.8} {
+		b, _ := json.Marshal(Config{Members: []Member{{Model: "buyagain", Weight: w}, {Model: "ease", Weight: math.Round((1-w)*10) / 10}}})
+		grid = append(grid, b)
+	}
+	return model.Info{Name: "blend", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+		var c Config
+		if err := model.DecodeParams("blend", params, &c); err != nil {
+			return nil, err
+		}
+		return New(c, seed, lookup)
+	}, Grid: grid}
+}
+
+// New returns an unfitted blend; each member is made with the same seed.
+func New(c Config, seed uint64, lookup func(name string) (model.Info, error)) (*Model, error) {
+	if len(c.Members) == 0 {
+		c.Members = DefaultMembers()
+	}
+	m := &Model{cfg: c}
+	for i, mem := range c.Members {
+		if mem.Model == "blend" {
+			return nil, fmt.Errorf("blend: members[%d].model: a blend cannot contain a blend", i)
+		}
+		if !(mem.Weight > 0) || math.IsInf(mem.Weight, 0) {
+			return nil, fmt.Errorf("blend: members[%d].weight %v must be a positive number", i, mem.Weight)
+		}
+		info, err := lookup(mem.Model)
+		if err != nil {
+			return nil, fmt.Errorf("blend: members[%d].model: %w", i, err)
+		}
+		sub, err := info.New(mem.Params, seed)
+		if err != nil {
+			return nil, fmt.Errorf("blend: members[%d]: %w", i, err)
+		}
+		sc, ok := sub.(model.Scorer)
+		if !ok {
+			return nil, fmt.Errorf("blend: members[%d].model: %s cannot score the whole catalog", i, mem.Model)
+		}
+		m.members = append(m.members, sc)
+	}
+	return m, nil
+}
+
+// Model is a blend. Recommend is safe for concurrent use after Fit.
+type Model struct {
+	cfg     Config
+	members []model.Scorer
+	n       int
+	bufs    sync.Pool // *[]float32 of 2·n: the sum and one member's scores
+}
+
+// Fit fits every member on the same data, one after the other.
+func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
+	for i, sc := range m.members {
+		if err := sc.(model.Model).Fit(ctx, d); err != nil {
+			return fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, err)
+		}
+	}
+	m.init(d.NumItems())
+	return nil
+}
+
+func (m *Model) init(n int) {
+	m.n = n
+	m.bufs = sync.Pool{New: func() any { s := make([]float32, 2*n); return &s }}
+}
+
+// Score sets scores to the weighted sum of the members' standardized
+// scores for user u.
+func (m *Model) Score(u int32, scores []float32) {
+	bp := m.bufs.Get().(*[]float32)
+	one := (*bp)[m.n:]
+	clear(scores)
+	for i, sc := range m.members {
+		sc.Score(u, one)
+		var sum, sq float64
+		for _, v := range one {
+			sum += float64(v)
+		}
+		mean := sum / float64(len(one))
+		for _, v := range one {
+			d := float64(v) - mean
+			sq += d * d
+		}
+		sd := math.Sqrt(sq / float64(len(one)))
+		if !(sd > 0) {
+			continue // a member with no opinion on this user adds nothing
+		}
+		w, mu := float32(m.cfg.Members[i].Weight/sd), float32(mean)
+		for j, v := range one {
+			scores[j] += w * (v - mu)
+		}
+	}
+	m.bufs.Put(bp)
+}
+
+// Recommend ranks by the blended scores.
+func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry {
+	bp := m.bufs.Get().(*[]float32)
+	scores := (*bp)[:m.n]
+	m.Score(u, scores)
+	dst = append(dst, topk.Select(scores, n, exclude)...)
+	m.bufs.Put(bp)
+	return dst
+}
+
+// MarshalBinary encodes each member's artifact payload, in order.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	e.Uint64(uint64(m.n))
+	for i, sc := range m.members {
+		p, ok := sc.(model.Persistent)
+		if !ok {
+			return nil, fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, model.ErrNotPersistent)
+		}
+		payload, err := p.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, err)
+		}
+		e.String(string(payload))
+	}
+	return b.Bytes(), e.Err()
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote into the members this
+// blend was configured with.
+func (m *Model) UnmarshalBinary(data []byte) error {
+	dec := feature.NewDecoder(data)
+	n := int(dec.Uint64())
+	for i, sc := range m.members {
+		payload := dec.String()
+		if err := dec.Err(); err != nil {
+			return err
+		}
+		p, ok := sc.(model.Persistent)
+		if !ok {
+			return fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, model.ErrNotPersistent)
+		}
+		if err := p.UnmarshalBinary([]byte(payload)); err != nil {
+			return fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, err)
+		}
+	}
+	if err := dec.Err(); err != nil {
+		return err
+	}
+	m.init(n)
+	return nil
+}
+
+var (
+	_ model.Persistent = (*Model)(nil)
+	_ model.Scorer     = (*Model)(nil)
+)
