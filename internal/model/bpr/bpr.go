@@ -2,7 +2,8 @@
 // factorization trained by stochastic gradient ascent on the log-sigmoid
 // of the score difference between an item a user has and one they do not,
 // with negatives sampled uniformly or by popularity, and early stopping on
-// a held-out part of the training data.
+// a held-out part of the training data. Epochs run on all cores by
+// stratified SGD: workers update disjoint blocks of users and items.
 package bpr
 
 import (
@@ -11,8 +12,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/factors"
 )
@@ -94,11 +99,17 @@ func Info() model.Info {
 		if err := model.DecodeParams("bpr", params, &c); err != nil {
 			return nil, err
 		}
-		if err := c.defaults(); err != nil {
-			return nil, err
-		}
-		return &Model{cfg: c, seed: seed}, nil
+		return New(c, seed)
 	}, Grid: grid}
+}
+
+// New returns an unfitted model whose initial vectors and samples are drawn
+// with seed.
+func New(c Config, seed uint64) (*Model, error) {
+	if err := c.defaults(); err != nil {
+		return nil, err
+	}
+	return &Model{cfg: c, seed: seed}, nil
 }
 
 // Model is a fitted BPR: user vectors, item vectors and item biases.
@@ -141,51 +152,54 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	if len(train) == 0 {
 		return fmt.Errorf("bpr: no training pairs")
 	}
-	// Negatives: uniform, or by popularity^0.75 through a cumulative table.
-	var cum []float64
-	if m.cfg.Negatives == "popularity" {
-		cum = make([]float64, ni)
-		var s float64
-		for i, c := range d.ItemUsers() {
-			s += math.Pow(float64(c), 0.75)
-			cum[i] = s
+	// Stratified parallel SGD (DSGD, Gemulla et al. 2011): users and items
+	// fall into P blocks each (index mod P); in sub-epoch s, worker p
+	// samples pairs whose user is in block p and whose item is in block
+	// (p+s) mod P, with negatives from that item block too, so no two
+	// workers touch the same vector. Each worker has its own seeded
+	// source, so a fit is reproducible for a given P.
+	P := max(1, min(runtime.GOMAXPROCS(0), ni, nu))
+	strata := make([][]pair, P*P) // [userBlock*P + itemBlock]
+	for _, p := range train {
+		b := int(p.u)%P*P + int(p.i)%P
+		strata[b] = append(strata[b], p)
+	}
+	// Negatives per item block: uniform, or by popularity^0.75 through a
+	// cumulative table.
+	blockItems := make([][]int32, P)
+	cums := make([][]float64, P)
+	pop := d.ItemUsers()
+	for i := 0; i < ni; i++ {
+		blk := i % P
+		blockItems[blk] = append(blockItems[blk], int32(i))
+		if m.cfg.Negatives == "popularity" {
+			prev := 0.0
+			if n := len(cums[blk]); n > 0 {
+				prev = cums[blk][n-1]
+			}
+			cums[blk] = append(cums[blk], prev+math.Pow(float64(pop[i]), 0.75))
 		}
 	}
-	negative := func() int32 {
-		if cum == nil {
-			return int32(r.IntN(ni))
+	negative := func(r *rand.Rand, blk int) int32 {
+		items := blockItems[blk]
+		cum := cums[blk]
+		if cum == nil || cum[len(cum)-1] == 0 {
+			return items[r.IntN(len(items))]
 		}
-		x := r.Float64() * cum[ni-1]
-		lo, hi := 0, ni-1
-		for lo < hi {
-			mid := (lo + hi) / 2
-			if cum[mid] < x {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
-		return int32(lo)
+		x := r.Float64() * cum[len(cum)-1]
+		k, _ := slices.BinarySearch(cum, x)
+		return items[min(k, len(items)-1)]
 	}
 	lr, reg := float32(m.cfg.LearningRate), float32(m.cfg.Reg)
-	bestAUC := -1.0
-	var bestW, bestH, bestBias []float32
-	since := 0
-	for epoch := 1; epoch <= m.cfg.Epochs; epoch++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		for range train {
-			p := train[r.IntN(len(train))]
-			j := negative()
+	step := func(r *rand.Rand, pairs []pair, blk int) {
+		for range pairs {
+			p := pairs[r.IntN(len(pairs))]
+			j := negative(r, blk)
 			if d.Has(p.u, j) {
 				continue
 			}
 			wu, hi, hj := w[int(p.u)*k:int(p.u+1)*k], h[int(p.i)*k:int(p.i+1)*k], h[int(j)*k:int(j+1)*k]
-			x := bias[p.i] - bias[j]
-			for a := range wu {
-				x += wu[a] * (hi[a] - hj[a])
-			}
+			x := bias[p.i] - bias[j] + kernels.Dot(wu, hi) - kernels.Dot(wu, hj)
 			g := float32(1 / (1 + math.Exp(float64(x)))) // σ(−x)
 			bias[p.i] += lr * (g - reg*bias[p.i])
 			bias[j] += lr * (-g - reg*bias[j])
@@ -195,6 +209,31 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 				hi[a] += lr * (g*wa - reg*ia)
 				hj[a] += lr * (-g*wa - reg*ja)
 			}
+		}
+	}
+	bestAUC := -1.0
+	var bestW, bestH, bestBias []float32
+	since := 0
+	for epoch := 1; epoch <= m.cfg.Epochs; epoch++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for sub := 0; sub < P; sub++ {
+			var wg sync.WaitGroup
+			for wk := 0; wk < P; wk++ {
+				blk := (wk + sub) % P
+				pairs := strata[wk*P+blk]
+				if len(pairs) == 0 {
+					continue
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r := rand.New(rand.NewPCG(m.seed, uint64(epoch)<<32|uint64(sub)<<16|uint64(wk)))
+					step(r, pairs, blk)
+				}()
+			}
+			wg.Wait()
 		}
 		if !factors.Finite(w) || !factors.Finite(h) || !factors.Finite(bias) {
 			return fmt.Errorf("bpr: the factors are not finite after epoch %d: lower learning_rate", epoch)
