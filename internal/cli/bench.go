@@ -116,7 +116,7 @@ func startBenchServer(ctx context.Context, stderr io.Writer) (url string, stop f
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(sctx, db, cfg, "127.0.0.1:0", io.Discard, stderr, func(a net.Addr) { ready <- "http://" + a.String() })
+		done <- serve(sctx, db, cfg, "127.0.0.1:0", io.Discard, stderr, serveOptions{}, func(a net.Addr) { ready <- "http://" + a.String() })
 	}()
 	stop = func() {
 		cancel()

@@ -108,6 +108,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newEvalCmd(stdout),
 		newPrepareCmd(stdout),
 		newTuneCmd(stdout),
+		newTrainCmd(stdout, stderr),
 	)
 	return root
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,41 +12,79 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/model/all"
+	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/server"
+	"github.com/tailorhq/tailor/internal/train"
 	"golang.org/x/sync/errgroup"
 )
 
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
-	var dataDir, addr, configPath string
+	var (
+		dataDir, addr, configPath string
+		so                        serveOptions
+		modelName, params         string
+	)
 	cmd := &cobra.Command{
-		Use:   "serve [--data-dir DIR] [--addr HOST:PORT] [--config FILE]",
-		Short: "Serve the HTTP API",
-		Args:  args(cobra.NoArgs),
+		Use:   "serve [--data-dir DIR] [--addr HOST:PORT] [--config FILE] [--retrain-every 6h [--model NAME]]",
+		Short: "Serve the HTTP API and the recommendations",
+		Long: `Serve runs the HTTP API: ingestion, reads, and recommendations from the active
+model version of the registry (see 'tailor train'). It follows the registry: a
+version activated by another process is loaded within two seconds, and
+POST /v1/models/{id}/activate swaps at once. With --retrain-every it also trains a
+new version on that schedule and activates it.`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configPath)
 			if err != nil {
 				return err
 			}
+			if so.retrainEvery < 0 {
+				return usageError{fmt.Errorf("--retrain-every %s: must not be negative", so.retrainEvery)}
+			}
+			if so.retrainEvery > 0 && so.retrainEvery < time.Minute {
+				return usageError{fmt.Errorf("--retrain-every %s: must be at least 1m", so.retrainEvery)}
+			}
+			so.train = train.Options{Model: modelName, Params: json.RawMessage(params), Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}
 			ctx := cmd.Context()
 			db, err := openStore(ctx, dataDir)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			return serve(ctx, db, cfg, addr, stdout, stderr, nil)
+			return serve(ctx, db, cfg, addr, stdout, stderr, so, nil)
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store")
 	cmd.Flags().StringVar(&addr, "addr", DefaultAddr, "address to listen on")
 	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (TOML)")
+	cmd.Flags().DurationVar(&so.retrainEvery, "retrain-every", 0, "train and activate a new model version this often (0: never)")
+	cmd.Flags().StringVar(&modelName, "model", "", "model to retrain (default: what 'tailor train' picks for the data)")
+	cmd.Flags().StringVar(&params, "params", "", "the retrained model's parameters as JSON")
 	return cmd
+}
+
+// serveOptions are serve's optional jobs.
+type serveOptions struct {
+	retrainEvery time.Duration
+	train        train.Options
+}
+
+// cfgWeights converts the configuration's event weights.
+func cfgWeights(cfg *config.Config) map[tailor.EventType]float64 {
+	w := map[tailor.EventType]float64{}
+	for t, v := range cfg.Events.Weights {
+		w[tailor.EventType(t)] = v
+	}
+	return w
 }
 
 // serve runs the API on addr until ctx is done. With no API keys it listens
 // on loopback only. ready, if not nil, is called with the bound address
 // once the server accepts connections.
-func serve(ctx context.Context, db backend, cfg *config.Config, addr string, stdout, stderr io.Writer, ready func(net.Addr)) error {
+func serve(ctx context.Context, db backend, cfg *config.Config, addr string, stdout, stderr io.Writer, so serveOptions, ready func(net.Addr)) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	keys, err := serverKeys(cfg)
 	if err != nil {
@@ -63,8 +102,21 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		fmt.Fprintln(stdout, "No API keys are configured: the API is open, and listens on loopback only.")
 	}
 	rules := cfg.Rules()
+	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Lookup: all.Lookup, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return err
+	}
+	if st := eng.Status(); st.Version != nil {
+		fmt.Fprintf(stdout, "Serving model version %s (%s, %d items).\n", st.Version.ID, st.Version.Model, st.Items)
+	} else {
+		fmt.Fprintln(stdout, "No model version is active yet: recommendations answer with trending items until 'tailor train' activates one.")
+	}
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
+		Recommender: eng,
 	})
 	if err != nil {
 		return err
@@ -101,9 +153,40 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		return srv.Shutdown(shutdownCtx)
 	})
 	g.Go(func() error { return db.Run(gctx) })
+	g.Go(func() error { return eng.Run(gctx, 2*time.Second, time.Minute) })
+	if so.retrainEvery > 0 {
+		g.Go(func() error { return retrain(gctx, db, eng, so, log) })
+	}
 	err = g.Wait()
 	fmt.Fprintln(stdout, "Tailor stopped.")
 	return err
+}
+
+// retrain trains and activates a new version every so.retrainEvery; a
+// failed run is logged and the current version keeps serving.
+func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOptions, log *slog.Logger) error {
+	t := time.NewTicker(so.retrainEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		v, err := train.Train(ctx, db, so.train)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			log.Error("scheduled retraining failed; the current version keeps serving", slog.Any("err", err))
+			continue
+		}
+		if err := eng.Load(ctx, v.ID); err != nil {
+			log.Error("the retrained version was refused", slog.String("version", v.ID), slog.Any("err", err))
+			continue
+		}
+		log.Info("retrained and activated", slog.String("version", v.ID), slog.String("model", v.Model))
+	}
 }
 
 // backend is what serve needs of the store: the API's backend and a

@@ -33,6 +33,35 @@ type Scorer interface {
 	Score(u int32, scores []float32)
 }
 
+// HistoryScorer is a model that can score the whole catalog for a shopper
+// given by their interactions (item indices and weights, as in a training
+// row) instead of a training user index. Serving uses it so that a
+// shopper's latest events change their recommendations at once, without
+// retraining, and so that shoppers the model never saw (and anonymous
+// sessions) get personal answers. ScoreHistory sets scores (one per item)
+// and fails only on indices outside the catalog.
+type HistoryScorer interface {
+	ScoreHistory(items []int32, weights []float32, scores []float32) error
+}
+
+// Explainer is a model that can say which of a shopper's items led to a
+// recommendation: Because returns the history item that contributed most
+// to item's score, and false when none did.
+type Explainer interface {
+	Because(items []int32, item int32) (int32, bool)
+}
+
+// CheckIndices returns an error naming the first index of items outside
+// [0, n).
+func CheckIndices(items []int32, n int) error {
+	for k, i := range items {
+		if i < 0 || int(i) >= n {
+			return fmt.Errorf("history item %d (index %d) is outside the catalog of %d", k, i, n)
+		}
+	}
+	return nil
+}
+
 // Info describes a model kind: its name and how to make one.
 type Info struct {
 	Name string

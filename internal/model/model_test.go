@@ -281,3 +281,55 @@ func TestBlend(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryScorers checks that scoring a user's training row as a live
+// history ranks as Recommend does for that user, that bad indices are
+// errors, and that explanations point into the history.
+func TestHistoryScorers(t *testing.T) {
+	d := scenario(t)
+	var serving []string
+	for _, info := range all.Models() {
+		m, err := info.New(nil, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs, ok := m.(model.HistoryScorer)
+		if !ok {
+			continue
+		}
+		serving = append(serving, info.Name)
+		if err := m.Fit(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		scores := make([]float32, d.NumItems())
+		for u := int32(0); u < 4; u++ {
+			items, weights := d.Row(u)
+			if err := hs.ScoreHistory(items, weights, scores); err != nil {
+				t.Fatalf("%s: %v", info.Name, err)
+			}
+			exclude := func(i int32) bool { return d.Has(u, i) }
+			got := indices(topk.Select(scores, 1, exclude))
+			want := indices(m.Recommend(u, 1, exclude, nil))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s user %d: history ranks %v first, Recommend %v", info.Name, u, got, want)
+			}
+		}
+		if err := hs.ScoreHistory([]int32{0, 9}, []float32{1, 1}, scores); err == nil {
+			t.Errorf("%s: index 9 of 4 items accepted", info.Name)
+		}
+		// u0 has a and b; where c scores above 0 it is because of them.
+		if err := hs.ScoreHistory([]int32{0, 1}, []float32{1, 1}, scores); err != nil {
+			t.Fatal(err)
+		}
+		if ex, ok := m.(model.Explainer); ok && info.Name != "buyagain" && info.Name != "popular" && scores[2] > 0 {
+			if j, ok := ex.Because([]int32{0, 1}, 2); !ok || (j != 0 && j != 1) {
+				t.Errorf("%s: c because of %d (%v), want a or b", info.Name, j, ok)
+			}
+		}
+	}
+	for _, want := range []string{"popular", "itemknn", "ease", "rp3beta", "ials", "slim", "buyagain", "blend"} {
+		if !slices.Contains(serving, want) {
+			t.Errorf("%s cannot score a live history", want)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/tailorhq/tailor/internal/ingest"
+	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -48,6 +49,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		ae   *apiError
 		mbe  *http.MaxBytesError
 		btl  *ingest.BatchTooLargeError
+		rfe  *recommend.FieldError
 		resp *apiError
 	)
 	switch {
@@ -56,6 +58,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		resp = &apiError{http.StatusRequestEntityTooLarge, Error{Code: "body_too_large",
 			Message: fmt.Sprintf("the request body is larger than %d bytes; send smaller batches", mbe.Limit)}}
+	case errors.As(err, &rfe):
+		resp = &apiError{http.StatusBadRequest, Error{Code: "bad_request", Message: rfe.Error()}}
 	case errors.As(err, &btl):
 		resp = &apiError{http.StatusBadRequest, Error{Code: "batch_too_large", Message: btl.Error()}}
 	case errors.Is(err, store.ErrNotFound):

@@ -171,6 +171,14 @@ func postBatch[T any](s *Server, r *http.Request, check func(*T) []tailor.FieldE
 	if err := s.db.Update(r.Context(), func(w store.Writer) error { return write(w, rows) }); err != nil {
 		return nil, err
 	}
+	if s.rec != nil {
+		switch rs := any(rows).(type) {
+		case []tailor.Item:
+			s.rec.ItemsChanged(rs)
+		case []tailor.Event:
+			s.rec.EventsChanged(rs)
+		}
+	}
 	return rows, nil
 }
 
@@ -275,6 +283,9 @@ func (s *Server) deleteItem(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.rec != nil {
+		s.rec.ItemsDeleted(tailor.ItemID(id))
+	}
 	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
 }
 
@@ -295,6 +306,9 @@ func (s *Server) deleteUser(r *http.Request) (any, error) {
 	n, err := s.db.DeleteUser(r.Context(), tailor.UserID(id))
 	if err != nil {
 		return nil, err
+	}
+	if s.rec != nil {
+		s.rec.UsersDeleted(tailor.UserID(id))
 	}
 	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
 }

@@ -23,6 +23,8 @@ type Backend interface {
 	store.UserReader
 	store.EventReader
 	store.Deleter
+	store.ModelRegistry
+	store.ScenarioStore
 	Ping(ctx context.Context) error
 }
 
@@ -42,6 +44,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// Recommender serves the recommendation endpoints; nil answers them
+	// with 503.
+	Recommender Recommender
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
@@ -50,6 +55,7 @@ type Server struct {
 	opts   Options
 	keys   keyring
 	log    *slog.Logger
+	rec    Recommender
 	mux    *http.ServeMux
 	routes []route
 	// openapi is the generated OpenAPI document.
@@ -75,8 +81,8 @@ func New(db Backend, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, mux: http.NewServeMux()}
-	s.routes = s.routeTable()
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, mux: http.NewServeMux()}
+	s.routes = append(s.routeTable(), s.recommendRoutes()...)
 	doc, err := openAPIDocument(s.routes)
 	if err != nil {
 		return nil, fmt.Errorf("build the OpenAPI document: %w", err)

@@ -8,6 +8,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -133,10 +134,67 @@ type Store interface {
 	EventReader
 	Deleter
 	Counter
+	ModelRegistry
+	ScenarioStore
 	// Ping checks that the backend can serve requests.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.
 	Close() error
+}
+
+// ModelVersion is one trained model in the registry.
+type ModelVersion struct {
+	// ID identifies the version (a ULID: sortable by creation).
+	ID string `json:"id"`
+	// Slot is the recommender slot the version is for ("default" unless
+	// a shop runs several); one version per slot is active.
+	Slot string `json:"slot"`
+	// Model and Params are the model kind and its parameters.
+	Model  string          `json:"model"`
+	Params json.RawMessage `json:"params,omitempty"`
+	// DataUntil is the time of the newest event the version was trained
+	// on: the data snapshot.
+	DataUntil time.Time `json:"data_until"`
+	// Metrics are the holdout measurements, measured under Protocol.
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	Protocol string             `json:"protocol,omitempty"`
+	// Bytes is the artifact's size.
+	Bytes     int64     `json:"bytes"`
+	CreatedAt time.Time `json:"created_at"`
+	// Active is set on the slot's serving version.
+	Active bool `json:"active"`
+}
+
+// ModelRegistry keeps trained model versions and which one each slot
+// serves.
+type ModelRegistry interface {
+	// SaveModel stores a new version (v.ID must be new) with its artifact,
+	// inactive.
+	SaveModel(ctx context.Context, v ModelVersion, artifact []byte) error
+	// ModelVersions lists the versions of a slot ("" for all), newest
+	// first.
+	ModelVersions(ctx context.Context, slot string) ([]ModelVersion, error)
+	// ModelVersion returns one version, or ErrNotFound.
+	ModelVersion(ctx context.Context, id string) (ModelVersion, error)
+	// ModelArtifact returns a version's artifact, or ErrNotFound.
+	ModelArtifact(ctx context.Context, id string) ([]byte, error)
+	// ActivateModel makes the version its slot's active one, at once.
+	ActivateModel(ctx context.Context, id string) error
+	// ActiveModel returns the slot's active version, or ErrNotFound.
+	ActiveModel(ctx context.Context, slot string) (ModelVersion, error)
+}
+
+// ScenarioStore keeps named recommendation scenarios (their rules, as
+// JSON the serving layer validated).
+type ScenarioStore interface {
+	// PutScenario creates or replaces a scenario.
+	PutScenario(ctx context.Context, name string, rules json.RawMessage) error
+	// Scenario returns a scenario's rules, or ErrNotFound.
+	Scenario(ctx context.Context, name string) (json.RawMessage, error)
+	// Scenarios returns every scenario by name.
+	Scenarios(ctx context.Context) (map[string]json.RawMessage, error)
+	// DeleteScenario removes a scenario, or returns ErrNotFound.
+	DeleteScenario(ctx context.Context, name string) error
 }
 
 // PageRequest asks for one page of a list.

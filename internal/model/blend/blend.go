@@ -9,10 +9,12 @@ package blend
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
@@ -140,11 +142,52 @@ func (m *Model) init(n int) {
 // Score sets scores to the weighted sum of the members' standardized
 // scores for user u.
 func (m *Model) Score(u int32, scores []float32) {
+	_ = m.combine(scores, func(i int, one []float32) error {
+		m.members[i].Score(u, one)
+		return nil
+	})
+}
+
+// ScoreHistory combines the members' scores for the history; every member
+// must be a model.HistoryScorer.
+func (m *Model) ScoreHistory(items []int32, weights []float32, scores []float32) error {
+	return m.combine(scores, func(i int, one []float32) error {
+		hs, ok := m.members[i].(model.HistoryScorer)
+		if !ok {
+			return fmt.Errorf("blend: member %d (%s) cannot score a live history", i, m.cfg.Members[i].Model)
+		}
+		return hs.ScoreHistory(items, weights, one)
+	})
+}
+
+// Because asks the members that can explain, heaviest first.
+func (m *Model) Because(items []int32, item int32) (int32, bool) {
+	order := make([]int, len(m.members))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(m.cfg.Members[b].Weight, m.cfg.Members[a].Weight) })
+	for _, i := range order {
+		if ex, ok := m.members[i].(model.Explainer); ok {
+			if j, ok := ex.Because(items, item); ok {
+				return j, true
+			}
+		}
+	}
+	return -1, false
+}
+
+// combine sets scores to the weighted sum of the standardized scores that
+// fill(i, one) writes for member i.
+func (m *Model) combine(scores []float32, fill func(i int, one []float32) error) error {
 	bp := m.bufs.Get().(*[]float32)
+	defer m.bufs.Put(bp)
 	one := (*bp)[m.n:]
 	clear(scores)
-	for i, sc := range m.members {
-		sc.Score(u, one)
+	for i := range m.members {
+		if err := fill(i, one); err != nil {
+			return err
+		}
 		var sum, sq float64
 		for _, v := range one {
 			sum += float64(v)
@@ -163,7 +206,7 @@ func (m *Model) Score(u int32, scores []float32) {
 			scores[j] += w * (v - mu)
 		}
 	}
-	m.bufs.Put(bp)
+	return nil
 }
 
 // Recommend ranks by the blended scores.
@@ -221,6 +264,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 }
 
 var (
-	_ model.Persistent = (*Model)(nil)
-	_ model.Scorer     = (*Model)(nil)
+	_ model.Persistent    = (*Model)(nil)
+	_ model.Scorer        = (*Model)(nil)
+	_ model.HistoryScorer = (*Model)(nil)
+	_ model.Explainer     = (*Model)(nil)
 )

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 
 	"github.com/tailorhq/tailor/internal/feature"
@@ -81,12 +82,8 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	}, dst)
 }
 
-// Score gives the user's own items 2 + their weight, and every item its
-// popularity scaled into [0, 1): own items first, the most often had
-// first, then the rest by popularity, as Recommend ranks them (own items
-// whose weights differ by less than one may be ordered by popularity
-// instead). Blends use it to add the repeat-purchase signal.
-func (m *Model) Score(u int32, scores []float32) {
+// popularity sets scores to the items' popularity scaled into [0, 1).
+func (m *Model) popularity(scores []float32) {
 	var most int32
 	for _, c := range m.popScore {
 		most = max(most, c)
@@ -94,10 +91,40 @@ func (m *Model) Score(u int32, scores []float32) {
 	for i, c := range m.popScore {
 		scores[i] = float32(c) / float32(most+1)
 	}
+}
+
+// Score gives the user's own items 2 + their weight, and every item its
+// popularity scaled into [0, 1): own items first, the most often had
+// first, then the rest by popularity, as Recommend ranks them (own items
+// whose weights differ by less than one may be ordered by popularity
+// instead). Blends use it to add the repeat-purchase signal.
+func (m *Model) Score(u int32, scores []float32) {
+	m.popularity(scores)
 	items, weights := m.d.Row(u)
 	for k, i := range items {
 		scores[i] += 2 + weights[k]
 	}
+}
+
+// ScoreHistory scores as Score does, with the history's items and weights
+// in place of a training row.
+func (m *Model) ScoreHistory(items []int32, weights []float32, scores []float32) error {
+	if err := model.CheckIndices(items, len(m.popScore)); err != nil {
+		return fmt.Errorf("buyagain: %w", err)
+	}
+	if len(weights) != len(items) {
+		return fmt.Errorf("buyagain: %d history items with %d weights", len(items), len(weights))
+	}
+	m.popularity(scores)
+	for k, i := range items {
+		scores[i] += 2 + weights[k]
+	}
+	return nil
+}
+
+// Because says an own item is recommended because the shopper had it.
+func (m *Model) Because(items []int32, item int32) (int32, bool) {
+	return item, slices.Contains(items, item)
 }
 
 // MarshalBinary encodes the training matrix and the popularity ranking.
@@ -132,6 +159,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 }
 
 var (
-	_ model.Persistent = (*Model)(nil)
-	_ model.Scorer     = (*Model)(nil)
+	_ model.Persistent    = (*Model)(nil)
+	_ model.Scorer        = (*Model)(nil)
+	_ model.HistoryScorer = (*Model)(nil)
+	_ model.Explainer     = (*Model)(nil)
 )

@@ -152,6 +152,33 @@ func (m *Model) Score(u int32, scores []float32) {
 	}
 }
 
+// ScoreHistory sets scores to the sum of the rows of B of the items: the
+// weights only mark presence, as EASE was fitted on a binary matrix.
+func (m *Model) ScoreHistory(items []int32, _ []float32, scores []float32) error {
+	if err := model.CheckIndices(items, m.n); err != nil {
+		return fmt.Errorf("ease: %w", err)
+	}
+	clear(scores)
+	for _, i := range items {
+		vek32.Add_Inplace(scores, m.b[int(i)*m.n:int(i+1)*m.n])
+	}
+	return nil
+}
+
+// Because returns the history item with the largest weight towards item.
+func (m *Model) Because(items []int32, item int32) (int32, bool) {
+	best, bw := int32(-1), float32(0)
+	for _, i := range items {
+		if i < 0 || int(i) >= m.n || i == item {
+			continue
+		}
+		if w := m.b[int(i)*m.n+int(item)]; w > bw {
+			best, bw = i, w
+		}
+	}
+	return best, best >= 0
+}
+
 // SimilarItems returns the items with the largest weights in item i's row.
 func (m *Model) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
 	return append(dst, topk.Select(m.b[int(i)*m.n:int(i+1)*m.n], n, func(j int32) bool { return j == i })...)
@@ -187,7 +214,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 }
 
 var (
-	_ model.Persistent = (*Model)(nil)
-	_ model.Similar    = (*Model)(nil)
-	_ model.Scorer     = (*Model)(nil)
+	_ model.Persistent    = (*Model)(nil)
+	_ model.Similar       = (*Model)(nil)
+	_ model.Scorer        = (*Model)(nil)
+	_ model.HistoryScorer = (*Model)(nil)
+	_ model.Explainer     = (*Model)(nil)
 )

@@ -85,6 +85,30 @@ func (r *Recommender) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entr
 	return dst
 }
 
+// Because returns the history item whose vector has the largest positive
+// cosine with item's.
+func (r *Recommender) Because(items []int32, item int32) (int32, bool) {
+	n := int32(len(r.norms))
+	if item < 0 || item >= n {
+		return -1, false
+	}
+	hv := r.h[int(item)*r.k : int(item+1)*r.k]
+	best, bc := int32(-1), float32(0)
+	for _, i := range items {
+		if i < 0 || i >= n || i == item {
+			continue
+		}
+		d := r.norms[i] * r.norms[item]
+		if d == 0 {
+			continue
+		}
+		if c := kernels.Dot(r.h[int(i)*r.k:int(i+1)*r.k], hv) / d; c > bc {
+			best, bc = i, c
+		}
+	}
+	return best, best >= 0
+}
+
 // ItemVectors returns the item vectors (row-major, NumItems×k); they alias
 // the model: do not modify them.
 func (r *Recommender) ItemVectors() []float32 { return r.h }

@@ -278,6 +278,17 @@ func (m *Model) FoldIn(items []int32, weights []float32) ([]float32, error) {
 	return x, nil
 }
 
+// ScoreHistory folds the interactions in and scores every item for the
+// resulting vector.
+func (m *Model) ScoreHistory(items []int32, weights []float32, scores []float32) error {
+	x, err := m.FoldIn(items, weights)
+	if err != nil {
+		return err
+	}
+	kernels.MatVec(m.ItemVectors(), x, scores)
+	return nil
+}
+
 // RecommendHistory folds the interactions in and recommends for the
 // resulting vector.
 func (m *Model) RecommendHistory(items []int32, weights []float32, n int, exclude func(int32) bool, dst []topk.Entry) ([]topk.Entry, error) {
@@ -310,4 +321,8 @@ func (m *Model) setGram() {
 	kernels.Gram(h, len(h)/k, k, make([]float32, len(h)), m.gram)
 }
 
-var _ model.Persistent = (*Model)(nil)
+var (
+	_ model.Persistent    = (*Model)(nil)
+	_ model.HistoryScorer = (*Model)(nil)
+	_ model.Explainer     = (*Model)(nil)
+)

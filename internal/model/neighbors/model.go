@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
 
@@ -46,6 +47,35 @@ func (r *Recommender) Score(u int32, scores []float32) {
 	clear(scores)
 	items, _ := r.d.Row(u)
 	r.lists.Score(items, scores)
+}
+
+// ScoreHistory sets scores to the sums of the weights of the items'
+// lists (the weights only mark presence, as in Recommend).
+func (r *Recommender) ScoreHistory(items []int32, _ []float32, scores []float32) error {
+	if err := model.CheckIndices(items, r.d.NumItems()); err != nil {
+		return err
+	}
+	clear(scores)
+	r.lists.Score(items, scores)
+	return nil
+}
+
+// Because returns the history item whose list gives item the largest
+// weight.
+func (r *Recommender) Because(items []int32, item int32) (int32, bool) {
+	best, bw := int32(-1), float32(0)
+	for _, i := range items {
+		if i < 0 || int(i) >= r.d.NumItems() || i == item {
+			continue
+		}
+		idx, sim := r.lists.Row(i)
+		for k, j := range idx {
+			if j == item && sim[k] > bw {
+				best, bw = i, sim[k]
+			}
+		}
+	}
+	return best, best >= 0
 }
 
 // SimilarItems returns the first n neighbours of item i.

@@ -87,6 +87,21 @@ func (m *Model) Recommend(_ int32, n int, exclude func(int32) bool, dst []topk.E
 	return slices.Clip(dst)
 }
 
+// ScoreHistory sets every item's popularity score, whatever the history
+// (items without users score 0).
+func (m *Model) ScoreHistory(items []int32, _ []float32, scores []float32) error {
+	if err := model.CheckIndices(items, len(scores)); err != nil {
+		return fmt.Errorf("popular: %w", err)
+	}
+	clear(scores)
+	for _, e := range m.order {
+		if int(e.Index) < len(scores) {
+			scores[e.Index] = e.Score
+		}
+	}
+	return nil
+}
+
 // MarshalBinary encodes the ranking.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

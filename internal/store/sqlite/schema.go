@@ -51,6 +51,28 @@ CREATE TABLE events (
 	ts                INTEGER NOT NULL ON CONFLICT FAIL
 );
 ` + eventIndexes,
+	`
+CREATE TABLE models (
+	id         TEXT PRIMARY KEY,
+	slot       TEXT NOT NULL,
+	model      TEXT NOT NULL,
+	params     TEXT,
+	data_until INTEGER NOT NULL,
+	metrics    TEXT,
+	protocol   TEXT NOT NULL DEFAULT '',
+	bytes      INTEGER NOT NULL,
+	created_at INTEGER NOT NULL,
+	active     INTEGER NOT NULL DEFAULT 0,
+	artifact   BLOB NOT NULL
+);
+CREATE INDEX models_slot ON models (slot, id);
+CREATE UNIQUE INDEX models_active ON models (slot) WHERE active = 1;
+CREATE TABLE scenarios (
+	name       TEXT PRIMARY KEY,
+	rules      TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+`,
 }
 
 // eventIndexes are the secondary indexes of events. The first two grow at

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteThenRecreate", testDeleteThenRecreate},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"DeferIndexes", testDeferIndexes},
+		{"ModelRegistry", testModelRegistry},
+		{"Scenarios", testScenarios},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

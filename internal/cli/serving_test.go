@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tailorhq/tailor/internal/demo"
+	"github.com/tailorhq/tailor/internal/recommend"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// call sends a JSON request and decodes the JSON answer into out.
+func call(t *testing.T, method, url, body string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+type apiErr struct {
+	Error struct{ Code, Message string } `json:"error"`
+}
+
+func ids(r recommend.Response) []string {
+	var out []string
+	for _, it := range r.Items {
+		out = append(out, string(it.ItemID))
+	}
+	return out
+}
+
+// TestServingEndToEnd is the serving issue's scripted check: import the
+// sample shop, train two versions, ask for recommendations, post a
+// purchase and see the bought item gone and its neighbours rise, roll back
+// to the older version under load without a failed request, and get clear
+// errors for bad input.
+func TestServingEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	sample, err := demo.WriteSample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	version := regexp.MustCompile(`Model version (\S+) \((\w+)\) saved and activated`)
+	code, out, errOut := runMain(t, "train", "--data-dir", dir, "--model", "itemknn", "--skip-holdout")
+	m := version.FindStringSubmatch(out)
+	if code != 0 || m == nil || m[2] != "itemknn" {
+		t.Fatalf("train itemknn: %d %s %s", code, out, errOut)
+	}
+	older := m[1]
+	code, out, errOut = runMain(t, "train", "--data-dir", dir)
+	m = version.FindStringSubmatch(out)
+	if code != 0 || m == nil || m[2] != "ease" || !strings.Contains(out, "Holdout (temporal") {
+		t.Fatalf("train (default): %d %s %s", code, out, errOut)
+	}
+	newer := m[1]
+
+	base, _ := startCmd(t, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	var models struct {
+		Serving  recommend.Status     `json:"serving"`
+		Versions []store.ModelVersion `json:"versions"`
+	}
+	if code := call(t, "GET", base+"/v1/models", "", &models); code != 200 || models.Serving.Version == nil ||
+		models.Serving.Version.ID != newer || len(models.Versions) != 2 {
+		t.Fatalf("models: %d %+v", code, models)
+	}
+
+	// A shopper with purchases gets personal recommendations with reasons.
+	const user = "12350"
+	var before recommend.Response
+	if code := call(t, "GET", base+"/v1/users/"+user+"/recommendations?n=100", "", &before); code != 200 ||
+		before.ModelVersion != newer || before.Fallback != "" || len(before.Items) != 100 || before.RecommendationID == "" {
+		t.Fatalf("recommendations: %d %+v", code, before)
+	}
+	if !strings.HasPrefix(before.Items[0].Reason, "because you bought ") {
+		t.Errorf("first reason %q", before.Items[0].Reason)
+	}
+	// Buy the top item: it goes, and the items most like it rise.
+	bought := before.Items[0].ItemID
+	var similar recommend.Response
+	if code := call(t, "GET", base+"/v1/items/"+string(bought)+"/similar?n=10", "", &similar); code != 200 || len(similar.Items) == 0 {
+		t.Fatalf("similar: %d %+v", code, similar)
+	}
+	rank := func(r recommend.Response, id string) int {
+		if i := slices.Index(ids(r), id); i >= 0 {
+			return i
+		}
+		return len(r.Items)
+	}
+	ev := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"purchase","unit_price":1.25,"value":6}]`, user, bought)
+	if code := call(t, "POST", base+"/v1/events", ev, nil); code != 200 {
+		t.Fatalf("post purchase: %d", code)
+	}
+	var after recommend.Response
+	if code := call(t, "GET", base+"/v1/users/"+user+"/recommendations?n=100", "", &after); code != 200 {
+		t.Fatalf("recommendations after: %d", code)
+	}
+	if slices.Contains(ids(after), string(bought)) {
+		t.Errorf("the bought item %s is still recommended", bought)
+	}
+	rose, fell := 0, 0
+	for _, it := range similar.Items {
+		b, a := rank(before, string(it.ItemID)), rank(after, string(it.ItemID))
+		switch {
+		case a < b:
+			rose++
+		case a > b:
+			fell++
+		}
+	}
+	t.Logf("bought %s; of the 10 most similar items %d rose, %d fell", bought, rose, fell)
+	if rose <= fell {
+		t.Errorf("of the 10 items most like the bought one, %d rose and %d fell", rose, fell)
+	}
+
+	// Roll back to the older version while requests run: none fails.
+	var failed, done atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := http.Get(base + "/v1/users/" + user + "/recommendations?n=10")
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+				if resp != nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	for _, id := range []string{older, newer, older} {
+		if code := call(t, "POST", base+"/v1/models/"+id+"/activate", "", &models); code != 200 || models.Serving.Version.ID != id {
+			t.Errorf("activate %s: %d %+v", id, code, models.Serving)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests during three swaps, %d failed", done.Load(), failed.Load())
+	if failed.Load() > 0 || done.Load() == 0 {
+		t.Errorf("%d of %d requests failed during the swaps", failed.Load(), done.Load())
+	}
+	var rolled recommend.Response
+	if code := call(t, "GET", base+"/v1/users/"+user+"/recommendations?n=5", "", &rolled); code != 200 || rolled.ModelVersion != older || rolled.Model != "itemknn" {
+		t.Errorf("after rollback: %d %+v", code, rolled)
+	}
+
+	// A version that does not load is refused; the current one keeps serving.
+	db, err := openStore(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := store.ModelVersion{ID: "01BADVERSION", Slot: "default", Model: "ease"}
+	if err := db.SaveModel(context.Background(), bad, []byte("not a bundle")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	var refused apiErr
+	if code := call(t, "POST", base+"/v1/models/01BADVERSION/activate", "", &refused); code != 422 || refused.Error.Code != "model_refused" {
+		t.Errorf("activating a broken version: %d %+v", code, refused)
+	}
+	if code := call(t, "GET", base+"/v1/models", "", &models); code != 200 || models.Serving.Version.ID != older || models.Serving.LoadFailures < 1 {
+		t.Errorf("after the refusal: %d %+v", code, models.Serving)
+	}
+
+	// Scenarios: stored rules apply by name, with pins.
+	pin := string(after.Items[5].ItemID)
+	if code := call(t, "PUT", base+"/v1/scenarios/home", fmt.Sprintf(`{"pins":[{"item":%q,"position":1}],"max_per_category":2}`, pin), nil); code != 200 {
+		t.Fatalf("put scenario: %d", code)
+	}
+	var scen recommend.Response
+	if code := call(t, "GET", base+"/v1/users/"+user+"/recommendations?n=5&scenario=home", "", &scen); code != 200 ||
+		len(scen.Items) != 5 || string(scen.Items[0].ItemID) != pin || scen.Items[0].Reason != "pinned" || scen.Scenario != "home" {
+		t.Errorf("scenario home: %d %+v", code, scen)
+	}
+	// Sessions, rerank, trending and unknown shoppers.
+	var sess recommend.Response
+	if code := call(t, "POST", base+"/v1/sessions/recommendations", `{"items":["85123A","71053"],"n":5}`, &sess); code != 200 ||
+		len(sess.Items) != 5 || slices.Contains(ids(sess), "85123A") {
+		t.Errorf("session: %d %+v", code, sess)
+	}
+	cands := []string{string(after.Items[9].ItemID), string(after.Items[0].ItemID), string(after.Items[4].ItemID)}
+	body, _ := json.Marshal(map[string]any{"items": cands})
+	var rr recommend.Response
+	if code := call(t, "POST", base+"/v1/users/"+user+"/rerank", string(body), &rr); code != 200 || len(rr.Items) != 3 {
+		t.Errorf("rerank: %d %+v", code, rr)
+	}
+	var cold recommend.Response
+	if code := call(t, "GET", base+"/v1/users/never-seen/recommendations?n=3", "", &cold); code != 200 || cold.Fallback != "trending" || len(cold.Items) != 3 {
+		t.Errorf("unknown shopper: %d %+v", code, cold)
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		mention            string
+	}{
+		{"GET", "/v1/users/" + user + "/recommendations?n=0", "", 400, "n:"},
+		{"GET", "/v1/users/" + user + "/recommendations?n=ten", "", 400, "n:"},
+		{"GET", "/v1/users/" + user + "/recommendations?offset=-1", "", 400, "offset"},
+		{"GET", "/v1/users/" + user + "/recommendations?scenario=nope", "", 400, "scenario"},
+		{"GET", "/v1/users/" + user + "/recommendations?min_price=abc", "", 400, "min_price"},
+		{"GET", "/v1/users/" + user + "/recommendations?min_price=5&max_price=1", "", 400, "min_price"},
+		{"GET", "/v1/items/no-such-item/similar", "", 404, "no-such-item"},
+		{"POST", "/v1/sessions/recommendations", `{"items":["no-such-item"]}`, 404, "no-such-item"},
+		{"POST", "/v1/sessions/recommendations", `{"items":[]}`, 400, "items"},
+		{"POST", "/v1/users/" + user + "/rerank", `{"items":["85123A","ghost"]}`, 404, "ghost"},
+		{"PUT", "/v1/scenarios/bad", `{"pins":[{"item":"ghost","position":0}]}`, 400, "pins[0].position"},
+		{"PUT", "/v1/scenarios/bad", `{"boosts":[{"factor":2}]}`, 400, "boosts[0]"},
+		{"PUT", "/v1/scenarios/bad", `{"max_per_categroy":2}`, 400, "max_per_categroy"},
+		{"POST", "/v1/users/" + user + "/rerank", `{"items":["85123A"],"rules":{"pins":[{"item":"ghost","position":1}]}}`, 400, "pins[0].item"},
+		{"POST", "/v1/models/no-such-version/activate", "", 404, "no-such-version"},
+	} {
+		var e apiErr
+		if code := call(t, tc.method, base+tc.path, tc.body, &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
+			t.Errorf("%s %s: %d %q, want %d naming %q", tc.method, tc.path, code, e.Error.Message, tc.status, tc.mention)
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package recommend
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// history is a shopper's recent behaviour, aggregated per item.
+type history struct {
+	read  time.Time
+	items []histItem // strongest first
+}
+
+// histItem is one item of a history.
+type histItem struct {
+	id       tailor.ItemID
+	weight   float64                        // the sum of the event weights
+	excluded bool                           // bought (an Exclude type) or returned
+	last     map[tailor.EventType]time.Time // the newest event of each type
+	strong   tailor.EventType               // the type that weighs most
+}
+
+// history returns the shopper's history, from the cache when it is fresh.
+func (e *Engine) history(ctx context.Context, user tailor.UserID) (*history, error) {
+	now := e.opts.Now()
+	e.histMu.Lock()
+	h, ok := e.hist[user]
+	e.histMu.Unlock()
+	if ok && now.Sub(h.read) < e.opts.HistoryTTL {
+		return h, nil
+	}
+	page, err := e.src.Events(ctx, store.EventQuery{UserID: user}, store.PageRequest{Limit: min(e.opts.HistoryLimit, store.MaxPageSize)})
+	if err != nil {
+		return nil, fmt.Errorf("read the history of %s: %w", user, err)
+	}
+	h = e.aggregate(page.Data, now)
+	e.histMu.Lock()
+	if len(e.hist) > 100_000 { // a bound, not an LRU: histories are cheap to read again
+		clear(e.hist)
+	}
+	e.hist[user] = h
+	e.histMu.Unlock()
+	return h, nil
+}
+
+// aggregate turns events (any order) into a history.
+func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
+	at := map[tailor.ItemID]int{}
+	h := &history{read: now}
+	strongest := map[tailor.ItemID]float64{}
+	for i := range events {
+		ev := &events[i]
+		k, ok := at[ev.ItemID]
+		if !ok {
+			k = len(h.items)
+			at[ev.ItemID] = k
+			h.items = append(h.items, histItem{id: ev.ItemID, last: map[tailor.EventType]time.Time{}})
+		}
+		it := &h.items[k]
+		w := e.opts.Weights[ev.Type]
+		if ev.Type == tailor.Rating && ev.Value != nil {
+			w *= *ev.Value
+		}
+		it.weight += w
+		if w > strongest[ev.ItemID] {
+			strongest[ev.ItemID], it.strong = w, ev.Type
+		}
+		if ev.Type == tailor.Return || slices.Contains(e.opts.Exclude, ev.Type) {
+			it.excluded = true
+		}
+		if ev.Timestamp.After(it.last[ev.Type]) {
+			it.last[ev.Type] = ev.Timestamp
+		}
+	}
+	slices.SortStableFunc(h.items, func(a, b histItem) int {
+		switch {
+		case a.weight > b.weight:
+			return -1
+		case a.weight < b.weight:
+			return 1
+		}
+		return 0
+	})
+	return h
+}
+
+// sessionHistory makes a history of an anonymous session's items, each a
+// view.
+func (e *Engine) sessionHistory(items []tailor.ItemID) *history {
+	events := make([]tailor.Event, len(items))
+	now := e.opts.Now()
+	for i, id := range items {
+		events[i] = tailor.Event{ItemID: id, Type: tailor.View, Timestamp: now}
+	}
+	return e.aggregate(events, now)
+}
+
+// seen reports whether the shopper had an event of one of the types with
+// the item since the time.
+func (h *histItem) seen(types []tailor.EventType, since time.Time) bool {
+	for _, t := range types {
+		if h.last[t].After(since) {
+			return true
+		}
+	}
+	return false
+}
+
+// verb says what the shopper did, for reasons.
+func verb(t tailor.EventType) string {
+	switch t {
+	case tailor.Purchase:
+		return "bought"
+	case tailor.AddToCart:
+		return "added to your cart"
+	case tailor.Rating:
+		return "rated"
+	case tailor.Click:
+		return "clicked"
+	default:
+		return "viewed"
+	}
+}

@@ -1,0 +1,421 @@
+package recommend
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tailorhq/tailor"
+)
+
+// Rules are the business rules of a request or a stored scenario. The zero
+// value changes nothing (hidden and non-product items are never
+// recommended, whatever the rules).
+type Rules struct {
+	// Categories keeps only items in at least one of these categories.
+	Categories []string `json:"categories,omitempty"`
+	// ExcludeCategories drops items in any of these categories.
+	ExcludeCategories []string `json:"exclude_categories,omitempty"`
+	// MinPrice and MaxPrice keep items priced within [MinPrice, MaxPrice];
+	// items without a price are dropped when either is set.
+	MinPrice *float64 `json:"min_price,omitempty"`
+	MaxPrice *float64 `json:"max_price,omitempty"`
+	// InStockOnly drops items known to be out of stock.
+	InStockOnly bool `json:"in_stock_only,omitempty"`
+	// Attributes keeps items whose attribute equals one of the listed
+	// values (compared as JSON), for every attribute listed.
+	Attributes map[string][]any `json:"attributes,omitempty"`
+	// ExcludeSeen drops items the shopper had events of these types with
+	// within the window.
+	ExcludeSeen *SeenRule `json:"exclude_seen,omitempty"`
+	// ExcludeItems drops these items.
+	ExcludeItems []tailor.ItemID `json:"exclude_items,omitempty"`
+	// Boosts multiply the score of matching items.
+	Boosts []Boost `json:"boosts,omitempty"`
+	// Pins put items at fixed positions (1-based) of the list.
+	Pins []Pin `json:"pins,omitempty"`
+	// MaxPerCategory keeps at most this many items of any one (first)
+	// category in the list; 0 means no limit.
+	MaxPerCategory int `json:"max_per_category,omitempty"`
+	// MMRLambda, when in (0, 1), re-ranks by maximal marginal relevance:
+	// λ·relevance − (1−λ)·(largest category overlap with the items
+	// already chosen), relevance scaled to [0, 1].
+	MMRLambda float64 `json:"mmr_lambda,omitempty"`
+	// FreshDays and FreshBoost multiply the score of items created within
+	// the last FreshDays days by FreshBoost.
+	FreshDays  float64 `json:"fresh_days,omitempty"`
+	FreshBoost float64 `json:"fresh_boost,omitempty"`
+}
+
+// SeenRule names event types and a window.
+type SeenRule struct {
+	Types  []tailor.EventType `json:"types"`
+	Within Duration           `json:"within"`
+}
+
+// Boost multiplies the score of the items that match by Factor.
+type Boost struct {
+	Categories []string        `json:"categories,omitempty"`
+	Items      []tailor.ItemID `json:"items,omitempty"`
+	Brand      string          `json:"brand,omitempty"`
+	Factor     float64         `json:"factor"`
+}
+
+// Pin puts an item at a position (1-based).
+type Pin struct {
+	Item     tailor.ItemID `json:"item"`
+	Position int           `json:"position"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("720h").
+type Duration time.Duration
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration must be a string such as \"720h\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as \"720h\"", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// FieldError is a rule that is not valid, naming its field.
+type FieldError struct {
+	Field, Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// ParseRules decodes rules from JSON, rejecting unknown fields, and
+// validates them.
+func ParseRules(b []byte) (Rules, error) {
+	var r Rules
+	if len(bytes.TrimSpace(b)) == 0 {
+		return r, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, &FieldError{Field: "rules", Reason: err.Error()}
+	}
+	return r, r.Validate()
+}
+
+// Validate checks every field and returns the first problem.
+func (r *Rules) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	for field, list := range map[string][]string{"categories": r.Categories, "exclude_categories": r.ExcludeCategories} {
+		for i, c := range list {
+			if strings.TrimSpace(c) == "" {
+				return bad(fmt.Sprintf("%s[%d]", field, i), "must not be blank")
+			}
+		}
+	}
+	if r.MinPrice != nil && (!finite(*r.MinPrice) || *r.MinPrice < 0) {
+		return bad("min_price", "%v must be a number of 0 or more", *r.MinPrice)
+	}
+	if r.MaxPrice != nil && (!finite(*r.MaxPrice) || *r.MaxPrice < 0) {
+		return bad("max_price", "%v must be a number of 0 or more", *r.MaxPrice)
+	}
+	if r.MinPrice != nil && r.MaxPrice != nil && *r.MinPrice > *r.MaxPrice {
+		return bad("min_price", "%v is above max_price %v", *r.MinPrice, *r.MaxPrice)
+	}
+	for k, vs := range r.Attributes {
+		if k == "" {
+			return bad("attributes", "an attribute name is empty")
+		}
+		if len(vs) == 0 {
+			return bad("attributes."+k, "lists no values")
+		}
+	}
+	if r.ExcludeSeen != nil {
+		if len(r.ExcludeSeen.Types) == 0 {
+			return bad("exclude_seen.types", "lists no event types")
+		}
+		for i, t := range r.ExcludeSeen.Types {
+			if !tailor.ValidTypeName(string(t)) {
+				return bad(fmt.Sprintf("exclude_seen.types[%d]", i), "%q is not an event type name", t)
+			}
+		}
+		if r.ExcludeSeen.Within <= 0 {
+			return bad("exclude_seen.within", "must be a positive duration such as \"720h\"")
+		}
+	}
+	for i, b := range r.Boosts {
+		if !finite(b.Factor) || b.Factor <= 0 {
+			return bad(fmt.Sprintf("boosts[%d].factor", i), "%v must be a positive number", b.Factor)
+		}
+		if len(b.Categories) == 0 && len(b.Items) == 0 && b.Brand == "" {
+			return bad(fmt.Sprintf("boosts[%d]", i), "matches nothing: give categories, items or brand")
+		}
+	}
+	seen := map[int]bool{}
+	for i, p := range r.Pins {
+		if p.Item == "" {
+			return bad(fmt.Sprintf("pins[%d].item", i), "is empty")
+		}
+		if p.Position < 1 || p.Position > MaxN {
+			return bad(fmt.Sprintf("pins[%d].position", i), "%d must be from 1 to %d", p.Position, MaxN)
+		}
+		if seen[p.Position] {
+			return bad(fmt.Sprintf("pins[%d].position", i), "%d is pinned twice", p.Position)
+		}
+		seen[p.Position] = true
+	}
+	if r.MaxPerCategory < 0 {
+		return bad("max_per_category", "%d must be 0 (no limit) or more", r.MaxPerCategory)
+	}
+	if !finite(r.MMRLambda) || r.MMRLambda < 0 || r.MMRLambda >= 1 {
+		return bad("mmr_lambda", "%v must be in [0, 1) (0: off)", r.MMRLambda)
+	}
+	if !finite(r.FreshDays) || r.FreshDays < 0 {
+		return bad("fresh_days", "%v must be 0 or more", r.FreshDays)
+	}
+	if !finite(r.FreshBoost) || r.FreshBoost < 0 || (r.FreshDays > 0 && r.FreshBoost == 0) {
+		return bad("fresh_boost", "%v must be a positive number when fresh_days is set", r.FreshBoost)
+	}
+	return nil
+}
+
+// Merge returns r with the fields set in over replacing its own: request
+// parameters over a scenario's rules.
+func (r Rules) Merge(over Rules) Rules {
+	if over.Categories != nil {
+		r.Categories = over.Categories
+	}
+	if over.ExcludeCategories != nil {
+		r.ExcludeCategories = over.ExcludeCategories
+	}
+	if over.MinPrice != nil {
+		r.MinPrice = over.MinPrice
+	}
+	if over.MaxPrice != nil {
+		r.MaxPrice = over.MaxPrice
+	}
+	r.InStockOnly = r.InStockOnly || over.InStockOnly
+	if over.Attributes != nil {
+		r.Attributes = over.Attributes
+	}
+	if over.ExcludeSeen != nil {
+		r.ExcludeSeen = over.ExcludeSeen
+	}
+	r.ExcludeItems = append(slices.Clip(r.ExcludeItems), over.ExcludeItems...)
+	r.Boosts = append(slices.Clip(r.Boosts), over.Boosts...)
+	if over.Pins != nil {
+		r.Pins = over.Pins
+	}
+	if over.MaxPerCategory != 0 {
+		r.MaxPerCategory = over.MaxPerCategory
+	}
+	if over.MMRLambda != 0 {
+		r.MMRLambda = over.MMRLambda
+	}
+	if over.FreshDays != 0 {
+		r.FreshDays, r.FreshBoost = over.FreshDays, over.FreshBoost
+	}
+	return r
+}
+
+// QueryRules reads the rules a GET request may carry as parameters:
+// category and exclude_category (comma-separated), min_price, max_price,
+// in_stock (true), attr.NAME (comma-separated values, compared as
+// strings or numbers), max_per_category, mmr_lambda, exclude (item ids).
+func QueryRules(q url.Values) (Rules, error) {
+	var r Rules
+	bad := func(field, v, want string) error {
+		return &FieldError{Field: field, Reason: fmt.Sprintf("%q must be %s", v, want)}
+	}
+	list := func(v string) []string {
+		var out []string
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	num := func(name string) (*float64, error) {
+		v := q.Get(name)
+		if v == "" {
+			return nil, nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, bad(name, v, "a number")
+		}
+		return &f, nil
+	}
+	if v := q.Get("category"); v != "" {
+		r.Categories = list(v)
+	}
+	if v := q.Get("exclude_category"); v != "" {
+		r.ExcludeCategories = list(v)
+	}
+	var err error
+	if r.MinPrice, err = num("min_price"); err != nil {
+		return r, err
+	}
+	if r.MaxPrice, err = num("max_price"); err != nil {
+		return r, err
+	}
+	if v := q.Get("in_stock"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return r, bad("in_stock", v, "true or false")
+		}
+		r.InStockOnly = b
+	}
+	for k, vs := range q {
+		name, ok := strings.CutPrefix(k, "attr.")
+		if !ok {
+			continue
+		}
+		if r.Attributes == nil {
+			r.Attributes = map[string][]any{}
+		}
+		for _, v := range vs {
+			for _, s := range list(v) {
+				if f, err := strconv.ParseFloat(s, 64); err == nil {
+					r.Attributes[name] = append(r.Attributes[name], f)
+				}
+				r.Attributes[name] = append(r.Attributes[name], s)
+			}
+		}
+	}
+	if v := q.Get("max_per_category"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return r, bad("max_per_category", v, "an integer")
+		}
+		r.MaxPerCategory = n
+	}
+	if l, err := num("mmr_lambda"); err != nil {
+		return r, err
+	} else if l != nil {
+		r.MMRLambda = *l
+	}
+	if v := q.Get("exclude"); v != "" {
+		for _, s := range list(v) {
+			r.ExcludeItems = append(r.ExcludeItems, tailor.ItemID(s))
+		}
+	}
+	return r, r.Validate()
+}
+
+// meta is what the rules need to know about an item.
+type meta struct {
+	id         tailor.ItemID
+	known      bool // in the catalog
+	available  bool // not hidden, not a non-product
+	inStock    bool // not known to be out of stock
+	categories []string
+	brand      string
+	title      string
+	price      float64
+	hasPrice   bool
+	created    time.Time
+	attrs      map[string]any
+}
+
+func metaOf(it *tailor.Item) meta {
+	m := meta{id: it.ID, known: true, available: !it.Hidden && !it.NonProduct,
+		inStock:    !(it.InStock != nil && !*it.InStock) && !(it.Stock != nil && *it.Stock <= 0),
+		categories: it.Categories, brand: it.Brand, title: it.Title, created: it.CreatedAt, attrs: it.Attributes}
+	if it.Price != nil {
+		m.price, m.hasPrice = *it.Price, true
+	}
+	return m
+}
+
+// keep reports whether the item passes the filters of r.
+func (r *Rules) keep(m *meta) bool {
+	if !m.available {
+		return false
+	}
+	if r.InStockOnly && !m.inStock {
+		return false
+	}
+	if len(r.Categories) > 0 && !overlaps(m.categories, r.Categories) {
+		return false
+	}
+	if len(r.ExcludeCategories) > 0 && overlaps(m.categories, r.ExcludeCategories) {
+		return false
+	}
+	if r.MinPrice != nil && (!m.hasPrice || m.price < *r.MinPrice) {
+		return false
+	}
+	if r.MaxPrice != nil && (!m.hasPrice || m.price > *r.MaxPrice) {
+		return false
+	}
+	for k, want := range r.Attributes {
+		v, ok := m.attrs[k]
+		if !ok || !slices.ContainsFunc(want, func(w any) bool { return sameValue(v, w) }) {
+			return false
+		}
+	}
+	return !slices.Contains(r.ExcludeItems, m.id)
+}
+
+// factor returns the product of the boosts that match and the freshness
+// boost.
+func (r *Rules) factor(m *meta, now time.Time) float64 {
+	f := 1.0
+	for _, b := range r.Boosts {
+		if overlaps(m.categories, b.Categories) || slices.Contains(b.Items, m.id) || (b.Brand != "" && b.Brand == m.brand) {
+			f *= b.Factor
+		}
+	}
+	if r.FreshDays > 0 && !m.created.IsZero() && now.Sub(m.created) <= time.Duration(r.FreshDays*24*float64(time.Hour)) {
+		f *= r.FreshBoost
+	}
+	return f
+}
+
+// boosted applies a factor to a score so that a larger factor always
+// ranks higher, whatever the score's sign.
+func boosted(score float32, f float64) float32 {
+	if f == 1 {
+		return score
+	}
+	if score >= 0 {
+		return score * float32(f)
+	}
+	return score / float32(f)
+}
+
+func overlaps(a, b []string) bool {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameValue compares an attribute value with a wanted one: equal JSON, or
+// equal as strings.
+func sameValue(v, w any) bool {
+	if fmt.Sprint(v) == fmt.Sprint(w) {
+		return true
+	}
+	a, _ := json.Marshal(v)
+	b, _ := json.Marshal(w)
+	return bytes.Equal(a, b)
+}

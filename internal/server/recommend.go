@@ -1,0 +1,315 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/recommend"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// Recommender is what the recommendation endpoints need from the online
+// recommender (recommend.Engine).
+type Recommender interface {
+	Recommend(ctx context.Context, req recommend.Request) (*recommend.Response, error)
+	Similar(ctx context.Context, item tailor.ItemID, req recommend.Request) (*recommend.Response, error)
+	Trending(ctx context.Context, req recommend.Request) (*recommend.Response, error)
+	Rerank(ctx context.Context, req recommend.Request) (*recommend.Response, error)
+	Status() recommend.Status
+	// Load swaps in a model version, or refuses it keeping the current.
+	Load(ctx context.Context, id string) error
+	// ItemsChanged, ItemsDeleted, EventsChanged and UsersDeleted keep its
+	// caches in step with the writes the API makes.
+	ItemsChanged(items []tailor.Item)
+	ItemsDeleted(ids ...tailor.ItemID)
+	EventsChanged(events []tailor.Event)
+	UsersDeleted(ids ...tailor.UserID)
+}
+
+// ListBody is the body of the POST recommendation endpoints.
+type ListBody struct {
+	// Items are the session's items (sessions) or the items to order
+	// (rerank).
+	Items    []tailor.ItemID  `json:"items"`
+	N        int              `json:"n,omitempty"`
+	Offset   int              `json:"offset,omitempty"`
+	Scenario string           `json:"scenario,omitempty"`
+	Rules    *recommend.Rules `json:"rules,omitempty"`
+	Details  bool             `json:"details,omitempty"`
+}
+
+// ModelsBody is the body of GET /v1/models.
+type ModelsBody struct {
+	Serving  recommend.Status     `json:"serving"`
+	Versions []store.ModelVersion `json:"versions"`
+}
+
+var (
+	listParams = []param{
+		{name: "n", in: "query", typ: "integer", doc: "number of items, 1 to 100 (default 10)"},
+		{name: "offset", in: "query", typ: "integer", doc: "items to skip first, 0 to 1000 (default 0)"},
+		{name: "scenario", in: "query", typ: "string", doc: "apply this stored scenario's rules"},
+		{name: "details", in: "query", typ: "boolean", doc: "add each item's catalog record"},
+		{name: "category", in: "query", typ: "string", doc: "keep items of these categories (comma-separated)"},
+		{name: "exclude_category", in: "query", typ: "string", doc: "drop items of these categories (comma-separated)"},
+		{name: "min_price", in: "query", typ: "number", doc: "keep items priced at least this"},
+		{name: "max_price", in: "query", typ: "number", doc: "keep items priced at most this"},
+		{name: "in_stock", in: "query", typ: "boolean", doc: "keep only items in stock"},
+		{name: "max_per_category", in: "query", typ: "integer", doc: "at most this many items of one category"},
+		{name: "mmr_lambda", in: "query", typ: "number", doc: "diversify by maximal marginal relevance, 0 to 1 (0: off)"},
+		{name: "exclude", in: "query", typ: "string", doc: "item ids to leave out (comma-separated)"},
+	}
+	nameParam = param{name: "name", in: "path", typ: "string", doc: "the scenario's name"}
+)
+
+func (s *Server) recommendRoutes() []route {
+	withID := func(ps ...param) []param { return append([]param{idParam}, ps...) }
+	return []route{
+		{method: "GET", path: "/v1/users/{id}/recommendations", role: RoleRead, summary: "Personalized recommendations for a shopper (unknown shoppers get trending items)",
+			params: withID(listParams...), response: recommend.Response{}, handle: s.userRecommendations},
+		{method: "POST", path: "/v1/users/{id}/rerank", role: RoleRead, summary: "Order the given items for a shopper",
+			params: withID(), body: ListBody{}, response: recommend.Response{}, handle: s.rerank},
+		{method: "GET", path: "/v1/items/{id}/similar", role: RoleRead, summary: "Items similar to an item",
+			params: withID(listParams...), response: recommend.Response{}, handle: s.similar},
+		{method: "GET", path: "/v1/trending", role: RoleRead, summary: "Trending items (time-decayed interest), optionally per category",
+			params: listParams, response: recommend.Response{}, handle: s.trending},
+		{method: "POST", path: "/v1/sessions/recommendations", role: RoleRead, summary: "Recommendations for an anonymous session's items",
+			body: ListBody{}, response: recommend.Response{}, handle: s.sessionRecommendations},
+
+		{method: "GET", path: "/v1/models", role: RoleRead, summary: "The model versions of the registry and the one being served",
+			response: ModelsBody{}, handle: s.models},
+		{method: "POST", path: "/v1/models/{id}/activate", role: RoleAdmin, summary: "Serve a model version (roll forward or back); a version that fails to load is refused",
+			params: withID(), response: ModelsBody{}, handle: s.activate},
+
+		{method: "GET", path: "/v1/scenarios", role: RoleRead, summary: "The stored scenarios and their rules",
+			response: map[string]recommend.Rules{}, handle: s.scenarios},
+		{method: "GET", path: "/v1/scenarios/{name}", role: RoleRead, summary: "A scenario's rules",
+			params: []param{nameParam}, response: recommend.Rules{}, handle: s.scenario},
+		{method: "PUT", path: "/v1/scenarios/{name}", role: RoleAdmin, summary: "Create or replace a scenario (rules are checked first)",
+			params: []param{nameParam}, body: recommend.Rules{}, response: recommend.Rules{}, handle: s.putScenario},
+		{method: "DELETE", path: "/v1/scenarios/{name}", role: RoleAdmin, summary: "Delete a scenario",
+			params: []param{nameParam}, response: DeleteResult{}, handle: s.deleteScenario},
+	}
+}
+
+// errNoRecommender answers recommendation routes of a server without one.
+var errNoRecommender = &apiError{status: http.StatusServiceUnavailable, body: Error{Code: "unavailable", Message: "this server runs without the recommender"}}
+
+// listRequest reads n, offset, scenario, details and the rule parameters.
+func listRequest(r *http.Request) (recommend.Request, error) {
+	q := r.URL.Query()
+	req := recommend.Request{N: 10, Scenario: q.Get("scenario")}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"n", &req.N}, {"offset", &req.Offset}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return req, badRequest("%s: %q is not an integer", f.name, v)
+			}
+			*f.dst = n
+		}
+	}
+	if v := q.Get("details"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return req, badRequest("details: %q is not true or false", v)
+		}
+		req.Details = b
+	}
+	rules, err := recommend.QueryRules(q)
+	if err != nil {
+		return req, err
+	}
+	req.Rules = rules
+	return req, nil
+}
+
+// bodyRequest reads a ListBody.
+func bodyRequest(r *http.Request) (recommend.Request, error) {
+	var b ListBody
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return recommend.Request{}, err
+		}
+		return recommend.Request{}, badRequest("body: %v", err)
+	}
+	req := recommend.Request{Items: b.Items, N: b.N, Offset: b.Offset, Scenario: b.Scenario, Details: b.Details}
+	if b.Rules != nil {
+		if err := b.Rules.Validate(); err != nil {
+			return req, err
+		}
+		req.Rules = *b.Rules
+	}
+	return req, nil
+}
+
+func (s *Server) userRecommendations(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	req, err := listRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	req.User = tailor.UserID(r.PathValue("id"))
+	return s.rec.Recommend(r.Context(), req)
+}
+
+func (s *Server) similar(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	req, err := listRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.rec.Similar(r.Context(), tailor.ItemID(r.PathValue("id")), req)
+}
+
+func (s *Server) trending(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	req, err := listRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.rec.Trending(r.Context(), req)
+}
+
+func (s *Server) sessionRecommendations(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	req, err := bodyRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Items) == 0 {
+		return nil, badRequest("items: list the session's items (at least one)")
+	}
+	if req.N == 0 {
+		req.N = 10
+	}
+	req.Session, req.Items = req.Items, nil
+	return s.rec.Recommend(r.Context(), req)
+}
+
+func (s *Server) rerank(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	req, err := bodyRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	req.User = tailor.UserID(r.PathValue("id"))
+	return s.rec.Rerank(r.Context(), req)
+}
+
+func (s *Server) models(r *http.Request) (any, error) {
+	vs, err := s.db.ModelVersions(r.Context(), "")
+	if err != nil {
+		return nil, err
+	}
+	body := ModelsBody{Versions: vs}
+	if body.Versions == nil {
+		body.Versions = []store.ModelVersion{}
+	}
+	if s.rec != nil {
+		body.Serving = s.rec.Status()
+	}
+	return body, nil
+}
+
+func (s *Server) activate(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	id := r.PathValue("id")
+	if _, err := s.db.ModelVersion(r.Context(), id); err != nil {
+		return nil, err
+	}
+	var prev string
+	if st := s.rec.Status(); st.Version != nil {
+		prev = st.Version.ID
+	}
+	// Load (and check) first: a version that does not load is refused and
+	// the registry keeps pointing at the one being served.
+	if err := s.rec.Load(r.Context(), id); err != nil {
+		return nil, &apiError{status: http.StatusUnprocessableEntity, body: Error{Code: "model_refused",
+			Message: fmt.Sprintf("model version %s was refused and the previous one keeps serving: %v", id, err)}}
+	}
+	if err := s.db.ActivateModel(r.Context(), id); err != nil {
+		if prev != "" {
+			_ = s.rec.Load(context.WithoutCancel(r.Context()), prev)
+		}
+		return nil, err
+	}
+	return s.models(r)
+}
+
+func (s *Server) scenarios(r *http.Request) (any, error) {
+	all, err := s.db.Scenarios(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range all {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (s *Server) scenario(r *http.Request) (any, error) {
+	raw, err := s.db.Scenario(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return nil, err
+	}
+	return []byte(raw), nil
+}
+
+func (s *Server) putScenario(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if !tailor.ValidTypeName(name) {
+		return nil, badRequest("name: %q must be 1 to 64 characters of a-z, 0-9 and _, starting with a letter", name)
+	}
+	var raw json.RawMessage
+	if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, badRequest("body: %v", err)
+	}
+	rules, err := recommend.ParseRules(raw)
+	if err != nil {
+		return nil, err
+	}
+	canonical, err := json.Marshal(rules)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.db.PutScenario(r.Context(), name, canonical); err != nil {
+		return nil, err
+	}
+	return rules, nil
+}
+
+func (s *Server) deleteScenario(r *http.Request) (any, error) {
+	name := r.PathValue("name")
+	if err := s.db.DeleteScenario(r.Context(), name); err != nil {
+		return nil, err
+	}
+	return DeleteResult{Deleted: name}, nil
+}

@@ -1,0 +1,198 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+const modelColumns = `id, slot, model, params, data_until, metrics, protocol, bytes, created_at, active`
+
+func scanModel(sc interface{ Scan(...any) error }) (store.ModelVersion, error) {
+	var (
+		v               store.ModelVersion
+		params, metrics sql.NullString
+		until, created  int64
+		active          int
+	)
+	if err := sc.Scan(&v.ID, &v.Slot, &v.Model, &params, &until, &metrics, &v.Protocol, &v.Bytes, &created, &active); err != nil {
+		return v, err
+	}
+	if params.Valid {
+		v.Params = json.RawMessage(params.String)
+	}
+	if metrics.Valid {
+		if err := json.Unmarshal([]byte(metrics.String), &v.Metrics); err != nil {
+			return v, fmt.Errorf("model %s: metrics: %w", v.ID, err)
+		}
+	}
+	v.DataUntil, v.CreatedAt, v.Active = fromNanos(until), fromNanos(created), active == 1
+	return v, nil
+}
+
+// SaveModel stores a new, inactive model version with its artifact.
+func (db *DB) SaveModel(ctx context.Context, v store.ModelVersion, artifact []byte) error {
+	if v.ID == "" || v.Slot == "" || v.Model == "" {
+		return errors.New("save model: id, slot and model are required")
+	}
+	var params, metrics any
+	if len(v.Params) > 0 {
+		params = string(v.Params)
+	}
+	if v.Metrics != nil {
+		b, err := json.Marshal(v.Metrics)
+		if err != nil {
+			return fmt.Errorf("save model %s: metrics: %w", v.ID, err)
+		}
+		metrics = string(b)
+	}
+	if v.CreatedAt.IsZero() {
+		v.CreatedAt = time.Now()
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+		v.ID, v.Slot, v.Model, params, toNanos(v.DataUntil), metrics, v.Protocol, int64(len(artifact)), toNanos(v.CreatedAt), artifact)
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", v.ID, err)
+	}
+	return nil
+}
+
+// ModelVersions lists a slot's versions ("" for all), newest first.
+func (db *DB) ModelVersions(ctx context.Context, slot string) ([]store.ModelVersion, error) {
+	q := `SELECT ` + modelColumns + ` FROM models`
+	var args []any
+	if slot != "" {
+		q += ` WHERE slot = ?`
+		args = append(args, slot)
+	}
+	rows, err := db.r.QueryContext(ctx, q+` ORDER BY id DESC`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list models: %w", err)
+	}
+	defer rows.Close()
+	var out []store.ModelVersion
+	for rows.Next() {
+		v, err := scanModel(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list models: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ModelVersion returns one version.
+func (db *DB) ModelVersion(ctx context.Context, id string) (store.ModelVersion, error) {
+	v, err := scanModel(db.r.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("model version %q: %w", id, store.ErrNotFound)
+	}
+	return v, err
+}
+
+// ModelArtifact returns a version's artifact.
+func (db *DB) ModelArtifact(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := db.r.QueryRowContext(ctx, `SELECT artifact FROM models WHERE id = ?`, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("model version %q: %w", id, store.ErrNotFound)
+	}
+	return b, err
+}
+
+// ActivateModel makes the version its slot's only active one, in one
+// transaction.
+func (db *DB) ActivateModel(ctx context.Context, id string) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("activate model %s: %w", id, err)
+	}
+	var slot string
+	if err := tx.QueryRowContext(ctx, `SELECT slot FROM models WHERE id = ?`, id).Scan(&slot); err != nil {
+		rollback(tx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("model version %q: %w", id, store.ErrNotFound)
+		}
+		return fmt.Errorf("activate model %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE models SET active = 0 WHERE slot = ? AND active = 1`, slot); err != nil {
+		rollback(tx)
+		return fmt.Errorf("activate model %s: %w", id, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE models SET active = 1 WHERE id = ?`, id); err != nil {
+		rollback(tx)
+		return fmt.Errorf("activate model %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("activate model %s: %w", id, err)
+	}
+	return nil
+}
+
+// ActiveModel returns the slot's active version.
+func (db *DB) ActiveModel(ctx context.Context, slot string) (store.ModelVersion, error) {
+	v, err := scanModel(db.r.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models WHERE slot = ? AND active = 1`, slot))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, fmt.Errorf("no active model in slot %q: %w", slot, store.ErrNotFound)
+	}
+	return v, err
+}
+
+// PutScenario creates or replaces a scenario.
+func (db *DB) PutScenario(ctx context.Context, name string, rules json.RawMessage) error {
+	if name == "" {
+		return errors.New("put scenario: the name is empty")
+	}
+	_, err := db.w.ExecContext(ctx, `INSERT INTO scenarios (name, rules, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET rules = excluded.rules, updated_at = excluded.updated_at`,
+		name, string(rules), toNanos(time.Now()))
+	if err != nil {
+		return fmt.Errorf("put scenario %s: %w", name, err)
+	}
+	return nil
+}
+
+// Scenario returns a scenario's rules.
+func (db *DB) Scenario(ctx context.Context, name string) (json.RawMessage, error) {
+	var s string
+	err := db.r.QueryRowContext(ctx, `SELECT rules FROM scenarios WHERE name = ?`, name).Scan(&s)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("scenario %q: %w", name, store.ErrNotFound)
+	}
+	return json.RawMessage(s), err
+}
+
+// Scenarios returns every scenario.
+func (db *DB) Scenarios(ctx context.Context) (map[string]json.RawMessage, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT name, rules FROM scenarios ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list scenarios: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]json.RawMessage{}
+	for rows.Next() {
+		var name, rules string
+		if err := rows.Scan(&name, &rules); err != nil {
+			return nil, fmt.Errorf("list scenarios: %w", err)
+		}
+		out[name] = json.RawMessage(rules)
+	}
+	return out, rows.Err()
+}
+
+// DeleteScenario removes a scenario.
+func (db *DB) DeleteScenario(ctx context.Context, name string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM scenarios WHERE name = ?`, name)
+	if err != nil {
+		return fmt.Errorf("delete scenario %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("scenario %q: %w", name, store.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+func testModelRegistry(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.ActiveModel(ctx, "default"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("active model of an empty registry: %v, want ErrNotFound", err)
+	}
+	until := time.Date(2011, 10, 1, 0, 0, 0, 0, time.UTC)
+	versions := []store.ModelVersion{
+		{ID: "01A", Slot: "default", Model: "ease", Params: json.RawMessage(`{"lambda":400}`), DataUntil: until,
+			Metrics: map[string]float64{"ndcg@10": 0.25}, Protocol: "temporal"},
+		{ID: "01B", Slot: "default", Model: "ials", DataUntil: until},
+		{ID: "01C", Slot: "other", Model: "popular", DataUntil: until},
+	}
+	for i, v := range versions {
+		if err := s.SaveModel(ctx, v, bytes.Repeat([]byte{byte(i)}, 100+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SaveModel(ctx, versions[0], []byte("x")); err == nil {
+		t.Error("a second version with the same id was saved")
+	}
+	got, err := s.ModelVersions(ctx, "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "01B" || got[1].ID != "01A" {
+		t.Fatalf("default versions = %+v, want 01B then 01A", got)
+	}
+	a := got[1]
+	if a.Model != "ease" || string(a.Params) != `{"lambda":400}` || !a.DataUntil.Equal(until) || a.Metrics["ndcg@10"] != 0.25 ||
+		a.Protocol != "temporal" || a.Bytes != 100 || a.Active || a.CreatedAt.IsZero() {
+		t.Errorf("01A = %+v", a)
+	}
+	if all, _ := s.ModelVersions(ctx, ""); len(all) != 3 {
+		t.Errorf("all versions: %d, want 3", len(all))
+	}
+	art, err := s.ModelArtifact(ctx, "01B")
+	if err != nil || len(art) != 101 || art[0] != 1 {
+		t.Errorf("artifact of 01B: %d bytes, %v", len(art), err)
+	}
+	for _, id := range []string{"01A", "01B", "01A"} {
+		if err := s.ActivateModel(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		active, err := s.ActiveModel(ctx, "default")
+		if err != nil || active.ID != id || !active.Active {
+			t.Fatalf("after activating %s: active %+v, %v", id, active, err)
+		}
+	}
+	if err := s.ActivateModel(ctx, "01C"); err != nil {
+		t.Fatal(err)
+	}
+	if active, _ := s.ActiveModel(ctx, "default"); active.ID != "01A" {
+		t.Errorf("activating another slot changed default to %s", active.ID)
+	}
+	n := 0
+	vs, _ := s.ModelVersions(ctx, "")
+	for _, v := range vs {
+		if v.Active {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d active versions, want one per slot (2)", n)
+	}
+	for _, id := range []string{"nope"} {
+		if err := s.ActivateModel(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("activate %s: %v", id, err)
+		}
+		if _, err := s.ModelVersion(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("version %s: %v", id, err)
+		}
+		if _, err := s.ModelArtifact(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("artifact %s: %v", id, err)
+		}
+	}
+}
+
+func testScenarios(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if _, err := s.Scenario(ctx, "home"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing scenario: %v", err)
+	}
+	if err := s.PutScenario(ctx, "home", json.RawMessage(`{"n":10}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutScenario(ctx, "home", json.RawMessage(`{"n":12}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutScenario(ctx, "cart", json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Scenario(ctx, "home"); err != nil || string(r) != `{"n":12}` {
+		t.Errorf("home = %s, %v", r, err)
+	}
+	all, err := s.Scenarios(ctx)
+	if err != nil || len(all) != 2 || string(all["cart"]) != `{}` {
+		t.Errorf("scenarios = %v, %v", all, err)
+	}
+	if err := s.DeleteScenario(ctx, "home"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteScenario(ctx, "home"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+}
