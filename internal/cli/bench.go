@@ -90,7 +90,7 @@ each run and the median.`,
 	events.Flags().Uint64Var(&opts.Seed, "seed", 1, "seed of the event generator")
 	events.Flags().IntVar(&runs, "runs", 1, "number of runs; the median is reported")
 	events.Flags().BoolVar(&asJSON, "json", false, "print the results as one JSON object")
-	cmd.AddCommand(events)
+	cmd.AddCommand(events, newBenchServeCmd(stdout, stderr))
 	return cmd
 }
 

@@ -61,6 +61,7 @@ new version on that schedule and activates it.`,
 	cmd.Flags().StringVar(&addr, "addr", DefaultAddr, "address to listen on")
 	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (TOML)")
 	cmd.Flags().DurationVar(&so.retrainEvery, "retrain-every", 0, "train and activate a new model version this often (0: never)")
+	cmd.Flags().DurationVar(&so.historyTTL, "history-ttl", 30*time.Second, "how long a shopper's history read from the store is reused (events posted to this server refresh it at once)")
 	cmd.Flags().StringVar(&modelName, "model", "", "model to retrain (default: what 'tailor train' picks for the data)")
 	cmd.Flags().StringVar(&params, "params", "", "the retrained model's parameters as JSON")
 	return cmd
@@ -70,6 +71,7 @@ new version on that schedule and activates it.`,
 type serveOptions struct {
 	retrainEvery time.Duration
 	train        train.Options
+	historyTTL   time.Duration // 0: the engine's default
 }
 
 // cfgWeights converts the configuration's event weights.
@@ -102,7 +104,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		fmt.Fprintln(stdout, "No API keys are configured: the API is open, and listens on loopback only.")
 	}
 	rules := cfg.Rules()
-	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Lookup: all.Lookup, Logger: log})
+	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL})
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,10 @@ type Options struct {
 	Exclude []tailor.EventType
 	// HistoryLimit is the number of a shopper's newest events read (default
 	// 500), and HistoryTTL how long a history read from the store is
-	// reused (default 1 s; events posted through the API refresh it at once).
+	// reused (default 30 s). Events posted through the API drop the
+	// shopper's cached history at once, so they count from the next
+	// request; the TTL bounds how long events written by another process
+	// (a concurrent 'tailor import') go unseen.
 	HistoryLimit int
 	HistoryTTL   time.Duration
 	// TrendingHalfLife is the half-life of trending scores (default 7 days),
@@ -111,7 +114,7 @@ func New(src Source, opts Options) (*Engine, error) {
 		opts.HistoryLimit = 500
 	}
 	if opts.HistoryTTL <= 0 {
-		opts.HistoryTTL = time.Second
+		opts.HistoryTTL = 30 * time.Second
 	}
 	if opts.TrendingHalfLife <= 0 {
 		opts.TrendingHalfLife = 7 * 24 * time.Hour
@@ -136,6 +139,9 @@ type state struct {
 	ids     []tailor.ItemID
 	index   map[tailor.ItemID]int32
 	scores  sync.Pool // *[]float32 of len(ids)
+	// meta is the catalog entry of each index (nil: not in the catalog);
+	// guarded by the engine's catMu, which keeps it in step with catalog.
+	meta []*meta
 }
 
 // Status describes what the engine serves.
@@ -218,9 +224,25 @@ func (e *Engine) Load(ctx context.Context, id string) error {
 		e.log.Error("refused a model version; the previous one keeps serving", slog.String("version", id), slog.Any("err", err))
 		return err
 	}
-	e.cur.Store(s)
+	e.catMu.Lock()
+	s.meta = make([]*meta, len(s.ids))
+	for i, id := range s.ids {
+		s.meta[i] = e.catalog[id]
+	}
+	e.cur.Store(s) // under catMu: catalog changes reach the new meta
+	e.catMu.Unlock()
 	e.loads.Add(1)
 	return nil
+}
+
+// setMeta records a catalog change in the served state's meta; the caller
+// holds catMu.
+func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
+	if s := e.cur.Load(); s != nil {
+		if i, ok := s.index[id]; ok {
+			s.meta[i] = m
+		}
+	}
 }
 
 func (e *Engine) load(ctx context.Context, id string) (*state, error) {
@@ -291,6 +313,11 @@ func (e *Engine) RefreshCatalog(ctx context.Context) error {
 	}
 	e.catMu.Lock()
 	e.catalog = cat
+	if s := e.cur.Load(); s != nil {
+		for i, id := range s.ids {
+			s.meta[i] = cat[id]
+		}
+	}
 	e.catMu.Unlock()
 	return nil
 }
@@ -302,6 +329,7 @@ func (e *Engine) ItemsChanged(items []tailor.Item) {
 	for i := range items {
 		m := metaOf(&items[i])
 		e.catalog[m.id] = &m
+		e.setMeta(m.id, &m)
 	}
 }
 
@@ -311,6 +339,7 @@ func (e *Engine) ItemsDeleted(ids ...tailor.ItemID) {
 	defer e.catMu.Unlock()
 	for _, id := range ids {
 		delete(e.catalog, id)
+		e.setMeta(id, nil)
 	}
 }
 
@@ -325,7 +354,9 @@ func (e *Engine) EventsChanged(events []tailor.Event) {
 	e.catMu.Lock()
 	for i := range events {
 		if _, ok := e.catalog[events[i].ItemID]; !ok {
-			e.catalog[events[i].ItemID] = &meta{id: events[i].ItemID, known: true, available: true, inStock: true}
+			m := &meta{id: events[i].ItemID, known: true, available: true, inStock: true}
+			e.catalog[events[i].ItemID] = m
+			e.setMeta(m.id, m)
 		}
 	}
 	e.catMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -14,6 +15,41 @@ import (
 type history struct {
 	read  time.Time
 	items []histItem // strongest first
+
+	// conv caches the history in the dense indices of one model version.
+	conv atomic.Pointer[converted]
+}
+
+// converted is a history in a version's indices.
+type converted struct {
+	version  string
+	idx      []int32   // the model's indices of the history's items
+	weights  []float32 // their weights
+	pos      []int     // their positions in history.items
+	excluded []int32   // sorted indices of items not to recommend again
+}
+
+// in returns the history in s's indices, computing it once per version.
+func (h *history) in(s *state) *converted {
+	if c := h.conv.Load(); c != nil && c.version == s.version.ID {
+		return c
+	}
+	c := &converted{version: s.version.ID}
+	for k, it := range h.items {
+		i, ok := s.index[it.id]
+		if !ok {
+			continue
+		}
+		if it.weight > 0 {
+			c.idx, c.weights, c.pos = append(c.idx, i), append(c.weights, float32(it.weight)), append(c.pos, k)
+		}
+		if it.excluded {
+			c.excluded = append(c.excluded, i)
+		}
+	}
+	slices.Sort(c.excluded)
+	h.conv.Store(c)
+	return c
 }
 
 // histItem is one item of a history.

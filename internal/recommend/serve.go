@@ -123,10 +123,15 @@ func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) 
 	now := e.opts.Now()
 	// Items the shopper must not get again: bought or returned, the
 	// session's own, and those seen within the rules' window.
-	skip := map[tailor.ItemID]bool{}
+	// (Bought and returned items are also in the history's conversion, for
+	// the model path; skip repeats them for the trending path.)
+	var skip map[tailor.ItemID]bool // beyond the bought and returned
 	for _, it := range h.items {
-		if it.excluded || req.User == "" ||
+		if req.User == "" ||
 			(rules.ExcludeSeen != nil && it.seen(rules.ExcludeSeen.Types, now.Add(-time.Duration(rules.ExcludeSeen.Within)))) {
+			if skip == nil {
+				skip = map[tailor.ItemID]bool{}
+			}
 			skip[it.id] = true
 		}
 	}
@@ -143,6 +148,14 @@ func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) 
 	}
 	if cands == nil {
 		resp.Fallback = "trending"
+		for _, it := range h.items {
+			if it.excluded {
+				if skip == nil {
+					skip = map[tailor.ItemID]bool{}
+				}
+				skip[it.id] = true
+			}
+		}
 		cands = e.trendingCands(&rules, skip, want, now)
 	}
 	return e.finish(ctx, resp, cands, &rules, req)
@@ -158,38 +171,36 @@ func versionID(s *state) string {
 // personal scores the history with the model; nil when the model knows
 // none of the history's items.
 func (e *Engine) personal(s *state, h *history, rules *Rules, skip map[tailor.ItemID]bool, want int, now time.Time) ([]cand, error) {
-	var idx []int32
-	var w []float32
-	for _, it := range h.items {
-		if i, ok := s.index[it.id]; ok && it.weight > 0 {
-			idx = append(idx, i)
-			w = append(w, float32(it.weight))
-		}
-	}
-	if len(idx) == 0 {
+	c := h.in(s)
+	if len(c.idx) == 0 {
 		return nil, nil
 	}
 	sp := s.scores.Get().(*[]float32)
 	defer s.scores.Put(sp)
 	scores := *sp
-	if err := s.scorer.ScoreHistory(idx, w, scores); err != nil {
+	if err := s.scorer.ScoreHistory(c.idx, c.weights, scores); err != nil {
 		return nil, err
 	}
-	entries := e.selectScores(s, scores, rules, func(i int32) bool { return skip[s.ids[i]] }, want, now)
-	cands := make([]cand, len(entries))
-	byID := map[tailor.ItemID]*histItem{}
-	for k := range h.items {
-		byID[h.items[k].id] = &h.items[k]
+	isSkipped := func(i int32) bool {
+		if _, ok := slices.BinarySearch(c.excluded, i); ok {
+			return true
+		}
+		return len(skip) > 0 && skip[s.ids[i]]
 	}
+	entries := e.selectScores(s, scores, rules, isSkipped, want, now)
+	if len(entries) == 0 {
+		return []cand{}, nil // the rules leave nothing; not a cold start
+	}
+	cands := make([]cand, len(entries))
 	for k, en := range entries {
-		c := cand{id: s.ids[en.Index], score: float64(en.Score)}
+		cd := cand{id: s.ids[en.Index], score: float64(en.Score)}
 		if s.explain != nil {
-			if j, ok := s.explain.Because(idx, en.Index); ok {
-				src := s.ids[j]
-				c.reason = "because you " + verb(byID[src].strong) + " " + e.title(src)
+			if j, ok := s.explain.Because(c.idx, en.Index); ok {
+				src := &h.items[c.pos[slices.Index(c.idx, j)]]
+				cd.reason = "because you " + verb(src.strong) + " " + e.title(src.id)
 			}
 		}
-		cands[k] = c
+		cands[k] = cd
 	}
 	return cands, nil
 }
@@ -201,7 +212,7 @@ func (e *Engine) selectScores(s *state, scores []float32, rules *Rules, skip fun
 	defer e.catMu.RUnlock()
 	if len(rules.Boosts) > 0 || rules.FreshDays > 0 {
 		for i := range scores {
-			if m := e.catalog[s.ids[i]]; m != nil {
+			if m := s.meta[i]; m != nil {
 				scores[i] = boosted(scores[i], rules.factor(m, now))
 			}
 		}
@@ -214,7 +225,7 @@ func (e *Engine) selectScores(s *state, scores []float32, rules *Rules, skip fun
 		if skip(i) {
 			return true
 		}
-		m := e.catalog[s.ids[i]]
+		m := s.meta[i]
 		return m == nil || !rules.keep(m)
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -40,6 +41,7 @@ type DB struct {
 
 	commit committer // queues Update calls for group commit
 	refs   refCache  // integer keys of items and users
+	reads  sync.Map  // query → *sql.Stmt on r (readStmt)
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings
@@ -135,7 +137,30 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database, checkpointing the write-ahead log.
 func (db *DB) Close() error {
-	return errors.Join(db.st.close(), db.ck.Close(), db.r.Close(), db.w.Close())
+	var errs []error
+	db.reads.Range(func(_, v any) bool {
+		errs = append(errs, v.(*sql.Stmt).Close())
+		return true
+	})
+	return errors.Join(append(errs, db.st.close(), db.ck.Close(), db.r.Close(), db.w.Close())...)
+}
+
+// readStmt returns the read statement for query, prepared once: event
+// listings come in a few shapes, and parsing each request's SQL again
+// cost a tenth of a recommendation request.
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.reads.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.reads.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // CheckpointInterval is how often Run checkpoints the write-ahead log.
@@ -404,7 +429,11 @@ func (db *DB) Events(ctx context.Context, q store.EventQuery, p store.PageReques
 	}
 	n := p.Size()
 	args = append(args, n+1)
-	rows, err := db.r.QueryContext(ctx, eventSelect+" WHERE "+cond+" ORDER BY e.ts DESC, e.seq DESC LIMIT ?", args...)
+	st, err := db.readStmt(ctx, eventSelect+" WHERE "+cond+" ORDER BY e.ts DESC, e.seq DESC LIMIT ?")
+	if err != nil {
+		return page, fmt.Errorf("list events: %w", err)
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return page, fmt.Errorf("list events: %w", err)
 	}
