@@ -226,11 +226,75 @@ func TestServingEndToEnd(t *testing.T) {
 	if code := call(t, "GET", base+"/v1/users/never-seen/recommendations?n=3", "", &cold); code != 200 || cold.Fallback != "trending" || len(cold.Items) != 3 {
 		t.Errorf("unknown shopper: %d %+v", code, cold)
 	}
+	// An A/B test splits shoppers stably between two versions, and events
+	// that carry a recommendation id are attributed to scenario and version.
+	if code := call(t, "PUT", base+"/v1/scenarios/ab", fmt.Sprintf(`{"ab_test":{"a":%q,"b":%q,"share_b":0.5}}`, older, newer), nil); code != 200 {
+		t.Fatalf("put A/B scenario: %d", code)
+	}
+	var shoppers struct {
+		Data []struct{ ID string } `json:"data"`
+	}
+	if code := call(t, "GET", base+"/v1/users?limit=60", "", &shoppers); code != 200 || len(shoppers.Data) != 60 {
+		t.Fatalf("users: %d", code)
+	}
+	arms := map[string]int{}
+	clicks, purchases, revenue := map[string]int{}, map[string]int{}, map[string]float64{}
+	var events []map[string]any
+	for i, u := range shoppers.Data {
+		var r1, r2 recommend.Response
+		call(t, "GET", base+"/v1/users/"+u.ID+"/recommendations?n=3&scenario=ab", "", &r1)
+		call(t, "GET", base+"/v1/users/"+u.ID+"/recommendations?n=3&scenario=ab", "", &r2)
+		if r1.ModelVersion != r2.ModelVersion && r1.Fallback == "" && r2.Fallback == "" {
+			t.Errorf("shopper %s got versions %s and %s", u.ID, r1.ModelVersion, r2.ModelVersion)
+		}
+		if r1.Fallback != "" || len(r1.Items) == 0 {
+			continue
+		}
+		arms[r1.ModelVersion]++
+		events = append(events, map[string]any{"user_id": u.ID, "item_id": r1.Items[0].ItemID, "type": "click", "recommendation_id": r1.RecommendationID})
+		clicks[r1.ModelVersion]++
+		if i%3 == 0 {
+			events = append(events, map[string]any{"user_id": u.ID, "item_id": r1.Items[0].ItemID, "type": "purchase",
+				"recommendation_id": r1.RecommendationID, "value": 2, "unit_price": 1.5})
+			purchases[r1.ModelVersion]++
+			revenue[r1.ModelVersion] += 3
+		}
+	}
+	if arms[older] == 0 || arms[newer] == 0 || len(arms) != 2 {
+		t.Fatalf("A/B arms: %v", arms)
+	}
+	evBody, _ := json.Marshal(events)
+	if code := call(t, "POST", base+"/v1/events", string(evBody), nil); code != 200 {
+		t.Fatalf("post attributed events: %d", code)
+	}
+	var online recommend.OnlineReport
+	if code := call(t, "GET", base+"/v1/metrics/online?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z", "", &online); code != 200 {
+		t.Fatalf("online metrics: %d", code)
+	}
+	for _, v := range []string{older, newer} {
+		i := slices.IndexFunc(online.Groups, func(g recommend.OnlineGroup) bool { return g.Scenario == "ab" && g.ModelVersion == v })
+		if i < 0 {
+			t.Fatalf("no online group for ab/%s: %+v", v, online.Groups)
+		}
+		g := online.Groups[i]
+		if g.Impressions != int64(2*arms[v]) || g.Clicks != int64(clicks[v]) || g.Purchases != int64(purchases[v]) ||
+			g.Revenue != revenue[v] || g.CTR != float64(clicks[v])/float64(2*arms[v]) {
+			t.Errorf("ab/%s: %+v, want %d impressions, %d clicks, %d purchases, revenue %v", v, g, 2*arms[v], clicks[v], purchases[v], revenue[v])
+		}
+	}
+	if len(online.ABTests) != 1 || online.ABTests[0].A != older || !(online.ABTests[0].ConversionPValue > 0 && online.ABTests[0].ConversionPValue <= 1) {
+		t.Errorf("A/B results: %+v", online.ABTests)
+	}
+
 	for _, tc := range []struct {
 		method, path, body string
 		status             int
 		mention            string
 	}{
+		{"PUT", "/v1/scenarios/ab2", `{"ab_test":{"a":"` + older + `","b":"nope","share_b":0.5}}`, 400, "ab_test.b"},
+		{"PUT", "/v1/scenarios/ab2", `{"ab_test":{"a":"` + older + `","b":"` + newer + `","share_b":1.5}}`, 400, "ab_test.share_b"},
+		{"GET", "/v1/metrics/online?from=yesterday", "", 400, "from"},
+		{"GET", "/v1/metrics/online?from=2020-01-02T00:00:00Z&to=2020-01-01T00:00:00Z", "", 400, "to"},
 		{"GET", "/v1/users/" + user + "/recommendations?n=0", "", 400, "n:"},
 		{"GET", "/v1/users/" + user + "/recommendations?n=ten", "", 400, "n:"},
 		{"GET", "/v1/users/" + user + "/recommendations?offset=-1", "", 400, "offset"},

@@ -40,6 +40,7 @@ type Source interface {
 	store.ItemReader
 	store.ModelRegistry
 	store.ScenarioStore
+	store.ImpressionStore
 }
 
 // Options configure an Engine. Zero fields take the documented defaults.
@@ -92,6 +93,12 @@ type Engine struct {
 	histMu sync.Mutex
 	hist   map[tailor.UserID]*history
 
+	extraMu sync.Mutex
+	extra   map[string]*state // versions of A/B tests other than the active one
+
+	impMu sync.Mutex
+	imp   map[impKey][2]int64 // responses and items, not yet flushed
+
 	loads, loadFailures atomic.Int64
 }
 
@@ -126,7 +133,8 @@ func New(src Source, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Engine{src: src, opts: opts, log: log, catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}}, nil
+	return &Engine{src: src, opts: opts, log: log, catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{},
+		extra: map[string]*state{}, imp: map[impKey][2]int64{}}, nil
 }
 
 // state is one loaded model version; it never changes once published.
@@ -180,15 +188,21 @@ func (e *Engine) Start(ctx context.Context) error {
 
 // Run keeps the engine current until ctx is done: it follows the slot's
 // active version (activated by another process too) every syncEvery and
-// recomputes trending every trendEvery.
+// recomputes trending every trendEvery; it writes the impression counts
+// every 10 s and when it stops.
 func (e *Engine) Run(ctx context.Context, syncEvery, trendEvery time.Duration) error {
-	sync, trend := time.NewTicker(syncEvery), time.NewTicker(trendEvery)
+	sync, trend, flush := time.NewTicker(syncEvery), time.NewTicker(trendEvery), time.NewTicker(10*time.Second)
 	defer sync.Stop()
 	defer trend.Stop()
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return e.FlushImpressions(context.WithoutCancel(ctx))
+		case <-flush.C:
+			if err := e.FlushImpressions(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("flush impressions", slog.Any("err", err))
+			}
 		case <-sync.C:
 			if err := e.Sync(ctx); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
 				e.log.Error("follow the active model", slog.Any("err", err))
@@ -243,6 +257,13 @@ func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 			s.meta[i] = m
 		}
 	}
+	e.extraMu.Lock()
+	for _, s := range e.extra {
+		if i, ok := s.index[id]; ok {
+			s.meta[i] = m
+		}
+	}
+	e.extraMu.Unlock()
 }
 
 func (e *Engine) load(ctx context.Context, id string) (*state, error) {
@@ -313,9 +334,17 @@ func (e *Engine) RefreshCatalog(ctx context.Context) error {
 	}
 	e.catMu.Lock()
 	e.catalog = cat
-	if s := e.cur.Load(); s != nil {
-		for i, id := range s.ids {
-			s.meta[i] = cat[id]
+	states := []*state{e.cur.Load()}
+	e.extraMu.Lock()
+	for _, s := range e.extra {
+		states = append(states, s)
+	}
+	e.extraMu.Unlock()
+	for _, s := range states {
+		if s != nil {
+			for i, id := range s.ids {
+				s.meta[i] = cat[id]
+			}
 		}
 	}
 	e.catMu.Unlock()

@@ -51,6 +51,9 @@ type Rules struct {
 	// the last FreshDays days by FreshBoost.
 	FreshDays  float64 `json:"fresh_days,omitempty"`
 	FreshBoost float64 `json:"fresh_boost,omitempty"`
+	// ABTest, in a stored scenario, splits its traffic between two model
+	// versions.
+	ABTest *ABTest `json:"ab_test,omitempty"`
 }
 
 // SeenRule names event types and a window.
@@ -191,6 +194,9 @@ func (r *Rules) Validate() error {
 	if !finite(r.FreshBoost) || r.FreshBoost < 0 || (r.FreshDays > 0 && r.FreshBoost == 0) {
 		return bad("fresh_boost", "%v must be a positive number when fresh_days is set", r.FreshBoost)
 	}
+	if r.ABTest != nil {
+		return r.ABTest.validate()
+	}
 	return nil
 }
 
@@ -229,6 +235,9 @@ func (r Rules) Merge(over Rules) Rules {
 	}
 	if over.FreshDays != 0 {
 		r.FreshDays, r.FreshBoost = over.FreshDays, over.FreshBoost
+	}
+	if over.ABTest != nil {
+		r.ABTest = over.ABTest
 	}
 	return r
 }

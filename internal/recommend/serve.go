@@ -136,8 +136,8 @@ func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) 
 		}
 	}
 	want := req.Offset + req.N
-	s := e.cur.Load()
-	resp := &Response{RecommendationID: newID(versionID(s), req.Scenario), ModelVersion: versionID(s), Scenario: req.Scenario}
+	s := e.stateFor(ctx, &rules, req.Scenario, req.User)
+	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
 	var cands []cand
 	if s != nil {
 		resp.Model = s.version.Model
@@ -313,7 +313,17 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	} else {
 		cands = cands[req.Offset:]
 	}
+	// A list that the model did not rank is attributed to "trending".
+	if resp.Fallback != "" {
+		resp.ModelVersion = ""
+	}
+	if resp.ModelVersion == "" {
+		resp.RecommendationID = newID("trending", resp.Scenario)
+	} else {
+		resp.RecommendationID = newID(resp.ModelVersion, resp.Scenario)
+	}
 	resp.Items = make([]Item, len(cands))
+	defer e.count(resp)
 	for i, c := range cands {
 		resp.Items[i] = Item{ItemID: c.id, Score: c.score, Reason: c.reason}
 		if req.Details {
@@ -433,7 +443,7 @@ func (e *Engine) Similar(ctx context.Context, item tailor.ItemID, req Request) (
 	want := req.Offset + req.N
 	now := e.opts.Now()
 	s := e.cur.Load()
-	resp := &Response{RecommendationID: newID(versionID(s), req.Scenario), ModelVersion: versionID(s), Scenario: req.Scenario}
+	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
 	var cands []cand
 	if s != nil {
 		resp.Model = s.version.Model
@@ -471,9 +481,7 @@ func (e *Engine) Trending(ctx context.Context, req Request) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := e.cur.Load()
-	resp := &Response{RecommendationID: newID(versionID(s), req.Scenario), ModelVersion: versionID(s), Scenario: req.Scenario, Fallback: "trending"}
-	resp.ModelVersion = ""
+	resp := &Response{Scenario: req.Scenario, Fallback: "trending"}
 	cands := e.trendingCands(&rules, nil, req.Offset+req.N, e.opts.Now())
 	return e.finish(ctx, resp, cands, &rules, req)
 }
@@ -506,8 +514,8 @@ func (e *Engine) Rerank(ctx context.Context, req Request) (*Response, error) {
 		return nil, err
 	}
 	now := e.opts.Now()
-	s := e.cur.Load()
-	resp := &Response{RecommendationID: newID(versionID(s), req.Scenario), ModelVersion: versionID(s), Scenario: req.Scenario}
+	s := e.stateFor(ctx, &rules, req.Scenario, req.User)
+	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
 	score := map[tailor.ItemID]float64{}
 	if s != nil {
 		resp.Model = s.version.Model

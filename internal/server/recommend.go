@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/recommend"
@@ -21,6 +22,7 @@ type Recommender interface {
 	Trending(ctx context.Context, req recommend.Request) (*recommend.Response, error)
 	Rerank(ctx context.Context, req recommend.Request) (*recommend.Response, error)
 	Status() recommend.Status
+	OnlineMetrics(ctx context.Context, from, to time.Time) (*recommend.OnlineReport, error)
 	// Load swaps in a model version, or refuses it keeping the current.
 	Load(ctx context.Context, id string) error
 	// ItemsChanged, ItemsDeleted, EventsChanged and UsersDeleted keep its
@@ -81,6 +83,11 @@ func (s *Server) recommendRoutes() []route {
 		{method: "POST", path: "/v1/sessions/recommendations", role: RoleRead, summary: "Recommendations for an anonymous session's items",
 			body: ListBody{}, response: recommend.Response{}, handle: s.sessionRecommendations},
 
+		{method: "GET", path: "/v1/metrics/online", role: RoleRead, summary: "Impressions, clicks, add-to-carts, purchases and revenue attributed to each scenario and model version, with CTR, conversion and A/B significance",
+			params: []param{
+				{name: "from", in: "query", typ: "string", doc: "RFC 3339 time, start of the window (default: 24 hours before to)"},
+				{name: "to", in: "query", typ: "string", doc: "RFC 3339 time, end of the window, exclusive (default: now)"},
+			}, response: recommend.OnlineReport{}, handle: s.onlineMetrics},
 		{method: "GET", path: "/v1/models", role: RoleRead, summary: "The model versions of the registry and the one being served",
 			response: ModelsBody{}, handle: s.models},
 		{method: "POST", path: "/v1/models/{id}/activate", role: RoleAdmin, summary: "Serve a model version (roll forward or back); a version that fails to load is refused",
@@ -144,6 +151,9 @@ func bodyRequest(r *http.Request) (recommend.Request, error) {
 		return recommend.Request{}, badRequest("body: %v", err)
 	}
 	req := recommend.Request{Items: b.Items, N: b.N, Offset: b.Offset, Scenario: b.Scenario, Details: b.Details}
+	if b.Rules != nil && b.Rules.ABTest != nil {
+		return req, badRequest("rules.ab_test: A/B tests belong to stored scenarios (PUT /v1/scenarios/{name})")
+	}
 	if b.Rules != nil {
 		if err := b.Rules.Validate(); err != nil {
 			return req, err
@@ -215,6 +225,29 @@ func (s *Server) rerank(r *http.Request) (any, error) {
 	}
 	req.User = tailor.UserID(r.PathValue("id"))
 	return s.rec.Rerank(r.Context(), req)
+}
+
+func (s *Server) onlineMetrics(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	to, from := s.opts.Now(), time.Time{}
+	for _, b := range []struct {
+		name string
+		dst  *time.Time
+	}{{"to", &to}, {"from", &from}} {
+		if v := r.URL.Query().Get(b.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return nil, badRequest("%s: %q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", b.name, v)
+			}
+			*b.dst = t
+		}
+	}
+	if from.IsZero() {
+		from = to.Add(-24 * time.Hour)
+	}
+	return s.rec.OnlineMetrics(r.Context(), from, to)
 }
 
 func (s *Server) models(r *http.Request) (any, error) {
@@ -295,6 +328,20 @@ func (s *Server) putScenario(r *http.Request) (any, error) {
 	rules, err := recommend.ParseRules(raw)
 	if err != nil {
 		return nil, err
+	}
+	if ab := rules.ABTest; ab != nil {
+		for field, id := range map[string]string{"ab_test.a": ab.A, "ab_test.b": ab.B} {
+			v, err := s.db.ModelVersion(r.Context(), id)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, badRequest("%s: there is no model version %q", field, id)
+			}
+			if err != nil {
+				return nil, err
+			}
+			if st := s.rec.Status(); st.Version != nil && v.Slot != st.Version.Slot {
+				return nil, badRequest("%s: version %s is for slot %q, not the served %q", field, id, v.Slot, st.Version.Slot)
+			}
+		}
 	}
 	canonical, err := json.Marshal(rules)
 	if err != nil {

@@ -25,6 +25,7 @@ type Backend interface {
 	store.Deleter
 	store.ModelRegistry
 	store.ScenarioStore
+	store.ImpressionStore
 	Ping(ctx context.Context) error
 }
 

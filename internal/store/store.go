@@ -136,6 +136,7 @@ type Store interface {
 	Counter
 	ModelRegistry
 	ScenarioStore
+	ImpressionStore
 	// Ping checks that the backend can serve requests.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.
@@ -197,6 +198,28 @@ type ScenarioStore interface {
 	DeleteScenario(ctx context.Context, name string) error
 }
 
+// Impressions counts the recommendation responses served for one scenario
+// and model version in one minute.
+type Impressions struct {
+	// Minute is the start of the minute (UTC).
+	Minute   time.Time `json:"minute"`
+	Scenario string    `json:"scenario"`
+	Version  string    `json:"version"`
+	// Responses is the number of lists served and Items the number of
+	// items in them.
+	Responses int64 `json:"responses"`
+	Items     int64 `json:"items"`
+}
+
+// ImpressionStore keeps impression counts for online metrics.
+type ImpressionStore interface {
+	// AddImpressions adds the counts to those stored for the same minute,
+	// scenario and version.
+	AddImpressions(ctx context.Context, counts []Impressions) error
+	// ImpressionCounts returns the counts of the minutes in [from, to).
+	ImpressionCounts(ctx context.Context, from, to time.Time) ([]Impressions, error)
+}
+
 // PageRequest asks for one page of a list.
 type PageRequest struct {
 	// Cursor is the NextCursor of the previous page; empty for the first.
@@ -233,4 +256,6 @@ type EventQuery struct {
 	Types []tailor.EventType
 	// Since and Until bound the timestamp: Since ≤ t < Until.
 	Since, Until time.Time
+	// Attributed keeps only events that carry a recommendation id.
+	Attributed bool
 }

@@ -196,3 +196,50 @@ func (db *DB) DeleteScenario(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// AddImpressions adds impression counts, in one transaction.
+func (db *DB) AddImpressions(ctx context.Context, counts []store.Impressions) error {
+	if len(counts) == 0 {
+		return nil
+	}
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("add impressions: %w", err)
+	}
+	for _, c := range counts {
+		_, err := tx.ExecContext(ctx, `INSERT INTO impressions (minute, scenario, version, responses, items) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (minute, scenario, version) DO UPDATE SET responses = responses + excluded.responses, items = items + excluded.items`,
+			toNanos(c.Minute.Truncate(time.Minute)), c.Scenario, c.Version, c.Responses, c.Items)
+		if err != nil {
+			rollback(tx)
+			return fmt.Errorf("add impressions: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add impressions: %w", err)
+	}
+	return nil
+}
+
+// ImpressionCounts returns the counts of the minutes in [from, to).
+func (db *DB) ImpressionCounts(ctx context.Context, from, to time.Time) ([]store.Impressions, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT minute, scenario, version, responses, items FROM impressions
+		WHERE minute >= ? AND minute < ? ORDER BY minute, scenario, version`, toNanos(from), toNanos(to))
+	if err != nil {
+		return nil, fmt.Errorf("read impressions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Impressions
+	for rows.Next() {
+		var (
+			c      store.Impressions
+			minute int64
+		)
+		if err := rows.Scan(&minute, &c.Scenario, &c.Version, &c.Responses, &c.Items); err != nil {
+			return nil, fmt.Errorf("read impressions: %w", err)
+		}
+		c.Minute = fromNanos(minute)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -73,6 +73,16 @@ CREATE TABLE scenarios (
 	updated_at INTEGER NOT NULL
 );
 `,
+	`
+CREATE TABLE impressions (
+	minute    INTEGER NOT NULL,
+	scenario  TEXT NOT NULL,
+	version   TEXT NOT NULL,
+	responses INTEGER NOT NULL,
+	items     INTEGER NOT NULL,
+	PRIMARY KEY (minute, scenario, version)
+) WITHOUT ROWID;
+`,
 }
 
 // eventIndexes are the secondary indexes of events. The first two grow at

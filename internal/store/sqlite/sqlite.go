@@ -409,6 +409,9 @@ func where(q store.EventQuery) (string, []any) {
 	if !q.Until.IsZero() {
 		conds, args = append(conds, "e.ts < ?"), append(args, toNanos(q.Until))
 	}
+	if q.Attributed {
+		conds = append(conds, "e.recommendation_id IS NOT NULL")
+	}
 	if len(conds) == 0 {
 		return "1 = 1", nil
 	}

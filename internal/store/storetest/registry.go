@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -114,5 +115,34 @@ func testScenarios(t *testing.T, s store.Store) {
 	}
 	if err := s.DeleteScenario(ctx, "home"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second delete: %v", err)
+	}
+}
+
+func testImpressions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC)
+	add := []store.Impressions{
+		{Minute: t0, Scenario: "home", Version: "v1", Responses: 2, Items: 20},
+		{Minute: t0.Add(30 * time.Second), Scenario: "home", Version: "v1", Responses: 1, Items: 10}, // same minute
+		{Minute: t0.Add(time.Minute), Scenario: "", Version: "v2", Responses: 5, Items: 50},
+		{Minute: t0.Add(time.Hour), Scenario: "", Version: "v2", Responses: 7, Items: 70},
+	}
+	if err := s.AddImpressions(ctx, add); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ImpressionCounts(ctx, t0, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Responses != 3 || got[0].Items != 30 || !got[0].Minute.Equal(t0) || got[1].Version != "v2" {
+		t.Errorf("impressions = %+v", got)
+	}
+	// Attributed events only.
+	rec := ev("e1", "u1", "i1", tailor.Click, t0)
+	rec.RecommendationID = "01X.v1.home"
+	insert(t, s, rec, ev("e2", "u1", "i2", tailor.Click, t0))
+	page, err := s.Events(ctx, store.EventQuery{Attributed: true}, store.PageRequest{})
+	if err != nil || len(page.Data) != 1 || page.Data[0].ID != "e1" {
+		t.Errorf("attributed events = %+v, %v", page.Data, err)
 	}
 }

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeferIndexes", testDeferIndexes},
 		{"ModelRegistry", testModelRegistry},
 		{"Scenarios", testScenarios},
+		{"Impressions", testImpressions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

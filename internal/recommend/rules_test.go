@@ -1,0 +1,168 @@
+package recommend
+
+import (
+	"math"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+)
+
+func TestParseRulesNamesTheField(t *testing.T) {
+	for _, tc := range []struct{ json, field string }{
+		{`{"categories":[" "]}`, "categories[0]"},
+		{`{"min_price":-1}`, "min_price"},
+		{`{"min_price":5,"max_price":1}`, "min_price"},
+		{`{"attributes":{"color":[]}}`, "attributes.color"},
+		{`{"exclude_seen":{"types":[],"within":"24h"}}`, "exclude_seen.types"},
+		{`{"exclude_seen":{"types":["View!"],"within":"24h"}}`, "exclude_seen.types[0]"},
+		{`{"exclude_seen":{"types":["view"],"within":"0s"}}`, "exclude_seen.within"},
+		{`{"exclude_seen":{"types":["view"],"within":"a week"}}`, "rules"},
+		{`{"boosts":[{"categories":["a"],"factor":0}]}`, "boosts[0].factor"},
+		{`{"boosts":[{"factor":2}]}`, "boosts[0]"},
+		{`{"pins":[{"item":"","position":1}]}`, "pins[0].item"},
+		{`{"pins":[{"item":"a","position":101}]}`, "pins[0].position"},
+		{`{"pins":[{"item":"a","position":1},{"item":"b","position":1}]}`, "pins[1].position"},
+		{`{"max_per_category":-1}`, "max_per_category"},
+		{`{"mmr_lambda":1}`, "mmr_lambda"},
+		{`{"fresh_days":3}`, "fresh_boost"},
+		{`{"ab_test":{"a":"v1","b":"v1","share_b":0.5}}`, "ab_test.b"},
+		{`{"ab_test":{"a":"v1","b":"v2","share_b":0}}`, "ab_test.share_b"},
+		{`{"colour":"red"}`, "rules"},
+	} {
+		_, err := ParseRules([]byte(tc.json))
+		fe, ok := err.(*FieldError)
+		if !ok || fe.Field != tc.field {
+			t.Errorf("%s: error %v, want one for field %s", tc.json, err, tc.field)
+		}
+	}
+	r, err := ParseRules([]byte(`{"categories":["a"],"pins":[{"item":"x","position":2}],"exclude_seen":{"types":["view"],"within":"720h"},"mmr_lambda":0.5}`))
+	if err != nil || time.Duration(r.ExcludeSeen.Within) != 720*time.Hour || r.Pins[0].Position != 2 {
+		t.Errorf("good rules: %+v, %v", r, err)
+	}
+}
+
+func TestQueryRules(t *testing.T) {
+	q, _ := url.ParseQuery("category=a,b&exclude_category=c&min_price=1.5&max_price=10&in_stock=true&attr.color=red,blue&attr.size=42&max_per_category=2&exclude=x,y")
+	r, err := QueryRules(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Categories) != 2 || r.ExcludeCategories[0] != "c" || *r.MinPrice != 1.5 || *r.MaxPrice != 10 || !r.InStockOnly ||
+		len(r.Attributes["color"]) != 2 || r.MaxPerCategory != 2 || len(r.ExcludeItems) != 2 {
+		t.Errorf("rules = %+v", r)
+	}
+	for _, bad := range []string{"min_price=cheap", "in_stock=maybe", "max_per_category=two", "mmr_lambda=2", "min_price=3&max_price=2"} {
+		q, _ := url.ParseQuery(bad)
+		if _, err := QueryRules(q); err == nil {
+			t.Errorf("%s accepted", bad)
+		} else if name := strings.SplitN(bad, "=", 2)[0]; !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v does not name %s", bad, err, name)
+		}
+	}
+}
+
+func TestKeepAndBoost(t *testing.T) {
+	price, no := 5.0, false
+	now := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	it := tailor.Item{ID: "a", Categories: []string{"mugs", "kitchen"}, Brand: "acme", Price: &price,
+		Attributes: map[string]any{"color": "red", "size": 42.0}, CreatedAt: now.AddDate(0, 0, -2)}
+	m := metaOf(&it)
+	lo, hi := 1.0, 4.0
+	for _, tc := range []struct {
+		rules Rules
+		keep  bool
+	}{
+		{Rules{}, true},
+		{Rules{Categories: []string{"kitchen"}}, true},
+		{Rules{Categories: []string{"toys"}}, false},
+		{Rules{ExcludeCategories: []string{"mugs"}}, false},
+		{Rules{MinPrice: &lo}, true},
+		{Rules{MaxPrice: &hi}, false},
+		{Rules{Attributes: map[string][]any{"color": {"blue", "red"}}}, true},
+		{Rules{Attributes: map[string][]any{"size": {"42"}}}, true},
+		{Rules{Attributes: map[string][]any{"material": {"clay"}}}, false},
+		{Rules{ExcludeItems: []tailor.ItemID{"a"}}, false},
+	} {
+		if got := tc.rules.keep(&m); got != tc.keep {
+			t.Errorf("%+v: keep = %v, want %v", tc.rules, got, tc.keep)
+		}
+	}
+	out := tailor.Item{ID: "b", InStock: &no}
+	mo := metaOf(&out)
+	if (&Rules{InStockOnly: true}).keep(&mo) || !(&Rules{}).keep(&mo) {
+		t.Error("in_stock_only does not drop an item out of stock (or the default does)")
+	}
+	hidden := metaOf(&tailor.Item{ID: "h", Hidden: true})
+	if (&Rules{}).keep(&hidden) {
+		t.Error("a hidden item passes")
+	}
+	r := Rules{Boosts: []Boost{{Categories: []string{"mugs"}, Factor: 2}, {Brand: "acme", Factor: 3}, {Items: []tailor.ItemID{"z"}, Factor: 5}},
+		FreshDays: 7, FreshBoost: 1.5}
+	if f := r.factor(&m, now); f != 2*3*1.5 {
+		t.Errorf("factor = %v, want 9", f)
+	}
+	if boosted(-1, 2) <= boosted(-1, 1) || boosted(1, 2) <= boosted(1, 1) {
+		t.Error("a larger boost does not rank higher")
+	}
+}
+
+func TestDiversify(t *testing.T) {
+	e := &Engine{catalog: map[tailor.ItemID]*meta{}}
+	var cands []cand
+	for i, c := range []string{"a", "a", "a", "b", "a", "b", "c"} {
+		id := tailor.ItemID(string(rune('p' + i)))
+		e.catalog[id] = &meta{id: id, categories: []string{c}}
+		cands = append(cands, cand{id: id, score: float64(10 - i)})
+	}
+	got := e.diversify(cands, &Rules{MaxPerCategory: 2}, 5)
+	var cats []string
+	for _, c := range got {
+		cats = append(cats, e.catalog[c.id].categories[0])
+	}
+	if strings.Join(cats, "") != "aabbc" {
+		t.Errorf("max 2 per category: %v", cats)
+	}
+	got = e.diversify(cands, &Rules{MMRLambda: 0.3}, 3)
+	seen := map[string]bool{}
+	for _, c := range got {
+		seen[e.catalog[c.id].categories[0]] = true
+	}
+	if len(seen) != 3 {
+		t.Errorf("MMR with λ 0.3 picked categories %v, want three different", seen)
+	}
+}
+
+func TestRecommendationIDAndAB(t *testing.T) {
+	id := newID("V1", "home")
+	if v, s, ok := ParseRecommendationID(id); !ok || v != "V1" || s != "home" {
+		t.Errorf("parse %s = %s %s %v", id, v, s, ok)
+	}
+	if _, _, ok := ParseRecommendationID("someone-elses-id"); ok {
+		t.Error("a foreign id parsed")
+	}
+	ab := ABTest{A: "A", B: "B", ShareB: 0.3}
+	nb := 0
+	for i := 0; i < 10000; i++ {
+		u := tailor.UserID("u" + string(rune(i%26+'a')) + strings.Repeat("x", i%7) + string(rune(i)))
+		arm := ab.arm("s", u)
+		if arm != ab.arm("s", u) {
+			t.Fatal("an arm is not stable")
+		}
+		if arm == "B" {
+			nb++
+		}
+	}
+	if nb < 2700 || nb > 3300 {
+		t.Errorf("%d of 10,000 shoppers in B, want about 3,000", nb)
+	}
+	// 30/1000 against 50/1000: z = 2.29, two-sided p = 0.022.
+	if p := twoProportionP(30, 1000, 50, 1000); math.Abs(p-0.022) > 0.001 {
+		t.Errorf("p = %.4f, want 0.022", p)
+	}
+	if p := twoProportionP(1, 0, 1, 10); p != 1 {
+		t.Errorf("no impressions: p = %v, want 1", p)
+	}
+}
