@@ -208,6 +208,21 @@ func TestDemo(t *testing.T) {
 	if code := get(t, m[1], &events); code != 200 || len(events.Data) == 0 {
 		t.Errorf("suggested user events: %d %v", code, events)
 	}
+	// The demo trained a model: the suggested recommendations are personal.
+	m = regexp.MustCompile(`curl '(http://[^']+/v1/users/[^']+/recommendations\?n=5)'`).FindStringSubmatch(text)
+	if m == nil || !strings.Contains(text, "trained and activated") {
+		t.Fatalf("no trained model or recommendation example in:\n%s", text)
+	}
+	var recs struct {
+		ModelVersion string `json:"model_version"`
+		Items        []struct {
+			ItemID string `json:"item_id"`
+			Reason string `json:"reason"`
+		} `json:"items"`
+	}
+	if code := get(t, m[1], &recs); code != 200 || len(recs.Items) != 5 || recs.ModelVersion == "" {
+		t.Errorf("suggested recommendations: %d %+v", code, recs)
+	}
 }
 
 func TestServeLoopbackWithoutKeys(t *testing.T) {

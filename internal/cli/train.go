@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -57,8 +58,29 @@ by 'tailor tune'.`,
 				}
 			}
 			start := time.Now()
+			stopBar := func() {}
 			if f, ok := stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-				opts.Progress = func(step string) { fmt.Fprintf(stderr, "[%5.1fs] %s ...\n", time.Since(start).Seconds(), step) }
+				// A spinner with the step and the elapsed time; the steps
+				// stay on screen as lines.
+				bar := progressbar.NewOptions(-1, progressbar.OptionSetWriter(stderr), progressbar.OptionSpinnerType(14),
+					progressbar.OptionSetElapsedTime(true), progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+				stopSpin := make(chan struct{})
+				go func() {
+					t := time.NewTicker(100 * time.Millisecond)
+					defer t.Stop()
+					for {
+						select {
+						case <-stopSpin:
+							return
+						case <-t.C:
+							_ = bar.Add(1)
+						}
+					}
+				}()
+				stopBar = func() { close(stopSpin); _ = bar.Finish() }
+				opts.Progress = func(step string) {
+					bar.Describe(fmt.Sprintf("[%5.1fs] %s", time.Since(start).Seconds(), step))
+				}
 			}
 			ctx := cmd.Context()
 			db, err := openStore(ctx, dataDir)
@@ -67,6 +89,7 @@ by 'tailor tune'.`,
 			}
 			defer db.Close()
 			v, err := train.Train(ctx, db, opts)
+			stopBar()
 			if err != nil {
 				return err
 			}

@@ -91,11 +91,12 @@ func (e *Encoder) Float32s(v []float32) {
 // are checked against the bytes left, so corrupt input fails cleanly.
 type Decoder struct {
 	r   *bytes.Reader
+	b   []byte // the input, for Bytes
 	err error
 }
 
 // NewDecoder returns a Decoder over b.
-func NewDecoder(b []byte) *Decoder { return &Decoder{r: bytes.NewReader(b)} }
+func NewDecoder(b []byte) *Decoder { return &Decoder{r: bytes.NewReader(b), b: b} }
 
 // Err returns the first error.
 func (d *Decoder) Err() error { return d.err }
@@ -146,6 +147,21 @@ func (d *Decoder) bytes(n int) []byte {
 
 // String reads a string.
 func (d *Decoder) String() string { return string(d.bytes(d.length(1))) }
+
+// Bytes reads what String reads, as a slice of the decoder's input
+// rather than a copy (for large payloads): do not modify it.
+func (d *Decoder) Bytes() []byte {
+	n := d.length(1)
+	if d.err != nil {
+		return nil
+	}
+	start := len(d.b) - d.r.Len()
+	if _, err := d.r.Seek(int64(n), io.SeekCurrent); err != nil {
+		d.fail("truncated")
+		return nil
+	}
+	return d.b[start : start+n : start+n]
+}
 
 // Strings reads a list of strings.
 func (d *Decoder) Strings() []string {

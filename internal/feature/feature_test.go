@@ -1,6 +1,7 @@
 package feature
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 )
@@ -52,5 +53,28 @@ func TestIndex(t *testing.T) {
 	}
 	if !slices.Equal(x.IDs(), []string{"b", "a"}) {
 		t.Errorf("ids = %v", x.IDs())
+	}
+}
+
+func TestDecoderBytes(t *testing.T) {
+	var b bytes.Buffer
+	e := NewEncoder(&b)
+	e.String("abc")
+	e.String("")
+	e.Uint64(7)
+	data := b.Bytes()
+	d := NewDecoder(data)
+	if got := d.Bytes(); string(got) != "abc" || cap(got) != 3 {
+		t.Errorf("first = %q (cap %d)", got, cap(got))
+	}
+	if got := d.Bytes(); len(got) != 0 {
+		t.Errorf("second = %q", got)
+	}
+	if got := d.Uint64(); got != 7 || d.Err() != nil {
+		t.Errorf("then %d, %v", got, d.Err())
+	}
+	short := NewDecoder(data[:6])
+	if short.Bytes(); short.Err() == nil {
+		t.Error("a truncated payload decoded")
 	}
 }

@@ -68,6 +68,12 @@ func Load(r io.Reader, lookup func(name string) (Info, error)) (Model, string, j
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("load model: %w", err)
 	}
+	return LoadBytes(b, lookup)
+}
+
+// LoadBytes is Load from an artifact in memory, without copying its
+// payload (the model makes its own arrays from it).
+func LoadBytes(b []byte, lookup func(name string) (Info, error)) (Model, string, json.RawMessage, error) {
 	d := feature.NewDecoder(b)
 	if magic := d.String(); d.Err() != nil || magic != artifactMagic {
 		return nil, "", nil, errors.New("load model: not a Tailor model artifact")
@@ -75,7 +81,7 @@ func Load(r io.Reader, lookup func(name string) (Info, error)) (Model, string, j
 	if v := d.Uint64(); v != ArtifactVersion {
 		return nil, "", nil, fmt.Errorf("load model: artifact version %d; this build reads version %d", v, ArtifactVersion)
 	}
-	name, params, payload := d.String(), json.RawMessage(d.String()), d.String()
+	name, params, payload := d.String(), json.RawMessage(d.String()), d.Bytes()
 	if err := d.Err(); err != nil {
 		return nil, "", nil, fmt.Errorf("load model: %w", err)
 	}
@@ -91,7 +97,7 @@ func Load(r io.Reader, lookup func(name string) (Info, error)) (Model, string, j
 	if !ok {
 		return nil, "", nil, fmt.Errorf("load %s: %w", name, ErrNotPersistent)
 	}
-	if err := p.UnmarshalBinary([]byte(payload)); err != nil {
+	if err := p.UnmarshalBinary(payload); err != nil {
 		return nil, "", nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	return p, name, params, nil

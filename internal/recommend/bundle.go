@@ -29,7 +29,7 @@ func DecodeBundle(b []byte) (items []string, artifact []byte, err error) {
 		return nil, nil, errors.New("not a Tailor model bundle")
 	}
 	items = d.Strings()
-	artifact = []byte(d.String())
+	artifact = d.Bytes()
 	if err := d.Err(); err != nil {
 		return nil, nil, fmt.Errorf("model bundle: %w", err)
 	}

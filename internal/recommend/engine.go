@@ -7,7 +7,6 @@
 package recommend
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -282,7 +281,7 @@ func (e *Engine) load(ctx context.Context, id string) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model version %s: %w", id, err)
 	}
-	m, name, _, err := model.Load(bytes.NewReader(artifact), e.opts.Lookup)
+	m, name, _, err := model.LoadBytes(artifact, e.opts.Lookup)
 	if err != nil {
 		return nil, fmt.Errorf("model version %s: %w", id, err)
 	}
