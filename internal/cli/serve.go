@@ -104,7 +104,11 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		fmt.Fprintln(stdout, "No API keys are configured: the API is open, and listens on loopback only.")
 	}
 	rules := cfg.Rules()
-	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL})
+	exclude := []tailor.EventType{}
+	for _, t := range cfg.Events.ExcludeFromRecommendations {
+		exclude = append(exclude, tailor.EventType(t))
+	}
+	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL})
 	if err != nil {
 		return err
 	}

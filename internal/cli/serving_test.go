@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -12,10 +13,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tailorhq/tailor/internal/demo"
+	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/train"
 )
 
 // call sends a JSON request and decodes the JSON answer into out.
@@ -315,5 +319,61 @@ func TestServingEndToEnd(t *testing.T) {
 		if code := call(t, tc.method, base+tc.path, tc.body, &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
 			t.Errorf("%s %s: %d %q, want %d naming %q", tc.method, tc.path, code, e.Error.Message, tc.status, tc.mention)
 		}
+	}
+}
+
+// TestScheduledRetraining runs serve with a short retraining interval and
+// waits for a new version to be trained, activated and served.
+func TestScheduledRetraining(t *testing.T) {
+	dir := t.TempDir()
+	sample, err := demo.WriteSample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := openStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	so := serveOptions{retrainEvery: 300 * time.Millisecond,
+		train: train.Options{Model: "itemknn", SkipHoldout: true, Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}}
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, db, cfg, "127.0.0.1:0", io.Discard, io.Discard, so, func(a net.Addr) { ready <- "http://" + a.String() })
+	}()
+	var base string
+	select {
+	case base = <-ready:
+	case err := <-done:
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var models struct {
+			Serving  recommend.Status     `json:"serving"`
+			Versions []store.ModelVersion `json:"versions"`
+		}
+		call(t, "GET", base+"/v1/models", "", &models)
+		if len(models.Versions) >= 2 && models.Serving.Version != nil && models.Serving.Version.ID == models.Versions[0].ID {
+			break // a second retraining happened and is served
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no retrained version served after 60 s: %+v", models)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("serve: %v", err)
 	}
 }

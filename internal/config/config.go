@@ -46,6 +46,10 @@ type EventsConfig struct {
 	// Weights is how much each event type counts as a signal of interest
 	// when models build training data. Types not listed weigh 0.
 	Weights map[string]float64 `toml:"weights"`
+	// ExcludeFromRecommendations lists the event types whose items are
+	// not recommended again to the shopper (default ["purchase"]; an empty
+	// list recommends bought items too). Returned items never are.
+	ExcludeFromRecommendations []string `toml:"exclude_from_recommendations"`
 }
 
 // AuthConfig lists the API keys.
@@ -94,6 +98,7 @@ func Default() *Config {
 				"view": 1, "click": 2, "add_to_cart": 4, "remove_from_cart": 0,
 				"purchase": 8, "return": 0, "rating": 1,
 			},
+			ExcludeFromRecommendations: []string{"purchase"},
 		},
 	}
 }
@@ -138,6 +143,11 @@ func (c *Config) Validate() error {
 	for _, t := range c.Events.Types {
 		if !tailor.ValidTypeName(t) {
 			errs = append(errs, fmt.Errorf("events.types: %q is not a valid event type name (a-z, 0-9, _)", t))
+		}
+	}
+	for i, t := range c.Events.ExcludeFromRecommendations {
+		if !tailor.ValidTypeName(t) {
+			errs = append(errs, fmt.Errorf("events.exclude_from_recommendations[%d]: %q is not a valid event type name (a-z, 0-9, _)", i, t))
 		}
 	}
 	for t, w := range c.Events.Weights {

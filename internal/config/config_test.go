@@ -25,6 +25,9 @@ func TestLoadGood(t *testing.T) {
 		c.Events.Weights["wishlist"] != 3 || len(c.Auth.Keys) != 2 || c.Auth.Keys[1].Role != "write" {
 		t.Errorf("loaded %+v", c)
 	}
+	if strings.Join(c.Events.ExcludeFromRecommendations, ",") != "purchase,add_to_cart" {
+		t.Errorf("exclude_from_recommendations = %v", c.Events.ExcludeFromRecommendations)
+	}
 	if c.Events.Weights["add_to_cart"] != 4 {
 		t.Errorf("default weight lost: %v", c.Events.Weights)
 	}
@@ -42,6 +45,7 @@ func TestLoadBad(t *testing.T) {
 		"bad_duration": "max_future",
 		"bad_type":     `"Add To Cart"`,
 		"bad_batch":    "server.max_batch",
+		"bad_exclude":  "events.exclude_from_recommendations[0]",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {
