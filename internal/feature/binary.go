@@ -202,12 +202,20 @@ func (d *Decoder) Int64s() []int64 {
 // Float32s reads a []float32.
 func (d *Decoder) Float32s() []float32 {
 	n := d.length(4)
-	b := d.bytes(4 * n)
+	if d.err != nil {
+		return make([]float32, n)
+	}
+	// Decode straight from the input (no intermediate copy: model
+	// artifacts hold arrays of hundreds of megabytes).
+	start := len(d.b) - d.r.Len()
+	if _, err := d.r.Seek(int64(4*n), io.SeekCurrent); err != nil {
+		d.fail("truncated")
+		return make([]float32, n)
+	}
+	b := d.b[start : start+4*n]
 	out := make([]float32, n)
 	for i := range out {
-		if b != nil {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return out
 }
