@@ -58,6 +58,7 @@ var formats = map[string]formatFunc{
 	"csv":           fileFormat(parseCSV),
 	"movielens":     importMovieLens,
 	"online-retail": fileFormat(parseOnlineRetail),
+	"cdnow":         fileFormat(parseCDNOW),
 }
 
 // fileFormat makes the formatFunc of a format whose input is one file.
@@ -74,7 +75,7 @@ func fileFormat(parse func(ctx context.Context, r io.Reader, name string, s *Sin
 
 // Formats lists the supported import formats.
 func Formats() []string {
-	return []string{"jsonl", "csv", "movielens", "online-retail"}
+	return []string{"jsonl", "csv", "movielens", "online-retail", "cdnow"}
 }
 
 // ErrStrict is returned (wrapped) by a strict import that rejected rows.
