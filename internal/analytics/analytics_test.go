@@ -94,7 +94,7 @@ func contains(list []string, s string) bool {
 func TestCohorts(t *testing.T) {
 	ps := []Purchase{
 		buy("a", "1", 0, 10), buy("a", "2", 35, 5), // Jan cohort, back in Feb
-		buy("b", "3", 3, 20), // Jan cohort, once
+		buy("b", "3", 3, 20),                       // Jan cohort, once
 		buy("c", "4", 40, 7), buy("c", "5", 70, 1), // Feb cohort, back in Mar
 		{User: "b", Time: d0.AddDate(0, 0, 66), Amount: -4}, // a return in Mar
 	}

@@ -26,7 +26,10 @@ func Cohorts(ps []Purchase, period string) ([]Cohort, error) {
 	var next func(time.Time) time.Time
 	switch period {
 	case "month":
-		start = func(t time.Time) time.Time { y, m, _ := t.UTC().Date(); return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC) }
+		start = func(t time.Time) time.Time {
+			y, m, _ := t.UTC().Date()
+			return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+		}
 		next = func(t time.Time) time.Time { return t.AddDate(0, 1, 0) }
 	case "week":
 		start = func(t time.Time) time.Time {
