@@ -109,11 +109,29 @@ func logAddExp(u, v float64) float64 {
 	return u + math.Log1p(math.Exp(v-u))
 }
 
-// LogLikelihood returns the log-likelihood of the customers.
+// LogLikelihood returns the log-likelihood of the customers. The terms
+// that depend on x only are computed once per distinct x (most customers
+// share a few small counts), which makes a fit several times faster.
 func (m BGNBD) LogLikelihood(cs []Customer) float64 {
+	r, al, a, b := m.R, m.Alpha, m.A, m.B
+	lg := func(v float64) float64 { l, _ := math.Lgamma(v); return l }
+	base := lg(a+b) - lg(b) - lg(r) + r*math.Log(al)
+	byX := map[float64]float64{}
 	var s float64
 	for _, c := range cs {
-		s += m.logLik(c.X, c.TX, c.T)
+		x := c.X
+		ax, ok := byX[x]
+		if !ok {
+			ax = lg(r+x) + lg(b+x) - lg(a+b+x)
+			byX[x] = ax
+		}
+		a3 := -(r + x) * math.Log(al+c.T)
+		if x == 0 {
+			s += base + ax + a3
+			continue
+		}
+		a4 := math.Log(a) - math.Log(b+x-1) - (r+x)*math.Log(al+c.TX)
+		s += base + ax + logAddExp(a3, a4)
 	}
 	return s
 }

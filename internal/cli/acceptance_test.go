@@ -176,3 +176,51 @@ func TestAcceptanceTune(t *testing.T) {
 		t.Errorf("halving over %d candidates: trials per round %v, best %.4f", n, rounds, cfg.ValidNDCG)
 	}
 }
+
+// TestAcceptanceAnalyze runs the analytics issue's commands on the shared
+// data: the CDNOW reference fit and the Online Retail propensity.
+func TestAcceptanceAnalyze(t *testing.T) {
+	cdnow := shareddata.Path(t, "cdnow")
+	code, stdout, stderr := runMain(t, "analyze", "clv", "--dataset", "cdnow:"+filepath.Join(cdnow, "CDNOW_sample.txt"),
+		"--calibration-end", "1997-09-30", "--json")
+	if code != 0 {
+		t.Fatalf("analyze clv: %d %s", code, stderr)
+	}
+	var clv struct {
+		BGNBD struct{ R, Alpha, A, B, Loglik float64 } `json:"bgnbd"`
+		GG    struct{ P, Q, Gamma float64 }           `json:"gamma_gamma"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &clv); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name           string
+		got, want, tol float64
+	}{
+		{"r", clv.BGNBD.R, 0.243, 0.0005}, {"alpha", clv.BGNBD.Alpha, 4.414, 0.0005}, {"a", clv.BGNBD.A, 0.793, 0.0005},
+		{"b", clv.BGNBD.B, 2.426, 0.0005}, {"loglik", clv.BGNBD.Loglik, -9582.4, 0.05},
+		{"p", clv.GG.P, 6.25, 0.005}, {"q", clv.GG.Q, 3.74, 0.005}, {"gamma", clv.GG.Gamma, 15.44, 0.005},
+	} {
+		if d := c.got - c.want; d > c.tol || d < -c.tol {
+			t.Errorf("%s = %v, published %v", c.name, c.got, c.want)
+		}
+	}
+	retail := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	code, stdout, stderr = runMain(t, "analyze", "propensity", "--dataset", "online-retail:"+retail, "--json")
+	if code != 0 {
+		t.Fatalf("analyze propensity: %d %s", code, stderr)
+	}
+	var prop struct {
+		Logistic struct{ AUC float64 } `json:"logistic"`
+		Baseline struct{ AUC float64 } `json:"baseline_bought_last_30d"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &prop); err != nil {
+		t.Fatal(err)
+	}
+	if !(prop.Logistic.AUC > prop.Baseline.AUC) {
+		t.Errorf("propensity AUC %.4f not above the baseline's %.4f", prop.Logistic.AUC, prop.Baseline.AUC)
+	}
+	if code, _, stderr := runMain(t, "analyze", "clv", "--dataset", "cdnow:"+filepath.Join(cdnow, "CDNOW_sample.txt"), "--horizon-weeks", "0"); code == 0 || !strings.Contains(stderr, "horizon") {
+		t.Errorf("horizon 0: %d %s", code, stderr)
+	}
+}

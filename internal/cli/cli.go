@@ -109,6 +109,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPrepareCmd(stdout),
 		newTuneCmd(stdout),
 		newTrainCmd(stdout, stderr),
+		newAnalyzeCmd(stdout),
 	)
 	return root
 }

@@ -88,6 +88,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"tune", "--dataset", "movielens:x", "--protocol", "kfold", "--model", "popular2"}, 2, "unknown model"},
 		{[]string{"tune", "--dataset", "movielens:x", "--protocol", "kfold", "--model", "ease", "--budget", "-1s"}, 2, "--budget"},
 		{[]string{"tune", "--dataset", "movielens:x", "--protocol", "kfold", "--model", "ease", "--search", "grid"}, 2, "--search"},
+		{[]string{"analyze", "churn"}, 2, "unknown analysis"},
+		{[]string{"analyze", "rfm", "--at", "soon", "--dataset", "cdnow:testdata/none"}, 1, "cdnow"},
 		{[]string{"tune", "--dataset", "movielens:x", "--protocol", "kfold", "--model", "ease", "--search", "halving", "--eta", "1"}, 2, "--eta"},
 		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "ease", "--config", "/no/such.json"}, 1, "--config"},
 		{[]string{"eval", "--dataset", "movielens:x", "--protocol", "kfold", "--models", "itemknn", "--params", "itemknn"}, 2, "MODEL={JSON object}"},

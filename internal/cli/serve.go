@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/insights"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/server"
@@ -122,7 +123,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	}
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
-		Recommender: eng,
+		Recommender: eng, Analyst: insights.New(db, time.Minute),
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/analytics"
 	"github.com/tailorhq/tailor/internal/demo"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
@@ -375,5 +376,71 @@ func TestScheduledRetraining(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("serve: %v", err)
+	}
+}
+
+// TestAnalyticsEndpoints imports the sample shop and asks the analytics
+// endpoints, good and bad.
+func TestAnalyticsEndpoints(t *testing.T) {
+	dir := t.TempDir()
+	sample, err := demo.WriteSample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	base, _ := startCmd(t, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	var rfm struct {
+		Segments map[string]int  `json:"segments"`
+		Shoppers []analytics.RFM `json:"shoppers"`
+	}
+	if code := call(t, "GET", base+"/v1/analytics/rfm", "", &rfm); code != 200 || len(rfm.Shoppers) < 500 || rfm.Segments["champions"] == 0 {
+		t.Errorf("rfm: %d, %d shoppers, %v", code, len(rfm.Shoppers), rfm.Segments)
+	}
+	var cohorts []analytics.Cohort
+	if code := call(t, "GET", base+"/v1/analytics/cohorts", "", &cohorts); code != 200 || len(cohorts) != 11 || cohorts[0].Retention[0] != 1 {
+		t.Errorf("cohorts: %d %d", code, len(cohorts))
+	}
+	var funnel analytics.Funnel
+	if code := call(t, "GET", base+"/v1/analytics/funnel?steps=purchase,return&window=2160h", "", &funnel); code != 200 || funnel.Steps[0].Reached == 0 {
+		t.Errorf("funnel: %d %+v", code, funnel)
+	}
+	var clv analytics.CLVResult
+	if code := call(t, "GET", base+"/v1/analytics/clv", "", &clv); code != 200 || clv.Repeaters == 0 || len(clv.Predictions) != clv.Customers {
+		t.Errorf("clv: %d %d customers, %d repeaters", code, clv.Customers, clv.Repeaters)
+	}
+	var prop analytics.PropensityReport
+	if code := call(t, "GET", base+"/v1/analytics/propensity", "", &prop); code != 200 || !(prop.Model.AUC > 0.5) {
+		t.Errorf("propensity: %d %+v", code, prop.Model)
+	}
+	var profile struct {
+		Segment       string         `json:"segment"`
+		RFM           *analytics.RFM `json:"rfm"`
+		LifetimeValue *float64       `json:"lifetime_value"`
+		Propensity    *float64       `json:"propensity"`
+		Churn         *float64       `json:"churn"`
+	}
+	if code := call(t, "GET", base+"/v1/users/12350/profile", "", &profile); code != 200 || profile.RFM == nil || profile.Segment == "none" ||
+		profile.LifetimeValue == nil || profile.Propensity == nil || *profile.Churn != 1-*profile.Propensity {
+		t.Errorf("profile: %d %+v", code, profile)
+	}
+	for _, tc := range []struct {
+		path    string
+		status  int
+		mention string
+	}{
+		{"/v1/analytics/rfm?at=yesterday", 400, "at:"},
+		{"/v1/analytics/rfm?at=1990-01-01", 400, "reference date"},
+		{"/v1/analytics/cohorts?period=year", 400, "period"},
+		{"/v1/analytics/funnel?steps=purchase", 400, "at least two"},
+		{"/v1/analytics/funnel?steps=purchase,teleport", 400, "teleport"},
+		{"/v1/analytics/funnel?window=soon", 400, "window"},
+		{"/v1/users/nobody/profile", 404, "nobody"},
+	} {
+		var e apiErr
+		if code := call(t, "GET", base+tc.path, "", &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
+			t.Errorf("%s: %d %q, want %d naming %q", tc.path, code, e.Error.Message, tc.status, tc.mention)
+		}
 	}
 }

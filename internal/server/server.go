@@ -48,6 +48,8 @@ type Options struct {
 	// Recommender serves the recommendation endpoints; nil answers them
 	// with 503.
 	Recommender Recommender
+	// Analyst serves the analytics endpoints; nil answers them with 503.
+	Analyst Analyst
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
@@ -57,6 +59,7 @@ type Server struct {
 	keys   keyring
 	log    *slog.Logger
 	rec    Recommender
+	an     Analyst
 	mux    *http.ServeMux
 	routes []route
 	// openapi is the generated OpenAPI document.
@@ -82,8 +85,8 @@ func New(db Backend, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, mux: http.NewServeMux()}
-	s.routes = append(s.routeTable(), s.recommendRoutes()...)
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, mux: http.NewServeMux()}
+	s.routes = append(append(s.routeTable(), s.recommendRoutes()...), s.analyticsRoutes()...)
 	doc, err := openAPIDocument(s.routes)
 	if err != nil {
 		return nil, fmt.Errorf("build the OpenAPI document: %w", err)

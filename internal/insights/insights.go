@@ -1,0 +1,261 @@
+// Package insights serves the behaviour analyses of package analytics
+// over the store: it reads the events once, keeps the snapshot for a
+// while, and answers RFM, cohorts, funnels, lifetime value, propensity
+// and per-shopper profiles from it.
+package insights
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/analytics"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// Source is what the service reads.
+type Source interface {
+	store.EventReader
+	store.ItemReader
+}
+
+// Service answers analyses from a snapshot of the store no older than its
+// TTL. It is safe for concurrent use.
+type Service struct {
+	src Source
+	ttl time.Duration
+	now func() time.Time
+
+	mu   sync.Mutex
+	snap *snapshot
+}
+
+// New returns a service whose snapshots live ttl (0: one minute).
+func New(src Source, ttl time.Duration) *Service {
+	if ttl <= 0 {
+		ttl = time.Minute
+	}
+	return &Service{src: src, ttl: ttl, now: time.Now}
+}
+
+// snapshot is the data and the models fitted on it.
+type snapshot struct {
+	read      time.Time
+	events    []tailor.Event
+	items     map[tailor.ItemID]tailor.Item
+	purchases []analytics.Purchase
+	end       time.Time // the last purchase
+
+	once      sync.Once
+	clv       *analytics.CLVResult
+	clvErr    error
+	prop      *analytics.PropensityReport
+	propModel *analytics.Propensity
+	propErr   error
+	scores    map[string]float64 // propensity now
+	clvByUser map[string]*analytics.CLVPrediction
+}
+
+func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap != nil && s.now().Sub(s.snap.read) < s.ttl {
+		return s.snap, nil
+	}
+	sn := &snapshot{read: s.now(), items: map[tailor.ItemID]tailor.Item{}}
+	if err := s.src.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
+		sn.events = append(sn.events, *e)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("insights: read events: %w", err)
+	}
+	p := store.PageRequest{Limit: store.MaxPageSize}
+	for {
+		page, err := s.src.Items(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("insights: read items: %w", err)
+		}
+		for _, it := range page.Data {
+			sn.items[it.ID] = it
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		p.Cursor = page.NextCursor
+	}
+	sn.purchases = analytics.Purchases(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && it.NonProduct })
+	for _, pu := range sn.purchases {
+		if pu.Time.After(sn.end) {
+			sn.end = pu.Time
+		}
+	}
+	s.snap = sn
+	return sn, nil
+}
+
+// models fits CLV (52 weeks ahead, calibrated on everything) and the
+// 30-day propensity once per snapshot.
+func (sn *snapshot) models() {
+	sn.once.Do(func() {
+		if len(sn.purchases) == 0 {
+			sn.clvErr = fmt.Errorf("clv: there are no purchases")
+			sn.propErr = fmt.Errorf("propensity: there are no purchases")
+			return
+		}
+		sn.clv, sn.clvErr = analytics.ComputeCLV(sn.purchases, sn.end, 52)
+		if sn.clvErr == nil {
+			sn.clvByUser = map[string]*analytics.CLVPrediction{}
+			for i := range sn.clv.Predictions {
+				sn.clvByUser[sn.clv.Predictions[i].User] = &sn.clv.Predictions[i]
+			}
+		}
+		sn.prop, sn.propModel, sn.propErr = analytics.EvaluatePropensity(sn.purchases, 30*24*time.Hour)
+		if sn.propErr == nil {
+			sn.scores = sn.propModel.Score(sn.purchases, sn.end.Add(time.Nanosecond))
+		}
+	})
+}
+
+// RFM scores shoppers at the date (zero: the day after the last purchase).
+func (s *Service) RFM(ctx context.Context, at time.Time) (time.Time, []analytics.RFM, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return at, nil, err
+	}
+	if at.IsZero() {
+		at = sn.end.AddDate(0, 0, 1).Truncate(24 * time.Hour)
+	}
+	if at.After(sn.end.AddDate(1, 0, 0)) {
+		return at, nil, fmt.Errorf("rfm: the reference date %s is more than a year after the last purchase (%s)", at.Format(time.DateOnly), sn.end.Format(time.DateOnly))
+	}
+	rows, err := analytics.ComputeRFM(sn.purchases, at)
+	return at, rows, err
+}
+
+// Cohorts returns the acquisition cohorts by period.
+func (s *Service) Cohorts(ctx context.Context, period string) ([]analytics.Cohort, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return analytics.Cohorts(sn.purchases, period)
+}
+
+// Funnel computes a funnel over all events.
+func (s *Service) Funnel(ctx context.Context, opts analytics.FunnelOptions) (*analytics.Funnel, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	opts.Categories = func(id tailor.ItemID) []string { return sn.items[id].Categories }
+	return analytics.ComputeFunnel(sn.events, opts)
+}
+
+// CLV returns the lifetime-value fit and predictions.
+func (s *Service) CLV(ctx context.Context) (*analytics.CLVResult, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.models()
+	return sn.clv, sn.clvErr
+}
+
+// Propensity returns the propensity model's evaluation.
+func (s *Service) Propensity(ctx context.Context) (*analytics.PropensityReport, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.models()
+	return sn.prop, sn.propErr
+}
+
+// Profile is what the analyses say about one shopper.
+type Profile struct {
+	User tailor.UserID `json:"user_id"`
+	// RFM is nil for a shopper without purchases.
+	RFM     *analytics.RFM `json:"rfm"`
+	Segment string         `json:"segment"`
+	// FavouriteCategories are the categories of the items the shopper
+	// interacted with most (purchases count triple).
+	FavouriteCategories []string `json:"favourite_categories"`
+	// LifetimeValue is the expected spend in the next 52 weeks (BG/NBD ×
+	// Gamma-Gamma), with its tier and the probability of being active.
+	LifetimeValue *float64 `json:"lifetime_value"`
+	CLVTier       string   `json:"clv_tier,omitempty"`
+	PAlive        *float64 `json:"p_alive"`
+	// Propensity is the probability of buying in the next 30 days, and
+	// Churn its complement.
+	Propensity *float64 `json:"propensity"`
+	Churn      *float64 `json:"churn"`
+	// Notes say which parts could not be computed, and why.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// Profile describes a shopper (the caller checks that they exist).
+func (s *Service) Profile(ctx context.Context, user tailor.UserID) (*Profile, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := &Profile{User: user, FavouriteCategories: []string{}, Segment: "none"}
+	at, rows, err := s.RFM(ctx, time.Time{})
+	if err == nil {
+		if i := slices.IndexFunc(rows, func(r analytics.RFM) bool { return r.User == string(user) }); i >= 0 {
+			p.RFM = &rows[i]
+			p.Segment = rows[i].Segment
+		}
+	} else {
+		p.Notes = append(p.Notes, err.Error())
+	}
+	_ = at
+	weights := map[string]float64{}
+	for i := range sn.events {
+		e := &sn.events[i]
+		if e.UserID != user {
+			continue
+		}
+		w := 1.0
+		if e.Type == tailor.Purchase {
+			w = 3
+		}
+		for _, c := range sn.items[e.ItemID].Categories {
+			weights[c] += w
+		}
+	}
+	for c := range weights {
+		p.FavouriteCategories = append(p.FavouriteCategories, c)
+	}
+	slices.SortFunc(p.FavouriteCategories, func(a, b string) int {
+		switch {
+		case weights[a] > weights[b]:
+			return -1
+		case weights[a] < weights[b]:
+			return 1
+		case a < b:
+			return -1
+		case a > b:
+			return 1
+		}
+		return 0
+	})
+	p.FavouriteCategories = p.FavouriteCategories[:min(3, len(p.FavouriteCategories))]
+	sn.models()
+	if sn.clvErr != nil {
+		p.Notes = append(p.Notes, sn.clvErr.Error())
+	} else if c, ok := sn.clvByUser[string(user)]; ok {
+		v, a := c.CLV, c.PAlive
+		p.LifetimeValue, p.PAlive, p.CLVTier = &v, &a, c.Tier
+	}
+	if sn.propErr != nil {
+		p.Notes = append(p.Notes, sn.propErr.Error())
+	} else if v, ok := sn.scores[string(user)]; ok {
+		churn := 1 - v
+		p.Propensity, p.Churn = &v, &churn
+	}
+	return p, nil
+}

@@ -1,0 +1,163 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/analytics"
+	"github.com/tailorhq/tailor/internal/insights"
+)
+
+// Analyst is what the analytics endpoints need (insights.Service).
+type Analyst interface {
+	RFM(ctx context.Context, at time.Time) (time.Time, []analytics.RFM, error)
+	Cohorts(ctx context.Context, period string) ([]analytics.Cohort, error)
+	Funnel(ctx context.Context, opts analytics.FunnelOptions) (*analytics.Funnel, error)
+	CLV(ctx context.Context) (*analytics.CLVResult, error)
+	Propensity(ctx context.Context) (*analytics.PropensityReport, error)
+	Profile(ctx context.Context, user tailor.UserID) (*insights.Profile, error)
+}
+
+// RFMBody is the body of GET /v1/analytics/rfm.
+type RFMBody struct {
+	At       time.Time       `json:"at"`
+	Segments map[string]int  `json:"segments"`
+	Shoppers []analytics.RFM `json:"shoppers"`
+}
+
+func (s *Server) analyticsRoutes() []route {
+	return []route{
+		{method: "GET", path: "/v1/analytics/rfm", role: RoleWrite, summary: "Recency, frequency and monetary scores and segments of every shopper",
+			params: []param{{name: "at", in: "query", typ: "string", doc: "reference date YYYY-MM-DD (default: the day after the last purchase)"}},
+			response: RFMBody{}, handle: s.rfm},
+		{method: "GET", path: "/v1/analytics/cohorts", role: RoleWrite, summary: "Acquisition cohorts: retention and revenue per period",
+			params:   []param{{name: "period", in: "query", typ: "string", doc: "month (default) or week"}},
+			response: []analytics.Cohort{}, handle: s.cohorts},
+		{method: "GET", path: "/v1/analytics/funnel", role: RoleWrite, summary: "Conversion through ordered event types, overall and by category",
+			params: []param{
+				{name: "steps", in: "query", typ: "string", doc: "comma-separated event types (default view,add_to_cart,purchase)"},
+				{name: "window", in: "query", typ: "string", doc: "most time from the first step to the last, such as 24h (default; 0 for no limit)"},
+				{name: "by", in: "query", typ: "string", doc: "user (default) or session"},
+			}, response: analytics.Funnel{}, handle: s.funnel},
+		{method: "GET", path: "/v1/analytics/clv", role: RoleWrite, summary: "BG/NBD and Gamma-Gamma fits and each shopper's expected value over 52 weeks",
+			response: analytics.CLVResult{}, handle: s.clv},
+		{method: "GET", path: "/v1/analytics/propensity", role: RoleWrite, summary: "The 30-day purchase propensity model, evaluated by time against a baseline",
+			response: analytics.PropensityReport{}, handle: s.propensity},
+		{method: "GET", path: "/v1/users/{id}/profile", role: RoleWrite, summary: "A shopper's RFM, segment, favourite categories, lifetime value and propensity",
+			params: []param{idParam}, response: insights.Profile{}, handle: s.profile},
+	}
+}
+
+var errNoAnalyst = &apiError{status: http.StatusServiceUnavailable, body: Error{Code: "unavailable", Message: "this server runs without analytics"}}
+
+// analysisError maps what the analyses refuse: a model the data cannot
+// fit is 422, a bad parameter 400; store failures pass through.
+func analysisError(err error) error {
+	var fe *analytics.FitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe), errors.Is(err, analytics.ErrTooFewRepeaters):
+		return &apiError{status: http.StatusUnprocessableEntity, body: Error{Code: "cannot_fit", Message: err.Error()}}
+	case strings.HasPrefix(err.Error(), "insights:"):
+		return err
+	}
+	return badRequest("%v", err)
+}
+
+func (s *Server) rfm(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	var at time.Time
+	if v := r.URL.Query().Get("at"); v != "" {
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return nil, badRequest("at: %q is not a date YYYY-MM-DD", v)
+		}
+		at = t
+	}
+	at, rows, err := s.an.RFM(r.Context(), at)
+	if err != nil {
+		return nil, analysisError(err)
+	}
+	if rows == nil {
+		rows = []analytics.RFM{}
+	}
+	return RFMBody{At: at, Segments: analytics.SegmentCounts(rows), Shoppers: rows}, nil
+}
+
+func (s *Server) cohorts(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	period := r.URL.Query().Get("period")
+	if period == "" {
+		period = "month"
+	}
+	cs, err := s.an.Cohorts(r.Context(), period)
+	return cs, analysisError(err)
+}
+
+func (s *Server) funnel(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	q := r.URL.Query()
+	opts := analytics.FunnelOptions{Window: 24 * time.Hour}
+	steps := q.Get("steps")
+	if steps == "" {
+		steps = "view,add_to_cart,purchase"
+	}
+	for _, st := range strings.Split(steps, ",") {
+		opts.Steps = append(opts.Steps, tailor.EventType(strings.TrimSpace(st)))
+	}
+	if v := q.Get("window"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, badRequest("window: %q is not a duration such as 24h", v)
+		}
+		opts.Window = d
+	}
+	switch q.Get("by") {
+	case "", "user":
+	case "session":
+		opts.BySession = true
+	default:
+		return nil, badRequest("by: %q must be user or session", q.Get("by"))
+	}
+	f, err := s.an.Funnel(r.Context(), opts)
+	return f, analysisError(err)
+}
+
+func (s *Server) clv(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	res, err := s.an.CLV(r.Context())
+	return res, analysisError(err)
+}
+
+func (s *Server) propensity(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	rep, err := s.an.Propensity(r.Context())
+	return rep, analysisError(err)
+}
+
+func (s *Server) profile(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	id := tailor.UserID(r.PathValue("id"))
+	if _, err := s.db.User(r.Context(), id); err != nil {
+		return nil, err
+	}
+	p, err := s.an.Profile(r.Context(), id)
+	return p, analysisError(err)
+}
