@@ -88,20 +88,6 @@ type BGNBD struct {
 	LogLik float64 `json:"loglik"`
 }
 
-// logLik returns one customer's BG/NBD log-likelihood, in log space.
-func (m BGNBD) logLik(x, tx, T float64) float64 {
-	r, al, a, b := m.R, m.Alpha, m.A, m.B
-	lg := func(v float64) float64 { l, _ := math.Lgamma(v); return l }
-	a1 := lg(r+x) - lg(r) + r*math.Log(al)
-	a2 := lg(a+b) + lg(b+x) - lg(b) - lg(a+b+x)
-	a3 := -(r + x) * math.Log(al+T)
-	if x == 0 {
-		return a1 + a2 + a3
-	}
-	a4 := math.Log(a) - math.Log(b+x-1) - (r+x)*math.Log(al+tx)
-	return a1 + a2 + logAddExp(a3, a4)
-}
-
 func logAddExp(u, v float64) float64 {
 	if u < v {
 		u, v = v, u

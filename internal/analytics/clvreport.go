@@ -24,12 +24,12 @@ type CLVPrediction struct {
 
 // CLVResult is the fit and the predictions.
 type CLVResult struct {
-	CalibrationEnd time.Time       `json:"calibration_end"`
-	HorizonWeeks   float64         `json:"horizon_weeks"`
-	Customers      int             `json:"customers"`
-	Repeaters      int             `json:"repeaters"`
-	BGNBD          BGNBD           `json:"bgnbd"`
-	GammaGamma     GammaGamma      `json:"gamma_gamma"`
+	CalibrationEnd time.Time  `json:"calibration_end"`
+	HorizonWeeks   float64    `json:"horizon_weeks"`
+	Customers      int        `json:"customers"`
+	Repeaters      int        `json:"repeaters"`
+	BGNBD          BGNBD      `json:"bgnbd"`
+	GammaGamma     GammaGamma `json:"gamma_gamma"`
 	// Warnings say where the data cannot identify part of a model.
 	Warnings    []string        `json:"warnings,omitempty"`
 	Predictions []CLVPrediction `json:"predictions,omitempty"`

@@ -188,7 +188,7 @@ func TestAcceptanceAnalyze(t *testing.T) {
 	}
 	var clv struct {
 		BGNBD struct{ R, Alpha, A, B, Loglik float64 } `json:"bgnbd"`
-		GG    struct{ P, Q, Gamma float64 }           `json:"gamma_gamma"`
+		GG    struct{ P, Q, Gamma float64 }            `json:"gamma_gamma"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &clv); err != nil {
 		t.Fatal(err)

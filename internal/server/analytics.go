@@ -32,7 +32,7 @@ type RFMBody struct {
 func (s *Server) analyticsRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/analytics/rfm", role: RoleWrite, summary: "Recency, frequency and monetary scores and segments of every shopper",
-			params: []param{{name: "at", in: "query", typ: "string", doc: "reference date YYYY-MM-DD (default: the day after the last purchase)"}},
+			params:   []param{{name: "at", in: "query", typ: "string", doc: "reference date YYYY-MM-DD (default: the day after the last purchase)"}},
 			response: RFMBody{}, handle: s.rfm},
 		{method: "GET", path: "/v1/analytics/cohorts", role: RoleWrite, summary: "Acquisition cohorts: retention and revenue per period",
 			params:   []param{{name: "period", in: "query", typ: "string", doc: "month (default) or week"}},
