@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
+	"github.com/tailorhq/tailor/internal/insights"
 )
 
 func newAnalyzeCmd(stdout io.Writer) *cobra.Command {
@@ -21,7 +23,7 @@ func newAnalyzeCmd(stdout io.Writer) *cobra.Command {
 		window                                 time.Duration
 		horizonWeeks                           float64
 		horizonDays                            int
-		asJSON                                 bool
+		asJSON, apply                          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "analyze rfm|cohorts|funnel|clv|propensity [--dataset FORMAT:PATH | store:DIR] [--json]",
@@ -35,12 +37,18 @@ cdnow:FILE, or store:DATA-DIR, the default) and prints a table, or JSON with --j
   clv         BG/NBD and Gamma-Gamma fits on purchases up to --calibration-end (time in
               weeks, same-day purchases merged) and each customer's next --horizon-weeks
   propensity  the probability of buying in the next --horizon-days, evaluated by time
-              (AUC and calibration against "bought in the last 30 days")`,
+              (AUC and calibration against "bought in the last 30 days")
+  segments    each shopper's RFM segment, CLV tier and propensity band (store datasets);
+              --apply stores them as the shopper attributes segment, clv_tier and
+              propensity_band, which scenario routes use`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, a []string) error {
 			what := a[0]
-			if !slices.Contains([]string{"rfm", "cohorts", "funnel", "clv", "propensity"}, what) {
-				return usageError{fmt.Errorf("unknown analysis %q: use rfm, cohorts, funnel, clv or propensity", what)}
+			if !slices.Contains([]string{"rfm", "cohorts", "funnel", "clv", "propensity", "segments"}, what) {
+				return usageError{fmt.Errorf("unknown analysis %q: use rfm, cohorts, funnel, clv, propensity or segments", what)}
+			}
+			if what == "segments" {
+				return runSegments(cmd.Context(), stdout, dataset, apply, asJSON)
 			}
 			date := func(name, v string) (time.Time, error) {
 				t, err := time.Parse(time.DateOnly, v)
@@ -140,7 +148,59 @@ cdnow:FILE, or store:DATA-DIR, the default) and prints a table, or JSON with --j
 	f.Float64Var(&horizonWeeks, "horizon-weeks", 52, "clv: the prediction horizon in weeks")
 	f.IntVar(&horizonDays, "horizon-days", 30, "propensity: the horizon in days")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
+	f.BoolVar(&apply, "apply", false, "segments: store the labels as shopper attributes")
 	return cmd
+}
+
+func runSegments(ctx context.Context, w io.Writer, dataset string, apply, asJSON bool) error {
+	dir, ok := strings.CutPrefix(dataset, "store:")
+	if !ok {
+		return usageError{fmt.Errorf("--dataset %s: segments are computed for a store (store:DATA-DIR)", dataset)}
+	}
+	db, err := openStore(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	svc := insights.New(db, time.Hour)
+	segs, err := svc.AllSegments(ctx)
+	if err != nil {
+		return err
+	}
+	if apply {
+		if _, err := svc.Apply(ctx, db); err != nil {
+			return err
+		}
+	}
+	counts := map[string]map[string]int{"segment": {}, "clv_tier": {}, "propensity_band": {}}
+	for _, sg := range segs {
+		counts["segment"][sg.Segment]++
+		if sg.CLVTier != "" {
+			counts["clv_tier"][sg.CLVTier]++
+		}
+		if sg.PropensityBand != "" {
+			counts["propensity_band"][sg.PropensityBand]++
+		}
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(map[string]any{"shoppers": len(segs), "counts": counts, "applied": apply})
+	}
+	for _, attr := range []string{"segment", "clv_tier", "propensity_band"} {
+		keys := make([]string, 0, len(counts[attr]))
+		for k := range counts[attr] {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var parts []string
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %d", k, counts[attr][k]))
+		}
+		fmt.Fprintf(w, "%s: %s\n", attr, strings.Join(parts, ", "))
+	}
+	if apply {
+		fmt.Fprintf(w, "Stored as the attributes segment, clv_tier and propensity_band of %d shoppers.\n", len(segs))
+	}
+	return nil
 }
 
 func lastPurchase(ps []analytics.Purchase) time.Time {

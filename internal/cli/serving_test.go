@@ -425,6 +425,43 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		profile.LifetimeValue == nil || profile.Propensity == nil || *profile.Churn != 1-*profile.Propensity {
 		t.Errorf("profile: %d %+v", code, profile)
 	}
+	// Segments become shopper attributes, and a scenario routes by them.
+	var segs struct {
+		Shoppers int            `json:"shoppers"`
+		Segments map[string]int `json:"segments"`
+		Applied  bool           `json:"applied"`
+	}
+	if code := call(t, "POST", base+"/v1/analytics/segments", "", &segs); code != 200 || !segs.Applied || segs.Segments["at_risk"] == 0 {
+		t.Fatalf("apply segments: %d %+v", code, segs)
+	}
+	var users struct {
+		Data []struct {
+			ID         string         `json:"id"`
+			Attributes map[string]any `json:"attributes"`
+		} `json:"data"`
+	}
+	call(t, "GET", base+"/v1/users?limit=1000", "", &users)
+	bySeg := map[string]string{}
+	for _, u := range users.Data {
+		if s, ok := u.Attributes["segment"].(string); ok && bySeg[s] == "" {
+			bySeg[s] = u.ID
+		}
+	}
+	if bySeg["at_risk"] == "" || bySeg["champions"] == "" {
+		t.Fatalf("no at-risk or champion shopper among %d: %v", len(users.Data), bySeg)
+	}
+	if code := call(t, "PUT", base+"/v1/scenarios/home_at_risk", `{"max_per_category":1}`, nil); code != 200 {
+		t.Fatalf("put home_at_risk: %d", code)
+	}
+	if code := call(t, "PUT", base+"/v1/scenarios/home", `{"route":{"attribute":"segment","scenarios":{"at_risk":"home_at_risk"}}}`, nil); code != 200 {
+		t.Fatalf("put home: %d", code)
+	}
+	for seg, want := range map[string]string{"at_risk": "home_at_risk", "champions": "home"} {
+		var r recommend.Response
+		if code := call(t, "GET", base+"/v1/users/"+bySeg[seg]+"/recommendations?n=3&scenario=home", "", &r); code != 200 || r.Scenario != want {
+			t.Errorf("%s shopper: %d scenario %q, want %q", seg, code, r.Scenario, want)
+		}
+	}
 	for _, tc := range []struct {
 		path    string
 		status  int
@@ -442,5 +479,10 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		if code := call(t, "GET", base+tc.path, "", &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
 			t.Errorf("%s: %d %q, want %d naming %q", tc.path, code, e.Error.Message, tc.status, tc.mention)
 		}
+	}
+	var e apiErr
+	if code := call(t, "PUT", base+"/v1/scenarios/other", `{"route":{"attribute":"segment","scenarios":{"lost":"nowhere"}}}`, &e); code != 400 ||
+		!strings.Contains(e.Error.Message, "route.scenarios.lost") {
+		t.Errorf("route to a missing scenario: %d %q", code, e.Error.Message)
 	}
 }

@@ -6,8 +6,10 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +174,101 @@ func (s *Service) Propensity(ctx context.Context) (*analytics.PropensityReport, 
 	}
 	sn.models()
 	return sn.prop, sn.propErr
+}
+
+// Segments are the labels the analyses give a shopper, stored as the
+// shopper's attributes by Apply.
+type Segments struct {
+	// Segment is the RFM segment ("none" without purchases).
+	Segment string `json:"segment"`
+	// CLVTier is high, medium or low ("" when CLV cannot be fitted).
+	CLVTier string `json:"clv_tier,omitempty"`
+	// PropensityBand is high (≥ 0.5), medium (≥ 0.2) or low, for the
+	// probability of buying in the next 30 days ("" when unknown).
+	PropensityBand string `json:"propensity_band,omitempty"`
+}
+
+// Band names a propensity.
+func Band(p float64) string {
+	switch {
+	case p >= 0.5:
+		return "high"
+	case p >= 0.2:
+		return "medium"
+	}
+	return "low"
+}
+
+// AllSegments labels every shopper with purchases.
+func (s *Service) AllSegments(ctx context.Context) (map[tailor.UserID]Segments, error) {
+	_, rows, err := s.RFM(ctx, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.models()
+	out := make(map[tailor.UserID]Segments, len(rows))
+	for _, r := range rows {
+		sg := Segments{Segment: r.Segment}
+		if c, ok := sn.clvByUser[r.User]; ok {
+			sg.CLVTier = c.Tier
+		}
+		if p, ok := sn.scores[r.User]; ok {
+			sg.PropensityBand = Band(p)
+		}
+		out[tailor.UserID(r.User)] = sg
+	}
+	return out, nil
+}
+
+// Writer stores users; Apply uses it.
+type Writer interface {
+	store.Updater
+	store.UserReader
+}
+
+// Apply stores every shopper's segments as the attributes "segment",
+// "clv_tier" and "propensity_band" (keeping their other attributes), in
+// one transaction, and returns the shoppers it labelled.
+func (s *Service) Apply(ctx context.Context, w Writer) ([]tailor.UserID, error) {
+	segs, err := s.AllSegments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]tailor.User, 0, len(segs))
+	for id, sg := range segs {
+		u, err := w.User(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		u.ID = id
+		attrs := map[string]any{}
+		for k, v := range u.Attributes {
+			attrs[k] = v
+		}
+		attrs["segment"] = sg.Segment
+		for k, v := range map[string]string{"clv_tier": sg.CLVTier, "propensity_band": sg.PropensityBand} {
+			if v != "" {
+				attrs[k] = v
+			} else {
+				delete(attrs, k)
+			}
+		}
+		u.Attributes = attrs
+		users = append(users, u)
+	}
+	slices.SortFunc(users, func(a, b tailor.User) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	if err := w.Update(ctx, func(tx store.Writer) error { return tx.UpsertUsers(ctx, users) }); err != nil {
+		return nil, fmt.Errorf("insights: store segments: %w", err)
+	}
+	ids := make([]tailor.UserID, len(users))
+	for i := range users {
+		ids[i] = users[i].ID
+	}
+	return ids, nil
 }
 
 // Profile is what the analyses say about one shopper.

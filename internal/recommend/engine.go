@@ -37,6 +37,7 @@ var ErrNoModel = errors.New("no model version is active: run 'tailor train' (or 
 type Source interface {
 	store.EventReader
 	store.ItemReader
+	store.UserReader
 	store.ModelRegistry
 	store.ScenarioStore
 	store.ImpressionStore
@@ -91,6 +92,7 @@ type Engine struct {
 
 	histMu sync.Mutex
 	hist   map[tailor.UserID]*history
+	attrs  map[tailor.UserID]userAttrs // for routes
 
 	extraMu sync.Mutex
 	extra   map[string]*state // versions of A/B tests other than the active one
@@ -132,7 +134,7 @@ func New(src Source, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Engine{src: src, opts: opts, log: log, catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{},
+	return &Engine{src: src, opts: opts, log: log, catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}, attrs: map[tailor.UserID]userAttrs{},
 		extra: map[string]*state{}, imp: map[impKey][2]int64{}}, nil
 }
 
@@ -390,13 +392,46 @@ func (e *Engine) EventsChanged(events []tailor.Event) {
 	e.catMu.Unlock()
 }
 
-// UsersDeleted drops the cached histories of deleted shoppers.
-func (e *Engine) UsersDeleted(ids ...tailor.UserID) {
+// UsersDeleted drops what is cached of deleted shoppers.
+func (e *Engine) UsersDeleted(ids ...tailor.UserID) { e.UsersChanged(ids...) }
+
+// UsersChanged drops the cached histories and attributes of shoppers
+// just written.
+func (e *Engine) UsersChanged(ids ...tailor.UserID) {
 	e.histMu.Lock()
 	defer e.histMu.Unlock()
 	for _, id := range ids {
 		delete(e.hist, id)
+		delete(e.attrs, id)
 	}
+}
+
+type userAttrs struct {
+	read  time.Time
+	attrs map[string]any
+}
+
+// userAttributes returns a shopper's attributes (nil for an unknown
+// shopper), cached like histories.
+func (e *Engine) userAttributes(ctx context.Context, id tailor.UserID) (map[string]any, error) {
+	now := e.opts.Now()
+	e.histMu.Lock()
+	a, ok := e.attrs[id]
+	e.histMu.Unlock()
+	if ok && now.Sub(a.read) < e.opts.HistoryTTL {
+		return a.attrs, nil
+	}
+	u, err := e.src.User(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	e.histMu.Lock()
+	if len(e.attrs) > 100_000 {
+		clear(e.attrs)
+	}
+	e.attrs[id] = userAttrs{read: now, attrs: u.Attributes}
+	e.histMu.Unlock()
+	return u.Attributes, nil
 }
 
 func (e *Engine) item(id tailor.ItemID) *meta {

@@ -54,6 +54,17 @@ type Rules struct {
 	// ABTest, in a stored scenario, splits its traffic between two model
 	// versions.
 	ABTest *ABTest `json:"ab_test,omitempty"`
+	// Route, in a stored scenario, sends shoppers to another scenario by
+	// the value of one of their attributes (such as the "segment" that
+	// 'tailor analyze segments --apply' stores: at-risk shoppers get their
+	// own rules).
+	Route *Route `json:"route,omitempty"`
+}
+
+// Route picks a scenario by a shopper attribute's value.
+type Route struct {
+	Attribute string            `json:"attribute"`
+	Scenarios map[string]string `json:"scenarios"`
 }
 
 // SeenRule names event types and a window.
@@ -193,6 +204,19 @@ func (r *Rules) Validate() error {
 	}
 	if !finite(r.FreshBoost) || r.FreshBoost < 0 || (r.FreshDays > 0 && r.FreshBoost == 0) {
 		return bad("fresh_boost", "%v must be a positive number when fresh_days is set", r.FreshBoost)
+	}
+	if r.Route != nil {
+		if r.Route.Attribute == "" {
+			return bad("route.attribute", "names no attribute")
+		}
+		if len(r.Route.Scenarios) == 0 {
+			return bad("route.scenarios", "maps no value to a scenario")
+		}
+		for v, name := range r.Route.Scenarios {
+			if !tailor.ValidTypeName(name) {
+				return bad("route.scenarios."+v, "%q is not a scenario name", name)
+			}
+		}
 	}
 	if r.ABTest != nil {
 		return r.ABTest.validate()

@@ -31,6 +31,9 @@ func TestParseRulesNamesTheField(t *testing.T) {
 		{`{"ab_test":{"a":"v1","b":"v1","share_b":0.5}}`, "ab_test.b"},
 		{`{"ab_test":{"a":"v1","b":"v2","share_b":0}}`, "ab_test.share_b"},
 		{`{"colour":"red"}`, "rules"},
+		{`{"route":{"attribute":"","scenarios":{"a":"b"}}}`, "route.attribute"},
+		{`{"route":{"attribute":"segment","scenarios":{}}}`, "route.scenarios"},
+		{`{"route":{"attribute":"segment","scenarios":{"x":"Bad Name"}}}`, "route.scenarios.x"},
 	} {
 		_, err := ParseRules([]byte(tc.json))
 		fe, ok := err.(*FieldError)

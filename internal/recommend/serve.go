@@ -85,6 +85,25 @@ func (e *Engine) resolve(ctx context.Context, req *Request) (Rules, error) {
 		if err != nil {
 			return Rules{}, fmt.Errorf("scenario %s: %w", req.Scenario, err)
 		}
+		if rt := base.Route; rt != nil && req.User != "" {
+			attrs, err := e.userAttributes(ctx, req.User)
+			if err != nil {
+				return Rules{}, err
+			}
+			if v, ok := attrs[rt.Attribute]; ok {
+				if target, ok := rt.Scenarios[fmt.Sprint(v)]; ok {
+					raw, err := e.src.Scenario(ctx, target)
+					if err != nil {
+						return Rules{}, fmt.Errorf("scenario %s routes %s=%v to scenario %s: %w", req.Scenario, rt.Attribute, v, target, err)
+					}
+					if base, err = ParseRules(raw); err != nil {
+						return Rules{}, fmt.Errorf("scenario %s: %w", target, err)
+					}
+					base.Route = nil // one hop
+					req.Scenario = target
+				}
+			}
+		}
 		rules = base.Merge(req.Rules)
 	}
 	if err := rules.Validate(); err != nil {

@@ -20,6 +20,19 @@ type Analyst interface {
 	CLV(ctx context.Context) (*analytics.CLVResult, error)
 	Propensity(ctx context.Context) (*analytics.PropensityReport, error)
 	Profile(ctx context.Context, user tailor.UserID) (*insights.Profile, error)
+	AllSegments(ctx context.Context) (map[tailor.UserID]insights.Segments, error)
+	Apply(ctx context.Context, w insights.Writer) ([]tailor.UserID, error)
+}
+
+// SegmentsBody is the body of the segments endpoints: shoppers per
+// segment, CLV tier and propensity band.
+type SegmentsBody struct {
+	Shoppers        int            `json:"shoppers"`
+	Segments        map[string]int `json:"segments"`
+	CLVTiers        map[string]int `json:"clv_tiers"`
+	PropensityBands map[string]int `json:"propensity_bands"`
+	// Applied is set when the labels were stored as shopper attributes.
+	Applied bool `json:"applied"`
 }
 
 // RFMBody is the body of GET /v1/analytics/rfm.
@@ -47,6 +60,10 @@ func (s *Server) analyticsRoutes() []route {
 			response: analytics.CLVResult{}, handle: s.clv},
 		{method: "GET", path: "/v1/analytics/propensity", role: RoleWrite, summary: "The 30-day purchase propensity model, evaluated by time against a baseline",
 			response: analytics.PropensityReport{}, handle: s.propensity},
+		{method: "GET", path: "/v1/analytics/segments", role: RoleWrite, summary: "Shoppers per RFM segment, CLV tier and propensity band",
+			response: SegmentsBody{}, handle: s.segments},
+		{method: "POST", path: "/v1/analytics/segments", role: RoleAdmin, summary: "Store every shopper's segment, clv_tier and propensity_band as attributes (for scenario routes)",
+			response: SegmentsBody{}, handle: s.applySegments},
 		{method: "GET", path: "/v1/users/{id}/profile", role: RoleWrite, summary: "A shopper's RFM, segment, favourite categories, lifetime value and propensity",
 			params: []param{idParam}, response: insights.Profile{}, handle: s.profile},
 	}
@@ -148,6 +165,47 @@ func (s *Server) propensity(r *http.Request) (any, error) {
 	}
 	rep, err := s.an.Propensity(r.Context())
 	return rep, analysisError(err)
+}
+
+func (s *Server) segments(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	segs, err := s.an.AllSegments(r.Context())
+	if err != nil {
+		return nil, analysisError(err)
+	}
+	body := SegmentsBody{Shoppers: len(segs), Segments: map[string]int{}, CLVTiers: map[string]int{}, PropensityBands: map[string]int{}}
+	for _, sg := range segs {
+		body.Segments[sg.Segment]++
+		if sg.CLVTier != "" {
+			body.CLVTiers[sg.CLVTier]++
+		}
+		if sg.PropensityBand != "" {
+			body.PropensityBands[sg.PropensityBand]++
+		}
+	}
+	return body, nil
+}
+
+func (s *Server) applySegments(r *http.Request) (any, error) {
+	if s.an == nil {
+		return nil, errNoAnalyst
+	}
+	ids, err := s.an.Apply(r.Context(), s.db)
+	if err != nil {
+		return nil, analysisError(err)
+	}
+	if s.rec != nil {
+		s.rec.UsersChanged(ids...)
+	}
+	body, err := s.segments(r)
+	if err != nil {
+		return nil, err
+	}
+	b := body.(SegmentsBody)
+	b.Applied = true
+	return b, nil
 }
 
 func (s *Server) profile(r *http.Request) (any, error) {

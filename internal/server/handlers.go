@@ -177,6 +177,12 @@ func postBatch[T any](s *Server, r *http.Request, check func(*T) []tailor.FieldE
 			s.rec.ItemsChanged(rs)
 		case []tailor.Event:
 			s.rec.EventsChanged(rs)
+		case []tailor.User:
+			ids := make([]tailor.UserID, len(rs))
+			for i := range rs {
+				ids[i] = rs[i].ID
+			}
+			s.rec.UsersChanged(ids...)
 		}
 	}
 	return rows, nil

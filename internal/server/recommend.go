@@ -30,6 +30,7 @@ type Recommender interface {
 	ItemsChanged(items []tailor.Item)
 	ItemsDeleted(ids ...tailor.ItemID)
 	EventsChanged(events []tailor.Event)
+	UsersChanged(ids ...tailor.UserID)
 	UsersDeleted(ids ...tailor.UserID)
 }
 
@@ -328,6 +329,18 @@ func (s *Server) putScenario(r *http.Request) (any, error) {
 	rules, err := recommend.ParseRules(raw)
 	if err != nil {
 		return nil, err
+	}
+	if rt := rules.Route; rt != nil {
+		for v, target := range rt.Scenarios {
+			if target == name {
+				return nil, badRequest("route.scenarios.%s: a scenario cannot route to itself", v)
+			}
+			if _, err := s.db.Scenario(r.Context(), target); errors.Is(err, store.ErrNotFound) {
+				return nil, badRequest("route.scenarios.%s: there is no scenario named %q (store it first)", v, target)
+			} else if err != nil {
+				return nil, err
+			}
+		}
 	}
 	if ab := rules.ABTest; ab != nil {
 		for field, id := range map[string]string{"ab_test.a": ab.A, "ab_test.b": ab.B} {
