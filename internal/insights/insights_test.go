@@ -1,0 +1,76 @@
+package insights
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/sqlite"
+)
+
+// TestApplyAndProfile runs the service over a real SQLite store: 40
+// shoppers with weekly to occasional purchases over a year.
+func TestApplyAndProfile(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	price, cat := 10.0, []string{"mugs"}
+	var events []tailor.Event
+	for u := 0; u < 40; u++ {
+		every := 7 * (1 + u%8) // days between purchases
+		stop := 365 - 30*(u%5) // some stop early
+		for d := u % 7; d < stop; d += every {
+			events = append(events, tailor.Event{ID: fmt.Sprint(u, "-", d), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: "mug",
+				Type: tailor.Purchase, UnitPrice: &price, OrderID: fmt.Sprint(u, "-", d), Timestamp: t0.AddDate(0, 0, d)})
+		}
+	}
+	err = db.Update(ctx, func(w store.Writer) error {
+		if err := w.UpsertItems(ctx, []tailor.Item{{ID: "mug", Categories: cat}}); err != nil {
+			return err
+		}
+		if err := w.UpsertUsers(ctx, []tailor.User{{ID: "u3", Attributes: map[string]any{"tier": "gold"}}}); err != nil {
+			return err
+		}
+		_, err := w.InsertEvents(ctx, events)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(db, time.Minute)
+	p, err := svc.Profile(ctx, "u3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.RFM == nil || p.Segment == "none" || len(p.FavouriteCategories) != 1 || p.FavouriteCategories[0] != "mugs" ||
+		p.LifetimeValue == nil || p.Propensity == nil {
+		t.Errorf("profile = %+v (notes %v)", p, p.Notes)
+	}
+	ids, err := svc.Apply(ctx, db)
+	if err != nil || len(ids) != 40 {
+		t.Fatalf("apply: %d, %v", len(ids), err)
+	}
+	u, err := db.User(ctx, "u3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Attributes["tier"] != "gold" || u.Attributes["segment"] != p.Segment || u.Attributes["propensity_band"] == nil {
+		t.Errorf("u3 attributes = %v", u.Attributes)
+	}
+	for _, c := range []struct {
+		p    float64
+		band string
+	}{{0.7, "high"}, {0.5, "high"}, {0.3, "medium"}, {0.1, "low"}} {
+		if got := Band(c.p); got != c.band {
+			t.Errorf("Band(%v) = %s, want %s", c.p, got, c.band)
+		}
+	}
+}
