@@ -461,6 +461,17 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		if code := call(t, "GET", base+"/v1/users/"+bySeg[seg]+"/recommendations?n=3&scenario=home", "", &r); code != 200 || r.Scenario != want {
 			t.Errorf("%s shopper: %d scenario %q, want %q", seg, code, r.Scenario, want)
 		}
+		// A click on it is attributed to the scenario and the segment.
+		click := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"click","recommendation_id":%q}]`, bySeg[seg], r.Items[0].ItemID, r.RecommendationID)
+		if code := call(t, "POST", base+"/v1/events", click, nil); code != 200 {
+			t.Fatalf("post click: %d", code)
+		}
+		var online recommend.OnlineReport
+		call(t, "GET", base+"/v1/metrics/online?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z", "", &online)
+		i := slices.IndexFunc(online.BySegment, func(g recommend.OnlineGroup) bool { return g.Scenario == want && g.Segment == seg })
+		if i < 0 || online.BySegment[i].Clicks != 1 || online.BySegment[i].Impressions != 1 {
+			t.Errorf("%s/%s in the breakdown: %+v", want, seg, online.BySegment)
+		}
 	}
 	for _, tc := range []struct {
 		path    string

@@ -442,23 +442,45 @@ func (e *Engine) item(id tailor.ItemID) *meta {
 
 // newID returns a recommendation id: a ULID, the version and the
 // scenario, so that events carrying it can be attributed.
-func newID(version, scenario string) string {
+func newID(version, scenario, segment string) string {
 	id := ulid.Make().String() + "." + version
-	if scenario != "" {
+	if scenario != "" || segment != "" {
 		id += "." + scenario
+	}
+	if segment != "" {
+		id += "." + segment
 	}
 	return id
 }
 
-// ParseRecommendationID splits an id made by the engine into its version
-// and scenario; ok is false for ids it did not make.
-func ParseRecommendationID(id string) (version, scenario string, ok bool) {
+// ParseRecommendationID splits an id made by the engine
+// (ULID.VERSION[.SCENARIO[.SEGMENT]]) into its version, scenario and the
+// shopper's segment; ok is false for ids it did not make.
+func ParseRecommendationID(id string) (version, scenario, segment string, ok bool) {
 	var rest string
 	if _, rest, ok = cut(id); !ok {
-		return "", "", false
+		return "", "", "", false
 	}
-	version, scenario, _ = cut(rest)
-	return version, scenario, version != ""
+	version, rest, _ = cut(rest)
+	scenario, segment, _ = cut(rest)
+	return version, scenario, segment, version != ""
+}
+
+// segmentOf returns the shopper's "segment" attribute when it is a plain
+// name (as 'analyze segments --apply' stores), else "".
+func (e *Engine) segmentOf(ctx context.Context, user tailor.UserID) string {
+	if user == "" {
+		return ""
+	}
+	attrs, err := e.userAttributes(ctx, user)
+	if err != nil {
+		return ""
+	}
+	s, _ := attrs["segment"].(string)
+	if !tailor.ValidTypeName(s) {
+		return ""
+	}
+	return s
 }
 
 func cut(s string) (string, string, bool) {

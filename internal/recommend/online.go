@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -88,13 +89,13 @@ func (e *Engine) stateFor(ctx context.Context, rules *Rules, scenario string, us
 }
 
 type impKey struct {
-	minute            int64
-	scenario, version string
+	minute                     int64
+	scenario, version, segment string
 }
 
 // count records a served response for the online metrics.
 func (e *Engine) count(resp *Response) {
-	k := impKey{minute: e.opts.Now().Truncate(time.Minute).Unix(), scenario: resp.Scenario, version: resp.ModelVersion}
+	k := impKey{minute: e.opts.Now().Truncate(time.Minute).Unix(), scenario: resp.Scenario, version: resp.ModelVersion, segment: resp.segment}
 	if resp.ModelVersion == "" {
 		k.version = "trending"
 	}
@@ -118,7 +119,8 @@ func (e *Engine) FlushImpressions(ctx context.Context) error {
 	}
 	counts := make([]store.Impressions, 0, len(pending))
 	for k, c := range pending {
-		counts = append(counts, store.Impressions{Minute: time.Unix(k.minute, 0).UTC(), Scenario: k.scenario, Version: k.version, Responses: c[0], Items: c[1]})
+		counts = append(counts, store.Impressions{Minute: time.Unix(k.minute, 0).UTC(), Scenario: k.scenario, Version: k.version, Segment: k.segment,
+			Responses: c[0], Items: c[1]})
 	}
 	if err := e.src.AddImpressions(ctx, counts); err != nil {
 		e.impMu.Lock()
@@ -132,10 +134,12 @@ func (e *Engine) FlushImpressions(ctx context.Context) error {
 	return nil
 }
 
-// OnlineGroup is the online metrics of one scenario and model version.
+// OnlineGroup is the online metrics of one scenario and model version
+// (and, in a breakdown, one shopper segment).
 type OnlineGroup struct {
 	Scenario     string `json:"scenario"`
 	ModelVersion string `json:"model_version"`
+	Segment      string `json:"segment,omitempty"`
 	// Impressions is the number of lists served, ItemsShown the items in
 	// them.
 	Impressions int64 `json:"impressions"`
@@ -155,8 +159,10 @@ type OnlineGroup struct {
 // ABResult compares the two arms of a scenario's A/B test.
 type ABResult struct {
 	Scenario string `json:"scenario"`
-	A        string `json:"a"`
-	B        string `json:"b"`
+	// Segment is set in a per-segment breakdown.
+	Segment string `json:"segment,omitempty"`
+	A       string `json:"a"`
+	B       string `json:"b"`
 	// CTRPValue and ConversionPValue are two-sided p-values of a
 	// two-proportion z-test of B against A (1 when an arm has no
 	// impressions).
@@ -164,14 +170,19 @@ type ABResult struct {
 	ConversionPValue float64 `json:"conversion_p_value"`
 	// Lift is B's conversion over A's, minus 1 (0 when A has none).
 	ConversionLift float64 `json:"conversion_lift"`
+	// BySegment compares the arms within each shopper segment.
+	BySegment []ABResult `json:"by_segment,omitempty"`
 }
 
 // OnlineReport is the body of GET /v1/metrics/online.
 type OnlineReport struct {
-	From    time.Time     `json:"from"`
-	To      time.Time     `json:"to"`
-	Groups  []OnlineGroup `json:"groups"`
-	ABTests []ABResult    `json:"ab_tests"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Groups are per scenario and version; BySegment splits them by the
+	// shoppers' segment attribute ("" for none).
+	Groups    []OnlineGroup `json:"groups"`
+	BySegment []OnlineGroup `json:"by_segment"`
+	ABTests   []ABResult    `json:"ab_tests"`
 }
 
 // OnlineMetrics attributes the events of [from, to) that carry a
@@ -184,13 +195,14 @@ func (e *Engine) OnlineMetrics(ctx context.Context, from, to time.Time) (*Online
 	if err := e.FlushImpressions(ctx); err != nil {
 		return nil, err
 	}
-	groups := map[[2]string]*OnlineGroup{}
-	group := func(scenario, version string) *OnlineGroup {
-		k := [2]string{scenario, version}
+	// Counts per scenario, version and segment; totals add the segments.
+	groups := map[[3]string]*OnlineGroup{}
+	group := func(scenario, version, segment string) *OnlineGroup {
+		k := [3]string{scenario, version, segment}
 		if g, ok := groups[k]; ok {
 			return g
 		}
-		g := &OnlineGroup{Scenario: scenario, ModelVersion: version}
+		g := &OnlineGroup{Scenario: scenario, ModelVersion: version, Segment: segment}
 		groups[k] = g
 		return g
 	}
@@ -199,21 +211,19 @@ func (e *Engine) OnlineMetrics(ctx context.Context, from, to time.Time) (*Online
 		return nil, err
 	}
 	for _, c := range imps {
-		g := group(c.Scenario, c.Version)
+		g := group(c.Scenario, c.Version, c.Segment)
 		g.Impressions += c.Responses
 		g.ItemsShown += c.Items
 	}
 	err = e.src.ScanEvents(ctx, store.EventQuery{Since: from, Until: to, Attributed: true}, func(ev *tailor.Event) error {
-		version, scenario, ok := ParseRecommendationID(ev.RecommendationID)
+		version, scenario, segment, ok := ParseRecommendationID(ev.RecommendationID)
 		if !ok {
 			return nil
 		}
-		g := group(scenario, version)
+		g := group(scenario, version, segment)
 		switch ev.Type {
-		case tailor.Click, tailor.View:
-			if ev.Type == tailor.Click {
-				g.Clicks++
-			}
+		case tailor.Click:
+			g.Clicks++
 		case tailor.AddToCart:
 			g.AddToCarts++
 		case tailor.Purchase:
@@ -231,20 +241,17 @@ func (e *Engine) OnlineMetrics(ctx context.Context, from, to time.Time) (*Online
 	if err != nil {
 		return nil, err
 	}
-	rep := &OnlineReport{From: from, To: to, Groups: []OnlineGroup{}, ABTests: []ABResult{}}
-	for _, g := range groups {
-		if g.Impressions > 0 {
-			g.CTR = float64(g.Clicks) / float64(g.Impressions)
-			g.Conversion = float64(g.Purchases) / float64(g.Impressions)
+	totals := map[[3]string]*OnlineGroup{}
+	for k, g := range groups {
+		tk := [3]string{k[0], k[1], ""}
+		t, ok := totals[tk]
+		if !ok {
+			t = &OnlineGroup{Scenario: k[0], ModelVersion: k[1]}
+			totals[tk] = t
 		}
-		rep.Groups = append(rep.Groups, *g)
+		t.add(g)
 	}
-	slices.SortFunc(rep.Groups, func(a, b OnlineGroup) int {
-		if a.Scenario != b.Scenario {
-			return cmpString(a.Scenario, b.Scenario)
-		}
-		return cmpString(a.ModelVersion, b.ModelVersion)
-	})
+	rep := &OnlineReport{From: from, To: to, Groups: sortedGroups(totals), BySegment: sortedGroups(groups), ABTests: []ABResult{}}
 	scenarios, err := e.src.Scenarios(ctx)
 	if err != nil {
 		return nil, err
@@ -254,21 +261,72 @@ func (e *Engine) OnlineMetrics(ctx context.Context, from, to time.Time) (*Online
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	for _, name := range names {
-		r, err := ParseRules(scenarios[name])
-		if err != nil || r.ABTest == nil {
-			continue
-		}
-		a, b := group(name, r.ABTest.A), group(name, r.ABTest.B)
-		res := ABResult{Scenario: name, A: r.ABTest.A, B: r.ABTest.B,
+	compare := func(name, segment string, a, b *OnlineGroup, ab *ABTest) ABResult {
+		res := ABResult{Scenario: name, Segment: segment, A: ab.A, B: ab.B,
 			CTRPValue:        twoProportionP(a.Clicks, a.Impressions, b.Clicks, b.Impressions),
 			ConversionPValue: twoProportionP(a.Purchases, a.Impressions, b.Purchases, b.Impressions)}
 		if a.Impressions > 0 && b.Impressions > 0 && a.Purchases > 0 {
 			res.ConversionLift = (float64(b.Purchases)/float64(b.Impressions))/(float64(a.Purchases)/float64(a.Impressions)) - 1
 		}
+		return res
+	}
+	empty := &OnlineGroup{}
+	get := func(m map[[3]string]*OnlineGroup, k [3]string) *OnlineGroup {
+		if g, ok := m[k]; ok {
+			return g
+		}
+		return empty
+	}
+	for _, name := range names {
+		r, err := ParseRules(scenarios[name])
+		if err != nil || r.ABTest == nil {
+			continue
+		}
+		ab := r.ABTest
+		res := compare(name, "", get(totals, [3]string{name, ab.A, ""}), get(totals, [3]string{name, ab.B, ""}), ab)
+		segs := map[string]bool{}
+		for k := range groups {
+			if k[0] == name && (k[1] == ab.A || k[1] == ab.B) && k[2] != "" {
+				segs[k[2]] = true
+			}
+		}
+		for _, sg := range slices.Sorted(maps.Keys(segs)) {
+			res.BySegment = append(res.BySegment, compare(name, sg, get(groups, [3]string{name, ab.A, sg}), get(groups, [3]string{name, ab.B, sg}), ab))
+		}
 		rep.ABTests = append(rep.ABTests, res)
 	}
 	return rep, nil
+}
+
+func (g *OnlineGroup) add(o *OnlineGroup) {
+	g.Impressions += o.Impressions
+	g.ItemsShown += o.ItemsShown
+	g.Clicks += o.Clicks
+	g.AddToCarts += o.AddToCarts
+	g.Purchases += o.Purchases
+	g.Revenue += o.Revenue
+}
+
+// sortedGroups computes the rates and sorts by scenario, version, segment.
+func sortedGroups(m map[[3]string]*OnlineGroup) []OnlineGroup {
+	out := make([]OnlineGroup, 0, len(m))
+	for _, g := range m {
+		if g.Impressions > 0 {
+			g.CTR = float64(g.Clicks) / float64(g.Impressions)
+			g.Conversion = float64(g.Purchases) / float64(g.Impressions)
+		}
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b OnlineGroup) int {
+		if c := cmpString(a.Scenario, b.Scenario); c != 0 {
+			return c
+		}
+		if c := cmpString(a.ModelVersion, b.ModelVersion); c != 0 {
+			return c
+		}
+		return cmpString(a.Segment, b.Segment)
+	})
+	return out
 }
 
 func cmpString(a, b string) int {

@@ -139,11 +139,13 @@ func TestDiversify(t *testing.T) {
 }
 
 func TestRecommendationIDAndAB(t *testing.T) {
-	id := newID("V1", "home")
-	if v, s, ok := ParseRecommendationID(id); !ok || v != "V1" || s != "home" {
-		t.Errorf("parse %s = %s %s %v", id, v, s, ok)
+	for _, tc := range []struct{ version, scenario, segment string }{{"V1", "home", ""}, {"V1", "", ""}, {"V1", "", "lost"}, {"V1", "cart", "champions"}} {
+		id := newID(tc.version, tc.scenario, tc.segment)
+		if v, s, g, ok := ParseRecommendationID(id); !ok || v != tc.version || s != tc.scenario || g != tc.segment {
+			t.Errorf("parse %s = %s %s %s %v", id, v, s, g, ok)
+		}
 	}
-	if _, _, ok := ParseRecommendationID("someone-elses-id"); ok {
+	if _, _, _, ok := ParseRecommendationID("someone-elses-id"); ok {
 		t.Error("a foreign id parsed")
 	}
 	ab := ABTest{A: "A", B: "B", ShareB: 0.3}

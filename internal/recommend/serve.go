@@ -47,6 +47,8 @@ type Response struct {
 	// shopper or item the model knows nothing about.
 	Fallback string `json:"fallback,omitempty"`
 	Items    []Item `json:"items"`
+
+	segment string // the shopper's segment, for attribution
 }
 
 // Item is one recommended item.
@@ -336,10 +338,13 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	if resp.Fallback != "" {
 		resp.ModelVersion = ""
 	}
+	if req.User != "" {
+		resp.segment = e.segmentOf(ctx, req.User)
+	}
 	if resp.ModelVersion == "" {
-		resp.RecommendationID = newID("trending", resp.Scenario)
+		resp.RecommendationID = newID("trending", resp.Scenario, resp.segment)
 	} else {
-		resp.RecommendationID = newID(resp.ModelVersion, resp.Scenario)
+		resp.RecommendationID = newID(resp.ModelVersion, resp.Scenario, resp.segment)
 	}
 	resp.Items = make([]Item, len(cands))
 	defer e.count(resp)

@@ -198,13 +198,15 @@ type ScenarioStore interface {
 	DeleteScenario(ctx context.Context, name string) error
 }
 
-// Impressions counts the recommendation responses served for one scenario
-// and model version in one minute.
+// Impressions counts the recommendation responses served for one
+// scenario, model version and shopper segment in one minute.
 type Impressions struct {
 	// Minute is the start of the minute (UTC).
 	Minute   time.Time `json:"minute"`
 	Scenario string    `json:"scenario"`
 	Version  string    `json:"version"`
+	// Segment is the shoppers' "segment" attribute ("" for none).
+	Segment string `json:"segment"`
 	// Responses is the number of lists served and Items the number of
 	// items in them.
 	Responses int64 `json:"responses"`
@@ -214,7 +216,7 @@ type Impressions struct {
 // ImpressionStore keeps impression counts for online metrics.
 type ImpressionStore interface {
 	// AddImpressions adds the counts to those stored for the same minute,
-	// scenario and version.
+	// scenario, version and segment.
 	AddImpressions(ctx context.Context, counts []Impressions) error
 	// ImpressionCounts returns the counts of the minutes in [from, to).
 	ImpressionCounts(ctx context.Context, from, to time.Time) ([]Impressions, error)

@@ -207,9 +207,9 @@ func (db *DB) AddImpressions(ctx context.Context, counts []store.Impressions) er
 		return fmt.Errorf("add impressions: %w", err)
 	}
 	for _, c := range counts {
-		_, err := tx.ExecContext(ctx, `INSERT INTO impressions (minute, scenario, version, responses, items) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (minute, scenario, version) DO UPDATE SET responses = responses + excluded.responses, items = items + excluded.items`,
-			toNanos(c.Minute.Truncate(time.Minute)), c.Scenario, c.Version, c.Responses, c.Items)
+		_, err := tx.ExecContext(ctx, `INSERT INTO impressions (minute, scenario, version, segment, responses, items) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (minute, scenario, version, segment) DO UPDATE SET responses = responses + excluded.responses, items = items + excluded.items`,
+			toNanos(c.Minute.Truncate(time.Minute)), c.Scenario, c.Version, c.Segment, c.Responses, c.Items)
 		if err != nil {
 			rollback(tx)
 			return fmt.Errorf("add impressions: %w", err)
@@ -223,8 +223,8 @@ func (db *DB) AddImpressions(ctx context.Context, counts []store.Impressions) er
 
 // ImpressionCounts returns the counts of the minutes in [from, to).
 func (db *DB) ImpressionCounts(ctx context.Context, from, to time.Time) ([]store.Impressions, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT minute, scenario, version, responses, items FROM impressions
-		WHERE minute >= ? AND minute < ? ORDER BY minute, scenario, version`, toNanos(from), toNanos(to))
+	rows, err := db.r.QueryContext(ctx, `SELECT minute, scenario, version, segment, responses, items FROM impressions
+		WHERE minute >= ? AND minute < ? ORDER BY minute, scenario, version, segment`, toNanos(from), toNanos(to))
 	if err != nil {
 		return nil, fmt.Errorf("read impressions: %w", err)
 	}
@@ -235,7 +235,7 @@ func (db *DB) ImpressionCounts(ctx context.Context, from, to time.Time) ([]store
 			c      store.Impressions
 			minute int64
 		)
-		if err := rows.Scan(&minute, &c.Scenario, &c.Version, &c.Responses, &c.Items); err != nil {
+		if err := rows.Scan(&minute, &c.Scenario, &c.Version, &c.Segment, &c.Responses, &c.Items); err != nil {
 			return nil, fmt.Errorf("read impressions: %w", err)
 		}
 		c.Minute = fromNanos(minute)

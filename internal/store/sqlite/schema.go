@@ -83,6 +83,20 @@ CREATE TABLE impressions (
 	PRIMARY KEY (minute, scenario, version)
 ) WITHOUT ROWID;
 `,
+	`
+CREATE TABLE impressions_segmented (
+	minute    INTEGER NOT NULL,
+	scenario  TEXT NOT NULL,
+	version   TEXT NOT NULL,
+	segment   TEXT NOT NULL,
+	responses INTEGER NOT NULL,
+	items     INTEGER NOT NULL,
+	PRIMARY KEY (minute, scenario, version, segment)
+) WITHOUT ROWID;
+INSERT INTO impressions_segmented SELECT minute, scenario, version, '', responses, items FROM impressions;
+DROP TABLE impressions;
+ALTER TABLE impressions_segmented RENAME TO impressions;
+`,
 }
 
 // eventIndexes are the secondary indexes of events. The first two grow at

@@ -125,6 +125,7 @@ func testImpressions(t *testing.T, s store.Store) {
 		{Minute: t0, Scenario: "home", Version: "v1", Responses: 2, Items: 20},
 		{Minute: t0.Add(30 * time.Second), Scenario: "home", Version: "v1", Responses: 1, Items: 10}, // same minute
 		{Minute: t0.Add(time.Minute), Scenario: "", Version: "v2", Responses: 5, Items: 50},
+		{Minute: t0.Add(time.Minute), Scenario: "", Version: "v2", Segment: "lost", Responses: 1, Items: 10},
 		{Minute: t0.Add(time.Hour), Scenario: "", Version: "v2", Responses: 7, Items: 70},
 	}
 	if err := s.AddImpressions(ctx, add); err != nil {
@@ -134,7 +135,8 @@ func testImpressions(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Responses != 3 || got[0].Items != 30 || !got[0].Minute.Equal(t0) || got[1].Version != "v2" {
+	if len(got) != 3 || got[0].Responses != 3 || got[0].Items != 30 || !got[0].Minute.Equal(t0) || got[1].Version != "v2" ||
+		got[1].Segment != "" || got[2].Segment != "lost" || got[2].Responses != 1 {
 		t.Errorf("impressions = %+v", got)
 	}
 	// Attributed events only.
