@@ -100,6 +100,14 @@ func FuzzMovieLens(f *testing.F) {
 	})
 }
 
+func FuzzCDNOW(f *testing.F) {
+	for _, name := range []string{"cdnow/sample.txt", "cdnow/master.txt"} {
+		addFile(f, filepath.Join("testdata", name))
+	}
+	f.Add([]byte(" 1 19970101 -1 5\n x 19970101 1 5\n 1 1997 1 5\n 1 19970101 1 -5\n 1 2 3\n"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzParse(t, data, parseCDNOW) })
+}
+
 func FuzzDecodeArray(f *testing.F) {
 	f.Add([]byte(`[{"id":"e1","user_id":"u1","item_id":"i1","type":"view","timestamp":"2024-05-01T10:00:00Z"}]`))
 	f.Add([]byte(`[{"item_id":1},{"value":"x"},{"timestamp":"nope"},{"x":1},[],"s"]`))

@@ -266,3 +266,26 @@ func TestContentID(t *testing.T) {
 		t.Error("a user id and an equal session id give the same id")
 	}
 }
+
+func TestCDNOW(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		file          string
+		events, users int
+		user          string
+	}{{"cdnow/sample.txt", 4, 2, "1"}, {"cdnow/master.txt", 2, 2, "1"}} {
+		db := openDB(t)
+		rep := run(t, db, "cdnow", tc.file)
+		if rep.Accepted != tc.events || rep.Events != tc.events || rep.Users != tc.users {
+			t.Fatalf("%s: %+v", tc.file, summary(rep))
+		}
+		page, _ := db.Events(ctx, store.EventQuery{UserID: tailor.UserID(tc.user)}, store.PageRequest{})
+		e := page.Data[len(page.Data)-1] // the oldest
+		if e.Type != tailor.Purchase || e.ItemID != "CD" || e.Timestamp.Year() != 1997 || e.OrderID == "" {
+			t.Errorf("%s: oldest event of %s = %+v", tc.file, tc.user, e)
+		}
+		if amount := *e.Value * *e.UnitPrice; amount < 11.76 || amount > 29.34 {
+			t.Errorf("%s: amount %v", tc.file, amount)
+		}
+	}
+}
