@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -97,7 +98,7 @@ func ComputeCLV(ps []Purchase, calibrationEnd time.Time, horizonWeeks float64) (
 	for i := range order {
 		order[i] = i
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmpFloat(res.Predictions[b].CLV, res.Predictions[a].CLV) })
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(res.Predictions[b].CLV, res.Predictions[a].CLV) })
 	for rank, i := range order {
 		switch {
 		case rank < len(order)/5:

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -280,15 +281,7 @@ func printCLV(w io.Writer, r *analytics.CLVResult) error {
 	}
 	fmt.Fprintf(w, "Next %.0f weeks: %.0f purchases and %.2f expected in all.\nTop customers by expected value:\n", r.HorizonWeeks, purchases, value)
 	top := slices.Clone(r.Predictions)
-	slices.SortFunc(top, func(a, b analytics.CLVPrediction) int {
-		switch {
-		case a.CLV > b.CLV:
-			return -1
-		case a.CLV < b.CLV:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(top, func(a, b analytics.CLVPrediction) int { return cmp.Compare(b.CLV, a.CLV) })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "customer\tx\tt_x\tT\tp_alive\tpurchases\tspend each\tvalue")
 	for _, p := range top[:min(10, len(top))] {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -132,7 +133,7 @@ into the store: use a copy).`,
 				}
 			}
 			med := slices.Clone(results)
-			slices.SortFunc(med, func(a, b loadgen.GetResult) int { return cmpFloat(a.RequestsPerSec, b.RequestsPerSec) })
+			slices.SortFunc(med, func(a, b loadgen.GetResult) int { return cmp.Compare(a.RequestsPerSec, b.RequestsPerSec) })
 			median := med[len(med)/2]
 			out := map[string]any{"endpoint": endpoint, "filters": filters, "runs": results, "median": median}
 			if runs > 1 && !asJSON {
@@ -172,16 +173,6 @@ into the store: use a copy).`,
 	f.BoolVar(&asJSON, "json", false, "print the results as one JSON object")
 	f.DurationVar(&historyTTL, "history-ttl", 30*time.Second, "the server's history cache lifetime (1ns: read every history from the store)")
 	return cmd
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func printGets(w io.Writer, label, endpoint string, r loadgen.GetResult) {

@@ -59,12 +59,9 @@ func ids(r recommend.Response) []string {
 	return out
 }
 
-// TestServingEndToEnd is the serving issue's scripted check: import the
-// sample shop, train two versions, ask for recommendations, post a
-// purchase and see the bought item gone and its neighbours rise, roll back
-// to the older version under load without a failed request, and get clear
-// errors for bad input.
-func TestServingEndToEnd(t *testing.T) {
+// importSample imports the demo's sample shop into a new data dir.
+func importSample(t *testing.T) string {
+	t.Helper()
 	dir := t.TempDir()
 	sample, err := demo.WriteSample(dir)
 	if err != nil {
@@ -73,6 +70,16 @@ func TestServingEndToEnd(t *testing.T) {
 	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
+	return dir
+}
+
+// TestServingEndToEnd is the serving issue's scripted check: import the
+// sample shop, train two versions, ask for recommendations, post a
+// purchase and see the bought item gone and its neighbours rise, roll back
+// to the older version under load without a failed request, and get clear
+// errors for bad input.
+func TestServingEndToEnd(t *testing.T) {
+	dir := importSample(t)
 	version := regexp.MustCompile(`Model version (\S+) \((\w+)\) saved and activated`)
 	code, out, errOut := runMain(t, "train", "--data-dir", dir, "--model", "itemknn", "--skip-holdout")
 	m := version.FindStringSubmatch(out)
@@ -326,14 +333,7 @@ func TestServingEndToEnd(t *testing.T) {
 // TestScheduledRetraining runs serve with a short retraining interval and
 // waits for a new version to be trained, activated and served.
 func TestScheduledRetraining(t *testing.T) {
-	dir := t.TempDir()
-	sample, err := demo.WriteSample(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	dir := importSample(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	db, err := openStore(ctx, dir)
@@ -382,14 +382,7 @@ func TestScheduledRetraining(t *testing.T) {
 // TestAnalyticsEndpoints imports the sample shop and asks the analytics
 // endpoints, good and bad.
 func TestAnalyticsEndpoints(t *testing.T) {
-	dir := t.TempDir()
-	sample, err := demo.WriteSample(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	dir := importSample(t)
 	base, _ := startCmd(t, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
 	var rfm struct {
 		Segments map[string]int  `json:"segments"`

@@ -46,17 +46,9 @@ func Halving(ctx context.Context, info model.Info, f Fold, k int, seed uint64, b
 	if eta < 2 {
 		return Trial{}, nil, fmt.Errorf("tune %s: eta %d must be at least 2", info.Name, eta)
 	}
-	train, valid := f.Train, f.Valid
-	if f.ValidTrain != nil {
-		train = f.ValidTrain
-	}
-	if len(valid) == 0 {
-		if train, valid, err = carveValid(f.Train, seed); err != nil {
-			return Trial{}, nil, err
-		}
-	}
-	if len(valid) == 0 {
-		return Trial{}, nil, fmt.Errorf("tune %s: no validation users", info.Name)
+	train, valid, err := validationSplit(info.Name, f, seed)
+	if err != nil {
+		return Trial{}, nil, err
 	}
 	r := rand.New(rand.NewPCG(seed, 0x68616c76))
 	order := r.Perm(len(info.Grid))
@@ -149,17 +141,9 @@ func Search(ctx context.Context, info model.Info, f Fold, k int, seed uint64, bu
 	if len(info.Grid) == 0 {
 		return Trial{}, nil, fmt.Errorf("tune %s: the model has no parameters to search", info.Name)
 	}
-	train, valid := f.Train, f.Valid
-	if f.ValidTrain != nil {
-		train = f.ValidTrain
-	}
-	if len(valid) == 0 {
-		if train, valid, err = carveValid(f.Train, seed); err != nil {
-			return Trial{}, nil, err
-		}
-	}
-	if len(valid) == 0 {
-		return Trial{}, nil, fmt.Errorf("tune %s: no validation users", info.Name)
+	train, valid, err := validationSplit(info.Name, f, seed)
+	if err != nil {
+		return Trial{}, nil, err
 	}
 	order := rand.New(rand.NewPCG(seed, 0x73656172)).Perm(len(info.Grid))
 	start := time.Now()
@@ -186,6 +170,26 @@ func Search(ctx context.Context, info model.Info, f Fold, k int, seed uint64, bu
 		}
 	}
 	return best, trials, nil
+}
+
+// validationSplit returns the fold's validation part and the training
+// part that goes with it, carving one from the training part when the
+// protocol has none.
+func validationSplit(name string, f Fold, seed uint64) (*feature.Dataset, map[int32][]int32, error) {
+	train, valid := f.Train, f.Valid
+	if f.ValidTrain != nil {
+		train = f.ValidTrain
+	}
+	if len(valid) == 0 {
+		var err error
+		if train, valid, err = carveValid(f.Train, seed); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(valid) == 0 {
+		return nil, nil, fmt.Errorf("tune %s: no validation users", name)
+	}
+	return train, valid, nil
 }
 
 // tune is Search over the whole grid.

@@ -5,6 +5,7 @@
 package insights
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -327,19 +328,7 @@ func (s *Service) Profile(ctx context.Context, user tailor.UserID) (*Profile, er
 	for c := range weights {
 		p.FavouriteCategories = append(p.FavouriteCategories, c)
 	}
-	slices.SortFunc(p.FavouriteCategories, func(a, b string) int {
-		switch {
-		case weights[a] > weights[b]:
-			return -1
-		case weights[a] < weights[b]:
-			return 1
-		case a < b:
-			return -1
-		case a > b:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(p.FavouriteCategories, func(a, b string) int { return cmp.Or(cmp.Compare(weights[b], weights[a]), cmp.Compare(a, b)) })
 	p.FavouriteCategories = p.FavouriteCategories[:min(3, len(p.FavouriteCategories))]
 	sn.models()
 	if sn.clvErr != nil {

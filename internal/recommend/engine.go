@@ -240,14 +240,20 @@ func (e *Engine) Load(ctx context.Context, id string) error {
 		return err
 	}
 	e.catMu.Lock()
-	s.meta = make([]*meta, len(s.ids))
-	for i, id := range s.ids {
-		s.meta[i] = e.catalog[id]
-	}
+	e.attachMeta(s)
 	e.cur.Store(s) // under catMu: catalog changes reach the new meta
 	e.catMu.Unlock()
 	e.loads.Add(1)
 	return nil
+}
+
+// attachMeta points each of s's indices at its catalog entry; the caller
+// holds catMu.
+func (e *Engine) attachMeta(s *state) {
+	s.meta = make([]*meta, len(s.ids))
+	for i, id := range s.ids {
+		s.meta[i] = e.catalog[id]
+	}
 }
 
 // setMeta records a catalog change in the served state's meta; the caller

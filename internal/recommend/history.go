@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -113,15 +114,7 @@ func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 			it.last[ev.Type] = ev.Timestamp
 		}
 	}
-	slices.SortStableFunc(h.items, func(a, b histItem) int {
-		switch {
-		case a.weight > b.weight:
-			return -1
-		case a.weight < b.weight:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(h.items, func(a, b histItem) int { return cmp.Compare(b.weight, a.weight) })
 	return h
 }
 

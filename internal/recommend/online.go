@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -74,10 +75,7 @@ func (e *Engine) stateFor(ctx context.Context, rules *Rules, scenario string, us
 		return cur
 	}
 	e.catMu.Lock()
-	s.meta = make([]*meta, len(s.ids))
-	for i, iid := range s.ids {
-		s.meta[i] = e.catalog[iid]
-	}
+	e.attachMeta(s)
 	e.extraMu.Lock()
 	if len(e.extra) >= 4 { // tests run on few versions; drop old ones
 		clear(e.extra)
@@ -318,25 +316,15 @@ func sortedGroups(m map[[3]string]*OnlineGroup) []OnlineGroup {
 		out = append(out, *g)
 	}
 	slices.SortFunc(out, func(a, b OnlineGroup) int {
-		if c := cmpString(a.Scenario, b.Scenario); c != 0 {
+		if c := cmp.Compare(a.Scenario, b.Scenario); c != 0 {
 			return c
 		}
-		if c := cmpString(a.ModelVersion, b.ModelVersion); c != 0 {
+		if c := cmp.Compare(a.ModelVersion, b.ModelVersion); c != 0 {
 			return c
 		}
-		return cmpString(a.Segment, b.Segment)
+		return cmp.Compare(a.Segment, b.Segment)
 	})
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // twoProportionP is the two-sided p-value of the pooled two-proportion

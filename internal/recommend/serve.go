@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -280,7 +281,7 @@ func (e *Engine) trendingCands(rules *Rules, skip map[tailor.ItemID]bool, want i
 		cands = append(cands, cand{id: it.id, score: float64(boosted(float32(it.score), rules.factor(m, now))), reason: reason})
 	}
 	if boost {
-		slices.SortStableFunc(cands, func(a, b cand) int { return cmpDesc(a.score, b.score) })
+		slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
 		cands = cands[:min(len(cands), pool)]
 	}
 	return cands
@@ -293,16 +294,6 @@ func firstShared(a, b []string) string {
 		}
 	}
 	return b[0]
-}
-
-func cmpDesc(a, b float64) int {
-	switch {
-	case a > b:
-		return -1
-	case a < b:
-		return 1
-	}
-	return 0
 }
 
 // finish diversifies, pins, pages and describes the candidates.
@@ -484,7 +475,7 @@ func (e *Engine) Similar(ctx context.Context, item tailor.ItemID, req Request) (
 				cands = append(cands, cand{id: id, score: float64(boosted(en.Score, rules.factor(c, now))), reason: reason})
 			}
 			e.catMu.RUnlock()
-			slices.SortStableFunc(cands, func(a, b cand) int { return cmpDesc(a.score, b.score) })
+			slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
 		}
 	}
 	if len(cands) == 0 {
@@ -588,7 +579,7 @@ func (e *Engine) Rerank(ctx context.Context, req Request) (*Response, error) {
 		cands = append(cands, cand{id: id, score: float64(boosted(float32(sc), rules.factor(m, now)))})
 	}
 	e.catMu.RUnlock()
-	slices.SortStableFunc(cands, func(a, b cand) int { return cmpDesc(a.score, b.score) })
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
 	for i := range cands {
 		if math.IsInf(cands[i].score, -1) {
 			cands[i].score = 0 // JSON has no infinities; they stay last

@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -53,19 +54,7 @@ func (e *Engine) RefreshTrending(ctx context.Context) error {
 	for id, s := range scores {
 		t.items = append(t.items, scored{id, s})
 	}
-	slices.SortFunc(t.items, func(a, b scored) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(t.items, func(a, b scored) int { return cmp.Or(cmp.Compare(b.score, a.score), cmp.Compare(a.id, b.id)) })
 	e.trend.Store(t)
 	return nil
 }
