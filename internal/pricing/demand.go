@@ -1,0 +1,221 @@
+// Package pricing estimates how demand responds to price and recommends
+// prices within guardrails: weekly demand per item from purchase events,
+// own-price elasticities from a log-log model with item and week effects
+// and an order-size control, shrunk towards their category's by empirical
+// Bayes, and revenue- or profit-maximizing prices on a grid. Prices are
+// per item, never per shopper.
+package pricing
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/tailorhq/tailor"
+)
+
+// Sale is one purchase line.
+type Sale struct {
+	Item      tailor.ItemID
+	Time      time.Time
+	Quantity  float64
+	UnitPrice float64
+}
+
+// Sales extracts purchase lines with a positive quantity and unit price;
+// skip leaves out items (non-products). Returns are left out: they say
+// little about the price a shopper was willing to pay.
+func Sales(events []tailor.Event, skip func(tailor.ItemID) bool) []Sale {
+	var out []Sale
+	for i := range events {
+		e := &events[i]
+		if e.Type != tailor.Purchase || e.UnitPrice == nil || *e.UnitPrice <= 0 || (skip != nil && skip(e.ItemID)) {
+			continue
+		}
+		q := 1.0
+		if e.Value != nil {
+			q = *e.Value
+		}
+		if q <= 0 {
+			continue
+		}
+		out = append(out, Sale{Item: e.ItemID, Time: e.Timestamp, Quantity: q, UnitPrice: *e.UnitPrice})
+	}
+	return out
+}
+
+// Week is one item's demand in one week.
+type Week struct {
+	// Start is the Monday (UTC) the week begins.
+	Start time.Time `json:"start"`
+	// Units sold, and the quantity-weighted mean unit price paid (0 in a
+	// week without sales).
+	Units float64 `json:"units"`
+	Price float64 `json:"price"`
+	// Lines is the number of purchase lines, and MeanLineQty the mean
+	// quantity per line (the order-size control: Online Retail mixes
+	// wholesale and retail buyers, who pay different unit prices).
+	Lines       int     `json:"lines"`
+	MeanLineQty float64 `json:"mean_line_qty"`
+}
+
+// Demand is an item's weekly series, with zero-sale weeks filled in
+// between its first sale and the end.
+type Demand struct {
+	Item  tailor.ItemID `json:"item_id"`
+	Weeks []Week        `json:"weeks"`
+}
+
+// monday returns the start of t's ISO week.
+func monday(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	day := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+	return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+}
+
+// WeeklyDemand aggregates sales before end into weekly series per item.
+func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
+	type acc struct {
+		units, revenue float64
+		lines          int
+	}
+	by := map[tailor.ItemID]map[time.Time]*acc{}
+	first := map[tailor.ItemID]time.Time{}
+	for _, s := range sales {
+		if !s.Time.Before(end) {
+			continue
+		}
+		w := monday(s.Time)
+		if by[s.Item] == nil {
+			by[s.Item] = map[time.Time]*acc{}
+		}
+		a := by[s.Item][w]
+		if a == nil {
+			a = &acc{}
+			by[s.Item][w] = a
+		}
+		a.units += s.Quantity
+		a.revenue += s.Quantity * s.UnitPrice
+		a.lines++
+		if f, ok := first[s.Item]; !ok || w.Before(f) {
+			first[s.Item] = w
+		}
+	}
+	last := monday(end.Add(-time.Nanosecond))
+	out := map[tailor.ItemID]*Demand{}
+	for item, weeks := range by {
+		d := &Demand{Item: item}
+		for w := first[item]; !w.After(last); w = w.AddDate(0, 0, 7) {
+			wk := Week{Start: w}
+			if a := weeks[w]; a != nil {
+				wk.Units, wk.Price, wk.Lines, wk.MeanLineQty = a.units, a.revenue/a.units, a.lines, a.units/float64(a.lines)
+			}
+			d.Weeks = append(d.Weeks, wk)
+		}
+		out[item] = d
+	}
+	return out
+}
+
+// LastPrice returns the price of the last week with sales (0 if none).
+func (d *Demand) LastPrice() float64 {
+	for i := len(d.Weeks) - 1; i >= 0; i-- {
+		if d.Weeks[i].Units > 0 {
+			return d.Weeks[i].Price
+		}
+	}
+	return 0
+}
+
+// RecentUnits is the mean weekly units over the last n weeks (all of them
+// when there are fewer).
+func (d *Demand) RecentUnits(n int) float64 {
+	ws := d.Weeks[max(0, len(d.Weeks)-n):]
+	if len(ws) == 0 {
+		return 0
+	}
+	var s float64
+	for _, w := range ws {
+		s += w.Units
+	}
+	return s / float64(len(ws))
+}
+
+// RecentPrice is the unit-weighted mean price over the last n weeks with
+// sales among the last n weeks (LastPrice when none sold).
+func (d *Demand) RecentPrice(n int) float64 {
+	var units, rev float64
+	for _, w := range d.Weeks[max(0, len(d.Weeks)-n):] {
+		units += w.Units
+		rev += w.Units * w.Price
+	}
+	if units == 0 {
+		return d.LastPrice()
+	}
+	return rev / units
+}
+
+// TotalUnits sums the series.
+func (d *Demand) TotalUnits() float64 {
+	var s float64
+	for _, w := range d.Weeks {
+		s += w.Units
+	}
+	return s
+}
+
+// logStats are a series' means over its weeks with sales.
+func logStats(ws []Week) (n int, meanLogQ, meanLogP, meanLogZ, sdLogP float64) {
+	for _, w := range ws {
+		if w.Units <= 0 {
+			continue
+		}
+		n++
+		meanLogQ += math.Log(w.Units)
+		meanLogP += math.Log(w.Price)
+		meanLogZ += math.Log(w.MeanLineQty)
+	}
+	if n == 0 {
+		return
+	}
+	meanLogQ /= float64(n)
+	meanLogP /= float64(n)
+	meanLogZ /= float64(n)
+	for _, w := range ws {
+		if w.Units > 0 {
+			d := math.Log(w.Price) - meanLogP
+			sdLogP += d * d
+		}
+	}
+	sdLogP = math.Sqrt(sdLogP / float64(n))
+	return
+}
+
+// sortedItems returns the items of m by descending total units.
+func sortedItems(m map[tailor.ItemID]*Demand) []tailor.ItemID {
+	items := make([]tailor.ItemID, 0, len(m))
+	for id := range m {
+		items = append(items, id)
+	}
+	slices.SortFunc(items, func(a, b tailor.ItemID) int {
+		ua, ub := m[a].TotalUnits(), m[b].TotalUnits()
+		switch {
+		case ua > ub:
+			return -1
+		case ua < ub:
+			return 1
+		}
+		return compareIDs(a, b)
+	})
+	return items
+}
+
+func compareIDs(a, b tailor.ItemID) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,187 @@
+package pricing
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/shareddata"
+)
+
+var t0 = time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC) // a Monday
+
+// synthetic makes sales of items over weeks with units = A·price^beta ×
+// season × noise, prices varying ±15% around a base.
+func synthetic(items, weeks int, beta func(i int) float64, seed uint64) []Sale {
+	r := rand.New(rand.NewPCG(seed, 9))
+	var out []Sale
+	for i := 0; i < items; i++ {
+		base := 2 + 3*r.Float64()
+		level := 200 + 100*r.Float64()
+		for w := 0; w < weeks; w++ {
+			p := math.Round(base*(0.85+0.3*r.Float64())*100) / 100
+			season := 1 + 0.3*math.Sin(2*math.Pi*float64(w)/52)
+			mean := level * math.Pow(p/base, beta(i)) * season * math.Exp(0.1*r.NormFloat64())
+			units := math.Round(mean)
+			if units <= 0 {
+				continue
+			}
+			// Split into lines of one to five units.
+			for units > 0 {
+				q := math.Min(units, float64(1+r.IntN(5)))
+				out = append(out, Sale{Item: tailor.ItemID(fmt.Sprint("i", i)), Time: t0.AddDate(0, 0, 7*w+r.IntN(7)), Quantity: q, UnitPrice: p})
+				units -= q
+			}
+		}
+	}
+	return out
+}
+
+// TestRecoversKnownElasticity is the must-show: sales generated
+// from a known elasticity, estimated back within the interval.
+func TestRecoversKnownElasticity(t *testing.T) {
+	truth := func(i int) float64 { return -1.2 - 0.1*float64(i%5) } // −1.2 … −1.6
+	sales := synthetic(20, 52, truth, 1)
+	el, priors, err := Estimate(WeeklyDemand(sales, t0.AddDate(1, 0, 0)), EstimateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	covered := 0
+	for i := 0; i < 20; i++ {
+		e := el[tailor.ItemID(fmt.Sprint("i", i))]
+		if !e.Reliable {
+			t.Errorf("item %d: unreliable: %s", i, e.Reason)
+		}
+		if e.CI95[0] <= truth(i) && truth(i) <= e.CI95[1] {
+			covered++
+		}
+		if math.Abs(e.Estimate-truth(i)) > 0.3 {
+			t.Errorf("item %d: estimate %.3f (raw %.3f ± %.3f), truth %.2f", i, e.Estimate, e.Raw, e.RawSE, truth(i))
+		}
+	}
+	// A 95% interval covers the truth for most items (17 of 20 with margin
+	// for chance).
+	if covered < 17 {
+		t.Errorf("the 95%% intervals cover the true elasticity for %d of 20 items", covered)
+	}
+	if p := priors["all"]; math.Abs(p.Mean+1.4) > 0.15 || p.Items != 20 {
+		t.Errorf("prior = %+v, want a mean near −1.4", p)
+	}
+}
+
+func TestShrinkageAndReliability(t *testing.T) {
+	sales := synthetic(15, 40, func(int) float64 { return -2 }, 2)
+	// An item with a constant price and a new item with three weeks.
+	price := 3.0
+	for w := 0; w < 30; w++ {
+		sales = append(sales, Sale{Item: "flat", Time: t0.AddDate(0, 0, 7*w), Quantity: 10, UnitPrice: price})
+	}
+	for w := 0; w < 3; w++ {
+		sales = append(sales, Sale{Item: "new", Time: t0.AddDate(0, 0, 7*(37+w)), Quantity: float64(5 + w), UnitPrice: 2 + 0.3*float64(w)})
+	}
+	el, _, err := Estimate(WeeklyDemand(sales, t0.AddDate(0, 0, 7*40)), EstimateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []tailor.ItemID{"flat", "new"} {
+		e := el[id]
+		if e.Reliable || e.Reason == "" || math.Abs(e.Estimate+2) > 0.5 {
+			t.Errorf("%s: %+v, want unreliable and near the category's −2", id, e)
+		}
+	}
+}
+
+func TestRecommend(t *testing.T) {
+	d := &Demand{Item: "x"}
+	for w := 0; w < 10; w++ {
+		d.Weeks = append(d.Weeks, Week{Start: t0.AddDate(0, 0, 7*w), Units: 100, Price: 10, Lines: 10, MeanLineQty: 10})
+	}
+	elastic := &Elasticity{Item: "x", Estimate: -3, SE: 0.2, Reliable: true}
+	inelastic := &Elasticity{Item: "x", Estimate: -0.5, SE: 0.2, Reliable: true}
+	f := func(v float64) *float64 { return &v }
+	for _, tc := range []struct {
+		name   string
+		e      *Elasticity
+		c      Constraints
+		price  float64
+		action string
+	}{
+		// Revenue p·p^β: with β −0.5 the most allowed price, 10% up.
+		{"inelastic revenue", inelastic, Constraints{}, 11, "change"},
+		// With β −3 revenue falls with price: 10% down.
+		{"elastic revenue", elastic, Constraints{}, 9, "change"},
+		// Profit (p − 6)·p^−3 peaks at 9 = 6·3/2: within ±10%.
+		{"elastic profit", elastic, Constraints{Cost: f(6)}, 9, "change"},
+		// Endings: 10.99 is past 11; 10.95 and 10.49 are allowed.
+		{"endings", inelastic, Constraints{Endings: []float64{0.49, 0.95}}, 10.95, "change"},
+		// Profit would peak at 5.7·1.5 = 8.55, but a 40% margin needs 9.50.
+		{"min margin", elastic, Constraints{Cost: f(5.7), MinMargin: 0.4}, 9.5, "change"},
+		{"unreliable", &Elasticity{Item: "x", Estimate: -3, SE: 2, Reason: "too uncertain"}, Constraints{}, 10, "keep"},
+		{"no ending allowed", inelastic, Constraints{MaxChange: 0.04, Endings: []float64{0.5}}, 10, "keep"},
+	} {
+		r, err := Recommend(d, tc.e, tc.c)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if math.Abs(r.Price-tc.price) > 1e-9 || r.Action != tc.action {
+			t.Errorf("%s: %+v, want price %v (%s)", tc.name, r, tc.price, tc.action)
+		}
+		if r.Action == "keep" && r.Reason == "" {
+			t.Errorf("%s: kept without a reason", tc.name)
+		}
+		if r.Action == "change" && !(r.ChangeUnits.Low <= r.ChangeUnits.Value && r.ChangeUnits.Value <= r.ChangeUnits.High) {
+			t.Errorf("%s: interval %+v", tc.name, r.ChangeUnits)
+		}
+	}
+	for _, tc := range []struct {
+		c     Constraints
+		field string
+	}{
+		{Constraints{Cost: f(-1)}, "cost"},
+		{Constraints{Cost: f(12)}, "cost"},                     // above every allowed price
+		{Constraints{Cost: f(9), MinMargin: 0.3}, "min_margin"}, // needs 12.86 > 11
+		{Constraints{MinMargin: 0.2}, "min_margin"},             // no cost
+		{Constraints{MaxChange: 1.5}, "max_change"},
+		{Constraints{CurrentPrice: f(-2)}, "current_price"},
+		{Constraints{Endings: []float64{0.999}}, "endings[0]"},
+	} {
+		_, err := Recommend(d, elastic, tc.c)
+		ie, ok := err.(*InputError)
+		if !ok || ie.Field != tc.field {
+			t.Errorf("%+v: %v, want an error for %s", tc.c, err, tc.field)
+		}
+	}
+	if r, err := Recommend(&Demand{Item: "none"}, elastic, Constraints{}); err != nil || r.Action != "keep" || r.Reason == "" {
+		t.Errorf("no sales: %+v, %v", r, err)
+	}
+}
+
+// TestOnlineRetailBacktest is the backtest: fit before 2011-08-01,
+// test August to October 2011.
+func TestOnlineRetailBacktest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 431,673 lines")
+	}
+	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := eval.Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sales := Sales(data.Events, func(id tailor.ItemID) bool { it, ok := data.Items[id]; return ok && it.NonProduct })
+	scores, _, err := Backtest(sales, BacktestOptions{Cutoff: time.Date(2011, 8, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		t.Logf("%-15s WAPE %.4f bias %+.4f (%d items, %d item-weeks)", s.Model, s.WAPE, s.Bias, s.Items, s.Weeks)
+	}
+	if !(scores[0].WAPE < scores[1].WAPE && scores[0].WAPE < scores[2].WAPE) {
+		t.Errorf("the elasticity model's WAPE %.4f is not below both baselines (%.4f, %.4f)", scores[0].WAPE, scores[1].WAPE, scores[2].WAPE)
+	}
+}
