@@ -224,3 +224,40 @@ func TestAcceptanceAnalyze(t *testing.T) {
 		t.Errorf("horizon 0: %d %s", code, stderr)
 	}
 }
+
+// TestAcceptancePriceBacktest runs the pricing issue's backtest through
+// 'tailor eval' and reads its JSON.
+func TestAcceptancePriceBacktest(t *testing.T) {
+	retail := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	out := filepath.Join(t.TempDir(), "pb.json")
+	code, stdout, stderr := runMain(t, "eval", "--dataset", "online-retail:"+retail, "--protocol", "price-backtest", "--cutoff", "2011-08-01", "--json", out)
+	if code != 0 || !strings.Contains(stdout, "naive-4w") {
+		t.Fatalf("eval price-backtest: %d %s %s", code, stdout, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Results []struct {
+			Model   string             `json:"model"`
+			Metrics map[string]float64 `json:"metrics"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	wape := map[string]float64{}
+	for _, r := range rep.Results {
+		if _, ok := r.Metrics["bias"]; !ok {
+			t.Errorf("%s has no bias", r.Model)
+		}
+		wape[r.Model] = r.Metrics["wape"]
+	}
+	if len(wape) != 3 || !(wape["elasticity"] < wape["naive-4w"] && wape["elasticity"] < wape["seasonal-naive"]) {
+		t.Errorf("wape = %v: the elasticity model must be ahead of both baselines", wape)
+	}
+	if code, _, stderr := runMain(t, "eval", "--dataset", "online-retail:"+retail, "--protocol", "price-backtest"); code != 2 || !strings.Contains(stderr, "--cutoff") {
+		t.Errorf("no cutoff: %d %s", code, stderr)
+	}
+}

@@ -110,6 +110,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTuneCmd(stdout),
 		newTrainCmd(stdout, stderr),
 		newAnalyzeCmd(stdout),
+		newPriceCmd(stdout),
 	)
 	return root
 }

@@ -35,9 +35,17 @@ part and measures its rankings of the held-out part: precision, recall, NDCG,
 MAP, MRR and hit rate at each K with bootstrap 95% intervals, catalog
 coverage, training time, recommendation latency and throughput.
 
-Protocols: ` + strings.Join(eval.Protocols(), ", "),
+Protocols: ` + strings.Join(eval.Protocols(), ", ") + `, and price-backtest: weekly unit
+sales per item forecast at the prices charged, after --cutoff, by the models elasticity,
+naive-4w and seasonal-naive (--models optional), with metrics wape and bias.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol == "price-backtest" {
+				if dataset == "" {
+					return usageError{fmt.Errorf("--dataset is required")}
+				}
+				return runPriceBacktest(cmd.Context(), stdout, dataset, opts.Cutoff, models, jsonPath)
+			}
 			if dataset == "" || protocol == "" || models == "" {
 				return usageError{fmt.Errorf("--dataset, --protocol and --models are required")}
 			}

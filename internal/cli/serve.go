@@ -121,9 +121,10 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	} else {
 		fmt.Fprintln(stdout, "No model version is active yet: recommendations answer with trending items until 'tailor train' activates one.")
 	}
+	analyst := insights.New(db, time.Minute)
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
-		Recommender: eng, Analyst: insights.New(db, time.Minute),
+		Recommender: eng, Analyst: analyst, Pricer: analyst,
 	})
 	if err != nil {
 		return err

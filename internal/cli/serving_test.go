@@ -18,6 +18,7 @@ import (
 	"github.com/tailorhq/tailor/internal/analytics"
 	"github.com/tailorhq/tailor/internal/demo"
 	"github.com/tailorhq/tailor/internal/model/all"
+	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/train"
@@ -482,6 +483,38 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		var e apiErr
 		if code := call(t, "GET", base+tc.path, "", &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
 			t.Errorf("%s: %d %q, want %d naming %q", tc.path, code, e.Error.Message, tc.status, tc.mention)
+		}
+	}
+	// Pricing: elasticities, one item, a set of items, and bad constraints.
+	var els []pricing.Elasticity
+	if code := call(t, "GET", base+"/v1/pricing/elasticities?n=5", "", &els); code != 200 || len(els) != 5 || els[0].Weeks == 0 {
+		t.Errorf("elasticities: %d %+v", code, els)
+	}
+	var rec pricing.Recommendation
+	if code := call(t, "GET", base+"/v1/items/85123A/pricing?cost=1&endings=0.49,0.95,0.99", "", &rec); code != 200 ||
+		rec.CurrentPrice <= 0 || (rec.Action != "keep" && rec.Action != "change") || rec.Objective != "profit" {
+		t.Errorf("item pricing: %d %+v", code, rec)
+	}
+	var recs []pricing.Recommendation
+	if code := call(t, "POST", base+"/v1/pricing/recommendations", `{"constraints":{"max_change":0.05},"items":[{"item_id":"85123A","cost":1.2},{"item_id":"22423"}]}`, &recs); code != 200 ||
+		len(recs) != 2 || recs[0].Objective != "profit" || recs[1].Objective != "revenue" {
+		t.Errorf("pricing recommendations: %d %+v", code, recs)
+	}
+	for _, tc := range []struct {
+		method, path, body, mention string
+		status                      int
+	}{
+		{"GET", "/v1/items/85123A/pricing?cost=-1", "", "cost", 400},
+		{"GET", "/v1/items/85123A/pricing?cost=2&min_margin=0.6", "", "min_margin", 400},
+		{"GET", "/v1/items/85123A/pricing?max_change=2", "", "max_change", 400},
+		{"GET", "/v1/items/no-such/pricing", "", "no-such", 404},
+		{"GET", "/v1/pricing/elasticities?n=0", "", "n:", 400},
+		{"POST", "/v1/pricing/recommendations", `{"items":[{"item_id":"85123A","cost":-3}]}`, "items[0].cost", 400},
+		{"POST", "/v1/pricing/recommendations", `{"items":[]}`, "items", 400},
+	} {
+		var e apiErr
+		if code := call(t, tc.method, base+tc.path, tc.body, &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
+			t.Errorf("%s %s: %d %q, want %d naming %q", tc.method, tc.path, code, e.Error.Message, tc.status, tc.mention)
 		}
 	}
 	var e apiErr

@@ -1,7 +1,7 @@
 // Package insights serves the behaviour analyses of package analytics
 // over the store: it reads the events once, keeps the snapshot for a
 // while, and answers RFM, cohorts, funnels, lifetime value, propensity
-// and per-shopper profiles from it.
+// per-shopper profiles, elasticities and price recommendations from it.
 package insights
 
 import (
@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
+	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -60,6 +62,73 @@ type snapshot struct {
 	propErr   error
 	scores    map[string]float64 // propensity now
 	clvByUser map[string]*analytics.CLVPrediction
+
+	priceOnce  sync.Once
+	demand     map[tailor.ItemID]*pricing.Demand
+	elasticity map[tailor.ItemID]*pricing.Elasticity
+	priceErr   error
+}
+
+// pricing estimates the elasticities once per snapshot.
+func (sn *snapshot) pricing() {
+	sn.priceOnce.Do(func() {
+		sales := pricing.Sales(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && (it.NonProduct || it.Hidden) })
+		if len(sales) == 0 {
+			sn.priceErr = fmt.Errorf("pricing: there are no sales with prices")
+			return
+		}
+		end := sales[0].Time
+		for _, s := range sales {
+			if s.Time.After(end) {
+				end = s.Time
+			}
+		}
+		sn.demand = pricing.WeeklyDemand(sales, end.Add(time.Nanosecond))
+		sn.elasticity, _, sn.priceErr = pricing.Estimate(sn.demand, pricing.EstimateOptions{Category: func(id tailor.ItemID) string {
+			if cs := sn.items[id].Categories; len(cs) > 0 {
+				return cs[0]
+			}
+			return "all"
+		}})
+	})
+}
+
+// Elasticities returns every item's elasticity, best sellers first.
+func (s *Service) Elasticities(ctx context.Context) ([]*pricing.Elasticity, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.pricing()
+	if sn.priceErr != nil {
+		return nil, sn.priceErr
+	}
+	out := make([]*pricing.Elasticity, 0, len(sn.elasticity))
+	for _, e := range sn.elasticity {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *pricing.Elasticity) int {
+		return cmp.Or(cmp.Compare(sn.demand[b.Item].TotalUnits(), sn.demand[a.Item].TotalUnits()), cmp.Compare(a.Item, b.Item))
+	})
+	return out, nil
+}
+
+// PriceRecommendation recommends a price for an item under the
+// constraints. An item without sales gets "keep" with the reason.
+func (s *Service) PriceRecommendation(ctx context.Context, item tailor.ItemID, c pricing.Constraints) (*pricing.Recommendation, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.pricing()
+	if sn.priceErr != nil {
+		return nil, sn.priceErr
+	}
+	e, ok := sn.elasticity[item]
+	if !ok {
+		e = &pricing.Elasticity{Item: item, Reason: "the item has no sales", Estimate: math.NaN()}
+	}
+	return pricing.Recommend(sn.demand[item], e, c)
 }
 
 func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {

@@ -191,8 +191,8 @@ func logStats(ws []Week) (n int, meanLogQ, meanLogP, meanLogZ, sdLogP float64) {
 	return
 }
 
-// sortedItems returns the items of m by descending total units.
-func sortedItems(m map[tailor.ItemID]*Demand) []tailor.ItemID {
+// BestSellers returns the items of m by descending total units.
+func BestSellers(m map[tailor.ItemID]*Demand) []tailor.ItemID {
 	items := make([]tailor.ItemID, 0, len(m))
 	for id := range m {
 		items = append(items, id)

@@ -187,6 +187,9 @@ func Estimate(demand map[tailor.ItemID]*Demand, opts EstimateOptions) (map[tailo
 			e.Reason = fmt.Sprintf("the price hardly varied (log-price sd %.3f; %.3f is needed)", e.PriceSD, opts.MinPriceSD)
 		case e.SE > opts.MaxSE:
 			e.Reason = fmt.Sprintf("the estimate is too uncertain (standard error %.2f; at most %.2f)", e.SE, opts.MaxSE)
+		case e.Estimate >= 0:
+			e.Reason = fmt.Sprintf("the estimate %.2f says demand rises with price, which points to something the model does not see "+
+				"(promotions, a changing mix of wholesale and retail buyers) rather than to a price to set", e.Estimate)
 		default:
 			e.Reliable = true
 		}

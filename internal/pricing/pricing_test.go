@@ -185,3 +185,34 @@ func TestOnlineRetailBacktest(t *testing.T) {
 		t.Errorf("the elasticity model's WAPE %.4f is not below both baselines (%.4f, %.4f)", scores[0].WAPE, scores[1].WAPE, scores[2].WAPE)
 	}
 }
+
+// BenchmarkOnlineRetail times the elasticities of every item and one
+// price recommendation, the file read once beforehand.
+func BenchmarkOnlineRetail(b *testing.B) {
+	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := eval.Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sales := Sales(data.Events, func(id tailor.ItemID) bool { it, ok := data.Items[id]; return ok && it.NonProduct })
+	end := time.Date(2011, 11, 1, 0, 0, 0, 0, time.UTC)
+	var demand map[tailor.ItemID]*Demand
+	var el map[tailor.ItemID]*Elasticity
+	b.Run("demand+elasticities", func(b *testing.B) {
+		for b.Loop() {
+			demand = WeeklyDemand(sales, end)
+			if el, _, err = Estimate(demand, EstimateOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(el)), "items")
+	})
+	cost := 1.5
+	b.Run("recommend-one", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Recommend(demand["85123A"], el["85123A"], Constraints{Cost: &cost, Endings: []float64{0.49, 0.95, 0.99}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

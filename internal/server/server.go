@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -48,8 +49,10 @@ type Options struct {
 	// Recommender serves the recommendation endpoints; nil answers them
 	// with 503.
 	Recommender Recommender
-	// Analyst serves the analytics endpoints; nil answers them with 503.
+	// Analyst serves the analytics endpoints and Pricer the pricing
+	// ones; nil answers them with 503.
 	Analyst Analyst
+	Pricer  Pricer
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
@@ -60,6 +63,7 @@ type Server struct {
 	log    *slog.Logger
 	rec    Recommender
 	an     Analyst
+	pr     Pricer
 	mux    *http.ServeMux
 	routes []route
 	// openapi is the generated OpenAPI document.
@@ -85,8 +89,8 @@ func New(db Backend, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, mux: http.NewServeMux()}
-	s.routes = append(append(s.routeTable(), s.recommendRoutes()...), s.analyticsRoutes()...)
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux()}
+	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes())
 	doc, err := openAPIDocument(s.routes)
 	if err != nil {
 		return nil, fmt.Errorf("build the OpenAPI document: %w", err)
