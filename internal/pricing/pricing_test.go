@@ -144,7 +144,7 @@ func TestRecommend(t *testing.T) {
 		field string
 	}{
 		{Constraints{Cost: f(-1)}, "cost"},
-		{Constraints{Cost: f(12)}, "cost"},                     // above every allowed price
+		{Constraints{Cost: f(12)}, "cost"},                      // above every allowed price
 		{Constraints{Cost: f(9), MinMargin: 0.3}, "min_margin"}, // needs 12.86 > 11
 		{Constraints{MinMargin: 0.2}, "min_margin"},             // no cost
 		{Constraints{MaxChange: 1.5}, "max_change"},
