@@ -17,6 +17,7 @@ import (
 // Sale is one purchase line.
 type Sale struct {
 	Item      tailor.ItemID
+	User      tailor.UserID
 	Time      time.Time
 	Quantity  float64
 	UnitPrice float64
@@ -39,7 +40,7 @@ func Sales(events []tailor.Event, skip func(tailor.ItemID) bool) []Sale {
 		if q <= 0 {
 			continue
 		}
-		out = append(out, Sale{Item: e.ItemID, Time: e.Timestamp, Quantity: q, UnitPrice: *e.UnitPrice})
+		out = append(out, Sale{Item: e.ItemID, User: e.UserID, Time: e.Timestamp, Quantity: q, UnitPrice: *e.UnitPrice})
 	}
 	return out
 }
@@ -57,6 +58,9 @@ type Week struct {
 	// wholesale and retail buyers, who pay different unit prices).
 	Lines       int     `json:"lines"`
 	MeanLineQty float64 `json:"mean_line_qty"`
+	// Buyers is the number of distinct shoppers (anonymous lines count
+	// none).
+	Buyers int `json:"buyers"`
 }
 
 // Demand is an item's weekly series, with zero-sale weeks filled in
@@ -78,6 +82,7 @@ func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
 	type acc struct {
 		units, revenue float64
 		lines          int
+		buyers         map[tailor.UserID]bool
 	}
 	by := map[tailor.ItemID]map[time.Time]*acc{}
 	first := map[tailor.ItemID]time.Time{}
@@ -91,8 +96,11 @@ func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
 		}
 		a := by[s.Item][w]
 		if a == nil {
-			a = &acc{}
+			a = &acc{buyers: map[tailor.UserID]bool{}}
 			by[s.Item][w] = a
+		}
+		if s.User != "" {
+			a.buyers[s.User] = true
 		}
 		a.units += s.Quantity
 		a.revenue += s.Quantity * s.UnitPrice
@@ -108,11 +116,55 @@ func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
 		for w := first[item]; !w.After(last); w = w.AddDate(0, 0, 7) {
 			wk := Week{Start: w}
 			if a := weeks[w]; a != nil {
-				wk.Units, wk.Price, wk.Lines, wk.MeanLineQty = a.units, a.revenue/a.units, a.lines, a.units/float64(a.lines)
+				wk.Units, wk.Price, wk.Lines, wk.MeanLineQty, wk.Buyers = a.units, a.revenue/a.units, a.lines, a.units/float64(a.lines), len(a.buyers)
 			}
 			d.Weeks = append(d.Weeks, wk)
 		}
 		out[item] = d
+	}
+	return out
+}
+
+// CategoryDemand adds the items' weekly series by category (an item
+// counts in each of its categories): units, revenue-weighted price and
+// lines; buyers are summed over items, so a shopper buying two items of a
+// category in a week counts twice.
+func CategoryDemand(items map[tailor.ItemID]*Demand, categories func(tailor.ItemID) []string) map[string]*Demand {
+	type acc struct {
+		units, revenue, lines float64
+		buyers                int
+	}
+	by := map[string]map[time.Time]*acc{}
+	for id, d := range items {
+		for _, c := range categories(id) {
+			if by[c] == nil {
+				by[c] = map[time.Time]*acc{}
+			}
+			for _, w := range d.Weeks {
+				a := by[c][w.Start]
+				if a == nil {
+					a = &acc{}
+					by[c][w.Start] = a
+				}
+				a.units += w.Units
+				a.revenue += w.Units * w.Price
+				a.lines += float64(w.Lines)
+				a.buyers += w.Buyers
+			}
+		}
+	}
+	out := map[string]*Demand{}
+	for c, weeks := range by {
+		d := &Demand{Item: tailor.ItemID(c)}
+		for start, a := range weeks {
+			w := Week{Start: start, Units: a.units, Lines: int(a.lines), Buyers: a.buyers}
+			if a.units > 0 {
+				w.Price, w.MeanLineQty = a.revenue/a.units, a.units/a.lines
+			}
+			d.Weeks = append(d.Weeks, w)
+		}
+		slices.SortFunc(d.Weeks, func(a, b Week) int { return a.Start.Compare(b.Start) })
+		out[c] = d
 	}
 	return out
 }

@@ -216,3 +216,26 @@ func BenchmarkOnlineRetail(b *testing.B) {
 		}
 	})
 }
+
+func TestWeeklyAndCategoryDemand(t *testing.T) {
+	sales := []Sale{
+		{Item: "a", User: "u1", Time: t0, Quantity: 2, UnitPrice: 3},
+		{Item: "a", User: "u2", Time: t0.AddDate(0, 0, 2), Quantity: 6, UnitPrice: 2},
+		{Item: "a", User: "u1", Time: t0.AddDate(0, 0, 3), Quantity: 2, UnitPrice: 2},
+		{Item: "b", Time: t0.AddDate(0, 0, 14), Quantity: 1, UnitPrice: 10}, // anonymous
+	}
+	d := WeeklyDemand(sales, time.Date(2024, 1, 22, 0, 0, 0, 0, time.UTC)) // three whole weeks
+	a := d["a"]
+	if len(a.Weeks) != 3 || a.Weeks[0].Units != 10 || a.Weeks[0].Price != 2.2 || a.Weeks[0].Buyers != 2 || a.Weeks[0].Lines != 3 ||
+		a.Weeks[1].Units != 0 || a.Weeks[2].Units != 0 {
+		t.Errorf("a = %+v", a.Weeks)
+	}
+	if len(d["b"].Weeks) != 1 || d["b"].Weeks[0].Buyers != 0 {
+		t.Errorf("b = %+v", d["b"].Weeks)
+	}
+	cats := CategoryDemand(d, func(tailor.ItemID) []string { return []string{"gifts"} })
+	g := cats["gifts"]
+	if len(g.Weeks) != 3 || g.Weeks[0].Units != 10 || g.Weeks[2].Units != 1 || g.Weeks[2].Price != 10 {
+		t.Errorf("gifts = %+v", g.Weeks)
+	}
+}
