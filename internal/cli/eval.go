@@ -37,9 +37,18 @@ coverage, training time, recommendation latency and throughput.
 
 Protocols: ` + strings.Join(eval.Protocols(), ", ") + `, and price-backtest: weekly unit
 sales per item forecast at the prices charged, after --cutoff, by the models elasticity,
-naive-4w and seasonal-naive (--models optional), with metrics wape and bias.`,
+naive-4w and seasonal-naive (--models optional), with metrics wape and bias; and
+basket-completion: each order after --cutoff with two or more items has one (seeded)
+hidden and ranked from the others by fbt (significant bought-together rules), cooccur
+(raw pair counts) and popular, with hit@10 and mrr@10.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol == "basket-completion" {
+				if dataset == "" {
+					return usageError{fmt.Errorf("--dataset is required")}
+				}
+				return runBasketCompletion(cmd.Context(), stdout, dataset, opts.Cutoff, seed, jsonPath)
+			}
 			if protocol == "price-backtest" {
 				if dataset == "" {
 					return usageError{fmt.Errorf("--dataset is required")}

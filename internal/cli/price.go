@@ -15,6 +15,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/pricing"
 )
 
@@ -63,6 +64,43 @@ func runPriceBacktest(ctx context.Context, w io.Writer, dataset string, cutoff t
 		rep.Results = append(rep.Results, eval.Result{Model: s.Model, Params: json.RawMessage("{}"),
 			Metrics: map[string]float64{"wape": s.WAPE, "bias": s.Bias}, TestUsers: s.Items})
 		fmt.Fprintf(tw, "%s\t%.4f\t%+.4f\t%d\t%d\t%.0f\t%.0f\n", s.Model, s.WAPE, s.Bias, s.Items, s.Weeks, s.Actual, s.Predict)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write --json: %w", err)
+		}
+	}
+	return nil
+}
+
+func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, seed uint64, jsonPath string) error {
+	if cutoff.IsZero() {
+		return usageError{fmt.Errorf("--cutoff is required for basket-completion (such as 2011-09-01)")}
+	}
+	data, err := loadData(ctx, dataset)
+	if err != nil {
+		return err
+	}
+	train, test := eval.Baskets(data.Events, cutoff, func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	scores, err := eval.BasketCompletion(train, test, seed, fbt.Options{})
+	if err != nil {
+		return err
+	}
+	rep := eval.Report{Dataset: dataset, Protocol: "basket-completion", Seed: seed, Folds: 1, Ks: []int{10}}
+	fmt.Fprintf(w, "%s, protocol basket-completion, test from %s, seed %d: %d training baskets\n", dataset, cutoff.Format(time.DateOnly), seed, len(train))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "model	hit@10	mrr@10	baskets")
+	for _, s := range scores {
+		rep.Results = append(rep.Results, eval.Result{Model: s.Model, Params: json.RawMessage("{}"),
+			Metrics: map[string]float64{"hit@10": s.HitRate, "mrr@10": s.MRR}, TestUsers: s.Baskets})
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\n", s.Model, s.HitRate, s.MRR, s.Baskets)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -124,7 +124,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	analyst := insights.New(db, time.Minute)
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
-		Recommender: eng, Analyst: analyst, Pricer: analyst,
+		Recommender: eng, Analyst: analyst, Pricer: analyst, Basketer: analyst,
 	})
 	if err != nil {
 		return err

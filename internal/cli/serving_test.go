@@ -485,6 +485,31 @@ func TestAnalyticsEndpoints(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d naming %q", tc.path, code, e.Error.Message, tc.status, tc.mention)
 		}
 	}
+	// Bought together: one item, a cart, and bad carts.
+	var bt struct{ Items []recommend.Item }
+	if code := call(t, "GET", base+"/v1/items/85123A/bought-together?n=5", "", &bt); code != 200 || len(bt.Items) == 0 ||
+		!strings.HasPrefix(bt.Items[0].Reason, "often bought with 85123A") {
+		t.Errorf("bought together: %d %+v", code, bt)
+	}
+	var cart struct{ Items []recommend.Item }
+	if code := call(t, "POST", base+"/v1/carts/recommendations", `{"items":["85123A","71053"],"n":5}`, &cart); code != 200 || len(cart.Items) == 0 ||
+		slices.ContainsFunc(cart.Items, func(it recommend.Item) bool { return it.ItemID == "85123A" || it.ItemID == "71053" }) {
+		t.Errorf("cart: %d %+v", code, cart)
+	}
+	for _, tc := range []struct {
+		body, mention string
+		status        int
+	}{
+		{`{"items":["85123A","ghost"]}`, "ghost", 404},
+		{`{"items":[]}`, "items", 400},
+		{`{"items":["85123A"],"n":1000}`, "n:", 400},
+	} {
+		var e apiErr
+		if code := call(t, "POST", base+"/v1/carts/recommendations", tc.body, &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
+			t.Errorf("cart %s: %d %q", tc.body, code, e.Error.Message)
+		}
+	}
+
 	// Pricing: elasticities, one item, a set of items, and bad constraints.
 	var els []pricing.Elasticity
 	if code := call(t, "GET", base+"/v1/pricing/elasticities?n=5", "", &els); code != 200 || len(els) != 5 || els[0].Weeks == 0 {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
+	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -36,6 +38,53 @@ type Service struct {
 
 	mu   sync.Mutex
 	snap *snapshot
+
+	fbtMu   sync.Mutex
+	fbt     *fbt.Model
+	fbtRead time.Time
+}
+
+// rules returns the bought-together rules, mined from the snapshot's orders
+// at most every ten minutes.
+func (s *Service) rules(ctx context.Context) (*fbt.Model, error) {
+	s.fbtMu.Lock()
+	defer s.fbtMu.Unlock()
+	if s.fbt != nil && s.now().Sub(s.fbtRead) < 10*time.Minute {
+		return s.fbt, nil
+	}
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	baskets, _ := eval.Baskets(sn.events, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool {
+		it, ok := sn.items[id]
+		return ok && (it.NonProduct || it.Hidden)
+	})
+	m, err := fbt.Mine(baskets, fbt.Options{})
+	if err != nil {
+		return nil, err
+	}
+	s.fbt, s.fbtRead = m, s.now()
+	return m, nil
+}
+
+// BoughtTogether returns the items most often bought with item (those
+// whose rules pass the significance filter), best first.
+func (s *Service) BoughtTogether(ctx context.Context, item tailor.ItemID, n int) ([]fbt.Scored, error) {
+	m, err := s.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.Complete([]tailor.ItemID{item}, n), nil
+}
+
+// CompleteCart returns additions to a cart from all its items' rules.
+func (s *Service) CompleteCart(ctx context.Context, cart []tailor.ItemID, n int) ([]fbt.Scored, error) {
+	m, err := s.rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return m.Complete(cart, n), nil
 }
 
 // New returns a service whose snapshots live ttl (0: one minute).

@@ -53,6 +53,8 @@ type Options struct {
 	// ones; nil answers them with 503.
 	Analyst Analyst
 	Pricer  Pricer
+	// Basketer serves the bought-together endpoints.
+	Basketer Basketer
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
@@ -64,6 +66,7 @@ type Server struct {
 	rec    Recommender
 	an     Analyst
 	pr     Pricer
+	bk     Basketer
 	mux    *http.ServeMux
 	routes []route
 	// openapi is the generated OpenAPI document.
@@ -89,8 +92,8 @@ func New(db Backend, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux()}
-	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes())
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, bk: opts.Basketer, mux: http.NewServeMux()}
+	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes())
 	doc, err := openAPIDocument(s.routes)
 	if err != nil {
 		return nil, fmt.Errorf("build the OpenAPI document: %w", err)

@@ -1,0 +1,55 @@
+package eval
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/fbt"
+	"github.com/tailorhq/tailor/internal/shareddata"
+)
+
+// TestBasketCompletionOnlineRetail runs the protocol on Online Retail
+// (train before 2011-09-01): the mined rules must beat popularity.
+func TestBasketCompletionOnlineRetail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 431,673 lines")
+	}
+	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, test := Baskets(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	scores, err := BasketCompletion(train, test, 1, fbt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		t.Logf("%-8s hit@10 %.4f mrr@10 %.4f over %d baskets", s.Model, s.HitRate, s.MRR, s.Baskets)
+	}
+	if !(scores[0].HitRate > scores[2].HitRate && scores[0].MRR > scores[2].MRR) {
+		t.Errorf("fbt %+v is not ahead of popular %+v", scores[0], scores[2])
+	}
+}
+
+// BenchmarkMineOnlineRetail times mining the rules of all Online Retail
+// orders, read once beforehand.
+func BenchmarkMineOnlineRetail(b *testing.B) {
+	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	train, _ := Baskets(data.Events, time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	var m *fbt.Model
+	for b.Loop() {
+		if m, err = fbt.Mine(train, fbt.Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(train)), "baskets")
+	b.ReportMetric(float64(len(m.Rules)), "items-with-rules")
+}
