@@ -40,9 +40,17 @@ sales per item forecast at the prices charged, after --cutoff, by the models ela
 naive-4w and seasonal-naive (--models optional), with metrics wape and bias; and
 basket-completion: each order after --cutoff with two or more items has one (seeded)
 hidden and ranked from the others by fbt (significant bought-together rules), cooccur
-(raw pair counts) and popular, with hit@10 and mrr@10.`,
+(raw pair counts) and popular, with hit@10 and mrr@10; and rebuy: for shoppers who bought before and after --cutoff,
+their past items ranked at the cutoff against all items they bought after it, by rebuy,
+frequent and recent, with recall@10 and ndcg@10.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol == "rebuy" {
+				if dataset == "" || opts.Cutoff.IsZero() {
+					return usageError{fmt.Errorf("--dataset and --cutoff are required for rebuy")}
+				}
+				return runRebuy(cmd.Context(), stdout, dataset, opts.Cutoff)
+			}
 			if protocol == "basket-completion" {
 				if dataset == "" {
 					return usageError{fmt.Errorf("--dataset is required")}

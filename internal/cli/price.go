@@ -17,6 +17,7 @@ import (
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/pricing"
+	"github.com/tailorhq/tailor/internal/rebuy"
 )
 
 // pricingData loads a dataset's sales and their weekly demand.
@@ -115,6 +116,21 @@ func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutof
 		}
 	}
 	return nil
+}
+
+func runRebuy(ctx context.Context, w io.Writer, dataset string, cutoff time.Time) error {
+	data, err := loadData(ctx, dataset)
+	if err != nil {
+		return err
+	}
+	scores := rebuy.Evaluate(rebuy.FromEvents(data.Events, func(id tailor.ItemID) bool { return data.Items[id].NonProduct }), cutoff)
+	fmt.Fprintf(w, "%s, protocol rebuy (temporal, returning shoppers, repeats included), cutoff %s\n", dataset, cutoff.Format(time.DateOnly))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "model\trecall@10\tndcg@10\tshoppers")
+	for _, s := range scores {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\n", s.Model, s.Recall, s.NDCG, s.Users)
+	}
+	return tw.Flush()
 }
 
 func newPriceCmd(stdout io.Writer) *cobra.Command {

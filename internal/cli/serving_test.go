@@ -19,6 +19,7 @@ import (
 	"github.com/tailorhq/tailor/internal/demo"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/pricing"
+	"github.com/tailorhq/tailor/internal/rebuy"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/train"
@@ -508,6 +509,14 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		if code := call(t, "POST", base+"/v1/carts/recommendations", tc.body, &e); code != tc.status || !strings.Contains(e.Error.Message, tc.mention) {
 			t.Errorf("cart %s: %d %q", tc.body, code, e.Error.Message)
 		}
+	}
+
+	var again struct{ Items []rebuy.Due }
+	if code := call(t, "GET", base+"/v1/users/12350/buy-again?n=3", "", &again); code != 200 || len(again.Items) != 3 || again.Items[0].Times == 0 {
+		t.Errorf("buy again: %d %+v", code, again)
+	}
+	if code := call(t, "GET", base+"/v1/users/never-seen/buy-again", "", &again); code != 200 || len(again.Items) != 0 {
+		t.Errorf("buy again for a new shopper: %d %+v", code, again)
 	}
 
 	// Pricing: elasticities, one item, a set of items, and bad constraints.

@@ -20,6 +20,7 @@ import (
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/pricing"
+	"github.com/tailorhq/tailor/internal/rebuy"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -68,6 +69,20 @@ func (s *Service) rules(ctx context.Context) (*fbt.Model, error) {
 	return m, nil
 }
 
+// BuyAgain ranks the shopper's past purchases for buying again, with
+// their due dates, as of the last purchase in the store.
+func (s *Service) BuyAgain(ctx context.Context, user tailor.UserID, n int) ([]rebuy.Due, error) {
+	sn, err := s.snapshot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sn.rebuyOnce.Do(func() {
+		ps := rebuy.FromEvents(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && (it.NonProduct || it.Hidden) })
+		sn.rebuy = rebuy.Fit(ps, sn.end.Add(time.Nanosecond))
+	})
+	return sn.rebuy.Recommend(string(user), sn.end, n), nil
+}
+
 // BoughtTogether returns the items most often bought with item (those
 // whose rules pass the significance filter), best first.
 func (s *Service) BoughtTogether(ctx context.Context, item tailor.ItemID, n int) ([]fbt.Scored, error) {
@@ -111,6 +126,9 @@ type snapshot struct {
 	propErr   error
 	scores    map[string]float64 // propensity now
 	clvByUser map[string]*analytics.CLVPrediction
+
+	rebuyOnce sync.Once
+	rebuy     *rebuy.Model
 
 	priceOnce  sync.Once
 	demand     map[tailor.ItemID]*pricing.Demand

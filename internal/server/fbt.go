@@ -10,6 +10,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/fbt"
+	"github.com/tailorhq/tailor/internal/rebuy"
 	"github.com/tailorhq/tailor/internal/recommend"
 )
 
@@ -17,6 +18,12 @@ import (
 type Basketer interface {
 	BoughtTogether(ctx context.Context, item tailor.ItemID, n int) ([]fbt.Scored, error)
 	CompleteCart(ctx context.Context, cart []tailor.ItemID, n int) ([]fbt.Scored, error)
+	BuyAgain(ctx context.Context, user tailor.UserID, n int) ([]rebuy.Due, error)
+}
+
+// BuyAgainBody is the answer of GET /v1/users/{id}/buy-again.
+type BuyAgainBody struct {
+	Items []rebuy.Due `json:"items"`
 }
 
 // BasketBody is the answer of the bought-together endpoints.
@@ -35,6 +42,9 @@ func (s *Server) basketRoutes() []route {
 		{method: "GET", path: "/v1/items/{id}/bought-together", role: RoleRead, summary: "Items frequently bought with an item (significant rules only)",
 			params:   []param{idParam, {name: "n", in: "query", typ: "integer", doc: "number of items, 1 to 100 (default 10)"}},
 			response: BasketBody{}, handle: s.boughtTogether},
+		{method: "GET", path: "/v1/users/{id}/buy-again", role: RoleRead, summary: "The shopper's past purchases to buy again, with their due dates",
+			params:   []param{idParam, {name: "n", in: "query", typ: "integer", doc: "number of items, 1 to 100 (default 10)"}},
+			response: BuyAgainBody{}, handle: s.buyAgain},
 		{method: "POST", path: "/v1/carts/recommendations", role: RoleRead, summary: "Additions to a cart from all its items' bought-together rules",
 			body: CartBody{}, response: BasketBody{}, handle: s.cartRecommendations},
 	}
@@ -69,6 +79,28 @@ func (s *Server) boughtTogether(r *http.Request) (any, error) {
 		return nil, analysisError(err)
 	}
 	return s.basketBody(scored), nil
+}
+
+func (s *Server) buyAgain(r *http.Request) (any, error) {
+	if s.bk == nil {
+		return nil, errNoAnalyst
+	}
+	n := 10
+	if v := r.URL.Query().Get("n"); v != "" {
+		k, err := strconv.Atoi(v)
+		if err != nil || k < 1 || k > recommend.MaxN {
+			return nil, badRequest("n: %q must be an integer from 1 to %d", v, recommend.MaxN)
+		}
+		n = k
+	}
+	items, err := s.bk.BuyAgain(r.Context(), tailor.UserID(r.PathValue("id")), n)
+	if err != nil {
+		return nil, analysisError(err)
+	}
+	if items == nil {
+		items = []rebuy.Due{} // an unknown or new shopper: nothing to buy again
+	}
+	return BuyAgainBody{Items: items}, nil
 }
 
 func (s *Server) cartRecommendations(r *http.Request) (any, error) {
