@@ -42,9 +42,17 @@ basket-completion: each order after --cutoff with two or more items has one (see
 hidden and ranked from the others by fbt (significant bought-together rules), cooccur
 (raw pair counts) and popular, with hit@10 and mrr@10; and rebuy: for shoppers who bought before and after --cutoff,
 their past items ranked at the cutoff against all items they bought after it, by rebuy,
-frequent and recent, with recall@10 and ndcg@10.`,
+frequent and recent, with recall@10 and ndcg@10; and session-next: each order after
+--cutoff is a session, and each of its first 10 prefixes predicts the next item, by
+sknn, vsknn, last-item-knn and popular, with hit@20 and mrr@20.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol == "session-next" {
+				if dataset == "" || opts.Cutoff.IsZero() {
+					return usageError{fmt.Errorf("--dataset and --cutoff are required for session-next")}
+				}
+				return runSessionNext(cmd.Context(), stdout, dataset, opts.Cutoff)
+			}
 			if protocol == "rebuy" {
 				if dataset == "" || opts.Cutoff.IsZero() {
 					return usageError{fmt.Errorf("--dataset and --cutoff are required for rebuy")}

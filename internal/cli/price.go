@@ -18,6 +18,7 @@ import (
 	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/rebuy"
+	"github.com/tailorhq/tailor/internal/sknn"
 )
 
 // pricingData loads a dataset's sales and their weekly demand.
@@ -116,6 +117,22 @@ func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutof
 		}
 	}
 	return nil
+}
+
+func runSessionNext(ctx context.Context, w io.Writer, dataset string, cutoff time.Time) error {
+	data, err := loadData(ctx, dataset)
+	if err != nil {
+		return err
+	}
+	train, test := eval.Sessions(data.Events, cutoff, func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	scores := sknn.Evaluate(train, test, 10)
+	fmt.Fprintf(w, "%s, protocol session-next, cutoff %s: %d training sessions, %d test sessions\n", dataset, cutoff.Format(time.DateOnly), len(train), len(test))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "model\thit@20\tmrr@20\tpredictions")
+	for _, s := range scores {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\n", s.Model, s.HitRate, s.MRR, s.Predictions)
+	}
+	return tw.Flush()
 }
 
 func runRebuy(ctx context.Context, w io.Writer, dataset string, cutoff time.Time) error {

@@ -15,7 +15,18 @@ import (
 // one are left out), each a sorted set of items, before (train) and from
 // (test) the cutoff. skip leaves out items such as non-products.
 func Baskets(events []tailor.Event, cutoff time.Time, skip func(tailor.ItemID) bool) (train, test [][]tailor.ItemID) {
+	train, test = Sessions(events, cutoff, skip)
+	for _, b := range append(slices.Clip(train), test...) {
+		slices.Sort(b)
+	}
+	return train, test
+}
+
+// Sessions is Baskets with each order's items in the order of its lines
+// (each item once, where it first appears), and the orders in time order.
+func Sessions(events []tailor.Event, cutoff time.Time, skip func(tailor.ItemID) bool) (train, test [][]tailor.ItemID) {
 	type order struct {
+		id    string
 		at    time.Time
 		items []tailor.ItemID
 	}
@@ -27,20 +38,19 @@ func Baskets(events []tailor.Event, cutoff time.Time, skip func(tailor.ItemID) b
 		}
 		o := orders[e.OrderID]
 		if o == nil {
-			o = &order{at: e.Timestamp}
+			o = &order{id: e.OrderID, at: e.Timestamp}
 			orders[e.OrderID] = o
 		}
-		o.items = append(o.items, e.ItemID)
+		if !slices.Contains(o.items, e.ItemID) {
+			o.items = append(o.items, e.ItemID)
+		}
 	}
-	keys := make([]string, 0, len(orders))
-	for k := range orders {
-		keys = append(keys, k)
+	all := make([]*order, 0, len(orders))
+	for _, o := range orders {
+		all = append(all, o)
 	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		o := orders[k]
-		slices.Sort(o.items)
-		o.items = slices.Compact(o.items)
+	slices.SortFunc(all, func(a, b *order) int { return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.id, b.id)) })
+	for _, o := range all {
 		if o.at.Before(cutoff) {
 			train = append(train, o.items)
 		} else {

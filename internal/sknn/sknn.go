@@ -1,0 +1,248 @@
+// Package sknn recommends for an anonymous session from past sessions
+// like it (session-based kNN; Jannach & Ludewig 2017): the current
+// session's neighbours are the most similar of the recent past sessions
+// that share an item with it, and an item scores the summed similarity of
+// the neighbours that hold it. The sequence-aware variant (V-SKNN)
+// weighs the current session's items by position, the latest most, so
+// that the last views steer the answer.
+package sknn
+
+import (
+	"cmp"
+	"math"
+	"slices"
+
+	"github.com/tailorhq/tailor"
+)
+
+// Options configure recommendations. Zero fields take the defaults.
+type Options struct {
+	// Neighbors is k, the number of similar sessions used (default 100),
+	// and Sample the number of most recent candidate sessions compared
+	// (default 1,000).
+	Neighbors, Sample int
+	// Sequential turns on V-SKNN's position weights.
+	Sequential bool
+}
+
+// Model holds the past sessions.
+type Model struct {
+	ids      map[tailor.ItemID]int32
+	names    []tailor.ItemID
+	sessions [][]int32         // distinct items of each session, in order
+	bySes    map[int32][]int32 // item → sessions holding it, oldest first
+	popular  []int32           // items by session count, most first
+	count    []int             // sessions per item
+}
+
+// Fit indexes the sessions (each a list of items in order, oldest session
+// first).
+func Fit(sessions [][]tailor.ItemID) *Model {
+	m := &Model{ids: map[tailor.ItemID]int32{}, bySes: map[int32][]int32{}}
+	for _, s := range sessions {
+		var items []int32
+		for _, it := range s {
+			i, ok := m.ids[it]
+			if !ok {
+				i = int32(len(m.names))
+				m.ids[it] = i
+				m.names = append(m.names, it)
+				m.count = append(m.count, 0)
+			}
+			if !slices.Contains(items, i) {
+				items = append(items, i)
+			}
+		}
+		if len(items) == 0 {
+			continue
+		}
+		id := int32(len(m.sessions))
+		m.sessions = append(m.sessions, items)
+		for _, i := range items {
+			m.bySes[i] = append(m.bySes[i], id)
+			m.count[i]++
+		}
+	}
+	m.popular = make([]int32, len(m.names))
+	for i := range m.popular {
+		m.popular[i] = int32(i)
+	}
+	slices.SortFunc(m.popular, func(a, b int32) int { return cmp.Or(cmp.Compare(m.count[b], m.count[a]), cmp.Compare(a, b)) })
+	return m
+}
+
+// Scored is a recommended item.
+type Scored struct {
+	Item  tailor.ItemID `json:"item_id"`
+	Score float64       `json:"score"`
+}
+
+// Recommend returns the n best items for the session (oldest item
+// first), leaving out its own items; popular items fill a short list.
+func (m *Model) Recommend(session []tailor.ItemID, n int, opts Options) []Scored {
+	if opts.Neighbors == 0 {
+		opts.Neighbors = 100
+	}
+	if opts.Sample == 0 {
+		opts.Sample = 1000
+	}
+	// Weights of the current session's known items: 1, or V-SKNN's
+	// position weight (position / length, the last one 1).
+	weight := map[int32]float64{}
+	for p, it := range session {
+		i, ok := m.ids[it]
+		if !ok {
+			continue
+		}
+		w := 1.0
+		if opts.Sequential {
+			w = float64(p+1) / float64(len(session))
+		}
+		weight[i] = math.Max(weight[i], w)
+	}
+	// Candidates: the most recent sessions holding any current item.
+	seen := map[int32]bool{}
+	var cands []int32
+	for i := range weight {
+		holders := m.bySes[i]
+		for _, s := range holders[max(0, len(holders)-opts.Sample):] { // the most recent are last
+			if !seen[s] {
+				seen[s] = true
+				cands = append(cands, s)
+			}
+		}
+	}
+	slices.SortFunc(cands, func(a, b int32) int { return cmp.Compare(b, a) })
+	cands = cands[:min(len(cands), opts.Sample)]
+	type nb struct {
+		s   int32
+		sim float64
+	}
+	nbs := make([]nb, 0, len(cands))
+	norm := math.Sqrt(float64(len(weight)))
+	for _, s := range cands {
+		var sim float64
+		for _, i := range m.sessions[s] {
+			sim += weight[i]
+		}
+		if !opts.Sequential {
+			sim /= norm * math.Sqrt(float64(len(m.sessions[s]))) // cosine
+		}
+		nbs = append(nbs, nb{s, sim})
+	}
+	slices.SortFunc(nbs, func(a, b nb) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(b.s, a.s)) })
+	nbs = nbs[:min(len(nbs), opts.Neighbors)]
+	score := map[int32]float64{}
+	for _, x := range nbs {
+		for _, i := range m.sessions[x.s] {
+			if _, in := weight[i]; !in {
+				score[i] += x.sim
+			}
+		}
+	}
+	return m.top(score, session, n)
+}
+
+// LastItem is the baseline "last-item kNN": items scored by their cosine
+// co-occurrence in past sessions with the session's last known item.
+func (m *Model) LastItem(session []tailor.ItemID, n int) []Scored {
+	score := map[int32]float64{}
+	for p := len(session) - 1; p >= 0; p-- {
+		last, ok := m.ids[session[p]]
+		if !ok {
+			continue
+		}
+		for _, s := range m.bySes[last] {
+			for _, i := range m.sessions[s] {
+				if i != last {
+					score[i]++
+				}
+			}
+		}
+		for i, c := range score {
+			score[i] = c / math.Sqrt(float64(m.count[last])*float64(m.count[i]))
+		}
+		break
+	}
+	return m.top(score, session, n)
+}
+
+// Popular is the baseline of the most frequent items.
+func (m *Model) Popular(session []tailor.ItemID, n int) []Scored {
+	return m.top(nil, session, n)
+}
+
+func (m *Model) top(score map[int32]float64, session []tailor.ItemID, n int) []Scored {
+	in := func(i int32) bool { return slices.Contains(session, m.names[i]) }
+	out := make([]Scored, 0, n)
+	for i, s := range score {
+		if !in(i) {
+			out = append(out, Scored{m.names[i], s})
+		}
+	}
+	slices.SortFunc(out, func(a, b Scored) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Item, b.Item)) })
+	out = out[:min(len(out), n)]
+	for _, i := range m.popular {
+		if len(out) >= n {
+			break
+		}
+		if _, scored := score[i]; !scored && !in(i) {
+			out = append(out, Scored{m.names[i], 0})
+		}
+	}
+	return out
+}
+
+// Score is a method's next-item accuracy.
+type Score struct {
+	Model       string  `json:"model"`
+	HitRate     float64 `json:"hit@20"`
+	MRR         float64 `json:"mrr@20"`
+	Predictions int     `json:"predictions"`
+}
+
+// Evaluate is the session-next protocol: for each test session, for each
+// of its first maxPrefix prefixes (at least one item, at most maxPrefix),
+// the next item is ranked from the prefix; HitRate@20 and MRR@20 of sknn,
+// vsknn, last-item kNN and popular.
+func Evaluate(train, test [][]tailor.ItemID, maxPrefix int) []Score {
+	m := Fit(train)
+	methods := []struct {
+		name string
+		f    func([]tailor.ItemID) []Scored
+	}{
+		{"sknn", func(s []tailor.ItemID) []Scored { return m.Recommend(s, 20, Options{}) }},
+		{"vsknn", func(s []tailor.ItemID) []Scored { return m.Recommend(s, 20, Options{Sequential: true}) }},
+		{"last-item-knn", func(s []tailor.ItemID) []Scored { return m.LastItem(s, 20) }},
+		{"popular", func(s []tailor.ItemID) []Scored { return m.Popular(s, 20) }},
+	}
+	scores := make([]Score, len(methods))
+	for i, x := range methods {
+		scores[i].Model = x.name
+	}
+	for _, s := range test {
+		for p := 1; p < len(s) && p <= maxPrefix; p++ {
+			prefix, next := s[:p], s[p]
+			if slices.Contains(prefix, next) {
+				continue
+			}
+			for i, x := range methods {
+				scores[i].Predictions++
+				for k, r := range x.f(prefix) {
+					if r.Item == next {
+						scores[i].HitRate++
+						scores[i].MRR += 1 / float64(k+1)
+						break
+					}
+				}
+			}
+		}
+	}
+	for i := range scores {
+		if scores[i].Predictions > 0 {
+			scores[i].HitRate /= float64(scores[i].Predictions)
+			scores[i].MRR /= float64(scores[i].Predictions)
+		}
+	}
+	return scores
+}
