@@ -282,3 +282,24 @@ func TestPrepare(t *testing.T) {
 		t.Errorf("no dataset: exit %d, %s", code, errOut)
 	}
 }
+
+func TestReadMarks(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.csv")
+	os.WriteFile(good, []byte("item_id,date,reason\n85123A,2011-06-08,promotion\n22423,2011-07-01,stockout\n"), 0o644)
+	marks, err := readMarks(good)
+	if err != nil || len(marks) != 2 || marks[0].Reason != "promotion" || marks[1].Week.Day() != 1 {
+		t.Errorf("marks = %+v, %v", marks, err)
+	}
+	for name, body := range map[string]string{
+		"date":   "85123A,June,promotion\n",
+		"fields": "85123A,2011-06-08\n",
+		"reason": "85123A,2011-06-08,\n",
+	} {
+		p := filepath.Join(dir, name+".csv")
+		os.WriteFile(p, []byte(body), 0o644)
+		if _, err := readMarks(p); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}

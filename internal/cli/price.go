@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -152,10 +153,10 @@ func runRebuy(ctx context.Context, w io.Writer, dataset string, cutoff time.Time
 
 func newPriceCmd(stdout io.Writer) *cobra.Command {
 	var (
-		dataset, item, endings string
-		top                    int
-		cost, maxChange, minM  float64
-		asJSON                 bool
+		dataset, item, endings, marked string
+		top                            int
+		cost, maxChange, minM          float64
+		asJSON                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "price elasticity|recommend [--dataset FORMAT:PATH | store:DIR] [--item ID | --top N] [--cost C] [--json]",
@@ -200,7 +201,14 @@ per shopper.`,
 				}
 			}
 			demand := pricing.WeeklyDemand(sales, end.Add(time.Nanosecond))
-			el, _, err := pricing.Estimate(demand, pricing.EstimateOptions{Category: func(id tailor.ItemID) string {
+			if marked != "" {
+				marks, err := readMarks(marked)
+				if err != nil {
+					return usageError{err}
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d marked weeks apply.\n", pricing.ApplyMarks(demand, marks), len(marks))
+			}
+			el, priors, err := pricing.Estimate(demand, pricing.EstimateOptions{Category: func(id tailor.ItemID) string {
 				if cs := data.Items[id].Categories; len(cs) > 0 {
 					return cs[0]
 				}
@@ -209,6 +217,7 @@ per shopper.`,
 			if err != nil {
 				return err
 			}
+			pricing.CrossPrices(demand, el, func(id tailor.ItemID) string { return data.Items[id].Title }, 8)
 			items := pricing.BestSellers(demand)
 			if item != "" {
 				if _, ok := demand[tailor.ItemID(item)]; !ok {
@@ -223,15 +232,25 @@ per shopper.`,
 					out = append(out, el[id])
 				}
 				if asJSON {
-					return json.NewEncoder(stdout).Encode(out)
+					return json.NewEncoder(stdout).Encode(map[string]any{"items": out, "categories": priors})
 				}
 				tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "item\ttitle\tweeks\tprice sd\town estimate\telasticity\t95% interval\treliable")
+				fmt.Fprintln(tw, "item\ttitle\tweeks\tprice sd\town estimate\telasticity\t95% interval\tsubstitute: cross elasticity\treliable")
 				for _, e := range out {
-					fmt.Fprintf(tw, "%s\t%.30s\t%d\t%.3f\t%.2f ± %.2f\t%.2f\t[%.2f, %.2f]\t%v\n", e.Item, data.Items[e.Item].Title, e.Weeks, e.PriceSD,
-						e.Raw, e.RawSE, e.Estimate, e.CI95[0], e.CI95[1], reliableText(e))
+					sub := ""
+					if c := e.Substitute; c != nil {
+						sub = fmt.Sprintf("%s: %.2f [%.2f, %.2f]", c.Substitute, c.Elasticity, c.CI95[0], c.CI95[1])
+					}
+					fmt.Fprintf(tw, "%s\t%.30s\t%d\t%.3f\t%.2f ± %.2f\t%.2f\t[%.2f, %.2f]\t%s\t%v\n", e.Item, data.Items[e.Item].Title, e.Weeks, e.PriceSD,
+						e.Raw, e.RawSE, e.Estimate, e.CI95[0], e.CI95[1], sub, reliableText(e))
 				}
-				return tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				for c, p := range priors {
+					fmt.Fprintf(stdout, "Category %s: mean elasticity %.2f ± %.2f, spread between items %.2f, over %d items.\n", c, p.Mean, p.MeanSE, p.SD, p.Items)
+				}
+				return nil
 			}
 			var recs []*pricing.Recommendation
 			for _, id := range items {
@@ -266,8 +285,41 @@ per shopper.`,
 	f.Float64Var(&maxChange, "max-change", 0.10, "largest change from the current price, as a fraction")
 	f.Float64Var(&minM, "min-margin", 0, "smallest (price − cost)/price (needs --cost)")
 	f.StringVar(&endings, "endings", "", "allowed cents, comma-separated, such as 0.49,0.95,0.99")
+	f.StringVar(&marked, "marked", "", "a CSV file of weeks to leave out: item_id,date (any day of the week),reason (promotion, stockout, ...)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// readMarks reads item_id,date,reason lines (a header line is skipped).
+func readMarks(path string) ([]pricing.Mark, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--marked: %w", err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = 3
+	var out []pricing.Mark
+	for line := 1; ; line++ {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--marked %s: %w", path, err)
+		}
+		if line == 1 && rec[0] == "item_id" {
+			continue
+		}
+		t, err := time.Parse(time.DateOnly, rec[1])
+		if err != nil {
+			return nil, fmt.Errorf("--marked %s:%d: date %q is not YYYY-MM-DD", path, line, rec[1])
+		}
+		if rec[0] == "" || rec[2] == "" {
+			return nil, fmt.Errorf("--marked %s:%d: item_id and reason are required", path, line)
+		}
+		out = append(out, pricing.Mark{Item: tailor.ItemID(rec[0]), Week: t, Reason: rec[2]})
+	}
 }
 
 func reliableText(e *pricing.Elasticity) string {

@@ -157,6 +157,9 @@ func (sn *snapshot) pricing() {
 			}
 			return "all"
 		}})
+		if sn.priceErr == nil {
+			pricing.CrossPrices(sn.demand, sn.elasticity, func(id tailor.ItemID) string { return sn.items[id].Title }, 8)
+		}
 	})
 }
 

@@ -61,6 +61,37 @@ type Week struct {
 	// Buyers is the number of distinct shoppers (anonymous lines count
 	// none).
 	Buyers int `json:"buyers"`
+	// Marked says why the week is left out of the estimates ("promotion",
+	// "stockout", ...; empty for a normal week).
+	Marked string `json:"marked,omitempty"`
+}
+
+// Mark is a week of an item that is not a normal week: a promotion, a
+// stock-out. Week may be any day of it.
+type Mark struct {
+	Item   tailor.ItemID
+	Week   time.Time
+	Reason string
+}
+
+// ApplyMarks marks the weeks; marks for items or weeks without a series
+// are ignored, and it returns how many it applied.
+func ApplyMarks(demand map[tailor.ItemID]*Demand, marks []Mark) int {
+	n := 0
+	for _, mk := range marks {
+		d := demand[mk.Item]
+		if d == nil {
+			continue
+		}
+		w := monday(mk.Week)
+		for i := range d.Weeks {
+			if d.Weeks[i].Start.Equal(w) {
+				d.Weeks[i].Marked = mk.Reason
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Demand is an item's weekly series, with zero-sale weeks filled in
@@ -179,10 +210,21 @@ func (d *Demand) LastPrice() float64 {
 	return 0
 }
 
-// RecentUnits is the mean weekly units over the last n weeks (all of them
-// when there are fewer).
+// recent returns the last n unmarked weeks.
+func (d *Demand) recent(n int) []Week {
+	var out []Week
+	for i := len(d.Weeks) - 1; i >= 0 && len(out) < n; i-- {
+		if d.Weeks[i].Marked == "" {
+			out = append(out, d.Weeks[i])
+		}
+	}
+	return out
+}
+
+// RecentUnits is the mean weekly units over the last n unmarked weeks
+// (all of them when there are fewer).
 func (d *Demand) RecentUnits(n int) float64 {
-	ws := d.Weeks[max(0, len(d.Weeks)-n):]
+	ws := d.recent(n)
 	if len(ws) == 0 {
 		return 0
 	}
@@ -193,11 +235,11 @@ func (d *Demand) RecentUnits(n int) float64 {
 	return s / float64(len(ws))
 }
 
-// RecentPrice is the unit-weighted mean price over the last n weeks with
-// sales among the last n weeks (LastPrice when none sold).
+// RecentPrice is the unit-weighted mean price over the last n unmarked
+// weeks (LastPrice when none sold).
 func (d *Demand) RecentPrice(n int) float64 {
 	var units, rev float64
-	for _, w := range d.Weeks[max(0, len(d.Weeks)-n):] {
+	for _, w := range d.recent(n) {
 		units += w.Units
 		rev += w.Units * w.Price
 	}
@@ -216,10 +258,14 @@ func (d *Demand) TotalUnits() float64 {
 	return s
 }
 
-// logStats are a series' means over its weeks with sales.
+// usable reports whether a week enters the estimates: it sold, and is not
+// marked.
+func (w *Week) usable() bool { return w.Units > 0 && w.Marked == "" }
+
+// logStats are a series' means over its usable weeks.
 func logStats(ws []Week) (n int, meanLogQ, meanLogP, meanLogZ, sdLogP float64) {
 	for _, w := range ws {
-		if w.Units <= 0 {
+		if !w.usable() {
 			continue
 		}
 		n++
@@ -234,7 +280,7 @@ func logStats(ws []Week) (n int, meanLogQ, meanLogP, meanLogZ, sdLogP float64) {
 	meanLogP /= float64(n)
 	meanLogZ /= float64(n)
 	for _, w := range ws {
-		if w.Units > 0 {
+		if w.usable() {
 			d := math.Log(w.Price) - meanLogP
 			sdLogP += d * d
 		}

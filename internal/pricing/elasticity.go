@@ -3,7 +3,6 @@ package pricing
 import (
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/tailorhq/tailor"
 )
@@ -30,6 +29,9 @@ type Elasticity struct {
 	// not.
 	Reliable bool   `json:"reliable"`
 	Reason   string `json:"reason,omitempty"`
+	// Substitute is the cross-price effect of the closest substitute, when
+	// CrossPrices found one.
+	Substitute *CrossPrice `json:"substitute,omitempty"`
 }
 
 // Prior is a category's distribution of elasticities: mean and the
@@ -58,9 +60,11 @@ type EstimateOptions struct {
 
 // Estimate fits log(units) = item effect + week effect + β_item·log(price)
 // + γ_item·log(mean line quantity) + ε on the weeks with sales (week
-// effects, common to all items, take up seasonality and trend), by least
+// effects, common to all items, take up seasonality and trend; each item's
+// are taken from the other items, and only from five or more), by least
 // squares per item after removing the effects; then shrinks each β
-// towards its category's mean by empirical Bayes.
+// towards its category's mean by empirical Bayes. Marked weeks (see
+// ApplyMarks: promotions, stock-outs) are left out.
 func Estimate(demand map[tailor.ItemID]*Demand, opts EstimateOptions) (map[tailor.ItemID]*Elasticity, map[string]Prior, error) {
 	if opts.Category == nil {
 		opts.Category = func(tailor.ItemID) string { return "all" }
@@ -77,25 +81,7 @@ func Estimate(demand map[tailor.ItemID]*Demand, opts EstimateOptions) (map[tailo
 	if len(demand) == 0 {
 		return nil, nil, fmt.Errorf("pricing: no item has sales")
 	}
-	// Week effects: the mean, over items, of log units minus the item's
-	// mean.
-	sum, cnt := map[time.Time]float64{}, map[time.Time]float64{}
-	for _, d := range demand {
-		n, mq, _, _, _ := logStats(d.Weeks)
-		if n < 2 {
-			continue
-		}
-		for _, w := range d.Weeks {
-			if w.Units > 0 {
-				sum[w.Start] += math.Log(w.Units) - mq
-				cnt[w.Start]++
-			}
-		}
-	}
-	tau := map[time.Time]float64{}
-	for w, s := range sum {
-		tau[w] = s / cnt[w]
-	}
+	tau := weekEffects(demand)
 	out := map[tailor.ItemID]*Elasticity{}
 	for item, d := range demand {
 		e := &Elasticity{Item: item, Category: opts.Category(item), Raw: math.NaN(), RawSE: math.NaN()}
@@ -107,8 +93,8 @@ func Estimate(demand map[tailor.ItemID]*Demand, opts EstimateOptions) (map[tailo
 		}
 		var mt float64
 		for _, w := range d.Weeks {
-			if w.Units > 0 {
-				mt += tau[w.Start]
+			if w.usable() {
+				mt += tau.of(w.Start, math.Log(w.Units)-mq)
 			}
 		}
 		mt /= float64(n)
@@ -117,10 +103,10 @@ func Estimate(demand map[tailor.ItemID]*Demand, opts EstimateOptions) (map[tailo
 		type obs struct{ x, z, y float64 }
 		var os []obs
 		for _, w := range d.Weeks {
-			if w.Units <= 0 {
+			if !w.usable() {
 				continue
 			}
-			o := obs{x: math.Log(w.Price) - mp, z: math.Log(w.MeanLineQty) - mz, y: math.Log(w.Units) - mq - (tau[w.Start] - mt)}
+			o := obs{x: math.Log(w.Price) - mp, z: math.Log(w.MeanLineQty) - mz, y: math.Log(w.Units) - mq - (tau.of(w.Start, math.Log(w.Units)-mq) - mt)}
 			os = append(os, o)
 			sxx, sxz, szz = sxx+o.x*o.x, sxz+o.x*o.z, szz+o.z*o.z
 			sxy, szy = sxy+o.x*o.y, szy+o.z*o.y

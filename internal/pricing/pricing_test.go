@@ -239,3 +239,64 @@ func TestWeeklyAndCategoryDemand(t *testing.T) {
 		t.Errorf("gifts = %+v", g.Weeks)
 	}
 }
+
+// TestCrossPriceAndMarks: a red bag whose sales rise when the pink bag's
+// price does (cross elasticity +0.8), and promotion weeks that would bias
+// the own elasticity unless marked.
+func TestCrossPriceAndMarks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	var sales []Sale
+	var marks []Mark
+	for w := 0; w < 52; w++ {
+		at := t0.AddDate(0, 0, 7*w)
+		pr := 2 * (0.85 + 0.3*r.Float64())
+		pp := 2 * (0.85 + 0.3*r.Float64())
+		red := 300 * math.Pow(pr/2, -1.5) * math.Pow(pp/2, 0.8) * math.Exp(0.05*r.NormFloat64())
+		pink := 300 * math.Pow(pp/2, -1.5) * math.Exp(0.05*r.NormFloat64())
+		if w%10 == 5 { // a promotion of the red bag: -30% and a display
+			pr, red = 1.4, red*6
+			marks = append(marks, Mark{Item: "red", Week: at.AddDate(0, 0, 2), Reason: "promotion"})
+		}
+		for _, x := range []struct {
+			item  tailor.ItemID
+			units float64
+			price float64
+		}{{"red", math.Round(red), pr}, {"pink", math.Round(pink), pp}} {
+			for u := x.units; u > 0; { // lines of one to five units
+				q := math.Min(u, float64(1+r.IntN(5)))
+				sales = append(sales, Sale{Item: x.item, Time: at, Quantity: q, UnitPrice: x.price})
+				u -= q
+			}
+		}
+	}
+	title := func(id tailor.ItemID) string {
+		return map[tailor.ItemID]string{"red": "JUMBO BAG RED", "pink": "JUMBO BAG PINK"}[id]
+	}
+	estimate := func(mark bool) *Elasticity {
+		d := WeeklyDemand(sales, t0.AddDate(0, 0, 7*52))
+		if mark {
+			if n := ApplyMarks(d, marks); n != len(marks) {
+				t.Fatalf("applied %d of %d marks", n, len(marks))
+			}
+		}
+		el, _, err := Estimate(d, EstimateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		CrossPrices(d, el, title, 8)
+		return el["red"]
+	}
+	plain, marked := estimate(false), estimate(true)
+	// Marked, the promotions leave the estimate near the truth; unmarked,
+	// they pull it far off (six times the units at a 30% cut).
+	if math.Abs(marked.Raw+1.5) > 0.15 {
+		t.Errorf("with promotions marked: own %.3f, want about -1.5", marked.Raw)
+	}
+	if math.Abs(plain.Raw+1.5) < 0.5 {
+		t.Errorf("unmarked promotions left the estimate at %.3f", plain.Raw)
+	}
+	cp := marked.Substitute
+	if cp == nil || cp.Substitute != "pink" || !(cp.CI95[0] <= 0.8 && 0.8 <= cp.CI95[1]) {
+		t.Errorf("cross price = %+v, want pink with 0.8 inside", cp)
+	}
+}
