@@ -48,8 +48,8 @@ into the store: use a copy).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if !slices.Contains([]string{"recommendations", "similar", "trending"}, endpoint) {
-				return usageError{fmt.Errorf("--endpoint %q: use recommendations, similar or trending", endpoint)}
+			if !slices.Contains([]string{"recommendations", "similar", "trending", "search"}, endpoint) {
+				return usageError{fmt.Errorf("--endpoint %q: use recommendations, similar, trending or search", endpoint)}
 			}
 			if runs < 1 || freshness < 0 || swapEvery < 0 {
 				return usageError{errors.New("--runs must be at least 1, --freshness and --swap-every not negative")}
@@ -76,11 +76,11 @@ into the store: use a copy).`,
 			if swapEvery > 0 && len(versions) < 2 {
 				return fmt.Errorf("bench serve: --swap-every needs two model versions; the registry has %d", len(versions))
 			}
-			users, items, err := benchIDs(ctx, db)
+			users, items, titles, err := benchIDs(ctx, db)
 			if err != nil {
 				return err
 			}
-			paths := benchPaths(endpoint, filters, users, items)
+			paths := benchPaths(endpoint, filters, users, items, titles)
 			if len(paths) == 0 {
 				return fmt.Errorf("bench serve: the store has no %s to ask about", map[string]string{"recommendations": "shoppers", "similar": "items"}[endpoint])
 			}
@@ -180,11 +180,13 @@ func printGets(w io.Writer, label, endpoint string, r loadgen.GetResult) {
 		label, endpoint, r.Clients, r.RequestsPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.P999Ms, r.MaxMs, r.Errors)
 }
 
-// benchIDs returns up to 2,000 shoppers with events and 2,000 items.
-func benchIDs(ctx context.Context, db store.Store) (users, items []string, err error) {
+// benchIDs returns up to 2,000 shoppers with events and 2,000 items, with
+// the items' titles.
+func benchIDs(ctx context.Context, db store.Store) (users, items []string, titles map[string]string, err error) {
+	titles = map[string]string{}
 	up, err := db.Users(ctx, store.PageRequest{Limit: 1000})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for len(users) < 2000 {
 		for _, u := range up.Data {
@@ -194,33 +196,34 @@ func benchIDs(ctx context.Context, db store.Store) (users, items []string, err e
 			break
 		}
 		if up, err = db.Users(ctx, store.PageRequest{Limit: 1000, Cursor: up.NextCursor}); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	ip, err := db.Items(ctx, store.PageRequest{Limit: 1000})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for len(items) < 2000 {
 		for _, it := range ip.Data {
 			if !it.NonProduct && !it.Hidden {
 				items = append(items, string(it.ID))
+				titles[string(it.ID)] = it.Title
 			}
 		}
 		if ip.NextCursor == "" {
 			break
 		}
 		if ip, err = db.Items(ctx, store.PageRequest{Limit: 1000, Cursor: ip.NextCursor}); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	r.Shuffle(len(users), func(i, j int) { users[i], users[j] = users[j], users[i] })
 	r.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
-	return users, items, nil
+	return users, items, titles, nil
 }
 
-func benchPaths(endpoint, filters string, users, items []string) []string {
+func benchPaths(endpoint, filters string, users, items []string, titles map[string]string) []string {
 	q := "?n=10"
 	if filters != "" {
 		q += "&" + filters
@@ -237,6 +240,17 @@ func benchPaths(endpoint, filters string, users, items []string) []string {
 		}
 	case "trending":
 		paths = []string{"/v1/trending" + q}
+	case "search":
+		// The first two words of an item's title, as a shopper for whom the
+		// results are personalized.
+		for k, it := range items {
+			words := strings.Fields(titles[it])
+			if len(words) == 0 || len(users) == 0 {
+				continue
+			}
+			query := strings.ToLower(strings.Join(words[:min(2, len(words))], " "))
+			paths = append(paths, "/v1/search"+q+"&q="+url.QueryEscape(query)+"&user="+url.QueryEscape(users[k%len(users)]))
+		}
 	}
 	return paths
 }

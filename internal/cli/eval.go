@@ -44,9 +44,17 @@ hidden and ranked from the others by fbt (significant bought-together rules), co
 their past items ranked at the cutoff against all items they bought after it, by rebuy,
 frequent and recent, with recall@10 and ndcg@10; and session-next: each order after
 --cutoff is a session, and each of its first 10 prefixes predicts the next item, by
-sknn, vsknn, last-item-knn and popular, with hit@20 and mrr@20.`,
+sknn, vsknn, last-item-knn and popular, with hit@20 and mrr@20; and search-replay:
+queries made from the titles of items returning shoppers bought after --cutoff (a word
+dropped, a typo), ranked by text alone and personalized with EASE, with mrr@10.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol == "search-replay" {
+				if dataset == "" || opts.Cutoff.IsZero() {
+					return usageError{fmt.Errorf("--dataset and --cutoff are required for search-replay")}
+				}
+				return runSearchReplay(cmd.Context(), stdout, dataset, opts.Cutoff, seed)
+			}
 			if protocol == "session-next" {
 				if dataset == "" || opts.Cutoff.IsZero() {
 					return usageError{fmt.Errorf("--dataset and --cutoff are required for session-next")}

@@ -17,8 +17,10 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/fbt"
+	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/rebuy"
+	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/sknn"
 )
 
@@ -118,6 +120,28 @@ func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutof
 		}
 	}
 	return nil
+}
+
+func runSearchReplay(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, seed uint64) error {
+	data, err := loadData(ctx, dataset)
+	if err != nil {
+		return err
+	}
+	info, err := all.Lookup("ease")
+	if err != nil {
+		return err
+	}
+	scores, err := eval.SearchReplay(ctx, data, cutoff, info, recommend.Personalization, seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s, protocol search-replay, cutoff %s, seed %d\n", dataset, cutoff.Format(time.DateOnly), seed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ranking\tmrr@10\thit@10\tqueries")
+	for _, s := range scores {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%d\n", s.Model, s.MRR, s.Hit, s.Queries)
+	}
+	return tw.Flush()
 }
 
 func runSessionNext(ctx context.Context, w io.Writer, dataset string, cutoff time.Time) error {

@@ -236,6 +236,26 @@ func TestServingEndToEnd(t *testing.T) {
 	if code := call(t, "POST", base+"/v1/users/"+user+"/rerank", string(body), &rr); code != 200 || len(rr.Items) != 3 {
 		t.Errorf("rerank: %d %+v", code, rr)
 	}
+	// Search: a typo and an unfinished word, then personalized.
+	var found recommend.Response
+	if code := call(t, "GET", base+"/v1/search?q=white+hangin+heart+t-ligth&n=5", "", &found); code != 200 || len(found.Items) == 0 ||
+		found.Items[0].ItemID != "85123A" || found.Fallback != "text" {
+		t.Errorf("search: %d %+v", code, found)
+	}
+	var mine recommend.Response
+	if code := call(t, "GET", base+"/v1/search?q=bag&n=10&user="+user, "", &mine); code != 200 || len(mine.Items) == 0 || mine.ModelVersion == "" {
+		t.Errorf("personal search: %d %+v", code, mine)
+	}
+	for _, q := range []string{"", strings.Repeat("x", 300)} {
+		var e apiErr
+		if code := call(t, "GET", base+"/v1/search?q="+q, "", &e); code != 400 || !strings.Contains(e.Error.Message, "q:") {
+			t.Errorf("search %q: %d %q", q, code, e.Error.Message)
+		}
+	}
+	if code := call(t, "GET", base+"/v1/search?q=the+of", "", &found); code != 200 || len(found.Items) != 0 {
+		t.Errorf("stop words only: %d %+v", code, found)
+	}
+
 	var cold recommend.Response
 	if code := call(t, "GET", base+"/v1/users/never-seen/recommendations?n=3", "", &cold); code != 200 || cold.Fallback != "trending" || len(cold.Items) != 3 {
 		t.Errorf("unknown shopper: %d %+v", code, cold)

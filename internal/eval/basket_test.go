@@ -8,6 +8,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/fbt"
+	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -52,4 +53,30 @@ func BenchmarkMineOnlineRetail(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(train)), "baskets")
 	b.ReportMetric(float64(len(m.Rules)), "items-with-rules")
+}
+
+// TestSearchReplayOnlineRetail: personalization (EASE) must lift MRR@10.
+func TestSearchReplayOnlineRetail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 431,673 lines")
+	}
+	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := all.Lookup("ease")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := SearchReplay(context.Background(), data, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), info, 0.3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		t.Logf("%-13s mrr@10 %.4f hit@10 %.4f over %d queries", s.Model, s.MRR, s.Hit, s.Queries)
+	}
+	if !(scores[1].MRR > scores[0].MRR) {
+		t.Errorf("personalized MRR %.4f is not above the text-only %.4f", scores[1].MRR, scores[0].MRR)
+	}
 }

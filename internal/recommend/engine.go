@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -101,6 +102,11 @@ type Engine struct {
 	imp   map[impKey][2]int64 // responses and items, not yet flushed
 
 	loads, loadFailures atomic.Int64
+
+	searchMu    sync.Mutex
+	searchIndex *search.Index
+	searchBuilt time.Time
+	searchDirty bool
 }
 
 // New returns an engine over src. Call Start (or Load and the Refresh
@@ -360,6 +366,7 @@ func (e *Engine) RefreshCatalog(ctx context.Context) error {
 
 // ItemsChanged updates the catalog with items just written.
 func (e *Engine) ItemsChanged(items []tailor.Item) {
+	e.markSearchDirty()
 	e.catMu.Lock()
 	defer e.catMu.Unlock()
 	for i := range items {
@@ -371,6 +378,7 @@ func (e *Engine) ItemsChanged(items []tailor.Item) {
 
 // ItemsDeleted removes items from the catalog.
 func (e *Engine) ItemsDeleted(ids ...tailor.ItemID) {
+	e.markSearchDirty()
 	e.catMu.Lock()
 	defer e.catMu.Unlock()
 	for _, id := range ids {

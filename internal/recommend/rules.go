@@ -361,6 +361,7 @@ type meta struct {
 	categories []string
 	brand      string
 	title      string
+	desc       string
 	price      float64
 	hasPrice   bool
 	created    time.Time
@@ -370,7 +371,7 @@ type meta struct {
 func metaOf(it *tailor.Item) meta {
 	m := meta{id: it.ID, known: true, available: !it.Hidden && !it.NonProduct,
 		inStock:    !(it.InStock != nil && !*it.InStock) && !(it.Stock != nil && *it.Stock <= 0),
-		categories: it.Categories, brand: it.Brand, title: it.Title, created: it.CreatedAt, attrs: it.Attributes}
+		categories: it.Categories, brand: it.Brand, title: it.Title, desc: it.Description, created: it.CreatedAt, attrs: it.Attributes}
 	if it.Price != nil {
 		m.price, m.hasPrice = *it.Price, true
 	}

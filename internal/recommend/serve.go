@@ -45,7 +45,8 @@ type Response struct {
 	Model        string `json:"model,omitempty"`
 	Scenario     string `json:"scenario,omitempty"`
 	// Fallback says why the list is not personal: "trending" for a
-	// shopper or item the model knows nothing about.
+	// shopper or item the model knows nothing about, "text" for a search
+	// ranked by its text match alone.
 	Fallback string `json:"fallback,omitempty"`
 	Items    []Item `json:"items"`
 
@@ -333,7 +334,11 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 		resp.segment = e.segmentOf(ctx, req.User)
 	}
 	if resp.ModelVersion == "" {
-		resp.RecommendationID = newID("trending", resp.Scenario, resp.segment)
+		pseudo := "trending" // what ranked the list when no model did
+		if resp.Fallback == "text" {
+			pseudo = "search"
+		}
+		resp.RecommendationID = newID(pseudo, resp.Scenario, resp.segment)
 	} else {
 		resp.RecommendationID = newID(resp.ModelVersion, resp.Scenario, resp.segment)
 	}

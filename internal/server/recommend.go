@@ -21,6 +21,7 @@ type Recommender interface {
 	Similar(ctx context.Context, item tailor.ItemID, req recommend.Request) (*recommend.Response, error)
 	Trending(ctx context.Context, req recommend.Request) (*recommend.Response, error)
 	Rerank(ctx context.Context, req recommend.Request) (*recommend.Response, error)
+	Search(ctx context.Context, query string, req recommend.Request) (*recommend.Response, error)
 	Status() recommend.Status
 	OnlineMetrics(ctx context.Context, from, to time.Time) (*recommend.OnlineReport, error)
 	// Load swaps in a model version, or refuses it keeping the current.
@@ -81,6 +82,11 @@ func (s *Server) recommendRoutes() []route {
 			params: withID(listParams...), response: recommend.Response{}, handle: s.similar},
 		{method: "GET", path: "/v1/trending", role: RoleRead, summary: "Trending items (time-decayed interest), optionally per category",
 			params: listParams, response: recommend.Response{}, handle: s.trending},
+		{method: "GET", path: "/v1/search", role: RoleRead, summary: "Search the catalog (typos and unfinished words allowed), personalized for a shopper",
+			params: append([]param{
+				{name: "q", in: "query", typ: "string", doc: "the query, at most 200 bytes"},
+				{name: "user", in: "query", typ: "string", doc: "the shopper to personalize for (optional)"},
+			}, listParams...), response: recommend.Response{}, handle: s.search},
 		{method: "POST", path: "/v1/sessions/recommendations", role: RoleRead, summary: "Recommendations for an anonymous session's items",
 			body: ListBody{}, response: recommend.Response{}, handle: s.sessionRecommendations},
 
@@ -196,6 +202,18 @@ func (s *Server) trending(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.rec.Trending(r.Context(), req)
+}
+
+func (s *Server) search(r *http.Request) (any, error) {
+	if s.rec == nil {
+		return nil, errNoRecommender
+	}
+	req, err := listRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	req.User = tailor.UserID(r.URL.Query().Get("user"))
+	return s.rec.Search(r.Context(), r.URL.Query().Get("q"), req)
 }
 
 func (s *Server) sessionRecommendations(r *http.Request) (any, error) {

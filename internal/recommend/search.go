@@ -1,0 +1,120 @@
+package recommend
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/search"
+)
+
+// MaxQuery is the longest search query in bytes.
+const MaxQuery = 200
+
+// Personalization is the share of a search result's rank that comes from
+// the shopper's model scores (the rest from the text match), when the
+// shopper has a history the model knows.
+const Personalization = 0.3
+
+func (e *Engine) markSearchDirty() {
+	e.searchMu.Lock()
+	e.searchDirty = true
+	e.searchMu.Unlock()
+}
+
+// index returns the search index, rebuilding it from the catalog when it
+// is missing, or changed and at least five seconds old.
+func (e *Engine) index() *search.Index {
+	e.searchMu.Lock()
+	defer e.searchMu.Unlock()
+	if e.searchIndex != nil && !(e.searchDirty && time.Since(e.searchBuilt) > 5*time.Second) {
+		return e.searchIndex
+	}
+	e.catMu.RLock()
+	items := make([]tailor.Item, 0, len(e.catalog))
+	for _, m := range e.catalog {
+		if m.available {
+			items = append(items, tailor.Item{ID: m.id, Title: m.title, Description: m.desc, Categories: m.categories, Brand: m.brand})
+		}
+	}
+	e.catMu.RUnlock()
+	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
+	e.searchIndex, e.searchBuilt, e.searchDirty = search.Build(items), time.Now(), false
+	return e.searchIndex
+}
+
+// Search finds catalog items for the query under the rules and, for a
+// shopper with a history the active model knows, re-ranks the 100 best
+// text matches: (1 − Personalization) of the text score (scaled to the best
+// match) plus Personalization of the model's score (scaled to [0, 1] over
+// the matches).
+func (e *Engine) Search(ctx context.Context, query string, req Request) (*Response, error) {
+	if len(query) > MaxQuery || !utf8.ValidString(query) {
+		return nil, &FieldError{Field: "q", Reason: fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxQuery)}
+	}
+	if len(search.Tokens(query)) == 0 {
+		if len(query) == 0 {
+			return nil, &FieldError{Field: "q", Reason: "is empty"}
+		}
+		return &Response{Items: []Item{}}, nil // only stop words: an empty, well-formed answer
+	}
+	rules, err := e.resolve(ctx, &req)
+	if err != nil {
+		return nil, err
+	}
+	want := req.Offset + req.N
+	hits := e.index().Search(query, max(100, want), func(id tailor.ItemID) bool {
+		m := e.item(id)
+		return m != nil && rules.keep(m)
+	})
+	resp := &Response{Scenario: req.Scenario}
+	cands := make([]cand, len(hits))
+	reason := fmt.Sprintf("matches %q", query)
+	for i, h := range hits {
+		cands[i] = cand{id: h.Item, score: h.Score, reason: reason}
+	}
+	if s := e.cur.Load(); s != nil && req.User != "" && len(hits) > 0 {
+		h, err := e.history(ctx, req.User)
+		if err != nil {
+			return nil, err
+		}
+		if c := h.in(s); len(c.idx) > 0 {
+			sp := s.scores.Get().(*[]float32)
+			defer s.scores.Put(sp)
+			if err := s.scorer.ScoreHistory(c.idx, c.weights, *sp); err != nil {
+				return nil, err
+			}
+			personal := make([]float64, len(cands))
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for i, cd := range cands {
+				personal[i] = math.NaN()
+				if j, ok := s.index[cd.id]; ok {
+					personal[i] = float64((*sp)[j])
+					lo, hi = math.Min(lo, personal[i]), math.Max(hi, personal[i])
+				}
+			}
+			top := hits[0].Score
+			for i := range cands {
+				p := 0.0
+				if !math.IsNaN(personal[i]) && hi > lo {
+					p = (personal[i] - lo) / (hi - lo)
+				}
+				cands[i].score = (1-Personalization)*cands[i].score/top + Personalization*p
+				if p > 0.5 {
+					cands[i].reason = reason + ", and suits you"
+				}
+			}
+			slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+			resp.ModelVersion, resp.Model = s.version.ID, s.version.Model
+		}
+	}
+	if resp.ModelVersion == "" {
+		resp.Fallback = "text"
+	}
+	return e.finish(ctx, resp, cands, &rules, req)
+}
