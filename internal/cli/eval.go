@@ -46,9 +46,18 @@ frequent and recent, with recall@10 and ndcg@10; and session-next: each order af
 --cutoff is a session, and each of its first 10 prefixes predicts the next item, by
 sknn, vsknn, last-item-knn and popular, with hit@20 and mrr@20; and search-replay:
 queries made from the titles of items returning shoppers bought after --cutoff (a word
-dropped, a typo), ranked by text alone and personalized with EASE, with mrr@10.`,
+dropped, a typo), ranked by text alone and personalized with EASE, with mrr@10; and
+cold-items: a seeded 10% of the items lose their training interactions, and returning
+shoppers' later purchases of them are ranked among them by content, random and
+popularity-in-category, with recall@20.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if protocol == "cold-items" {
+				if dataset == "" || opts.Cutoff.IsZero() {
+					return usageError{fmt.Errorf("--dataset and --cutoff are required for cold-items")}
+				}
+				return runColdItems(cmd.Context(), stdout, dataset, opts.Cutoff, seed)
+			}
 			if protocol == "search-replay" {
 				if dataset == "" || opts.Cutoff.IsZero() {
 					return usageError{fmt.Errorf("--dataset and --cutoff are required for search-replay")}

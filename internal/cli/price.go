@@ -122,6 +122,24 @@ func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutof
 	return nil
 }
 
+func runColdItems(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, seed uint64) error {
+	data, err := loadData(ctx, dataset)
+	if err != nil {
+		return err
+	}
+	scores, err := eval.ColdItems(data, cutoff, 0.1, seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s, protocol cold-items (10%% of the items), cutoff %s, seed %d\n", dataset, cutoff.Format(time.DateOnly), seed)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "model\trecall@20\tshoppers")
+	for _, s := range scores {
+		fmt.Fprintf(tw, "%s\t%.4f\t%d\n", s.Model, s.Recall, s.Users)
+	}
+	return tw.Flush()
+}
+
 func runSearchReplay(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, seed uint64) error {
 	data, err := loadData(ctx, dataset)
 	if err != nil {

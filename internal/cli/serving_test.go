@@ -256,6 +256,16 @@ func TestServingEndToEnd(t *testing.T) {
 		t.Errorf("stop words only: %d %+v", code, found)
 	}
 
+	// A new item, with no interactions, has neighbours by content.
+	if code := call(t, "POST", base+"/v1/items", `[{"id":"NEW1","title":"Jumbo bag green retrospot","price":1.95}]`, nil); code != 200 {
+		t.Fatalf("post new item: %d", code)
+	}
+	var fresh recommend.Response
+	if code := call(t, "GET", base+"/v1/items/NEW1/similar?n=5", "", &fresh); code != 200 || fresh.Fallback != "content" || len(fresh.Items) != 5 ||
+		!strings.HasPrefix(fresh.Items[0].Reason, "similar in description") {
+		t.Errorf("similar to a new item: %d %+v", code, fresh)
+	}
+
 	var cold recommend.Response
 	if code := call(t, "GET", base+"/v1/users/never-seen/recommendations?n=3", "", &cold); code != 200 || cold.Fallback != "trending" || len(cold.Items) != 3 {
 		t.Errorf("unknown shopper: %d %+v", code, cold)

@@ -80,3 +80,26 @@ func TestSearchReplayOnlineRetail(t *testing.T) {
 		t.Errorf("personalized MRR %.4f is not above the text-only %.4f", scores[1].MRR, scores[0].MRR)
 	}
 }
+
+// TestColdItemsOnlineRetail: content must beat random and
+// popularity-in-category on items without interactions.
+func TestColdItemsOnlineRetail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 431,673 lines")
+	}
+	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := ColdItems(data, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), 0.1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scores {
+		t.Logf("%-23s recall@20 %.4f over %d shoppers", s.Model, s.Recall, s.Users)
+	}
+	if !(scores[0].Recall > scores[1].Recall && scores[0].Recall > scores[2].Recall) {
+		t.Errorf("content is not ahead: %+v", scores)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/store"
@@ -104,6 +105,7 @@ type Engine struct {
 	loads, loadFailures atomic.Int64
 
 	searchMu    sync.Mutex
+	content     *content.Model // item vectors from text, rebuilt with the index
 	searchIndex *search.Index
 	searchBuilt time.Time
 	searchDirty bool

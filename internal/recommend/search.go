@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/search"
 )
 
@@ -35,6 +36,12 @@ func (e *Engine) index() *search.Index {
 	if e.searchIndex != nil && !(e.searchDirty && time.Since(e.searchBuilt) > 5*time.Second) {
 		return e.searchIndex
 	}
+	return e.rebuild()
+}
+
+// rebuild builds the search index and the content vectors; the caller
+// holds searchMu.
+func (e *Engine) rebuild() *search.Index {
 	e.catMu.RLock()
 	items := make([]tailor.Item, 0, len(e.catalog))
 	for _, m := range e.catalog {
@@ -45,7 +52,21 @@ func (e *Engine) index() *search.Index {
 	e.catMu.RUnlock()
 	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
 	e.searchIndex, e.searchBuilt, e.searchDirty = search.Build(items), time.Now(), false
+	e.content, _ = content.Fit(items, content.Options{Seed: 1}) // nil for a catalog without words
 	return e.searchIndex
+}
+
+// contentFor returns the item vectors, rebuilt at once when the catalog
+// changed since and item is not in them (a new item asks for its
+// neighbours); nil without a catalog with words.
+func (e *Engine) contentFor(item tailor.ItemID) *content.Model {
+	e.index()
+	e.searchMu.Lock()
+	defer e.searchMu.Unlock()
+	if e.searchDirty && (e.content == nil || e.content.Vector(item) == nil) {
+		e.rebuild()
+	}
+	return e.content
 }
 
 // Search finds catalog items for the query under the rules and, for a

@@ -484,6 +484,22 @@ func (e *Engine) Similar(ctx context.Context, item tailor.ItemID, req Request) (
 		}
 	}
 	if len(cands) == 0 {
+		// An item the model does not know (new, or without interactions):
+		// its neighbours by content.
+		if cm := e.contentFor(item); cm != nil && cm.Vector(item) != nil {
+			resp.Fallback = "content"
+			reason := "similar in description to " + e.title(item)
+			e.catMu.RLock()
+			for _, s := range cm.Nearest(cm.Vector(item), want*4+50, func(id tailor.ItemID) bool {
+				c := e.catalog[id]
+				return id != item && c != nil && rules.keep(c)
+			}) {
+				cands = append(cands, cand{id: s.Item, score: float64(boosted(float32(s.Score), rules.factor(e.catalog[s.Item], now))), reason: reason})
+			}
+			e.catMu.RUnlock()
+		}
+	}
+	if len(cands) == 0 {
 		resp.Fallback = "trending"
 		r := rules
 		if len(r.Categories) == 0 && len(m.categories) > 0 {
