@@ -48,8 +48,8 @@ into the store: use a copy).`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if !slices.Contains([]string{"recommendations", "similar", "trending", "search"}, endpoint) {
-				return usageError{fmt.Errorf("--endpoint %q: use recommendations, similar, trending or search", endpoint)}
+			if !slices.Contains([]string{"recommendations", "similar", "trending", "search", "sessions"}, endpoint) {
+				return usageError{fmt.Errorf("--endpoint %q: use recommendations, similar, trending, search or sessions", endpoint)}
 			}
 			if runs < 1 || freshness < 0 || swapEvery < 0 {
 				return usageError{errors.New("--runs must be at least 1, --freshness and --swap-every not negative")}
@@ -99,6 +99,14 @@ into the store: use a copy).`,
 			}
 			defer func() { cancel(); <-done }()
 			opts.URL, opts.Paths = base, paths
+			if endpoint == "sessions" {
+				// Sessions of two to four catalog items, as anonymous shoppers.
+				opts.Paths = []string{"/v1/sessions/recommendations"}
+				for k := 0; k+4 <= len(items); k += 4 {
+					b, _ := json.Marshal(map[string]any{"items": items[k : k+2+k%3], "n": 10})
+					opts.Bodies = append(opts.Bodies, string(b))
+				}
+			}
 			var swaps, swapFailures int
 			if swapEvery > 0 {
 				opts.During = func(ctx context.Context) {
@@ -240,6 +248,8 @@ func benchPaths(endpoint, filters string, users, items []string, titles map[stri
 		}
 	case "trending":
 		paths = []string{"/v1/trending" + q}
+	case "sessions":
+		paths = []string{"/v1/sessions/recommendations"}
 	case "search":
 		// The first two words of an item's title, as a shopper for whom the
 		// results are personalized.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -17,6 +18,9 @@ type GetOptions struct {
 	// URL is the server's base URL; Paths are appended to it.
 	URL   string
 	Paths []string
+	// Bodies, when set, makes the requests POSTs of these JSON bodies
+	// (in turn, with the paths in turn).
+	Bodies []string
 	// Key is sent as X-API-Key when not empty.
 	Key string
 	// Clients is the number of concurrent clients (default 16) and
@@ -63,10 +67,23 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opts.Clients, MaxConnsPerHost: opts.Clients}}
 	defer client.CloseIdleConnections()
+	next := 0
+	var nextMu sync.Mutex
 	get := func(ctx context.Context, path string) error {
-		req, err := http.NewRequestWithContext(ctx, "GET", opts.URL+path, nil)
+		method, body := "GET", io.Reader(nil)
+		if len(opts.Bodies) > 0 {
+			nextMu.Lock()
+			b := opts.Bodies[next%len(opts.Bodies)]
+			next++
+			nextMu.Unlock()
+			method, body = "POST", strings.NewReader(b)
+		}
+		req, err := http.NewRequestWithContext(ctx, method, opts.URL+path, body)
 		if err != nil {
 			return err
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
 		}
 		if opts.Key != "" {
 			req.Header.Set("X-API-Key", opts.Key)
@@ -78,7 +95,7 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: status %d", path, resp.StatusCode)
+			return fmt.Errorf("%s %s: status %d", method, path, resp.StatusCode)
 		}
 		return err
 	}

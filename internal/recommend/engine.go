@@ -22,6 +22,7 @@ import (
 	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/search"
+	"github.com/tailorhq/tailor/internal/sknn"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -103,6 +104,10 @@ type Engine struct {
 	imp   map[impKey][2]int64 // responses and items, not yet flushed
 
 	loads, loadFailures atomic.Int64
+
+	sessMu    sync.Mutex
+	sess      *sknn.Model // past orders, for anonymous sessions
+	sessBuilt time.Time
 
 	searchMu    sync.Mutex
 	content     *content.Model // item vectors from text, rebuilt with the index

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/sknn"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -162,7 +164,17 @@ func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) 
 	s := e.stateFor(ctx, &rules, req.Scenario, req.User)
 	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
 	var cands []cand
-	if s != nil {
+	if req.User == "" {
+		// An anonymous session: past sessions like it (STAN), when there
+		// are any.
+		if cands, err = e.sessionCands(ctx, req.Session, &rules, want, now); err != nil {
+			return nil, err
+		}
+		if cands != nil {
+			resp.Model, resp.ModelVersion = "stan", ""
+		}
+	}
+	if s != nil && cands == nil {
 		resp.Model = s.version.Model
 		cands, err = e.personal(s, h, &rules, skip, want, now)
 		if err != nil {
@@ -334,9 +346,12 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 		resp.segment = e.segmentOf(ctx, req.User)
 	}
 	if resp.ModelVersion == "" {
-		pseudo := "trending" // what ranked the list when no model did
-		if resp.Fallback == "text" {
+		pseudo := "trending" // what ranked the list when no model version did
+		switch {
+		case resp.Fallback == "text":
 			pseudo = "search"
+		case resp.Model == "stan":
+			pseudo = "stan"
 		}
 		resp.RecommendationID = newID(pseudo, resp.Scenario, resp.segment)
 	} else {
@@ -611,3 +626,60 @@ func (e *Engine) Rerank(ctx context.Context, req Request) (*Response, error) {
 
 // MaxRerank is the most items one rerank request may order.
 const MaxRerank = 1000
+
+// sessionCands ranks items for an anonymous session by STAN over the past
+// orders (nil when no past session shares an item with it).
+func (e *Engine) sessionCands(ctx context.Context, session []tailor.ItemID, rules *Rules, want int, now time.Time) ([]cand, error) {
+	m, err := e.sessionModel(ctx)
+	if err != nil || m == nil {
+		return nil, err
+	}
+	pool := want*4 + 20
+	scored := m.Recommend(session, pool, sknn.Options{STAN: true})
+	e.catMu.RLock()
+	defer e.catMu.RUnlock()
+	var cands []cand
+	for _, sc := range scored {
+		if sc.Score <= 0 {
+			break // the popular items filling the list: not from sessions like this
+		}
+		c := e.catalog[sc.Item]
+		if c == nil || !rules.keep(c) {
+			continue
+		}
+		cands = append(cands, cand{id: sc.Item, score: float64(boosted(float32(sc.Score), rules.factor(c, now))), reason: "bought in sessions like this"})
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+	return cands, nil
+}
+
+// sessionModel returns the session kNN over the store's orders, built at
+// most every ten minutes (nil when there are none).
+func (e *Engine) sessionModel(ctx context.Context) (*sknn.Model, error) {
+	e.sessMu.Lock()
+	defer e.sessMu.Unlock()
+	if e.sessBuilt.IsZero() || e.opts.Now().Sub(e.sessBuilt) > 10*time.Minute {
+		var events []tailor.Event
+		err := e.src.ScanEvents(ctx, store.EventQuery{Types: []tailor.EventType{tailor.Purchase}}, func(ev *tailor.Event) error {
+			events = append(events, *ev)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("session model: %w", err)
+		}
+		e.catMu.RLock()
+		sessions, _ := eval.Sessions(events, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool {
+			c := e.catalog[id]
+			return c != nil && !c.available
+		})
+		e.catMu.RUnlock()
+		e.sessBuilt, e.sess = e.opts.Now(), nil
+		if len(sessions) > 0 {
+			e.sess = sknn.Fit(sessions)
+		}
+	}
+	return e.sess, nil
+}
