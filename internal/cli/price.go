@@ -24,6 +24,21 @@ import (
 	"github.com/tailorhq/tailor/internal/sknn"
 )
 
+// writeJSONFile writes v, indented, to path ("" writes nothing).
+func writeJSONFile(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write --json: %w", err)
+	}
+	return nil
+}
+
 // pricingData loads a dataset's sales and their weekly demand.
 func pricingData(ctx context.Context, dataset string) ([]pricing.Sale, *eval.Data, error) {
 	data, err := loadData(ctx, dataset)
@@ -73,16 +88,7 @@ func runPriceBacktest(ctx context.Context, w io.Writer, dataset string, cutoff t
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if jsonPath != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write --json: %w", err)
-		}
-	}
-	return nil
+	return writeJSONFile(jsonPath, rep)
 }
 
 func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, seed uint64, jsonPath string) error {
@@ -110,16 +116,7 @@ func runBasketCompletion(ctx context.Context, w io.Writer, dataset string, cutof
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if jsonPath != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
-			return fmt.Errorf("write --json: %w", err)
-		}
-	}
-	return nil
+	return writeJSONFile(jsonPath, rep)
 }
 
 func runColdItems(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, seed uint64) error {

@@ -26,6 +26,19 @@ type BuyAgainBody struct {
 	Items []rebuy.Due `json:"items"`
 }
 
+// queryN reads the query parameter n (def when absent), from 1 to most.
+func queryN(r *http.Request, def, most int) (int, error) {
+	v := r.URL.Query().Get("n")
+	if v == "" {
+		return def, nil
+	}
+	k, err := strconv.Atoi(v)
+	if err != nil || k < 1 || k > most {
+		return 0, badRequest("n: %q must be an integer from 1 to %d", v, most)
+	}
+	return k, nil
+}
+
 // BasketBody is the answer of the bought-together endpoints.
 type BasketBody struct {
 	Items []recommend.Item `json:"items"`
@@ -66,13 +79,9 @@ func (s *Server) boughtTogether(r *http.Request) (any, error) {
 	if _, err := s.db.Item(r.Context(), id); err != nil {
 		return nil, err
 	}
-	n := 10
-	if v := r.URL.Query().Get("n"); v != "" {
-		k, err := strconv.Atoi(v)
-		if err != nil || k < 1 || k > recommend.MaxN {
-			return nil, badRequest("n: %q must be an integer from 1 to %d", v, recommend.MaxN)
-		}
-		n = k
+	n, err := queryN(r, 10, recommend.MaxN)
+	if err != nil {
+		return nil, err
 	}
 	scored, err := s.bk.BoughtTogether(r.Context(), id, n)
 	if err != nil {
@@ -85,13 +94,9 @@ func (s *Server) buyAgain(r *http.Request) (any, error) {
 	if s.bk == nil {
 		return nil, errNoAnalyst
 	}
-	n := 10
-	if v := r.URL.Query().Get("n"); v != "" {
-		k, err := strconv.Atoi(v)
-		if err != nil || k < 1 || k > recommend.MaxN {
-			return nil, badRequest("n: %q must be an integer from 1 to %d", v, recommend.MaxN)
-		}
-		n = k
+	n, err := queryN(r, 10, recommend.MaxN)
+	if err != nil {
+		return nil, err
 	}
 	items, err := s.bk.BuyAgain(r.Context(), tailor.UserID(r.PathValue("id")), n)
 	if err != nil {

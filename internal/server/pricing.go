@@ -61,13 +61,9 @@ func (s *Server) elasticities(r *http.Request) (any, error) {
 	if s.pr == nil {
 		return nil, errNoAnalyst
 	}
-	n := 20
-	if v := r.URL.Query().Get("n"); v != "" {
-		k, err := strconv.Atoi(v)
-		if err != nil || k < 1 || k > 10000 {
-			return nil, badRequest("n: %q must be an integer from 1 to 10000", v)
-		}
-		n = k
+	n, err := queryN(r, 20, 10000)
+	if err != nil {
+		return nil, err
 	}
 	es, err := s.pr.Elasticities(r.Context())
 	if err != nil {
