@@ -16,6 +16,7 @@ import (
 	"sync"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Options configure recommendations. Zero fields take the defaults.
@@ -168,8 +169,18 @@ func (m *Model) Recommend(session []tailor.ItemID, n int, opts Options) []Scored
 		}
 		nbs = append(nbs, neighbour{s, sim})
 	}
-	slices.SortFunc(nbs, func(a, b neighbour) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(b.s, a.s)) })
-	nbs = nbs[:min(len(nbs), opts.Neighbors)]
+	sc.nbs = nbs
+	if len(nbs) > opts.Neighbors { // the k most similar, without sorting all
+		h := topk.New(opts.Neighbors)
+		for k, x := range nbs {
+			h.Push(int32(k), float32(x.sim))
+		}
+		var keep []neighbour
+		for _, e := range h.Sorted(nil) {
+			keep = append(keep, nbs[e.Index])
+		}
+		nbs = keep
+	}
 	touched := sc.touched[:0]
 	for _, x := range nbs {
 		items := m.sessions[x.s]
@@ -188,7 +199,7 @@ func (m *Model) Recommend(session []tailor.ItemID, n int, opts Options) []Scored
 			}
 			w := x.sim
 			if match >= 0 {
-				w *= math.Exp(-math.Abs(float64(p-match)) / opts.Lambda3)
+				w *= sc.decay(p-match, opts.Lambda3)
 			}
 			if sc.score[i] == 0 {
 				touched = append(touched, i)
@@ -196,12 +207,20 @@ func (m *Model) Recommend(session []tailor.ItemID, n int, opts Options) []Scored
 			sc.score[i] += w
 		}
 	}
-	out := make([]Scored, 0, len(touched))
+	// The n best by a bounded heap (ties: the lower item index).
+	h := topk.New(n)
 	for _, i := range touched {
-		out = append(out, Scored{m.names[i], sc.score[i]})
+		h.Push(i, float32(sc.score[i]))
+	}
+	best := h.Sorted(nil)
+	out := make([]Scored, 0, n)
+	for _, e := range best {
+		out = append(out, Scored{m.names[e.Index], sc.score[e.Index]})
+	}
+	for _, i := range touched {
 		sc.score[i] = 0
 	}
-	sc.cands, sc.nbs, sc.touched = cands, nbs, touched
+	sc.cands, sc.touched = cands, touched
 	return m.topScored(out, session, n)
 }
 
@@ -210,8 +229,29 @@ type neighbour struct {
 	sim float64
 }
 
+// decay is exp(−|d|/lambda), from a table for small distances.
+func (sc *scratch) decay(d int, lambda float64) float64 {
+	if d < 0 {
+		d = -d
+	}
+	if sc.expLambda != lambda {
+		sc.expLambda = lambda
+		sc.expTab = sc.expTab[:0]
+		for k := 0; k < 256; k++ {
+			sc.expTab = append(sc.expTab, math.Exp(-float64(k)/lambda))
+		}
+	}
+	if d < len(sc.expTab) {
+		return sc.expTab[d]
+	}
+	return math.Exp(-float64(d) / lambda)
+}
+
 // scratch is one request's working memory, pooled.
 type scratch struct {
+	expTab    []float64
+	expLambda float64
+
 	weight  []float64 // by item
 	recency []int32   // by item; −1: not in the session
 	score   []float64 // by item
