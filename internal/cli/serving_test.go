@@ -265,6 +265,15 @@ func TestServingEndToEnd(t *testing.T) {
 		!strings.HasPrefix(fresh.Items[0].Reason, "similar in description") {
 		t.Errorf("similar to a new item: %d %+v", code, fresh)
 	}
+	// And it reaches the lists of shoppers who buy jumbo bags.
+	if code := call(t, "POST", base+"/v1/events", fmt.Sprintf(`[{"user_id":"bagfan","item_id":"85099B","type":"purchase"},{"user_id":"bagfan","item_id":"22386","type":"purchase"},{"user_id":"bagfan","item_id":"21931","type":"purchase"}]`), nil); code != 200 {
+		t.Fatalf("post bag purchases: %d", code)
+	}
+	var bagfan recommend.Response
+	if code := call(t, "GET", base+"/v1/users/bagfan/recommendations?n=10", "", &bagfan); code != 200 ||
+		!slices.ContainsFunc(bagfan.Items, func(it recommend.Item) bool { return it.ItemID == "NEW1" && it.Reason == "new, and like items you had" }) {
+		t.Errorf("the new bag is not among the bag buyer's recommendations: %d %+v", code, bagfan.Items)
+	}
 
 	var cold recommend.Response
 	if code := call(t, "GET", base+"/v1/users/never-seen/recommendations?n=3", "", &cold); code != 200 || cold.Fallback != "trending" || len(cold.Items) != 3 {

@@ -20,6 +20,7 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/search"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Model holds unit-length item vectors.
@@ -218,6 +219,23 @@ func (m *Model) Profile(items []tailor.ItemID) []float32 {
 type Scored struct {
 	Item  tailor.ItemID `json:"item_id"`
 	Score float64       `json:"score"`
+}
+
+// NearestAmong returns the n items of ids closest to the vector (unknown
+// ids are skipped).
+func (m *Model) NearestAmong(vec []float32, ids []tailor.ItemID, n int) []Scored {
+	h := topk.New(n) // bounded: never sorts all of ids
+	for k, id := range ids {
+		if v := m.Vector(id); v != nil {
+			h.Push(int32(k), kernels.Dot(vec, v))
+		}
+	}
+	best := h.Sorted(nil)
+	out := make([]Scored, len(best))
+	for i, e := range best {
+		out[i] = Scored{ids[e.Index], float64(e.Score)}
+	}
+	return out
 }
 
 // Nearest returns the n items closest to the vector among those keep

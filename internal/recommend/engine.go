@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +20,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/model"
-	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/sknn"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -109,11 +108,10 @@ type Engine struct {
 	sess      *sknn.Model // past orders, for anonymous sessions
 	sessBuilt time.Time
 
-	searchMu    sync.Mutex
-	content     *content.Model // item vectors from text, rebuilt with the index
-	searchIndex *search.Index
-	searchBuilt time.Time
+	searchMu    sync.Mutex // held while rebuilding the texts
 	searchDirty bool
+	textIdx     atomic.Pointer[texts]
+	textStale   atomic.Bool // the catalog changed since the texts were built
 }
 
 // New returns an engine over src. Call Start (or Load and the Refresh
@@ -161,9 +159,11 @@ type state struct {
 	ids     []tailor.ItemID
 	index   map[tailor.ItemID]int32
 	scores  sync.Pool // *[]float32 of len(ids)
-	// meta is the catalog entry of each index (nil: not in the catalog);
-	// guarded by the engine's catMu, which keeps it in step with catalog.
-	meta []*meta
+	// meta is the catalog entry of each index (nil: not in the catalog),
+	// and fresh the available catalog items the model does not know;
+	// guarded by the engine's catMu, which keeps them in step with catalog.
+	meta  []*meta
+	fresh []tailor.ItemID
 }
 
 // Status describes what the engine serves.
@@ -267,6 +267,13 @@ func (e *Engine) attachMeta(s *state) {
 	for i, id := range s.ids {
 		s.meta[i] = e.catalog[id]
 	}
+	s.fresh = s.fresh[:0]
+	for id, m := range e.catalog {
+		if _, ok := s.index[id]; !ok && m.available {
+			s.fresh = append(s.fresh, id)
+		}
+	}
+	slices.Sort(s.fresh)
 }
 
 // setMeta records a catalog change in the served state's meta; the caller
@@ -275,6 +282,10 @@ func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 	if s := e.cur.Load(); s != nil {
 		if i, ok := s.index[id]; ok {
 			s.meta[i] = m
+		} else if k, found := slices.BinarySearch(s.fresh, id); m != nil && m.available && !found {
+			s.fresh = slices.Insert(s.fresh, k, id)
+		} else if found && (m == nil || !m.available) {
+			s.fresh = slices.Delete(s.fresh, k, k+1)
 		}
 	}
 	e.extraMu.Lock()
@@ -362,9 +373,7 @@ func (e *Engine) RefreshCatalog(ctx context.Context) error {
 	e.extraMu.Unlock()
 	for _, s := range states {
 		if s != nil {
-			for i, id := range s.ids {
-				s.meta[i] = cat[id]
-			}
+			e.attachMeta(s)
 		}
 	}
 	e.catMu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -17,8 +18,31 @@ type history struct {
 	read  time.Time
 	items []histItem // strongest first
 
-	// conv caches the history in the dense indices of one model version.
-	conv atomic.Pointer[converted]
+	// conv caches the history in the dense indices of one model version,
+	// and profile its content profile for one build of the item vectors.
+	conv    atomic.Pointer[converted]
+	profile atomic.Pointer[contentProfile]
+}
+
+// contentProfile is a history's mean content vector under one model.
+type contentProfile struct {
+	model *content.Model
+	vec   []float32 // nil when none of the items has words
+}
+
+// contentProfile returns the history's content profile under cm, computed
+// once per build of the item vectors.
+func (h *history) contentProfile(cm *content.Model) []float32 {
+	if p := h.profile.Load(); p != nil && p.model == cm {
+		return p.vec
+	}
+	mine := make([]tailor.ItemID, len(h.items))
+	for i, it := range h.items {
+		mine[i] = it.id
+	}
+	p := &contentProfile{model: cm, vec: cm.Profile(mine)}
+	h.profile.Store(p)
+	return p.vec
 }
 
 // converted is a history in a version's indices.

@@ -26,22 +26,34 @@ func (e *Engine) markSearchDirty() {
 	e.searchMu.Lock()
 	e.searchDirty = true
 	e.searchMu.Unlock()
+	e.textStale.Store(true)
 }
 
-// index returns the search index, rebuilding it from the catalog when it
-// is missing, or changed and at least five seconds old.
-func (e *Engine) index() *search.Index {
+// texts is the search index and the content vectors of one catalog.
+type texts struct {
+	index   *search.Index
+	content *content.Model // nil for a catalog without words
+	built   time.Time
+}
+
+// text returns the current search index and content vectors, rebuilding
+// them when they are missing, or the catalog changed and they are five
+// seconds old. The common path takes no lock.
+func (e *Engine) text() *texts {
+	if t := e.textIdx.Load(); t != nil && !(e.textStale.Load() && time.Since(t.built) > 5*time.Second) {
+		return t
+	}
 	e.searchMu.Lock()
 	defer e.searchMu.Unlock()
-	if e.searchIndex != nil && !(e.searchDirty && time.Since(e.searchBuilt) > 5*time.Second) {
-		return e.searchIndex
+	if t := e.textIdx.Load(); t != nil && !(e.searchDirty && time.Since(t.built) > 5*time.Second) {
+		return t
 	}
 	return e.rebuild()
 }
 
-// rebuild builds the search index and the content vectors; the caller
-// holds searchMu.
-func (e *Engine) rebuild() *search.Index {
+// rebuild builds the search index and the content vectors from the
+// catalog; the caller holds searchMu.
+func (e *Engine) rebuild() *texts {
 	e.catMu.RLock()
 	items := make([]tailor.Item, 0, len(e.catalog))
 	for _, m := range e.catalog {
@@ -51,22 +63,33 @@ func (e *Engine) rebuild() *search.Index {
 	}
 	e.catMu.RUnlock()
 	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
-	e.searchIndex, e.searchBuilt, e.searchDirty = search.Build(items), time.Now(), false
-	e.content, _ = content.Fit(items, content.Options{Seed: 1}) // nil for a catalog without words
-	return e.searchIndex
+	t := &texts{index: search.Build(items), built: time.Now()}
+	t.content, _ = content.Fit(items, content.Options{Seed: 1})
+	e.textIdx.Store(t)
+	e.searchDirty = false
+	e.textStale.Store(false)
+	return t
 }
+
+func (e *Engine) index() *search.Index { return e.text().index }
+
+// contentModel returns the item vectors as last built.
+func (e *Engine) contentModel() *content.Model { return e.text().content }
 
 // contentFor returns the item vectors, rebuilt at once when the catalog
 // changed since and item is not in them (a new item asks for its
-// neighbours); nil without a catalog with words.
+// neighbours).
 func (e *Engine) contentFor(item tailor.ItemID) *content.Model {
-	e.index()
+	t := e.text()
+	if t.content != nil && t.content.Vector(item) != nil {
+		return t.content
+	}
 	e.searchMu.Lock()
 	defer e.searchMu.Unlock()
-	if e.searchDirty && (e.content == nil || e.content.Vector(item) == nil) {
-		e.rebuild()
+	if e.searchDirty {
+		t = e.rebuild()
 	}
-	return e.content
+	return t.content
 }
 
 // Search finds catalog items for the query under the rules and, for a

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/sknn"
 	"github.com/tailorhq/tailor/internal/store"
@@ -179,6 +180,9 @@ func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) 
 		cands, err = e.personal(s, h, &rules, skip, want, now)
 		if err != nil {
 			return nil, err
+		}
+		if len(cands) > 0 && req.User != "" {
+			cands = e.withNewItems(s, h, cands, &rules, skip)
 		}
 	}
 	if cands == nil {
@@ -682,4 +686,52 @@ func (e *Engine) sessionModel(ctx context.Context) (*sknn.Model, error) {
 		}
 	}
 	return e.sess, nil
+}
+
+// NewItemCosine is the least content similarity a new item (one the model
+// does not know) needs with a shopper's items to enter their list.
+const NewItemCosine = 0.3
+
+// withNewItems gives new items a place in a shopper's list: the catalog
+// items the model does not know, ranked by the cosine of their content
+// vector with the mean of the shopper's items', take every fifth position
+// from the third on when their cosine reaches NewItemCosine.
+func (e *Engine) withNewItems(s *state, h *history, cands []cand, rules *Rules, skip map[tailor.ItemID]bool) []cand {
+	e.catMu.RLock()
+	candidates := slices.Clone(s.fresh)
+	e.catMu.RUnlock()
+	if len(candidates) == 0 {
+		return cands // every catalog item is in the model
+	}
+	cm := e.contentModel()
+	if cm == nil {
+		return cands
+	}
+	profile := h.contentProfile(cm)
+	if profile == nil {
+		return cands
+	}
+	slots := max(1, len(cands)/5)
+	var fresh []content.Scored
+	e.catMu.RLock()
+	for _, f := range cm.NearestAmong(profile, candidates, 4*slots+8) { // room for the rules to drop some
+		if len(fresh) == slots || f.Score < NewItemCosine {
+			break
+		}
+		c := e.catalog[f.Item]
+		if c == nil || !rules.keep(c) || skip[f.Item] || slices.ContainsFunc(h.items, func(it histItem) bool { return it.id == f.Item }) {
+			continue
+		}
+		fresh = append(fresh, f)
+	}
+	e.catMu.RUnlock()
+	for k, f := range fresh {
+		at := 2 + 5*k
+		if at > len(cands) {
+			break
+		}
+		score := cands[min(at, len(cands)-1)].score
+		cands = slices.Insert(cands, at, cand{id: f.Item, score: score, reason: "new, and like items you had"})
+	}
+	return cands
 }
