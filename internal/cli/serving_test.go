@@ -266,7 +266,7 @@ func TestServingEndToEnd(t *testing.T) {
 		t.Errorf("similar to a new item: %d %+v", code, fresh)
 	}
 	// And it reaches the lists of shoppers who buy jumbo bags.
-	if code := call(t, "POST", base+"/v1/events", fmt.Sprintf(`[{"user_id":"bagfan","item_id":"85099B","type":"purchase"},{"user_id":"bagfan","item_id":"22386","type":"purchase"},{"user_id":"bagfan","item_id":"21931","type":"purchase"}]`), nil); code != 200 {
+	if code := call(t, "POST", base+"/v1/events", `[{"user_id":"bagfan","item_id":"85099B","type":"purchase"},{"user_id":"bagfan","item_id":"22386","type":"purchase"},{"user_id":"bagfan","item_id":"21931","type":"purchase"}]`, nil); code != 200 {
 		t.Fatalf("post bag purchases: %d", code)
 	}
 	var bagfan recommend.Response
