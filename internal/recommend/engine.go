@@ -203,8 +203,16 @@ func (e *Engine) Start(ctx context.Context) error {
 // Run keeps the engine current until ctx is done: it follows the slot's
 // active version (activated by another process too) every syncEvery and
 // recomputes trending every trendEvery; it writes the impression counts
-// every 10 s and when it stops.
+// every 10 s and when it stops. It first builds the search index, the
+// content vectors and the session model.
 func (e *Engine) Run(ctx context.Context, syncEvery, trendEvery time.Duration) error {
+	// Build the search index, the content vectors and the session model
+	// now, in the background, rather than on the first requests that need
+	// them.
+	e.text()
+	if _, err := e.sessionModel(ctx); err != nil && ctx.Err() == nil {
+		e.log.Error("build the session model", slog.Any("err", err))
+	}
 	sync, trend, flush := time.NewTicker(syncEvery), time.NewTicker(trendEvery), time.NewTicker(10*time.Second)
 	defer sync.Stop()
 	defer trend.Stop()
