@@ -4,8 +4,9 @@
 // else the item's median gap over all shoppers, else the overall median),
 // which gives the date it is due and how overdue it is. Items rank by
 // their purchase days weighted by recency (a half-life of about four
-// months): on Online Retail that ranked better on validation data than
-// scores built on the due date.
+// months) times the share of the item's buyers who bought it again: on
+// Online Retail that ranked better on validation data than scores built
+// on the due date.
 package rebuy
 
 import (
@@ -32,6 +33,8 @@ type Model struct {
 	byUser   map[string]map[string]*history
 	interval map[string]float64 // item → median gap in days
 	global   float64
+	repeat   map[string]float64 // item → share of its buyers who bought it on two days or more
+
 }
 
 // score is the shopper's purchase days of the item, each weighted by
@@ -44,11 +47,21 @@ func (m *Model) score(hist *history, at time.Time) float64 {
 	return s
 }
 
-// HalfLifeDays is the half-life of a purchase's weight in the score. It
-// was chosen on a validation split of Online Retail (cutoff 2011-07-01,
-// the next 61 days; the test cutoff is 2011-09-01) among a log-normal bump
-// around the due date, the chance of a purchase within the horizon, and
-// time-decayed counts with time constants of 90, 180 and 365 days.
+// scoreItem weighs the recency-weighted purchase days by how often the
+// item is bought again at all: the share of its buyers who bought it on
+// two days or more (plus 0.01, so that no item scores 0). Consumables
+// rise, one-off purchases sink.
+func (m *Model) scoreItem(item string, hist *history, at time.Time) float64 {
+	return m.score(hist, at) * (m.repeat[item] + 0.01)
+}
+
+// HalfLifeDays is the half-life of a purchase's weight in the score. The
+// score was chosen on a validation split of Online Retail (cutoff
+// 2011-07-01, the next 61 days; the test cutoff is 2011-09-01) among a
+// log-normal bump around the due date, the chance of a purchase within the
+// horizon, time-decayed counts with time constants of 90, 180 and 365
+// days, and the last times the item's repeat share to the power 0, ¼, ½
+// or 1.
 const HalfLifeDays = 180 * math.Ln2
 
 func Fit(ps []Purchase, cutoff time.Time) *Model {
@@ -84,6 +97,19 @@ func Fit(ps []Purchase, cutoff time.Time) *Model {
 	}
 	for item, g := range gaps {
 		m.interval[item] = median(g)
+	}
+	buyers, repeaters := map[string]float64{}, map[string]float64{}
+	for _, items := range m.byUser {
+		for item, h := range items {
+			buyers[item]++
+			if len(h.days) >= 2 {
+				repeaters[item]++
+			}
+		}
+	}
+	m.repeat = map[string]float64{}
+	for item, b := range buyers {
+		m.repeat[item] = repeaters[item] / b
 	}
 	m.global = median(all)
 	if m.global == 0 {
@@ -137,7 +163,7 @@ func (m *Model) Recommend(user string, at time.Time, n int) []Due {
 		}
 		iv = math.Max(iv, 1)
 		ratio := math.Max(at.Sub(last).Hours()/24, 0.5) / iv
-		score := m.score(h, at)
+		score := m.scoreItem(item, h, at)
 		out = append(out, Due{Item: item, Score: score, Times: len(h.days), LastBought: last, IntervalDays: iv, Ratio: ratio,
 			ExpectedNext: last.Add(time.Duration(iv * 24 * float64(time.Hour)))})
 	}
