@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -113,14 +111,8 @@ func (s *Server) cartRecommendations(r *http.Request) (any, error) {
 		return nil, errNoAnalyst
 	}
 	var body CartBody
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, badRequest("body: %v", err)
+	if err := decodeBody(r, &body); err != nil {
+		return nil, err
 	}
 	if len(body.Items) == 0 || len(body.Items) > 500 {
 		return nil, badRequest("items: %d items in the cart; send 1 to 500", len(body.Items))

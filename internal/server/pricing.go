@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -122,14 +121,8 @@ func (s *Server) pricingRecommendations(r *http.Request) (any, error) {
 		return nil, errNoAnalyst
 	}
 	var body PricingRequest
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, badRequest("body: %v", err)
+	if err := decodeBody(r, &body); err != nil {
+		return nil, err
 	}
 	if len(body.Items) == 0 || len(body.Items) > 10000 {
 		return nil, badRequest("items: %d items; send 1 to 10,000", len(body.Items))

@@ -145,17 +145,26 @@ func listRequest(r *http.Request) (recommend.Request, error) {
 	return req, nil
 }
 
+// decodeBody decodes the JSON body into v, rejecting unknown fields; a
+// body over the limit keeps its own error (413).
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return badRequest("body: %v", err)
+	}
+	return nil
+}
+
 // bodyRequest reads a ListBody.
 func bodyRequest(r *http.Request) (recommend.Request, error) {
 	var b ListBody
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return recommend.Request{}, err
-		}
-		return recommend.Request{}, badRequest("body: %v", err)
+	if err := decodeBody(r, &b); err != nil {
+		return recommend.Request{}, err
 	}
 	req := recommend.Request{Items: b.Items, N: b.N, Offset: b.Offset, Scenario: b.Scenario, Details: b.Details}
 	if b.Rules != nil && b.Rules.ABTest != nil {
