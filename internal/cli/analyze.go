@@ -63,7 +63,7 @@ cdnow:FILE, or store:DATA-DIR, the default) and prints a table, or JSON with --j
 			if err != nil {
 				return err
 			}
-			ps := analytics.Purchases(data.Events, func(id tailor.ItemID) bool { it, ok := data.Items[id]; return ok && it.NonProduct })
+			ps := analytics.Purchases(data.Events, data.NonProduct)
 			end := lastPurchase(ps)
 			var out any
 			switch what {

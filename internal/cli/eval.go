@@ -140,14 +140,8 @@ popularity-in-category, with recall@20.`,
 			}
 			rep := eval.Report{Dataset: dataset, Protocol: protocol, Seed: seed, Folds: len(folds), Ks: cutoffs, Results: results}
 			printEval(stdout, rep, cutoffs)
-			if jsonPath != "" {
-				b, err := json.MarshalIndent(rep, "", "  ")
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(jsonPath, append(b, '\n'), 0o644); err != nil {
-					return fmt.Errorf("write --json: %w", err)
-				}
+			if err := writeJSONFile(jsonPath, rep); err != nil {
+				return err
 			}
 			if htmlPath != "" {
 				var b bytes.Buffer

@@ -45,7 +45,7 @@ confidences, and reports what each step removed or changed.`,
 			if err != nil {
 				return err
 			}
-			opts.SkipItem = func(id tailor.ItemID) bool { return data.Items[id].NonProduct }
+			opts.SkipItem = data.NonProduct
 			if opts.HalfLife > 0 {
 				for _, e := range data.Events {
 					if e.Timestamp.After(opts.Now) {

@@ -6,11 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
+
+// loadOnlineRetail reads the shared Online Retail dataset (skipping when
+// it is missing).
+func loadOnlineRetail(tb testing.TB) *Data {
+	tb.Helper()
+	path := shareddata.Path(tb, filepath.Join("online-retail", "online-retail.csv.gz"))
+	data, err := Load(context.Background(), "online-retail:"+path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
 
 // TestBasketCompletionOnlineRetail runs the protocol on Online Retail
 // (train before 2011-09-01): the mined rules must beat popularity.
@@ -18,12 +29,8 @@ func TestBasketCompletionOnlineRetail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 431,673 lines")
 	}
-	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := Load(context.Background(), "online-retail:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, test := Baskets(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	data := loadOnlineRetail(t)
+	train, test := Baskets(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), data.NonProduct)
 	scores, err := BasketCompletion(train, test, 1, fbt.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -39,13 +46,12 @@ func TestBasketCompletionOnlineRetail(t *testing.T) {
 // BenchmarkMineOnlineRetail times mining the rules of all Online Retail
 // orders, read once beforehand.
 func BenchmarkMineOnlineRetail(b *testing.B) {
-	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := Load(context.Background(), "online-retail:"+path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	train, _ := Baskets(data.Events, time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
-	var m *fbt.Model
+	data := loadOnlineRetail(b)
+	train, _ := Baskets(data.Events, time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC), data.NonProduct)
+	var (
+		m   *fbt.Model
+		err error
+	)
 	for b.Loop() {
 		if m, err = fbt.Mine(train, fbt.Options{}); err != nil {
 			b.Fatal(err)
@@ -60,11 +66,7 @@ func TestSearchReplayOnlineRetail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 431,673 lines")
 	}
-	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := Load(context.Background(), "online-retail:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := loadOnlineRetail(t)
 	info, err := all.Lookup("ease")
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +89,7 @@ func TestColdItemsOnlineRetail(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 431,673 lines")
 	}
-	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := Load(context.Background(), "online-retail:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := loadOnlineRetail(t)
 	scores, err := ColdItems(data, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), 0.1, 1)
 	if err != nil {
 		t.Fatal(err)

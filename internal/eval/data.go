@@ -92,6 +92,12 @@ func (d *Data) Categories(id string) []string {
 	return d.Items[tailor.ItemID(id)].Categories
 }
 
+// NonProduct reports whether the item with the id is a fee, postage or
+// another line that is not a product (false for unknown items).
+func (d *Data) NonProduct(id tailor.ItemID) bool {
+	return d.Items[id].NonProduct
+}
+
 // memory is an in-memory import target that keeps what it is given.
 type memory struct {
 	events []tailor.Event

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -324,11 +323,7 @@ func TestOnlineRetailAnchors(t *testing.T) {
 	if testing.Short() {
 		t.Skip("reads 431,673 lines")
 	}
-	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
-	d, err := Load(context.Background(), "online-retail:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadOnlineRetail(t)
 	pop, _ := all.Lookup("popular")
 	knn, _ := all.Lookup("itemknn")
 	again, _ := all.Lookup("buyagain")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,12 +111,7 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 	}
 	wg.Wait()
 
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errCount  int
-		firstErr  error
-	)
+	var rec recorder
 	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
 	if opts.During != nil {
@@ -136,34 +130,24 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 				// runCtx, so that the end is not counted as a failure.
 				err := get(ctx, opts.Paths[i%len(opts.Paths)])
 				if err != nil {
-					mu.Lock()
-					errCount++
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
+					rec.fail(err)
 					continue
 				}
 				local = append(local, time.Since(t0))
 			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
+			rec.add(local)
 		}(c)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res := GetResult{Clients: opts.Clients, Requests: len(latencies), Errors: errCount, Seconds: elapsed.Seconds()}
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
+	res := GetResult{Clients: opts.Clients, Requests: len(rec.latencies), Errors: rec.errCount, Seconds: elapsed.Seconds()}
+	if rec.firstErr != nil {
+		res.FirstError = rec.firstErr.Error()
 	}
-	if len(latencies) == 0 {
-		return res, fmt.Errorf("no request succeeded: %v", firstErr)
+	if len(rec.latencies) == 0 {
+		return res, fmt.Errorf("no request succeeded: %v", rec.firstErr)
 	}
-	slices.Sort(latencies)
-	q := func(p float64) float64 {
-		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
-	}
+	q := rec.quantiles()
 	res.RequestsPerSec = float64(res.Requests) / res.Seconds
 	res.P50Ms, res.P90Ms, res.P99Ms, res.P999Ms, res.MaxMs = q(0.5), q(0.9), q(0.99), q(0.999), q(1)
 	return res, nil

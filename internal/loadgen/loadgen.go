@@ -12,7 +12,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 )
@@ -27,10 +26,8 @@ type Options struct {
 	Batch int
 	// Clients is the number of concurrent clients (default 1).
 	Clients int
-	// Duration is how long to send (default 10s); Requests, when > 0,
-	// stops after that many requests instead.
+	// Duration is how long to send (default 10s).
 	Duration time.Duration
-	Requests int
 	// Warmup requests per client are sent first and not measured (default 5).
 	Warmup int
 	// Users and Items are the sizes of the id spaces drawn from
@@ -137,12 +134,8 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	}
 
 	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		errCount  int
-		firstErr  error
-		sent      int
-		wg        sync.WaitGroup
+		rec recorder
+		wg  sync.WaitGroup
 	)
 	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
@@ -152,55 +145,32 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 		go func(c int) {
 			defer wg.Done()
 			local := make([]time.Duration, 0, 1024)
-			for i := c; ; i += opts.Clients {
-				if runCtx.Err() != nil {
-					break
-				}
-				if opts.Requests > 0 {
-					mu.Lock()
-					if sent >= opts.Requests {
-						mu.Unlock()
-						break
-					}
-					sent++
-					mu.Unlock()
-				}
+			for i := c; runCtx.Err() == nil; i += opts.Clients {
 				t0 := time.Now()
 				err := post(pool[i%len(pool)])
 				if err != nil {
-					if errors.Is(err, context.DeadlineExceeded) || runCtx.Err() != nil && opts.Requests == 0 {
+					if errors.Is(err, context.DeadlineExceeded) || runCtx.Err() != nil {
 						break
 					}
-					mu.Lock()
-					errCount++
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
+					rec.fail(err)
 					continue
 				}
 				local = append(local, time.Since(t0))
 			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
+			rec.add(local)
 		}(c)
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res := Result{Batch: opts.Batch, Clients: opts.Clients, Requests: len(latencies), Events: len(latencies) * opts.Batch,
-		Errors: errCount, Seconds: elapsed.Seconds()}
-	if firstErr != nil {
-		res.FirstError = firstErr.Error()
+	res := Result{Batch: opts.Batch, Clients: opts.Clients, Requests: len(rec.latencies), Events: len(rec.latencies) * opts.Batch,
+		Errors: rec.errCount, Seconds: elapsed.Seconds()}
+	if rec.firstErr != nil {
+		res.FirstError = rec.firstErr.Error()
 	}
-	if len(latencies) == 0 {
-		return res, fmt.Errorf("no request succeeded: %v", firstErr)
+	if len(rec.latencies) == 0 {
+		return res, fmt.Errorf("no request succeeded: %v", rec.firstErr)
 	}
-	slices.Sort(latencies)
-	q := func(p float64) float64 {
-		i := int(p * float64(len(latencies)-1))
-		return float64(latencies[i].Microseconds()) / 1000
-	}
+	q := rec.quantiles()
 	res.EventsPerSec = float64(res.Events) / res.Seconds
 	res.RequestsPerSec = float64(res.Requests) / res.Seconds
 	res.P50Ms, res.P90Ms, res.P99Ms, res.MaxMs = q(0.50), q(0.90), q(0.99), q(1)

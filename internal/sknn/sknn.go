@@ -307,25 +307,15 @@ func (m *Model) Popular(session []tailor.ItemID, n int) []Scored {
 	return m.top(nil, session, n)
 }
 
+// top ranks the scored items outside the session, filled with popular ones.
 func (m *Model) top(score map[int32]float64, session []tailor.ItemID, n int) []Scored {
-	in := func(i int32) bool { return slices.Contains(session, m.names[i]) }
-	out := make([]Scored, 0, n)
+	out := make([]Scored, 0, len(score))
 	for i, s := range score {
-		if !in(i) {
+		if !slices.Contains(session, m.names[i]) {
 			out = append(out, Scored{m.names[i], s})
 		}
 	}
-	slices.SortFunc(out, func(a, b Scored) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Item, b.Item)) })
-	out = out[:min(len(out), n)]
-	for _, i := range m.popular {
-		if len(out) >= n {
-			break
-		}
-		if _, scored := score[i]; !scored && !in(i) {
-			out = append(out, Scored{m.names[i], 0})
-		}
-	}
-	return out
+	return m.topScored(out, session, n)
 }
 
 // Score is a method's next-item accuracy.
