@@ -31,15 +31,18 @@ func newBenchServeCmd(stdout, stderr io.Writer) *cobra.Command {
 		asJSON                     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "serve --data-dir DIR [--endpoint recommendations|similar|trending] [--filters QUERY] [--clients 16] [--duration 10s]",
+		Use:   "serve --data-dir DIR [--endpoint recommendations|similar|trending|search|sessions] [--filters QUERY] [--clients 16] [--duration 10s]",
 		Short: "Drive the recommendation endpoints of a server over loopback and report throughput and latency",
 		Long: `Bench serve starts a server in-process on loopback over the store in --data-dir
 (which must have an active model version: run 'tailor train' first) and has
 --clients concurrent clients GET one endpoint for --duration: recommendations for
 up to 2,000 of the store's shoppers in turn, similar items for up to 2,000 of its
-items, or trending. --filters adds query parameters (such as
+items, trending, search (the first two words of item titles, personalized for shoppers) or
+sessions (anonymous sessions of 2 to 4 catalog items, POSTed). --filters adds query parameters (such as
 'in_stock=true&max_per_category=3'). It reports requests/s and latency p50, p90,
-p99, p99.9 and max; with --runs N, each run and the median by throughput.
+p99, p99.9 and max; with --runs N, each run and the median by throughput. The
+runs start once the server has built its background models (search index, content
+vectors, session model), which it reports first.
 
 --swap-every D activates the two newest versions in turn every D during each run
 and counts failed requests. --freshness N then measures, N times, how long a posted
@@ -86,10 +89,12 @@ into the store: use a copy).`,
 			}
 			sctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			ready := make(chan string, 1)
+			ready, warm := make(chan string, 1), make(chan struct{})
 			done := make(chan error, 1)
+			started := time.Now()
 			go func() {
-				done <- serve(sctx, db, cfg, "127.0.0.1:0", io.Discard, stderr, serveOptions{historyTTL: historyTTL}, func(a net.Addr) { ready <- "http://" + a.String() })
+				so := serveOptions{historyTTL: historyTTL, warm: func() { close(warm) }}
+				done <- serve(sctx, db, cfg, "127.0.0.1:0", io.Discard, stderr, so, func(a net.Addr) { ready <- "http://" + a.String() })
 			}()
 			var base string
 			select {
@@ -98,6 +103,16 @@ into the store: use a copy).`,
 				return err
 			}
 			defer func() { cancel(); <-done }()
+			// Measure the steady state: the server first builds its search
+			// index, content vectors and session model in the background.
+			select {
+			case <-warm:
+			case err := <-done:
+				return err
+			}
+			if !asJSON {
+				fmt.Fprintf(stdout, "server started and built its background models in %.2f s\n", time.Since(started).Seconds())
+			}
 			opts.URL, opts.Paths = base, paths
 			if endpoint == "sessions" {
 				// Sessions of two to four catalog items, as anonymous shoppers.
@@ -171,7 +186,7 @@ into the store: use a copy).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store (with an active model version)")
-	f.StringVar(&endpoint, "endpoint", "recommendations", "recommendations, similar or trending")
+	f.StringVar(&endpoint, "endpoint", "recommendations", "recommendations, similar, trending, search or sessions")
 	f.StringVar(&filters, "filters", "", "query parameters added to every request, such as 'in_stock=true&max_per_category=3'")
 	f.IntVar(&opts.Clients, "clients", 16, "concurrent clients")
 	f.DurationVar(&opts.Duration, "duration", 10*time.Second, "how long each run sends")

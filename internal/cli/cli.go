@@ -72,10 +72,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	var cpuProfile string
+	var cpuProfile, memProfile string
 	var stopProfile func()
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to this file (for go tool pprof)")
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write an allocation profile of the command to this file when it ends (for go tool pprof)")
 	root.PersistentFlags().MarkHidden("cpuprofile")
+	root.PersistentFlags().MarkHidden("memprofile")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if cpuProfile == "" {
 			return nil
@@ -91,10 +93,19 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		return nil
 	}
-	root.PersistentPostRun = func(*cobra.Command, []string) {
+	root.PersistentPostRunE = func(*cobra.Command, []string) error {
 		if stopProfile != nil {
 			stopProfile()
 		}
+		if memProfile == "" {
+			return nil
+		}
+		f, err := os.Create(memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return pprof.Lookup("allocs").WriteTo(f, 0)
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see 'tailor %s --help')", err, c.Name())}

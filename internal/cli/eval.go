@@ -23,6 +23,7 @@ func newEvalCmd(stdout io.Writer) *cobra.Command {
 		dataset, protocol, models, ks, jsonPath, htmlPath string
 		params, configs                                   []string
 		tune                                              bool
+		carves                                            int
 		seed                                              uint64
 		opts                                              eval.Options
 	)
@@ -91,6 +92,9 @@ popularity-in-category, with recall@20.`,
 			if dataset == "" || protocol == "" || models == "" {
 				return usageError{fmt.Errorf("--dataset, --protocol and --models are required")}
 			}
+			if carves < 1 {
+				return usageError{fmt.Errorf("--tune-carves %d: must be at least 1", carves)}
+			}
 			cutoffs, err := eval.ParseKs(ks)
 			if err != nil {
 				return usageError{fmt.Errorf("--k: %w", err)}
@@ -116,7 +120,7 @@ popularity-in-category, with recall@20.`,
 				if err != nil {
 					return usageError{fmt.Errorf("--models: %w", err)}
 				}
-				c := eval.Candidate{Info: info, Params: given[info.Name], Tune: tune && given[info.Name] == nil}
+				c := eval.Candidate{Info: info, Params: given[info.Name], Tune: tune && given[info.Name] == nil, Carves: carves}
 				if c.Params != nil {
 					if _, err := info.New(c.Params, seed); err != nil {
 						return usageError{fmt.Errorf("--params: %w", err)}
@@ -166,6 +170,7 @@ popularity-in-category, with recall@20.`,
 	f.StringArrayVar(&params, "params", nil, `a model's parameters, MODEL={"name": value, ...}; repeat for several models`)
 	f.StringArrayVar(&configs, "config", nil, "use the parameters in a file written by 'tailor tune'; repeat for several models")
 	f.BoolVar(&tune, "tune", false, "choose each model's parameters (those without --params) on validation data only")
+	f.IntVar(&carves, "tune-carves", 1, "with --tune: average each parameter set's validation NDCG over this many seeded validation tenths of each fold's training part")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
 	f.Var(dateFlag{&opts.Cutoff}, "cutoff", "temporal: split at this date (2006-01-02, UTC) or time (RFC 3339)")

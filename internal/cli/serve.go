@@ -73,6 +73,9 @@ type serveOptions struct {
 	retrainEvery time.Duration
 	train        train.Options
 	historyTTL   time.Duration // 0: the engine's default
+	// warm, if set, is called once the engine has built its background
+	// models (search index, content vectors, session model).
+	warm func()
 }
 
 // cfgWeights converts the configuration's event weights.
@@ -162,6 +165,16 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	})
 	g.Go(func() error { return db.Run(gctx) })
 	g.Go(func() error { return eng.Run(gctx, 2*time.Second, time.Minute) })
+	if so.warm != nil {
+		g.Go(func() error {
+			select {
+			case <-eng.Warm():
+				so.warm()
+			case <-gctx.Done():
+			}
+			return nil
+		})
+	}
 	if so.retrainEvery > 0 {
 		g.Go(func() error { return retrain(gctx, db, eng, so, log) })
 	}

@@ -33,7 +33,7 @@ func newTuneCmd(stdout io.Writer) *cobra.Command {
 		seed                              uint64
 		budget                            time.Duration
 		search                            string
-		eta                               int
+		eta, carves                       int
 		opts                              eval.Options
 	)
 	cmd := &cobra.Command{
@@ -48,6 +48,11 @@ user's training items), until the grid or the --budget is spent.
 successive halving: every parameter set is tried on a seeded random share of the
 users (1/eta², at least 200 users a round), the best 1/eta go on to eta times more
 users, and the last round fits the survivors on all of them.
+
+--carves N (random search, protocols without a validation part of their own) scores
+every parameter set by its mean over N seeded validation tenths instead of one: inner
+cross-validation, N times the work, a less noisy choice. --budget then bounds the
+search on the first tenth.
 
 It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 --config FILE' uses them.`,
@@ -68,6 +73,12 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 			if budget < 0 {
 				return usageError{fmt.Errorf("--budget %s: must not be negative", budget)}
 			}
+			if carves < 1 {
+				return usageError{fmt.Errorf("--carves %d: must be at least 1", carves)}
+			}
+			if carves > 1 && search != "random" {
+				return usageError{fmt.Errorf("--carves %d: only the random search averages over carves", carves)}
+			}
 			info, err := all.Lookup(modelName)
 			if err != nil {
 				return usageError{fmt.Errorf("--model: %w", err)}
@@ -82,7 +93,7 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 			var trials []eval.Trial
 			switch search {
 			case "random":
-				best, trials, err = eval.Search(ctx, info, folds[0], k, seed, budget)
+				best, trials, err = eval.Search(ctx, info, folds[0], k, seed, budget, carves)
 			case "halving":
 				best, trials, err = eval.Halving(ctx, info, folds[0], k, seed, budget, eta)
 			}
@@ -116,6 +127,7 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 	f.DurationVar(&budget, "budget", 30*time.Minute, "stop trying new parameter sets after this long (0: try the whole grid)")
 	f.StringVar(&out, "out", "", "write the result to this file (default: print it)")
 	f.StringVar(&search, "search", "random", "search method: random (the grid in a seeded random order) or halving (successive halving over shares of the users)")
+	f.IntVar(&carves, "carves", 1, "random search: average every parameter set's validation NDCG over this many seeded validation tenths")
 	f.IntVar(&eta, "eta", 3, "halving: the factor by which each round cuts the candidates and grows the users")
 	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
 	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")

@@ -22,6 +22,9 @@ type Candidate struct {
 	// Tune searches Info.Grid on each fold's validation part (see tune)
 	// instead of using Params.
 	Tune bool
+	// Carves is the number of validation tenths a search averages over
+	// (see Search; 0 means 1).
+	Carves int
 }
 
 // Result is one model's evaluation, as written by 'tailor eval --json'.
@@ -94,7 +97,7 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 		for fi, f := range folds {
 			params := c.Params
 			if c.Tune && len(c.Info.Grid) > 0 {
-				best, score, err := tune(ctx, c.Info, f, ks[0], seed)
+				best, score, err := tune(ctx, c.Info, f, ks[0], seed, max(1, c.Carves))
 				if err != nil {
 					return nil, fmt.Errorf("fold %d: %w", fi+1, err)
 				}

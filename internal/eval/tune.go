@@ -137,36 +137,59 @@ func subsetUsers(train *feature.Dataset, valid map[int32][]int32, users []int) (
 // without a validation part gets one carved from its training part: a
 // seeded random tenth of each user's items (users with fewer than five
 // keep all).
-func Search(ctx context.Context, info model.Info, f Fold, k int, seed uint64, budget time.Duration) (best Trial, trials []Trial, err error) {
+//
+// With carves above 1 (and a fold that has no validation part of its
+// own) it carves that many validation tenths, with seeds seed, seed+1, …,
+// and scores each parameter set by its mean NDCG over them: inner
+// cross-validation, which costs carves times as much and chooses with
+// less noise. The budget bounds the search on the first carve; the later
+// carves score the same parameter sets. The search's context carries a
+// model.FitCache, so that a blend fits each member once per carve.
+func Search(ctx context.Context, info model.Info, f Fold, k int, seed uint64, budget time.Duration, carves int) (best Trial, trials []Trial, err error) {
 	if len(info.Grid) == 0 {
 		return Trial{}, nil, fmt.Errorf("tune %s: the model has no parameters to search", info.Name)
 	}
-	train, valid, err := validationSplit(info.Name, f, seed)
-	if err != nil {
-		return Trial{}, nil, err
+	if carves < 1 {
+		return Trial{}, nil, fmt.Errorf("tune %s: carves %d must be at least 1", info.Name, carves)
 	}
+	if len(f.Valid) > 0 {
+		carves = 1 // the protocol's own validation part
+	}
+	ctx = model.WithFitCache(ctx)
 	order := rand.New(rand.NewPCG(seed, 0x73656172)).Perm(len(info.Grid))
 	start := time.Now()
-	best.ValidNDCG = -1
-	for _, g := range order {
-		if budget > 0 && len(trials) > 0 && time.Since(start) > budget {
-			break
-		}
-		params := info.Grid[g]
-		m, err := info.New(params, seed)
+	for c := range carves {
+		train, valid, err := validationSplit(info.Name, f, seed+uint64(c))
 		if err != nil {
-			return Trial{}, nil, fmt.Errorf("tune %s: %w", info.Name, err)
+			return Trial{}, nil, err
 		}
-		if err := m.Fit(ctx, train); err != nil {
-			return Trial{}, nil, fmt.Errorf("tune %s: %w", info.Name, err)
+		for n, g := range order {
+			if c == 0 && budget > 0 && n > 0 && time.Since(start) > budget {
+				order = order[:n]
+				break
+			}
+			params := info.Grid[g]
+			m, err := info.New(params, seed)
+			if err != nil {
+				return Trial{}, nil, fmt.Errorf("tune %s: %w", info.Name, err)
+			}
+			if err := m.Fit(ctx, train); err != nil {
+				return Trial{}, nil, fmt.Errorf("tune %s: %w", info.Name, err)
+			}
+			v := validate(m, train, valid, k, f.Repeats) / float64(carves)
+			if c == 0 {
+				trials = append(trials, Trial{Params: params})
+			}
+			trials[n].ValidNDCG += v
+			if err := ctx.Err(); err != nil {
+				return Trial{}, nil, err
+			}
 		}
-		t := Trial{Params: params, ValidNDCG: validate(m, train, valid, k, f.Repeats)}
-		trials = append(trials, t)
+	}
+	best.ValidNDCG = -1
+	for _, t := range trials {
 		if t.ValidNDCG > best.ValidNDCG {
 			best = t
-		}
-		if err := ctx.Err(); err != nil {
-			return Trial{}, nil, err
 		}
 	}
 	return best, trials, nil
@@ -193,8 +216,8 @@ func validationSplit(name string, f Fold, seed uint64) (*feature.Dataset, map[in
 }
 
 // tune is Search over the whole grid.
-func tune(ctx context.Context, info model.Info, f Fold, k int, seed uint64) (json.RawMessage, float64, error) {
-	best, _, err := Search(ctx, info, f, k, seed, 0)
+func tune(ctx context.Context, info model.Info, f Fold, k int, seed uint64, carves int) (json.RawMessage, float64, error) {
+	best, _, err := Search(ctx, info, f, k, seed, 0, carves)
 	return best.Params, best.ValidNDCG, err
 }
 

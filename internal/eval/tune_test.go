@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/topk"
 )
 
@@ -131,5 +133,56 @@ func TestHalving(t *testing.T) {
 	empty, _ := feature.Build(f.Train.Users[:300], f.Train.Items, nil)
 	if _, _, err := Halving(context.Background(), info, Fold{Train: empty}, 10, 1, 0, 3); err == nil {
 		t.Error("no validation users: no error")
+	}
+}
+
+// TestSearchCarves checks that a search over several validation carves
+// scores each parameter set by its mean over the single-carve searches of
+// seeds seed, seed+1, …, and rejects fewer than one carve.
+func TestSearchCarves(t *testing.T) {
+	folds, err := Split("kfold", synthetic(60, 30), Options{Seed: 1, Folds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := folds[0]
+	info, _ := all.Lookup("itemknn")
+	byParams := func(ts []Trial) map[string]float64 {
+		out := map[string]float64{}
+		for _, tr := range ts {
+			out[string(tr.Params)] = tr.ValidNDCG
+		}
+		return out
+	}
+	_, one, err := Search(context.Background(), info, f, 5, 1, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, two, err := Search(context.Background(), info, f, 5, 2, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, both, err := Search(context.Background(), info, f, 5, 1, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(both) != len(info.Grid) {
+		t.Fatalf("%d trials, grid of %d", len(both), len(info.Grid))
+	}
+	a, b, mean := byParams(one), byParams(two), byParams(both)
+	differ := false
+	for p, v := range mean {
+		if want := (a[p] + b[p]) / 2; math.Abs(v-want) > 1e-12 {
+			t.Errorf("%s: two carves %v, mean of one-carve searches %v", p, v, want)
+		}
+		differ = differ || a[p] != b[p]
+		if v > best.ValidNDCG {
+			t.Errorf("%s (%v) beats the best %s (%v)", p, v, best.Params, best.ValidNDCG)
+		}
+	}
+	if !differ {
+		t.Error("the two carves scored every parameter set alike: they are not different splits")
+	}
+	if _, _, err := Search(context.Background(), info, f, 5, 1, 0, 0); err == nil {
+		t.Error("zero carves accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -330,6 +331,84 @@ func TestHistoryScorers(t *testing.T) {
 	for _, want := range []string{"popular", "itemknn", "ease", "rp3beta", "ials", "slim", "buyagain", "blend"} {
 		if !slices.Contains(serving, want) {
 			t.Errorf("%s cannot score a live history", want)
+		}
+	}
+}
+
+// countingModel counts its fits and fails when told to.
+type countingModel struct {
+	fits int
+	fail bool
+}
+
+func (m *countingModel) Fit(context.Context, *feature.Dataset) error {
+	m.fits++
+	if m.fail {
+		return errors.New("no")
+	}
+	return nil
+}
+
+func (m *countingModel) Recommend(int32, int, func(int32) bool, []topk.Entry) []topk.Entry {
+	return nil
+}
+
+// TestFitCache checks that a search's cache fits a member once per
+// training set, refits on other data, keeps no failed fit, and that a
+// blend fitted through it ranks as one fitted without it.
+func TestFitCache(t *testing.T) {
+	ctx := model.WithFitCache(context.Background())
+	cache := model.FitCacheFrom(ctx)
+	if cache == nil || model.FitCacheFrom(context.Background()) != nil {
+		t.Fatal("the cache is not carried by exactly the context it was put in")
+	}
+	d, other := scenario(t), scenario(t)
+	var first model.Model
+	for n := range 3 {
+		got, err := cache.Fit(ctx, d, "m", &countingModel{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			first = got
+		} else if got != first {
+			t.Errorf("fit %d under the same key and data returned another model", n+1)
+		}
+	}
+	if fits := first.(*countingModel).fits; fits != 1 {
+		t.Errorf("the kept model was fitted %d times", fits)
+	}
+	again := &countingModel{}
+	if got, _ := cache.Fit(ctx, other, "m", again); got != again || again.fits != 1 {
+		t.Error("a model was reused on other data")
+	}
+	failing := &countingModel{fail: true}
+	if _, err := cache.Fit(ctx, other, "bad", failing); err == nil {
+		t.Error("a failed fit returned no error")
+	}
+	retry := &countingModel{}
+	if got, err := cache.Fit(ctx, other, "bad", retry); err != nil || got != retry {
+		t.Error("a failed fit was kept")
+	}
+
+	info, _ := all.Lookup("blend")
+	params := []string{
+		`{"members":[{"model":"ease","weight":1},{"model":"rp3beta","weight":2}]}`,
+		`{"members":[{"model":"ease","weight":2},{"model":"rp3beta","weight":1}]}`,
+	}
+	for _, p := range params {
+		plain, _ := info.New(json.RawMessage(p), 1)
+		cached, _ := info.New(json.RawMessage(p), 1)
+		if err := plain.Fit(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+		if err := cached.Fit(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		for u := int32(0); u < 4; u++ {
+			if got, want := cached.Recommend(u, 4, nil, nil), plain.Recommend(u, 4, nil, nil); !slices.Equal(got, want) {
+				t.Errorf("%s user %d: through the cache %v, without %v", p, u, got, want)
+			}
 		}
 	}
 }

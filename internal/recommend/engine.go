@@ -21,7 +21,6 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model"
-	"github.com/tailorhq/tailor/internal/sknn"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -104,9 +103,12 @@ type Engine struct {
 
 	loads, loadFailures atomic.Int64
 
-	sessMu    sync.Mutex
-	sess      *sknn.Model // past orders, for anonymous sessions
-	sessBuilt time.Time
+	sessMu       sync.Mutex // held while building the session model
+	sess         atomic.Pointer[sessions]
+	sessBuilding atomic.Bool // a background rebuild is running
+
+	warm     chan struct{} // closed once Run has built the background models
+	warmOnce sync.Once
 
 	searchMu    sync.Mutex // held while rebuilding the texts
 	searchDirty bool
@@ -145,7 +147,7 @@ func New(src Source, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Engine{src: src, opts: opts, log: log, catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}, attrs: map[tailor.UserID]userAttrs{},
+	return &Engine{src: src, opts: opts, log: log, warm: make(chan struct{}), catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}, attrs: map[tailor.UserID]userAttrs{},
 		extra: map[string]*state{}, imp: map[impKey][2]int64{}}, nil
 }
 
@@ -213,6 +215,7 @@ func (e *Engine) Run(ctx context.Context, syncEvery, trendEvery time.Duration) e
 	if _, err := e.sessionModel(ctx); err != nil && ctx.Err() == nil {
 		e.log.Error("build the session model", slog.Any("err", err))
 	}
+	e.warmOnce.Do(func() { close(e.warm) })
 	sync, trend, flush := time.NewTicker(syncEvery), time.NewTicker(trendEvery), time.NewTicker(10*time.Second)
 	defer sync.Stop()
 	defer trend.Stop()
@@ -236,6 +239,11 @@ func (e *Engine) Run(ctx context.Context, syncEvery, trendEvery time.Duration) e
 		}
 	}
 }
+
+// Warm is closed once Run has built the search index, the content vectors
+// and the session model, which it does first, in the background; until
+// then requests that need them build them or wait.
+func (e *Engine) Warm() <-chan struct{} { return e.warm }
 
 // Sync loads the slot's active version if it is not the one served.
 func (e *Engine) Sync(ctx context.Context) error {

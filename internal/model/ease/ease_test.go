@@ -14,14 +14,15 @@ import (
 // TestAgainstFormula checks the model's scores against B computed straight
 // from the formula, B = I − P·diag(1/diag(P)), P = (XᵀX + λI)⁻¹, with a
 // general inverse, on a small random matrix; with dropout p the diagonal
-// penalty is λ + p/(1−p)·G_ii (EDLAE).
+// penalty is λ + p/(1−p)·G_ii (EDLAE); with user weight γ the Gram matrix
+// is XᵀDX, D = diag(n_u^−γ).
 func TestAgainstFormula(t *testing.T) {
-	for _, tc := range []struct{ lambda, dropout float64 }{{7, 0}, {7, 0.25}, {0.5, 0.5}} {
-		testAgainstFormula(t, tc.lambda, tc.dropout)
+	for _, tc := range []struct{ lambda, dropout, gamma float64 }{{7, 0, 0}, {7, 0.25, 0}, {0.5, 0.5, 0}, {0.3, 0, 0.5}, {0.2, 0.25, 1}} {
+		testAgainstFormula(t, tc.lambda, tc.dropout, tc.gamma)
 	}
 }
 
-func testAgainstFormula(t *testing.T, lambda, dropout float64) {
+func testAgainstFormula(t *testing.T, lambda, dropout, gamma float64) {
 	const users, items = 30, 12
 	r := rand.New(rand.NewPCG(1, 2))
 	var xs []feature.Interaction
@@ -45,7 +46,7 @@ func testAgainstFormula(t *testing.T, lambda, dropout float64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{Lambda: lambda, Dropout: dropout})
+	m, err := New(Config{Lambda: lambda, Dropout: dropout, UserWeight: gamma})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +54,9 @@ func testAgainstFormula(t *testing.T, lambda, dropout float64) {
 		t.Fatal(err)
 	}
 
-	var g, p mat.Dense
-	g.Mul(x.T(), x)
+	var g, p, dx mat.Dense
+	dx.Apply(func(u, _ int, v float64) float64 { return v * math.Pow(mat.Sum(x.RowView(u)), -gamma) }, x)
+	g.Mul(x.T(), &dx)
 	for i := 0; i < items; i++ {
 		g.Set(i, i, g.At(i, i)+lambda+dropout/(1-dropout)*g.At(i, i))
 	}
@@ -78,11 +80,11 @@ func testAgainstFormula(t *testing.T, lambda, dropout float64) {
 		}
 		for _, e := range got {
 			if w := want.At(u, int(e.Index)); math.Abs(float64(e.Score)-w) > 1e-4 {
-				t.Errorf("λ %v p %v: user %d item %d: score %v, formula %v", lambda, dropout, u, e.Index, e.Score, w)
+				t.Errorf("λ %v p %v γ %v: user %d item %d: score %v, formula %v", lambda, dropout, gamma, u, e.Index, e.Score, w)
 			}
 		}
 	}
-	for _, c := range []Config{{Lambda: -1}, {Dropout: 1}, {Dropout: -0.1}, {Lambda: math.NaN()}} {
+	for _, c := range []Config{{Lambda: -1}, {Dropout: 1}, {Dropout: -0.1}, {Lambda: math.NaN()}, {UserWeight: -0.5}, {UserWeight: 3}, {UserWeight: math.NaN()}} {
 		if _, err := New(c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}

@@ -102,7 +102,7 @@ func (c *Config) defaults() error {
 func Info() model.Info {
 	var grid []json.RawMessage
 	for _, f := range []int{64, 128} {
-		for _, a0 := range []float64{0.01, 0.1, 0.5, 1} {
+		for _, a0 := range []float64{0.01, 0.1, 0.5, 0.7, 1} {
 			for _, l := range []float64{0.001, 0.01, 0.05} {
 				grid = append(grid, json.RawMessage(fmt.Sprintf(`{"factors":%d,"unobserved":%g,"lambda":%g}`, f, a0, l)))
 			}
