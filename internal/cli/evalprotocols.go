@@ -12,6 +12,7 @@ import (
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/model/all"
+	"github.com/tailorhq/tailor/internal/orders"
 	"github.com/tailorhq/tailor/internal/rebuy"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/sknn"
@@ -94,7 +95,7 @@ func runSessionNext(ctx context.Context, w io.Writer, dataset string, cutoff tim
 	if err != nil {
 		return err
 	}
-	train, test := eval.Sessions(data.Events, cutoff, data.NonProduct)
+	train, test := orders.Split(data.Events, cutoff, data.NonProduct)
 	scores := sknn.Evaluate(train, test, 10)
 	fmt.Fprintf(w, "%s, protocol session-next, cutoff %s: %d training sessions, %d test sessions\n", dataset, cutoff.Format(time.DateOnly), len(train), len(test))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

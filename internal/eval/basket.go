@@ -9,53 +9,16 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/fbt"
+	"github.com/tailorhq/tailor/internal/orders"
 )
 
 // Baskets groups purchase events into orders (by order id; lines without
 // one are left out), each a sorted set of items, before (train) and from
 // (test) the cutoff. skip leaves out items such as non-products.
 func Baskets(events []tailor.Event, cutoff time.Time, skip func(tailor.ItemID) bool) (train, test [][]tailor.ItemID) {
-	train, test = Sessions(events, cutoff, skip)
+	train, test = orders.Split(events, cutoff, skip)
 	for _, b := range append(slices.Clip(train), test...) {
 		slices.Sort(b)
-	}
-	return train, test
-}
-
-// Sessions is Baskets with each order's items in the order of its lines
-// (each item once, where it first appears), and the orders in time order.
-func Sessions(events []tailor.Event, cutoff time.Time, skip func(tailor.ItemID) bool) (train, test [][]tailor.ItemID) {
-	type order struct {
-		id    string
-		at    time.Time
-		items []tailor.ItemID
-	}
-	orders := map[string]*order{}
-	for i := range events {
-		e := &events[i]
-		if e.Type != tailor.Purchase || e.OrderID == "" || (skip != nil && skip(e.ItemID)) {
-			continue
-		}
-		o := orders[e.OrderID]
-		if o == nil {
-			o = &order{id: e.OrderID, at: e.Timestamp}
-			orders[e.OrderID] = o
-		}
-		if !slices.Contains(o.items, e.ItemID) {
-			o.items = append(o.items, e.ItemID)
-		}
-	}
-	all := make([]*order, 0, len(orders))
-	for _, o := range orders {
-		all = append(all, o)
-	}
-	slices.SortFunc(all, func(a, b *order) int { return cmp.Or(a.at.Compare(b.at), cmp.Compare(a.id, b.id)) })
-	for _, o := range all {
-		if o.at.Before(cutoff) {
-			train = append(train, o.items)
-		} else {
-			test = append(test, o.items)
-		}
 	}
 	return train, test
 }

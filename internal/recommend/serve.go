@@ -12,7 +12,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/content"
-	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/orders"
 	"github.com/tailorhq/tailor/internal/sknn"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/topk"
@@ -710,7 +710,7 @@ func (e *Engine) buildSessions(ctx context.Context) error {
 		return fmt.Errorf("session model: %w", err)
 	}
 	e.catMu.RLock()
-	past, _ := eval.Sessions(events, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool {
+	past, _ := orders.Split(events, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool {
 		c := e.catalog[id]
 		return c != nil && !c.available
 	})

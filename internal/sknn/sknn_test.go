@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/orders"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -83,7 +84,7 @@ func TestOnlineRetail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	train, test := eval.Sessions(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	train, test := orders.Split(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
 	// The first 500 test sessions keep the test under a few seconds;
 	// 'tailor eval --protocol session-next' runs all of them.
 	scores := Evaluate(train, test[:min(500, len(test))], 10)
@@ -109,7 +110,7 @@ func BenchmarkRecommend(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	train, test := eval.Sessions(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
+	train, test := orders.Split(data.Events, time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool { return data.Items[id].NonProduct })
 	m := Fit(train)
 	var prefixes [][]tailor.ItemID
 	for _, s := range test[:200] {
