@@ -227,7 +227,8 @@ func TestServingEndToEnd(t *testing.T) {
 	// Sessions, rerank, trending and unknown shoppers.
 	var sess recommend.Response
 	if code := call(t, "POST", base+"/v1/sessions/recommendations", `{"items":["85123A","71053"],"n":5}`, &sess); code != 200 ||
-		len(sess.Items) != 5 || slices.Contains(ids(sess), "85123A") || sess.Model != "vsknn" || sess.Items[0].Reason != "bought in sessions like this" {
+		len(sess.Items) != 5 || slices.Contains(ids(sess), "85123A") || sess.Model != "vsknn" || sess.Items[0].Reason != "bought in sessions like this" ||
+		!strings.HasSuffix(sess.RecommendationID, ".vsknn") {
 		t.Errorf("session: %d %+v", code, sess)
 	}
 	cands := []string{string(after.Items[9].ItemID), string(after.Items[0].ItemID), string(after.Items[4].ItemID)}

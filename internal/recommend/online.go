@@ -93,10 +93,7 @@ type impKey struct {
 
 // count records a served response for the online metrics.
 func (e *Engine) count(resp *Response) {
-	k := impKey{minute: e.opts.Now().Truncate(time.Minute).Unix(), scenario: resp.Scenario, version: resp.ModelVersion, segment: resp.segment}
-	if resp.ModelVersion == "" {
-		k.version = "trending"
-	}
+	k := impKey{minute: e.opts.Now().Truncate(time.Minute).Unix(), scenario: resp.Scenario, version: resp.rankedBy, segment: resp.segment}
 	e.impMu.Lock()
 	c := e.imp[k]
 	c[0]++

@@ -54,7 +54,8 @@ type Response struct {
 	Fallback string `json:"fallback,omitempty"`
 	Items    []Item `json:"items"`
 
-	segment string // the shopper's segment, for attribution
+	segment  string // the shopper's segment, for attribution
+	rankedBy string // the version, or what else ranked the list, for attribution and impressions
 }
 
 // Item is one recommended item.
@@ -350,18 +351,20 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	if req.User != "" {
 		resp.segment = e.segmentOf(ctx, req.User)
 	}
+	resp.rankedBy = resp.ModelVersion
 	if resp.ModelVersion == "" {
-		pseudo := "trending" // what ranked the list when no model version did
+		// What ranked the list when no model version did: the session
+		// model (named by its kind), text search, or trending.
 		switch {
 		case resp.Fallback == "text":
-			pseudo = "search"
-		case resp.Model == "stan":
-			pseudo = "stan"
+			resp.rankedBy = "search"
+		case resp.Fallback == "" && resp.Model != "":
+			resp.rankedBy = resp.Model
+		default:
+			resp.rankedBy = "trending"
 		}
-		resp.RecommendationID = newID(pseudo, resp.Scenario, resp.segment)
-	} else {
-		resp.RecommendationID = newID(resp.ModelVersion, resp.Scenario, resp.segment)
 	}
+	resp.RecommendationID = newID(resp.rankedBy, resp.Scenario, resp.segment)
 	resp.Items = make([]Item, len(cands))
 	defer e.count(resp)
 	for i, c := range cands {
