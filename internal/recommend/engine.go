@@ -93,7 +93,11 @@ type Engine struct {
 
 	histMu sync.Mutex
 	hist   map[tailor.UserID]*history
-	attrs  map[tailor.UserID]userAttrs // for routes
+	attrs  map[tailor.UserID]*userAttrs // for routes
+	// refreshing bounds the background reads of stale histories and
+	// attributes, so that a cache expiring for many shoppers at once
+	// does not flood the store.
+	refreshing chan struct{}
 
 	extraMu sync.Mutex
 	extra   map[string]*state // versions of A/B tests other than the active one
@@ -147,7 +151,7 @@ func New(src Source, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Engine{src: src, opts: opts, log: log, warm: make(chan struct{}), catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}, attrs: map[tailor.UserID]userAttrs{},
+	return &Engine{src: src, opts: opts, log: log, warm: make(chan struct{}), catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}, attrs: map[tailor.UserID]*userAttrs{}, refreshing: make(chan struct{}, 2),
 		extra: map[string]*state{}, imp: map[impKey][2]int64{}}, nil
 }
 
@@ -420,11 +424,12 @@ func (e *Engine) ItemsDeleted(ids ...tailor.ItemID) {
 }
 
 // EventsChanged drops the cached histories of the events' shoppers, so
-// their next answer sees the events, and adds items the events created.
+// their next answer reads them again and sees the events (a history read
+// that began before is not cached), and adds items the events created.
 func (e *Engine) EventsChanged(events []tailor.Event) {
 	e.histMu.Lock()
 	for i := range events {
-		delete(e.hist, events[i].UserID)
+		e.hist[events[i].UserID] = &history{} // a marker: reads that began before it are not cached
 	}
 	e.histMu.Unlock()
 	e.catMu.Lock()
@@ -447,37 +452,74 @@ func (e *Engine) UsersChanged(ids ...tailor.UserID) {
 	e.histMu.Lock()
 	defer e.histMu.Unlock()
 	for _, id := range ids {
-		delete(e.hist, id)
-		delete(e.attrs, id)
+		e.hist[id] = &history{} // markers: reads that began before them are not cached
+		e.attrs[id] = &userAttrs{}
 	}
 }
 
 type userAttrs struct {
-	read  time.Time
-	attrs map[string]any
+	read       time.Time
+	attrs      map[string]any
+	refreshing atomic.Bool
 }
 
 // userAttributes returns a shopper's attributes (nil for an unknown
-// shopper), cached like histories.
+// shopper), cached like histories: a stale entry is answered while it is
+// read again in the background.
 func (e *Engine) userAttributes(ctx context.Context, id tailor.UserID) (map[string]any, error) {
 	now := e.opts.Now()
 	e.histMu.Lock()
-	a, ok := e.attrs[id]
+	a := e.attrs[id]
 	e.histMu.Unlock()
-	if ok && now.Sub(a.read) < e.opts.HistoryTTL {
-		return a.attrs, nil
+	if a == nil || a.read.IsZero() { // none, or a marker that the shopper changed
+		return e.readAttributes(ctx, id, a)
 	}
+	if now.Sub(a.read) >= e.opts.HistoryTTL && a.refreshing.CompareAndSwap(false, true) {
+		e.inBackground(ctx, &a.refreshing, func(ctx context.Context) error {
+			_, err := e.readAttributes(ctx, id, a)
+			return err
+		})
+	}
+	return a.attrs, nil
+}
+
+// readAttributes reads a shopper's attributes and caches them unless the
+// entry changed since it was seen as was.
+func (e *Engine) readAttributes(ctx context.Context, id tailor.UserID, was *userAttrs) (map[string]any, error) {
+	now := e.opts.Now()
 	u, err := e.src.User(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	e.histMu.Lock()
+	defer e.histMu.Unlock()
+	if e.attrs[id] != was {
+		return u.Attributes, nil
+	}
 	if len(e.attrs) > 100_000 {
 		clear(e.attrs)
 	}
-	e.attrs[id] = userAttrs{read: now, attrs: u.Attributes}
-	e.histMu.Unlock()
+	e.attrs[id] = &userAttrs{read: now, attrs: u.Attributes}
 	return u.Attributes, nil
+}
+
+// inBackground runs read in a goroutine of its own when fewer than two
+// such reads are running, clearing busy when it ends; otherwise it clears
+// busy at once, so that a later request tries again. Failures are logged:
+// the cached value keeps serving.
+func (e *Engine) inBackground(ctx context.Context, busy *atomic.Bool, read func(context.Context) error) {
+	select {
+	case e.refreshing <- struct{}{}:
+	default:
+		busy.Store(false)
+		return
+	}
+	go func() {
+		defer func() { <-e.refreshing; busy.Store(false) }()
+		if err := read(context.WithoutCancel(ctx)); err != nil {
+			e.log.Warn("refresh a cached history or attributes; the cached value keeps serving", slog.Any("err", err))
+		}
+	}()
 }
 
 func (e *Engine) item(id tailor.ItemID) *meta {

@@ -15,8 +15,9 @@ import (
 
 // history is a shopper's recent behaviour, aggregated per item.
 type history struct {
-	read  time.Time
-	items []histItem // strongest first
+	read       time.Time   // zero: a marker that the shopper's events changed, no history
+	items      []histItem  // strongest first
+	refreshing atomic.Bool // a background read of a stale history is running
 
 	// conv caches the history in the dense indices of one model version,
 	// and profile its content profile for one build of the item vectors.
@@ -86,26 +87,49 @@ type histItem struct {
 	strong   tailor.EventType               // the type that weighs most
 }
 
-// history returns the shopper's history, from the cache when it is fresh.
+// history returns the shopper's history. A cached history younger than
+// HistoryTTL is returned as it is; an older one is returned too, while it
+// is read again in the background (at most two such reads at a time, so
+// that the cache expiring for many shoppers at once neither stalls
+// requests nor floods the store); with none cached, or after the
+// shopper's events changed here, it is read now.
 func (e *Engine) history(ctx context.Context, user tailor.UserID) (*history, error) {
 	now := e.opts.Now()
 	e.histMu.Lock()
-	h, ok := e.hist[user]
+	h := e.hist[user]
 	e.histMu.Unlock()
-	if ok && now.Sub(h.read) < e.opts.HistoryTTL {
+	if h != nil && !h.read.IsZero() {
+		if now.Sub(h.read) >= e.opts.HistoryTTL && h.refreshing.CompareAndSwap(false, true) {
+			e.inBackground(ctx, &h.refreshing, func(ctx context.Context) error {
+				_, err := e.readHistory(ctx, user, h)
+				return err
+			})
+		}
 		return h, nil
 	}
+	return e.readHistory(ctx, user, h)
+}
+
+// readHistory reads the shopper's history from the store and caches it,
+// unless the cache entry changed since it was seen as was (the shopper's
+// events changed meanwhile, or another read stored a newer one): then the
+// history read may predate those events and is returned, not cached.
+func (e *Engine) readHistory(ctx context.Context, user tailor.UserID, was *history) (*history, error) {
+	now := e.opts.Now()
 	page, err := e.src.Events(ctx, store.EventQuery{UserID: user}, store.PageRequest{Limit: min(e.opts.HistoryLimit, store.MaxPageSize)})
 	if err != nil {
 		return nil, fmt.Errorf("read the history of %s: %w", user, err)
 	}
-	h = e.aggregate(page.Data, now)
+	h := e.aggregate(page.Data, now)
 	e.histMu.Lock()
+	defer e.histMu.Unlock()
+	if e.hist[user] != was {
+		return h, nil
+	}
 	if len(e.hist) > 100_000 { // a bound, not an LRU: histories are cheap to read again
 		clear(e.hist)
 	}
 	e.hist[user] = h
-	e.histMu.Unlock()
 	return h, nil
 }
 
