@@ -50,6 +50,7 @@ func Halving(ctx context.Context, info model.Info, f Fold, k int, seed uint64, b
 	if err != nil {
 		return Trial{}, nil, err
 	}
+	ctx = model.WithFitCache(ctx) // a blend fits each member once per round
 	r := rand.New(rand.NewPCG(seed, 0x68616c76))
 	order := r.Perm(len(info.Grid))
 	users := r.Perm(train.NumUsers()) // the first share·N of these are a round's users
