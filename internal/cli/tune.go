@@ -23,6 +23,7 @@ type tuned struct {
 	Protocol  string          `json:"protocol"`
 	Seed      uint64          `json:"seed"`
 	Search    string          `json:"search,omitempty"`
+	Carves    int             `json:"carves,omitempty"`
 	Trials    []eval.Trial    `json:"trials"`
 }
 
@@ -101,7 +102,7 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 				return err
 			}
 			res := tuned{Model: info.Name, Params: best.Params, ValidNDCG: best.ValidNDCG, K: k, Dataset: dataset,
-				Protocol: protocol, Seed: seed, Search: search, Trials: trials}
+				Protocol: protocol, Seed: seed, Search: search, Carves: carves, Trials: trials}
 			b, err := json.MarshalIndent(res, "", "  ")
 			if err != nil {
 				return err
