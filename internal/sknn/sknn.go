@@ -137,7 +137,8 @@ func (m *Model) Recommend(session []tailor.ItemID, n int, opts Options) []Scored
 		sc.stamp = 1
 	}
 	// Weights of the current session's known items: 1, V-SKNN's 1/(steps
-	// back + 1), or STAN's exp(−steps back/λ1). Dense, by item index; recency −1 marks items not in it.
+	// back + 1), or STAN's exp(−steps back/λ1). Dense, by item index;
+	// recency −1 marks items not in the session.
 	var known []int32
 	for p, it := range session {
 		i, ok := m.ids[it]
