@@ -163,15 +163,21 @@ func (sn *snapshot) pricing() {
 	})
 }
 
-// Elasticities returns every item's elasticity, best sellers first.
-func (s *Service) Elasticities(ctx context.Context) ([]*pricing.Elasticity, error) {
+// priced returns the snapshot with its demand and elasticities computed.
+func (s *Service) priced(ctx context.Context) (*snapshot, error) {
 	sn, err := s.snapshot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sn.pricing()
-	if sn.priceErr != nil {
-		return nil, sn.priceErr
+	return sn, sn.priceErr
+}
+
+// Elasticities returns every item's elasticity, best sellers first.
+func (s *Service) Elasticities(ctx context.Context) ([]*pricing.Elasticity, error) {
+	sn, err := s.priced(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*pricing.Elasticity, 0, len(sn.elasticity))
 	for _, e := range sn.elasticity {
@@ -186,13 +192,9 @@ func (s *Service) Elasticities(ctx context.Context) ([]*pricing.Elasticity, erro
 // PriceRecommendation recommends a price for an item under the
 // constraints. An item without sales gets "keep" with the reason.
 func (s *Service) PriceRecommendation(ctx context.Context, item tailor.ItemID, c pricing.Constraints) (*pricing.Recommendation, error) {
-	sn, err := s.snapshot(ctx)
+	sn, err := s.priced(ctx)
 	if err != nil {
 		return nil, err
-	}
-	sn.pricing()
-	if sn.priceErr != nil {
-		return nil, sn.priceErr
 	}
 	e, ok := sn.elasticity[item]
 	if !ok {

@@ -3,7 +3,9 @@ package recommend
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -202,4 +204,69 @@ func verb(t tailor.EventType) string {
 	default:
 		return "viewed"
 	}
+}
+
+type userAttrs struct {
+	read       time.Time
+	attrs      map[string]any
+	refreshing atomic.Bool
+}
+
+// userAttributes returns a shopper's attributes (nil for an unknown
+// shopper), cached like histories: a stale entry is answered while it is
+// read again in the background.
+func (e *Engine) userAttributes(ctx context.Context, id tailor.UserID) (map[string]any, error) {
+	now := e.opts.Now()
+	e.histMu.Lock()
+	a := e.attrs[id]
+	e.histMu.Unlock()
+	if a == nil || a.read.IsZero() { // none, or a marker that the shopper changed
+		return e.readAttributes(ctx, id, a)
+	}
+	if now.Sub(a.read) >= e.opts.HistoryTTL && a.refreshing.CompareAndSwap(false, true) {
+		e.inBackground(ctx, &a.refreshing, func(ctx context.Context) error {
+			_, err := e.readAttributes(ctx, id, a)
+			return err
+		})
+	}
+	return a.attrs, nil
+}
+
+// readAttributes reads a shopper's attributes and caches them unless the
+// entry changed since it was seen as was.
+func (e *Engine) readAttributes(ctx context.Context, id tailor.UserID, was *userAttrs) (map[string]any, error) {
+	now := e.opts.Now()
+	u, err := e.src.User(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	e.histMu.Lock()
+	defer e.histMu.Unlock()
+	if e.attrs[id] != was {
+		return u.Attributes, nil
+	}
+	if len(e.attrs) > 100_000 {
+		clear(e.attrs)
+	}
+	e.attrs[id] = &userAttrs{read: now, attrs: u.Attributes}
+	return u.Attributes, nil
+}
+
+// inBackground runs read in a goroutine of its own when fewer than two
+// such reads are running, clearing busy when it ends; otherwise it clears
+// busy at once, so that a later request tries again. Failures are logged:
+// the cached value keeps serving.
+func (e *Engine) inBackground(ctx context.Context, busy *atomic.Bool, read func(context.Context) error) {
+	select {
+	case e.refreshing <- struct{}{}:
+	default:
+		busy.Store(false)
+		return
+	}
+	go func() {
+		defer func() { <-e.refreshing; busy.Store(false) }()
+		if err := read(context.WithoutCancel(ctx)); err != nil {
+			e.log.Warn("refresh a cached history or attributes; the cached value keeps serving", slog.Any("err", err))
+		}
+	}()
 }

@@ -3,15 +3,12 @@ package recommend
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/store"
-	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
 
 // gatedSource holds back the answer to the history read of one shopper
@@ -36,34 +33,19 @@ func (g *gatedSource) Events(ctx context.Context, q store.EventQuery, p store.Pa
 // shopper's events changed is not cached.
 func TestHistoryCache(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tailor.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testStore(t)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	now := start
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := &testClock{now: start}
 	n := 0
 	buy := func(user tailor.UserID, item tailor.ItemID) tailor.Event {
 		t.Helper()
 		n++
 		ev := tailor.Event{ID: fmt.Sprint("e", n), UserID: user, ItemID: item, Type: tailor.Purchase, Timestamp: start}
-		err := db.Update(ctx, func(w store.Writer) error {
-			if err := w.UpsertItems(ctx, []tailor.Item{{ID: item}}); err != nil {
-				return err
-			}
-			_, err := w.InsertEvents(ctx, []tailor.Event{ev})
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		write(t, db, []tailor.ItemID{item}, []tailor.Event{ev})
 		return ev
 	}
 	src := &gatedSource{Source: db, user: "racer"}
-	e, err := New(src, Options{Lookup: all.Lookup, Now: clock})
+	e, err := New(src, Options{Lookup: all.Lookup, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,9 +59,7 @@ func TestHistoryCache(t *testing.T) {
 	if again, _ := e.history(ctx, "u"); again != first {
 		t.Fatal("a fresh history was read again")
 	}
-	mu.Lock()
-	now = start.Add(31 * time.Second)
-	mu.Unlock()
+	clock.Set(start.Add(31 * time.Second))
 	if stale, _ := e.history(ctx, "u"); stale != first {
 		t.Fatal("a stale history was not answered at once")
 	}

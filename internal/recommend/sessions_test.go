@@ -3,16 +3,12 @@ package recommend
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/sknn"
-	"github.com/tailorhq/tailor/internal/store"
-	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
 
 // TestSessionModelRebuild checks that the session model is built on first
@@ -21,34 +17,19 @@ import (
 // holds the orders placed since.
 func TestSessionModelRebuild(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tailor.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testStore(t)
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var mu sync.Mutex
-	now := start
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	clock := &testClock{now: start}
 	order := func(id string, at time.Time, items ...tailor.ItemID) {
 		t.Helper()
 		var evs []tailor.Event
 		for k, it := range items {
 			evs = append(evs, tailor.Event{ID: fmt.Sprint(id, k), UserID: "u-" + tailor.UserID(id), ItemID: it, Type: tailor.Purchase, OrderID: id, Timestamp: at})
 		}
-		err := db.Update(ctx, func(w store.Writer) error {
-			if err := w.UpsertItems(ctx, []tailor.Item{{ID: "tent"}, {ID: "stove"}, {ID: "lamp"}}); err != nil {
-				return err
-			}
-			_, err := w.InsertEvents(ctx, evs)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		write(t, db, items, evs)
 	}
 	order("o1", start.Add(-time.Hour), "tent", "stove")
-	e, err := New(db, Options{Lookup: all.Lookup, Now: clock})
+	e, err := New(db, Options{Lookup: all.Lookup, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +47,7 @@ func TestSessionModelRebuild(t *testing.T) {
 	if again, _ := e.sessionModel(ctx); again != first {
 		t.Fatal("a fresh model was rebuilt")
 	}
-	mu.Lock()
-	now = start.Add(11 * time.Minute)
-	mu.Unlock()
+	clock.Set(start.Add(11 * time.Minute))
 	if stale, _ := e.sessionModel(ctx); stale != first {
 		t.Fatal("a request waited for the rebuild instead of getting the current model")
 	}

@@ -2,41 +2,14 @@ package bpr
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"slices"
 	"testing"
 
-	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/model/modeltest"
 )
 
-// clusters returns 200 users who each take about half of one of two
-// disjoint 30-item halves of the catalog.
-func clusters(t *testing.T) *feature.Dataset {
-	t.Helper()
-	r := rand.New(rand.NewPCG(5, 5))
-	var xs []feature.Interaction
-	users, items := make([]string, 200), make([]string, 60)
-	for u := range users {
-		users[u] = fmt.Sprint("u", u)
-		for i := int32(0); i < 30; i++ {
-			if r.Float64() < 0.5 {
-				xs = append(xs, feature.Interaction{User: int32(u), Item: int32(u%2)*30 + i, Weight: 1})
-			}
-		}
-	}
-	for i := range items {
-		items[i] = fmt.Sprint("i", i)
-	}
-	d, err := feature.Build(users, items, xs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestFitLearnsAndIsSeeded(t *testing.T) {
-	d := clusters(t)
+	d := modeltest.Clusters(t)
 	for _, neg := range []string{"uniform", "popularity"} {
 		t.Run(neg, func(t *testing.T) {
 			fit := func(seed uint64) *Model {

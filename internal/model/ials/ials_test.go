@@ -2,44 +2,16 @@ package ials
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"math/rand/v2"
 	"slices"
 	"testing"
 
-	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/model/modeltest"
 )
 
-// clusters returns 200 users who each take about 15 items from one of two
-// disjoint halves of a 60-item catalog.
-func clusters(t *testing.T) *feature.Dataset {
-	t.Helper()
-	r := rand.New(rand.NewPCG(5, 5))
-	var xs []feature.Interaction
-	users, items := make([]string, 200), make([]string, 60)
-	for u := range users {
-		users[u] = fmt.Sprint("u", u)
-		half := int32(u % 2)
-		for i := int32(0); i < 30; i++ {
-			if r.Float64() < 0.5 {
-				xs = append(xs, feature.Interaction{User: int32(u), Item: half*30 + i, Weight: 1})
-			}
-		}
-	}
-	for i := range items {
-		items[i] = fmt.Sprint("i", i)
-	}
-	d, err := feature.Build(users, items, xs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
 func TestFoldIn(t *testing.T) {
-	d := clusters(t)
+	d := modeltest.Clusters(t)
 	m, err := New(Config{Factors: 8, Iterations: 10}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +75,7 @@ func TestConfigRanges(t *testing.T) {
 }
 
 func TestFitIsSeeded(t *testing.T) {
-	d := clusters(t)
+	d := modeltest.Clusters(t)
 	fit := func(seed uint64) []float32 {
 		m, err := New(Config{Factors: 4, Iterations: 2}, seed)
 		if err != nil {

@@ -1,0 +1,38 @@
+// Package modeltest holds training data that the models' tests share.
+package modeltest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tailorhq/tailor/internal/feature"
+)
+
+// Clusters returns 200 users who each take about 15 items (each with
+// probability ½, seeded) from one of two disjoint 30-item halves of a
+// 60-item catalog: even users the first half, odd users the second. A
+// model that learns anything ranks a user's own half first.
+func Clusters(t testing.TB) *feature.Dataset {
+	t.Helper()
+	r := rand.New(rand.NewPCG(5, 5))
+	var xs []feature.Interaction
+	users, items := make([]string, 200), make([]string, 60)
+	for u := range users {
+		users[u] = fmt.Sprint("u", u)
+		half := int32(u % 2)
+		for i := int32(0); i < 30; i++ {
+			if r.Float64() < 0.5 {
+				xs = append(xs, feature.Interaction{User: int32(u), Item: half*30 + i, Weight: 1})
+			}
+		}
+	}
+	for i := range items {
+		items[i] = fmt.Sprint("i", i)
+	}
+	d, err := feature.Build(users, items, xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
