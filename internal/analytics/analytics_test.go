@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -185,7 +185,7 @@ func TestOnlineRetailPropensity(t *testing.T) {
 		t.Skip("reads 431,673 lines")
 	}
 	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := eval.Load(context.Background(), "online-retail:"+path)
+	data, err := dataset.ReadRecords(context.Background(), "online-retail:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}

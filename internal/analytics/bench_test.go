@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -15,7 +15,7 @@ import (
 // data read once beforehand.
 func BenchmarkOnlineRetail(b *testing.B) {
 	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := eval.Load(context.Background(), "online-retail:"+path)
+	data, err := dataset.ReadRecords(context.Background(), "online-retail:"+path)
 	if err != nil {
 		b.Fatal(err)
 	}

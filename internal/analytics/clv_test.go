@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -58,7 +58,7 @@ func TestPredictionsWithPublishedParameters(t *testing.T) {
 // TestFitCDNOW reproduces the published fits from the raw transactions.
 func TestFitCDNOW(t *testing.T) {
 	dir := shareddata.Path(t, "cdnow")
-	data, err := eval.Load(context.Background(), "cdnow:"+filepath.Join(dir, "CDNOW_sample.txt"))
+	data, err := dataset.ReadRecords(context.Background(), "cdnow:"+filepath.Join(dir, "CDNOW_sample.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

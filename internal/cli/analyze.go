@@ -59,7 +59,7 @@ cdnow:FILE, or store:DATA-DIR, the default) and prints a table, or JSON with --j
 				return t, nil
 			}
 			ctx := cmd.Context()
-			data, err := loadData(ctx, dataset)
+			data, err := loadRecords(ctx, dataset)
 			if err != nil {
 				return err
 			}

@@ -131,7 +131,7 @@ func TestKeys(t *testing.T) {
 }
 
 // startCmd runs a serving command until the test ends and returns its base
-// URL once it listens.
+// URL once it listens and has built its background models.
 func startCmd(t *testing.T, args ...string) (base string, stdout *syncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -152,7 +152,7 @@ func startCmd(t *testing.T, args ...string) (base string, stdout *syncBuffer) {
 	re := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil && strings.Contains(stdout.String(), "Background models ready") {
 			return m[1], stdout
 		}
 		select {

@@ -41,7 +41,7 @@ confidences, and reports what each step removed or changed.`,
 			}
 			opts.HalfLife = halfLife
 			ctx := cmd.Context()
-			data, err := loadData(ctx, dataset)
+			data, err := loadRecords(ctx, dataset)
 			if err != nil {
 				return err
 			}

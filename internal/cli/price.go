@@ -15,24 +15,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/pricing"
 )
 
 // pricingData loads a dataset's sales and their weekly demand.
-func pricingData(ctx context.Context, dataset string) ([]pricing.Sale, *eval.Data, error) {
-	data, err := loadData(ctx, dataset)
+func pricingData(ctx context.Context, spec string) ([]pricing.Sale, *dataset.Records, error) {
+	data, err := loadRecords(ctx, spec)
 	if err != nil {
 		return nil, nil, err
 	}
 	sales := pricing.Sales(data.Events, func(id tailor.ItemID) bool { it, ok := data.Items[id]; return ok && (it.NonProduct || it.Hidden) })
 	if len(sales) == 0 {
-		return nil, nil, fmt.Errorf("%s: no purchases with a unit price", dataset)
+		return nil, nil, fmt.Errorf("%s: no purchases with a unit price", spec)
 	}
 	return sales, data, nil
 }
 
-func runPriceBacktest(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, models, jsonPath string) error {
+func runPriceBacktest(ctx context.Context, w io.Writer, dataset string, cutoff time.Time, models, jsonPath, htmlPath string) error {
 	if cutoff.IsZero() {
 		return usageError{fmt.Errorf("--cutoff is required for price-backtest (such as 2011-08-01)")}
 	}
@@ -68,7 +69,7 @@ func runPriceBacktest(ctx context.Context, w io.Writer, dataset string, cutoff t
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return writeJSONFile(jsonPath, rep)
+	return writeReports(rep, jsonPath, htmlPath)
 }
 
 func newPriceCmd(stdout io.Writer) *cobra.Command {

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/config"
@@ -18,6 +21,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/server"
+	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/train"
 	"golang.org/x/sync/errgroup"
 )
@@ -64,6 +68,7 @@ new version on that schedule and activates it.`,
 	cmd.Flags().DurationVar(&so.retrainEvery, "retrain-every", 0, "train and activate a new model version this often (0: never)")
 	cmd.Flags().DurationVar(&so.historyTTL, "history-ttl", 30*time.Second, "how long a shopper's history read from the store is reused (events posted to this server refresh it at once)")
 	cmd.Flags().StringVar(&modelName, "model", "", "model to retrain (default: what 'tailor train' picks for the data)")
+	cmd.Flags().Var(levelFlag{&so.logLevel}, "log-level", "log level: debug (a line per request), info, warn or error")
 	cmd.Flags().StringVar(&params, "params", "", "the retrained model's parameters as JSON")
 	return cmd
 }
@@ -73,10 +78,27 @@ type serveOptions struct {
 	retrainEvery time.Duration
 	train        train.Options
 	historyTTL   time.Duration // 0: the engine's default
+	logLevel     slog.Level
 	// warm, if set, is called once the engine has built its background
 	// models (search index, content vectors, session model).
 	warm func()
 }
+
+// levelFlag parses a log level.
+type levelFlag struct{ l *slog.Level }
+
+func (f levelFlag) String() string {
+	if f.l == nil {
+		return "info"
+	}
+	return strings.ToLower(f.l.String())
+}
+
+func (f levelFlag) Set(s string) error {
+	return f.l.UnmarshalText([]byte(s))
+}
+
+func (levelFlag) Type() string { return "level" }
 
 // cfgWeights converts the configuration's event weights.
 func cfgWeights(cfg *config.Config) map[tailor.EventType]float64 {
@@ -91,7 +113,9 @@ func cfgWeights(cfg *config.Config) map[tailor.EventType]float64 {
 // on loopback only. ready, if not nil, is called with the bound address
 // once the server accepts connections.
 func serve(ctx context.Context, db backend, cfg *config.Config, addr string, stdout, stderr io.Writer, so serveOptions, ready func(net.Addr)) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: so.logLevel}))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys, err := serverKeys(cfg)
 	if err != nil {
 		return err
@@ -112,7 +136,8 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	for _, t := range cfg.Events.ExcludeFromRecommendations {
 		exclude = append(exclude, tailor.EventType(t))
 	}
-	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL})
+	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
+		Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -127,7 +152,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	analyst := insights.New(db, time.Minute)
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
-		Recommender: eng, Analyst: analyst, Pricer: analyst, Basketer: analyst,
+		Recommender: eng, Analyst: analyst, Pricer: analyst, Registerer: reg, Gatherer: reg,
 	})
 	if err != nil {
 		return err
@@ -164,17 +189,23 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		return srv.Shutdown(shutdownCtx)
 	})
 	g.Go(func() error { return db.Run(gctx) })
-	g.Go(func() error { return eng.Run(gctx, 2*time.Second, time.Minute) })
-	if so.warm != nil {
-		g.Go(func() error {
-			select {
-			case <-eng.Warm():
-				so.warm()
-			case <-gctx.Done():
-			}
-			return nil
+	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error {
+		return analyst.Run(gctx, func(err error) {
+			log.Error("refresh the analyses; the last snapshot keeps serving", slog.Any("err", err))
 		})
-	}
+	})
+	g.Go(func() error {
+		select {
+		case <-eng.Warm():
+			fmt.Fprintln(stdout, "Background models ready: search index, content vectors, bought together, sessions, buy again.")
+			if so.warm != nil {
+				so.warm()
+			}
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	if so.retrainEvery > 0 {
 		g.Go(func() error { return retrain(gctx, db, eng, so, log) })
 	}
@@ -214,6 +245,7 @@ func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOpt
 // background job to run beside the server.
 type backend interface {
 	server.Backend
+	store.Counter
 	Run(ctx context.Context) error
 }
 

@@ -19,7 +19,6 @@ import (
 	"github.com/tailorhq/tailor/internal/demo"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/pricing"
-	"github.com/tailorhq/tailor/internal/rebuy"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/train"
@@ -257,14 +256,23 @@ func TestServingEndToEnd(t *testing.T) {
 		t.Errorf("stop words only: %d %+v", code, found)
 	}
 
-	// A new item, with no interactions, has neighbours by content.
+	// A new item, with no interactions, has neighbours by content once the
+	// background builder has seen the catalog change (within 5 s); until
+	// then, trending items of its kind.
 	if code := call(t, "POST", base+"/v1/items", `[{"id":"NEW1","title":"Jumbo bag green retrospot","price":1.95}]`, nil); code != 200 {
 		t.Fatalf("post new item: %d", code)
 	}
 	var fresh recommend.Response
-	if code := call(t, "GET", base+"/v1/items/NEW1/similar?n=5", "", &fresh); code != 200 || fresh.Fallback != "content" || len(fresh.Items) != 5 ||
-		!strings.HasPrefix(fresh.Items[0].Reason, "similar in description") {
-		t.Errorf("similar to a new item: %d %+v", code, fresh)
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if code := call(t, "GET", base+"/v1/items/NEW1/similar?n=5", "", &fresh); code != 200 {
+			t.Fatalf("similar to a new item: %d", code)
+		}
+		if fresh.Fallback == "content" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if fresh.Fallback != "content" || len(fresh.Items) != 5 || !strings.HasPrefix(fresh.Items[0].Reason, "similar in description") {
+		t.Errorf("similar to a new item: %+v", fresh)
 	}
 	// And it reaches the lists of shoppers who buy jumbo bags.
 	if code := call(t, "POST", base+"/v1/events", `[{"user_id":"bagfan","item_id":"85099B","type":"purchase"},{"user_id":"bagfan","item_id":"22386","type":"purchase"},{"user_id":"bagfan","item_id":"21931","type":"purchase"}]`, nil); code != 200 {
@@ -527,14 +535,27 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		}
 	}
 	// Bought together: one item, a cart, and bad carts.
-	var bt struct{ Items []recommend.Item }
+	// Bought together is a list like the others: a recommendation id, the
+	// rules (in stock, a scenario's filters), reasons by title.
+	var bt recommend.Response
 	if code := call(t, "GET", base+"/v1/items/85123A/bought-together?n=5", "", &bt); code != 200 || len(bt.Items) == 0 ||
-		!strings.HasPrefix(bt.Items[0].Reason, "often bought with 85123A") {
+		!strings.HasPrefix(bt.Items[0].Reason, "often bought with WHITE HANGING HEART") || bt.RecommendationID == "" || bt.Model != "fbt" {
 		t.Errorf("bought together: %d %+v", code, bt)
 	}
-	var cart struct{ Items []recommend.Item }
+	if code := call(t, "PUT", base+"/v1/scenarios/pdp", fmt.Sprintf(`{"exclude_items":[%q]}`, bt.Items[0].ItemID), nil); code != 200 {
+		t.Fatalf("put scenario pdp: %d", code)
+	}
+	var btScen recommend.Response
+	if code := call(t, "GET", base+"/v1/items/85123A/bought-together?n=5&in_stock=true&scenario=pdp", "", &btScen); code != 200 || len(btScen.Items) == 0 ||
+		slices.ContainsFunc(btScen.Items, func(it recommend.Item) bool { return it.ItemID == bt.Items[0].ItemID }) || btScen.Scenario != "pdp" {
+		t.Errorf("bought together under a scenario: %d %+v", code, btScen)
+	}
+	if v, sc, _, ok := recommend.ParseRecommendationID(btScen.RecommendationID); !ok || v != "fbt" || sc != "pdp" {
+		t.Errorf("bought-together recommendation id %q", btScen.RecommendationID)
+	}
+	var cart recommend.Response
 	if code := call(t, "POST", base+"/v1/carts/recommendations", `{"items":["85123A","71053"],"n":5}`, &cart); code != 200 || len(cart.Items) == 0 ||
-		slices.ContainsFunc(cart.Items, func(it recommend.Item) bool { return it.ItemID == "85123A" || it.ItemID == "71053" }) {
+		slices.ContainsFunc(cart.Items, func(it recommend.Item) bool { return it.ItemID == "85123A" || it.ItemID == "71053" }) || cart.RecommendationID == "" {
 		t.Errorf("cart: %d %+v", code, cart)
 	}
 	for _, tc := range []struct {
@@ -551,8 +572,9 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		}
 	}
 
-	var again struct{ Items []rebuy.Due }
-	if code := call(t, "GET", base+"/v1/users/12350/buy-again?n=3", "", &again); code != 200 || len(again.Items) != 3 || again.Items[0].Times == 0 {
+	var again recommend.Response
+	if code := call(t, "GET", base+"/v1/users/12350/buy-again?n=3", "", &again); code != 200 || len(again.Items) != 3 || again.Items[0].Due == nil ||
+		again.Items[0].Due.Times == 0 || again.RecommendationID == "" || again.Model != "rebuy" {
 		t.Errorf("buy again: %d %+v", code, again)
 	}
 	if code := call(t, "GET", base+"/v1/users/never-seen/buy-again", "", &again); code != 200 || len(again.Items) != 0 {

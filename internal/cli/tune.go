@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/model/all"
+	protocols "github.com/tailorhq/tailor/internal/protocol/all"
 )
 
 // tuned is the file 'tailor tune' writes and 'tailor eval --config' reads.
@@ -41,14 +42,19 @@ func newTuneCmd(stdout io.Writer) *cobra.Command {
 		Use:   "tune --dataset FORMAT:PATH --protocol NAME --model NAME [--budget 30m] [--out FILE]",
 		Short: "Search a model's parameters on validation data and write the best",
 		Long: `Tune splits the dataset by the protocol, takes its first fold, and searches the
-model's parameter grid (its documented space), fitting on the training part and
-scoring NDCG@K on the validation part only (the protocol's, or a seeded tenth of each
-user's training items), until the grid or the --budget is spent.
+model's parameter grid (its documented space), fitting on the validation part's
+training data and scoring NDCG@K on its cases only, never the test cases: the
+protocol's own validation part (the time-based protocols: the same split one
+--valid-window before the cutoff, on the training events alone; recbole and loo:
+their validation items), or a seeded tenth of each user's training items (kfold,
+ml100k-folds), until the grid or the --budget is spent. It works for every protocol
+and every model with a grid that answers the protocol's task.
 
 --search random tries the grid in a seeded random order. --search halving is
 successive halving: every parameter set is tried on a seeded random share of the
 users (1/eta², at least 200 users a round), the best 1/eta go on to eta times more
-users, and the last round fits the survivors on all of them.
+users, and the last round fits the survivors on all of them (protocols whose cases are
+shoppers': not basket-completion or session-next).
 
 --carves N (random search, protocols without a validation part of their own) scores
 every parameter set by its mean over N seeded validation tenths instead of one: inner
@@ -62,7 +68,7 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 			if dataset == "" || protocol == "" || modelName == "" {
 				return usageError{fmt.Errorf("--dataset, --protocol and --model are required")}
 			}
-			if k <= 0 {
+			if k < 0 || (k == 0 && cmd.Flags().Changed("k")) {
 				return usageError{fmt.Errorf("--k %d: must be a positive integer", k)}
 			}
 			if search != "random" && search != "halving" {
@@ -80,13 +86,32 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 			if carves > 1 && search != "random" {
 				return usageError{fmt.Errorf("--carves %d: only the random search averages over carves", carves)}
 			}
+			p, err := protocols.Lookup(protocol)
+			if err != nil {
+				return usageError{fmt.Errorf("--protocol: %w", err)}
+			}
+			if err := checkSplitFlags(cmd.Flags(), p); err != nil {
+				return err
+			}
+			if err := needCutoff(p, opts); err != nil {
+				return err
+			}
 			info, err := all.Lookup(modelName)
 			if err != nil {
 				return usageError{fmt.Errorf("--model: %w", err)}
 			}
+			if err := fitting("--model", info, p); err != nil {
+				return err
+			}
+			if len(info.Grid) == 0 {
+				return usageError{fmt.Errorf("--model: %s has no parameters to search", info.Name)}
+			}
+			if k == 0 {
+				k = p.Ks[0]
+			}
 			ctx := cmd.Context()
 			opts.Seed = seed
-			_, folds, err := splitData(ctx, dataset, protocol, opts)
+			_, folds, err := splitData(ctx, dataset, p, opts)
 			if err != nil {
 				return err
 			}
@@ -121,17 +146,16 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataset, "dataset", "", "FORMAT:PATH (an import format) or store:DATA-DIR")
-	f.StringVar(&protocol, "protocol", "", "split protocol: "+strings.Join(eval.Protocols(), ", "))
-	f.StringVar(&modelName, "model", "", "model to tune: "+strings.Join(modelNames(), ", "))
-	f.IntVar(&k, "k", 10, "the cut-off of the validation NDCG")
+	f.StringVar(&protocol, "protocol", "", "protocol: "+strings.Join(protocols.Names(), ", "))
+	f.StringVar(&modelName, "model", "", "model to tune: "+strings.Join(all.Names(), ", "))
+	f.IntVar(&k, "k", 0, "the cut-off of the validation NDCG (default: the protocol's first)")
 	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
 	f.DurationVar(&budget, "budget", 30*time.Minute, "stop trying new parameter sets after this long (0: try the whole grid)")
 	f.StringVar(&out, "out", "", "write the result to this file (default: print it)")
 	f.StringVar(&search, "search", "random", "search method: random (the grid in a seeded random order) or halving (successive halving over shares of the users)")
 	f.IntVar(&carves, "carves", 1, "random search: average every parameter set's validation NDCG over this many seeded validation tenths")
 	f.IntVar(&eta, "eta", 3, "halving: the factor by which each round cuts the candidates and grows the users")
-	f.IntVar(&opts.Folds, "folds", 5, "number of folds (kfold)")
-	f.Float64Var(&opts.MinRating, "min-rating", 3, "lowest rating kept (recbole)")
+	addSplitFlags(f, &opts)
 	return cmd
 }
 

@@ -98,7 +98,7 @@ func Default() *Config {
 				"view": 1, "click": 2, "add_to_cart": 4, "remove_from_cart": 0,
 				"purchase": 8, "return": 0, "rating": 1,
 			},
-			ExcludeFromRecommendations: []string{"purchase"},
+			ExcludeFromRecommendations: []string{"purchase", "rating"},
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -198,7 +199,7 @@ type reportRow struct {
 // results table and SVG charts of each ranking metric against K, latency
 // per model, and accuracy against latency.
 func WriteHTML(w io.Writer, rep Report) error {
-	if len(rep.Ks) == 0 || len(rep.Results) == 0 {
+	if len(rep.Results) == 0 {
 		return fmt.Errorf("html report: nothing to report")
 	}
 	var keys []string
@@ -207,7 +208,22 @@ func WriteHTML(w io.Writer, rep Report) error {
 			keys = append(keys, Key(m, k))
 		}
 	}
-	keys = append(keys, "auc")
+	if _, ok := rep.Results[0].Metrics["auc"]; ok {
+		keys = append(keys, "auc")
+	}
+	if len(rep.Ks) == 0 {
+		// A report of other metrics (the price backtest): all of them.
+		seen := map[string]bool{}
+		for _, r := range rep.Results {
+			for k := range r.Metrics {
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, k)
+				}
+			}
+		}
+		slices.Sort(keys)
+	}
 	var rows []reportRow
 	for _, r := range rep.Results {
 		row := reportRow{Model: r.Model}
@@ -224,10 +240,12 @@ func WriteHTML(w io.Writer, rep Report) error {
 		rows = append(rows, row)
 	}
 	var charts []chart
-	for _, m := range []string{NDCG, Recall, Precision, Hit} {
-		charts = append(charts, metricChart(rep, m))
+	if len(rep.Ks) > 0 {
+		for _, m := range []string{NDCG, Recall, Precision, Hit} {
+			charts = append(charts, metricChart(rep, m))
+		}
+		charts = append(charts, latencyChart(rep), tradeoffChart(rep))
 	}
-	charts = append(charts, latencyChart(rep), tradeoffChart(rep))
 	return reportTemplate.Execute(w, map[string]any{"R": rep, "Keys": keys, "Rows": rows, "Charts": charts})
 }
 

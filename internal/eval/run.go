@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -19,7 +20,9 @@ import (
 type Candidate struct {
 	Info   model.Info
 	Params json.RawMessage
-	// Tune searches Info.Grid on each fold's validation part (see tune)
+	// Label names the result (default Info.Name).
+	Label string
+	// Tune searches Info.Grid on each fold's validation part (see Search)
 	// instead of using Params.
 	Tune bool
 	// Carves is the number of validation tenths a search averages over
@@ -31,26 +34,28 @@ type Candidate struct {
 type Result struct {
 	Model  string          `json:"model"`
 	Params json.RawMessage `json:"params"`
-	// Metrics are means over test users (averaged over folds), by key
+	// Metrics are means over test cases (averaged over folds), by key
 	// such as "ndcg@10".
 	Metrics map[string]float64 `json:"metrics"`
 	// CI95 are percentile-bootstrap 95% intervals of the ranking metrics,
-	// from the test users of all folds.
+	// from the test cases of all folds.
 	CI95         map[string][2]float64 `json:"ci95"`
 	TrainSeconds float64               `json:"train_seconds"`
-	// LatencyMs is the single-thread time to recommend for one user,
-	// over up to 1,000 test users of the first fold.
+	// LatencyMs is the single-thread time to answer one case, over up to
+	// 1,000 test cases of the first fold.
 	LatencyMs map[string]float64 `json:"latency_ms"`
-	// UsersPerSecond is the all-core throughput of recommending the top
-	// max(K) items.
+	// UsersPerSecond is the all-core throughput of answering the test
+	// cases with the top max(K) items.
 	UsersPerSecond float64 `json:"users_per_second"`
 	// PeakHeapBytes is the largest Go heap seen while fitting and
-	// recommending.
+	// answering.
 	PeakHeapBytes uint64 `json:"peak_heap_bytes"`
-	// ModelBytes is the size of the model's artifact (see model.Save) fitted
-	// on the first fold.
+	// ModelBytes is the size of the model's artifact (see model.Save)
+	// fitted on the first fold; 0 for a model that cannot be saved.
 	ModelBytes int64 `json:"model_bytes"`
-	TestUsers  int   `json:"test_users"`
+	// TestUsers is the number of test cases (test users for the
+	// protocols with one case per user).
+	TestUsers int `json:"test_users"`
 	// Tuned are the parameters the search chose on each fold, with their
 	// validation NDCG at the first K.
 	Tuned []Tuned `json:"tuned,omitempty"`
@@ -62,26 +67,50 @@ type Tuned struct {
 	ValidNDCG float64         `json:"valid_ndcg"`
 }
 
-// Run fits every candidate on every fold and measures it on the folds'
-// test users, at each cut-off in ks. A user's training items (and, at test
-// time, validation items) are excluded from their ranking, which is over
-// every item seen in training. categories, if not nil, gives the categories
-// of an item id, for intra-list diversity.
+// RunOptions configure Run.
+type RunOptions struct {
+	// Ks are the cut-offs (not empty).
+	Ks []int
+	// Seed seeds every random choice.
+	Seed uint64
+	// FullRanking ranks every item with training data for each case and
+	// measures AUC (see Protocol.FullRanking).
+	FullRanking bool
+	// WholeCatalog measures coverage over every item of the index (see
+	// Protocol.WholeCatalog).
+	WholeCatalog bool
+	// Categories, if not nil, gives the categories of an item id, for
+	// intra-list diversity.
+	Categories func(id string) []string
+}
+
+// Run fits every candidate on every fold's training part and measures its
+// answers to the fold's cases, at each cut-off in opts.Ks. Every model
+// must answer the cases' task.
 //
 // Besides the ranking metrics it reports, at each K, catalog coverage,
 // novelty (mean self-information of the recommended items), the mean number
-// of training users of the recommended items ("popularity@K") and, with
-// categories, intra-list diversity; and AUC over each user's full ranking.
-func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed uint64, categories func(id string) []string) ([]Result, error) {
+// of training rows of the recommended items ("popularity@K") and, with
+// categories, intra-list diversity; with FullRanking, AUC over each case's
+// full ranking; and for folds with Sampled, the sampled hit rate and NDCG.
+func Run(ctx context.Context, folds []Fold, cands []Candidate, opts RunOptions) ([]Result, error) {
+	if len(opts.Ks) == 0 {
+		return nil, fmt.Errorf("eval: no cut-offs")
+	}
+	ks := opts.Ks
 	maxK := slices.Max(ks)
 	var results []Result
 	for _, c := range cands {
-		res := Result{Model: c.Info.Name, Params: c.Params, Metrics: map[string]float64{}, CI95: map[string][2]float64{},
+		label := c.Label
+		if label == "" {
+			label = c.Info.Name
+		}
+		res := Result{Model: label, Params: c.Params, Metrics: map[string]float64{}, CI95: map[string][2]float64{},
 			LatencyMs: map[string]float64{}}
 		if len(res.Params) == 0 {
 			res.Params = json.RawMessage("{}")
 		}
-		pooled := make([][]Mean, len(RankingMetrics)) // all users of all folds
+		pooled := make([][]Mean, len(RankingMetrics)) // all cases of all folds
 		foldMeans := make([][]float64, len(RankingMetrics))
 		for m := range pooled {
 			pooled[m] = make([]Mean, len(ks))
@@ -92,21 +121,27 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 		var auc Mean
 		sampled := map[string][]Mean{"sampled_hit": make([]Mean, len(ks)), "sampled_ndcg": make([]Mean, len(ks))}
 		var peak heapPeak
-		var evalUsers int
+		var evalCases int
 		var evalTime time.Duration
 		for fi, f := range folds {
+			if len(f.Cases) == 0 {
+				return nil, fmt.Errorf("fold %d has no test cases", fi+1)
+			}
 			params := c.Params
 			if c.Tune && len(c.Info.Grid) > 0 {
-				best, score, err := tune(ctx, c.Info, f, ks[0], seed, max(1, c.Carves))
+				best, score, err := tune(ctx, c.Info, f, ks[0], opts.Seed, max(1, c.Carves))
 				if err != nil {
 					return nil, fmt.Errorf("fold %d: %w", fi+1, err)
 				}
 				params = best
 				res.Tuned = append(res.Tuned, Tuned{Params: best, ValidNDCG: score})
 			}
-			mdl, err := c.Info.New(params, seed)
+			mdl, err := c.Info.New(params, opts.Seed)
 			if err != nil {
 				return nil, err
+			}
+			if task := f.Cases[0].Query.Task; !model.Answers(mdl, task) {
+				return nil, fmt.Errorf("%s does not answer %s queries", c.Info.Name, task)
 			}
 			start := time.Now()
 			if err := mdl.Fit(ctx, f.Train); err != nil {
@@ -114,24 +149,39 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 			}
 			res.TrainSeconds += time.Since(start).Seconds()
 			peak.sample()
-			inTrain := f.Train.ItemUsers()
+			mx, err := f.Train.Matrix()
+			if err != nil {
+				return nil, err
+			}
+			inTrain := mx.ItemUsers()
 			catalog := 0
 			for _, n := range inTrain {
 				if n > 0 {
 					catalog++
 				}
 			}
-			users := make([]int32, 0, len(f.Test))
-			for u := range f.Test {
-				users = append(users, u)
+			n := maxK
+			if opts.FullRanking {
+				n = catalog
 			}
-			slices.Sort(users)
-			scores, lists, aucs, ranks, err := rankAll(ctx, mdl, f, users, inTrain, ks, catalog, seed)
+			coverageOf := catalog
+			if opts.WholeCatalog {
+				coverageOf = f.Train.NumItems()
+			}
+			a := answerer{m: mdl, f: &f}
+			if _, isMatrix := model.AsMatrix(mdl); !isMatrix && f.Train.RowKind() == dataset.ByUser {
+				a.rows = mx.Row
+			}
+			scores, lists, aucs, ranks, err := a.rankAll(ctx, ks, n, opts.FullRanking, opts.Seed)
 			if err != nil {
 				return nil, err
 			}
-			evalTime += throughput(mdl, f, users, inTrain, maxK)
-			evalUsers += len(users)
+			elapsed, err := a.throughput(maxK)
+			if err != nil {
+				return nil, err
+			}
+			evalTime += elapsed
+			evalCases += len(f.Cases)
 			peak.sample()
 			for m := range RankingMetrics {
 				for j := range ks {
@@ -153,26 +203,26 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 					sampled["sampled_ndcg"][j].Add(ndcg)
 				}
 			}
-			for _, a := range aucs {
-				if !math.IsNaN(a) {
-					auc.Add(a)
+			for _, x := range aucs {
+				if !math.IsNaN(x) {
+					auc.Add(x)
 				}
 			}
 			userCounts := map[int32]int{}
 			for i, n := range inTrain {
 				userCounts[int32(i)] = int(n)
 			}
-			trainUsers := 0
-			for u := 0; u < f.Train.NumUsers(); u++ {
-				if f.Train.RowPtr[u+1] > f.Train.RowPtr[u] {
-					trainUsers++
+			trainRows := 0
+			for u := 0; u < mx.NumUsers(); u++ {
+				if mx.RowPtr[u+1] > mx.RowPtr[u] {
+					trainRows++
 				}
 			}
 			var cats map[int32][]string
-			if categories != nil {
+			if opts.Categories != nil {
 				cats = map[int32][]string{}
 				for i, id := range f.Train.Items {
-					if c := categories(id); len(c) > 0 {
+					if c := opts.Categories(id); len(c) > 0 {
 						cats[int32(i)] = c
 					}
 				}
@@ -183,23 +233,27 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 					topK[i] = l[:min(k, len(l))]
 				}
 				w := 1 / float64(len(folds))
-				beyond["coverage"][j] += Coverage(topK, catalog) * w
-				beyond["novelty"][j] += Novelty(topK, userCounts, trainUsers) * w
+				beyond["coverage"][j] += Coverage(topK, coverageOf) * w
+				beyond["novelty"][j] += Novelty(topK, userCounts, trainRows) * w
 				beyond["popularity"][j] += MeanPopularity(topK, userCounts) * w
 				if cats != nil {
 					beyond["diversity"][j] += IntraListDiversity(topK, cats) * w
 				}
 			}
 			if fi == 0 {
-				size, err := model.Size(c.Info.Name, params, mdl)
-				if err != nil {
+				if model.IsPersistent(mdl) {
+					size, err := model.Size(c.Info.Name, params, mdl)
+					if err != nil {
+						return nil, err
+					}
+					res.ModelBytes = size
+				}
+				if res.LatencyMs, err = a.latencies(maxK); err != nil {
 					return nil, err
 				}
-				res.ModelBytes = size
-				res.LatencyMs = latencies(mdl, f, users, inTrain, maxK)
 			}
 		}
-		src := rand.NewPCG(seed, 0x626f6f74)
+		src := rand.NewPCG(opts.Seed, 0x626f6f74)
 		for m, name := range RankingMetrics {
 			for j, k := range ks {
 				res.Metrics[Key(name, k)] = foldMeans[m][j]
@@ -208,14 +262,16 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 			}
 		}
 		for name, vals := range beyond {
-			if name == "diversity" && categories == nil {
+			if name == "diversity" && opts.Categories == nil {
 				continue
 			}
 			for j, k := range ks {
 				res.Metrics[Key(name, k)] = vals[j]
 			}
 		}
-		res.Metrics["auc"] = auc.Value()
+		if opts.FullRanking {
+			res.Metrics["auc"] = auc.Value()
+		}
 		for name, ms := range sampled {
 			for j, k := range ks {
 				if ms[j].N() > 0 {
@@ -223,9 +279,9 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 				}
 			}
 		}
-		res.TestUsers = evalUsers
+		res.TestUsers = evalCases
 		if evalTime > 0 {
-			res.UsersPerSecond = float64(evalUsers) / evalTime.Seconds()
+			res.UsersPerSecond = float64(evalCases) / evalTime.Seconds()
 		}
 		res.PeakHeapBytes = peak.max
 		results = append(results, res)
@@ -233,66 +289,100 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, ks []int, seed ui
 	return results, nil
 }
 
-// rankAll ranks every candidate item for every test user, on all cores,
-// scores the top of each ranking at ks, and computes each user's AUC over
-// the full ranking (of n candidates at most). It returns the lists cut at
-// the largest K. With f.Sampled set, it also returns, for every test item,
-// its rank among f.Sampled items sampled (seeded) from those the user did
-// not have.
-func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrain []int32, ks []int, n int, seed uint64) ([]Scores, [][]int32, []float64, []int, error) {
+// answerer answers a fold's cases with a fitted model.
+type answerer struct {
+	m model.Model
+	f *Fold
+	// rows, when set, gives a training shopper's matrix row, for a model
+	// that is not a matrix model and a case that has no history of its
+	// own: the history is then the shopper's training items.
+	rows func(u int32) ([]int32, []float32)
+}
+
+// query returns case i's query asking for n items.
+func (a *answerer) query(i, n int) model.Query {
+	q := a.f.Cases[i].Query
+	q.N = n
+	if a.rows != nil && q.History == nil && q.User >= 0 {
+		items, weights := a.rows(q.User)
+		q.History = make([]model.Interaction, len(items))
+		for k := range items {
+			q.History[k] = model.Interaction{Item: items[k], Weight: weights[k]}
+		}
+	}
+	return q
+}
+
+// rankAll answers every case on all cores, scores the top of each answer
+// at ks, and (full) each case's AUC over its whole ranking. It returns the
+// lists cut at the largest K. With f.Sampled set, it also returns, for
+// every relevant item, its rank among f.Sampled items sampled (seeded) from
+// those the case allows that are not relevant.
+func (a *answerer) rankAll(ctx context.Context, ks []int, n int, full bool, seed uint64) ([]Scores, [][]int32, []float64, []int, error) {
+	cases := a.f.Cases
 	maxK := slices.Max(ks)
-	scores := make([]Scores, len(users))
-	lists := make([][]int32, len(users))
-	aucs := make([]float64, len(users))
+	scores := make([]Scores, len(cases))
+	lists := make([][]int32, len(cases))
+	aucs := make([]float64, len(cases))
 	var ranks [][]int
-	if f.Sampled > 0 {
-		ranks = make([][]int, len(users))
+	if a.f.Sampled > 0 {
+		ranks = make([][]int, len(cases))
 	}
 	workers := runtime.GOMAXPROCS(0)
 	var wg sync.WaitGroup
 	next := make(chan int)
+	errs := make([]error, workers)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			var buf []topk.Entry
-			var full []int32
+			var list []int32
 			rel := map[int32]bool{}
 			var positions []int
 			for i := range next {
-				u := users[i]
-				exclude := excluder(f, u, inTrain)
-				buf = mdl.Recommend(u, n, exclude, buf[:0])
-				full = full[:0]
+				if errs[w] != nil {
+					continue
+				}
+				q := a.query(i, n)
+				var err error
+				if buf, err = a.m.Answer(&q, buf[:0]); err != nil {
+					errs[w] = fmt.Errorf("case %d: %w", i, err)
+					continue
+				}
+				list = list[:0]
 				for _, e := range buf {
-					full = append(full, e.Index)
+					list = append(list, e.Index)
 				}
 				clear(rel)
-				for _, it := range f.Test[u] {
+				for _, it := range cases[i].Relevant {
 					rel[it] = true
 				}
-				scores[i] = Rank(full, rel, ks)
-				lists[i] = slices.Clone(full[:min(maxK, len(full))])
-				positions = positions[:0]
-				for p, it := range full {
-					if rel[it] {
-						positions = append(positions, p)
+				scores[i] = Rank(list, rel, ks)
+				lists[i] = slices.Clone(list[:min(maxK, len(list))])
+				aucs[i] = math.NaN()
+				if full {
+					positions = positions[:0]
+					for p, it := range list {
+						if rel[it] {
+							positions = append(positions, p)
+						}
 					}
+					// Relevant items missing from the ranking (not
+					// candidates) rank last.
+					for missing := len(rel) - len(positions); missing > 0; missing-- {
+						positions = append(positions, len(list)+missing-1)
+					}
+					aucs[i] = AUC(positions, len(list)+len(rel)-countIn(rel, list))
 				}
-				// Test items missing from the ranking (not candidates) rank
-				// last.
-				for missing := len(rel) - len(positions); missing > 0; missing-- {
-					positions = append(positions, len(full)+missing-1)
-				}
-				aucs[i] = AUC(positions, len(full)+len(rel)-countIn(rel, full))
 				if ranks != nil {
-					ranks[i] = sampledRanks(f, u, full, rel, exclude, seed)
+					ranks[i] = sampledRanks(a.f.Sampled, &q, list, rel, cases[i].Relevant, seed)
 				}
 			}
 		}()
 	}
 	var err error
-	for i := range users {
+	for i := range cases {
 		if err = ctx.Err(); err != nil {
 			break
 		}
@@ -300,6 +390,11 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 	}
 	close(next)
 	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return nil, nil, nil, nil, e
+		}
+	}
 	var flat []int
 	for _, r := range ranks {
 		flat = append(flat, r...)
@@ -307,29 +402,29 @@ func rankAll(ctx context.Context, mdl model.Model, f Fold, users []int32, inTrai
 	return scores, lists, aucs, flat, err
 }
 
-// sampledRanks returns, for each of the user's test items, how many of
-// f.Sampled items drawn (seeded by seed and u) from the candidates the user
-// did not have rank above it in the full ranking.
-func sampledRanks(f Fold, u int32, full []int32, rel map[int32]bool, exclude func(int32) bool, seed uint64) []int {
+// sampledRanks returns, for each relevant item, how many of k items drawn
+// (seeded by seed and the case's user) from the ranked items the query
+// allows that are not relevant rank above it.
+func sampledRanks(k int, q *model.Query, full []int32, rel map[int32]bool, relevant []int32, seed uint64) []int {
 	pos := make(map[int32]int, len(full))
 	for p, it := range full {
 		pos[it] = p
 	}
 	var pool []int32
 	for _, it := range full {
-		if !rel[it] && !exclude(it) {
+		if !rel[it] && q.Allowed(it) {
 			pool = append(pool, it)
 		}
 	}
-	r := rand.New(rand.NewPCG(seed, uint64(u)+1))
-	k := min(f.Sampled, len(pool))
+	r := rand.New(rand.NewPCG(seed, uint64(q.User)+1))
+	k = min(k, len(pool))
 	// A partial Fisher–Yates shuffle draws k distinct items.
 	for i := 0; i < k; i++ {
 		j := i + r.IntN(len(pool)-i)
 		pool[i], pool[j] = pool[j], pool[i]
 	}
 	var out []int
-	for _, t := range f.Test[u] {
+	for _, t := range relevant {
 		pt, ok := pos[t]
 		if !ok {
 			pt = len(full) // not ranked: last
@@ -356,56 +451,56 @@ func countIn(set map[int32]bool, list []int32) int {
 	return n
 }
 
-// excluder leaves out the user's training and validation items (unless the
-// fold counts repeats), and items no training user had (the ranking is over
-// the items seen in training). Validation items that lie inside the
-// training part (a fold with its own ValidTrain) are training items.
-func excluder(f Fold, u int32, inTrain []int32) func(int32) bool {
-	var valid []int32
-	if f.ValidTrain == nil {
-		valid = f.Valid[u]
-	}
-	return func(i int32) bool {
-		return inTrain[i] == 0 || (!f.Repeats && f.Train.Has(u, i)) || slices.Contains(valid, i)
-	}
-}
-
 // latencies returns quantiles (p10, p25, p50, p75, p90, p99, max) of the
-// single-thread time, in milliseconds, of recommending for up to 1,000 of
-// the users.
-func latencies(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) map[string]float64 {
-	sample := users[:min(len(users), 1000)]
-	ds := make([]float64, len(sample))
+// single-thread time, in milliseconds, of answering up to 1,000 of the
+// cases with n items.
+func (a *answerer) latencies(n int) (map[string]float64, error) {
+	sample := min(len(a.f.Cases), 1000)
+	ds := make([]float64, sample)
 	var buf []topk.Entry
-	for i, u := range sample {
-		exclude := excluder(f, u, inTrain)
+	for i := range sample {
+		q := a.query(i, n)
 		start := time.Now()
-		buf = mdl.Recommend(u, n, exclude, buf[:0])
+		var err error
+		if buf, err = a.m.Answer(&q, buf[:0]); err != nil {
+			return nil, err
+		}
 		ds[i] = float64(time.Since(start).Nanoseconds()) / 1e6
 	}
 	slices.Sort(ds)
-	q := func(p float64) float64 { return ds[int(math.Round(p*float64(len(ds)-1)))] }
-	return map[string]float64{"p10": q(0.10), "p25": q(0.25), "p50": q(0.5), "p75": q(0.75), "p90": q(0.9), "p99": q(0.99), "max": q(1)}
+	qt := func(p float64) float64 { return ds[int(math.Round(p*float64(len(ds)-1)))] }
+	return map[string]float64{"p10": qt(0.10), "p25": qt(0.25), "p50": qt(0.5), "p75": qt(0.75), "p90": qt(0.9), "p99": qt(0.99), "max": qt(1)}, nil
 }
 
-// throughput returns the wall time of recommending the top n for every user
+// throughput returns the wall time of answering every case with the top n
 // on all cores.
-func throughput(mdl model.Model, f Fold, users []int32, inTrain []int32, n int) time.Duration {
+func (a *answerer) throughput(n int) (time.Duration, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	workers := runtime.GOMAXPROCS(0)
+	errs := make([]error, workers)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			var buf []topk.Entry
-			for i := w; i < len(users); i += workers {
-				buf = mdl.Recommend(users[i], n, excluder(f, users[i], inTrain), buf[:0])
+			for i := w; i < len(a.f.Cases); i += workers {
+				q := a.query(i, n)
+				var err error
+				if buf, err = a.m.Answer(&q, buf[:0]); err != nil {
+					errs[w] = err
+					return
+				}
 			}
 		}(w)
 	}
 	wg.Wait()
-	return time.Since(start)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
 }
 
 // heapPeak records the largest heap in use seen.

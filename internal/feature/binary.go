@@ -254,3 +254,26 @@ func DecodeDataset(d *Decoder) (*Dataset, error) {
 	}
 	return ds, nil
 }
+
+// Float64s writes a length-prefixed []float64.
+func (e *Encoder) Float64s(v []float64) {
+	e.Uint64(uint64(len(v)))
+	b := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(x))
+	}
+	e.write(b)
+}
+
+// Float64s reads a []float64.
+func (d *Decoder) Float64s() []float64 {
+	n := d.length(8)
+	b := d.bytes(8 * n)
+	out := make([]float64, n)
+	for i := range out {
+		if b != nil {
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	}
+	return out
+}

@@ -252,3 +252,104 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	c.p.Add(int64(n))
 	return n, err
 }
+
+// Records are a batch of accepted records, as Read hands them over.
+type Records struct {
+	Items  []tailor.Item
+	Users  []tailor.User
+	Events []tailor.Event
+}
+
+// Read parses the inputs in the given format like Import, without a store:
+// it calls yield with each batch of accepted records, in the order read,
+// and returns the cleaning report. Events whose id came earlier are counted
+// as duplicates and not handed over, as a store would drop them; items and
+// users are handed over as read (a later record replaces an earlier one).
+// The report's Items, Users and Events count the distinct records handed
+// over. A failing yield stops the read with its error.
+func Read(ctx context.Context, paths []string, opts Options, yield func(Records) error) (*Report, error) {
+	start := time.Now()
+	parse, ok := formats[opts.Format]
+	if !ok {
+		return nil, fmt.Errorf("unknown format %q: use one of %s", opts.Format, strings.Join(Formats(), ", "))
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("no input files")
+	}
+	rules := opts.Rules
+	if rules == nil {
+		r := tailor.DefaultRules()
+		rules = &r
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	in := &input{progress: opts.Progress}
+	if in.progress != nil {
+		in.progress.Start(totalSize(paths))
+	}
+	report := newReport(opts.Format, slices.Clone(paths))
+	y := &yielder{yield: yield, events: map[string]struct{}{}, items: map[tailor.ItemID]struct{}{}, users: map[tailor.UserID]struct{}{}}
+	s := newSink(ctx, y, rules, now, report)
+	var perr error
+	for _, p := range paths {
+		if perr = parse(s.ctx, in, p, s); perr != nil {
+			break
+		}
+	}
+	err := s.close()
+	if err == nil {
+		err = perr
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil && opts.Strict && report.Rejected > 0 {
+		err = fmt.Errorf("%w: %d of %d rows were rejected", ErrStrict, report.Rejected, report.Read)
+	}
+	report.ElapsedSeconds = time.Since(start).Seconds()
+	if report.ElapsedSeconds > 0 {
+		report.RowsPerSecond = float64(report.Read) / report.ElapsedSeconds
+	}
+	report.Items, report.Users, report.Events = len(y.items), len(y.users), len(y.events)
+	return report, err
+}
+
+// yielder hands a Sink's batches to Read's caller, dropping events whose
+// id it has handed over before.
+type yielder struct {
+	yield  func(Records) error
+	events map[string]struct{}
+	items  map[tailor.ItemID]struct{}
+	users  map[tailor.UserID]struct{}
+}
+
+func (y *yielder) UpsertItems(_ context.Context, items []tailor.Item) error {
+	for i := range items {
+		y.items[items[i].ID] = struct{}{}
+	}
+	return y.yield(Records{Items: items})
+}
+
+func (y *yielder) UpsertUsers(_ context.Context, users []tailor.User) error {
+	for i := range users {
+		y.users[users[i].ID] = struct{}{}
+	}
+	return y.yield(Records{Users: users})
+}
+
+func (y *yielder) InsertEvents(_ context.Context, events []tailor.Event) (store.InsertResult, error) {
+	fresh := events[:0:0]
+	for i := range events {
+		if _, dup := y.events[events[i].ID]; dup {
+			continue
+		}
+		y.events[events[i].ID] = struct{}{}
+		fresh = append(fresh, events[i])
+	}
+	if len(fresh) == 0 {
+		return store.InsertResult{Duplicates: len(events)}, nil
+	}
+	return store.InsertResult{Inserted: len(fresh), Duplicates: len(events) - len(fresh)}, y.yield(Records{Events: fresh})
+}

@@ -54,8 +54,16 @@ type writeResult struct {
 	err        error
 }
 
+// recordWriter is where a Sink's accepted records go: a store's Writer
+// (Import) or the caller of Read.
+type recordWriter interface {
+	UpsertItems(ctx context.Context, items []tailor.Item) error
+	UpsertUsers(ctx context.Context, users []tailor.User) error
+	InsertEvents(ctx context.Context, events []tailor.Event) (store.InsertResult, error)
+}
+
 // newSink starts the writing goroutine; close must be called to stop it.
-func newSink(ctx context.Context, w store.Writer, rules *tailor.Rules, now time.Time, report *Report) *Sink {
+func newSink(ctx context.Context, w recordWriter, rules *tailor.Rules, now time.Time, report *Report) *Sink {
 	ctx, cancel := context.WithCancelCause(ctx)
 	s := &Sink{rules: rules, now: now, report: report, ops: make(chan batch, 2), done: make(chan writeResult, 1), ctx: ctx}
 	go func() {
@@ -75,7 +83,7 @@ func newSink(ctx context.Context, w store.Writer, rules *tailor.Rules, now time.
 	return s
 }
 
-func write(ctx context.Context, w store.Writer, b batch, res *writeResult) error {
+func write(ctx context.Context, w recordWriter, b batch, res *writeResult) error {
 	if len(b.items) > 0 {
 		if err := w.UpsertItems(ctx, b.items); err != nil {
 			return err

@@ -1,7 +1,9 @@
-// Package insights serves the behaviour analyses of package analytics
-// over the store: it reads the events once, keeps the snapshot for a
-// while, and answers RFM, cohorts, funnels, lifetime value, propensity
-// per-shopper profiles, elasticities and price recommendations from it.
+// Package insights serves the behaviour analyses of package analytics and
+// the pricing of package pricing over the store: a background refresher
+// (Run) reads the events into a snapshot when the store has changed, and
+// requests answer RFM, cohorts, funnels, lifetime value, propensity,
+// per-shopper profiles, elasticities and price recommendations from the
+// latest snapshot; no request reads the store's events.
 package insights
 
 import (
@@ -13,14 +15,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
-	"github.com/tailorhq/tailor/internal/eval"
-	"github.com/tailorhq/tailor/internal/fbt"
 	"github.com/tailorhq/tailor/internal/pricing"
-	"github.com/tailorhq/tailor/internal/rebuy"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -28,86 +28,91 @@ import (
 type Source interface {
 	store.EventReader
 	store.ItemReader
+	store.Counter
 }
 
-// Service answers analyses from a snapshot of the store no older than its
-// TTL. It is safe for concurrent use.
+// Service answers analyses from the latest snapshot of the store. It is
+// safe for concurrent use.
 type Service struct {
-	src Source
-	ttl time.Duration
-	now func() time.Time
+	src   Source
+	every time.Duration
 
-	mu   sync.Mutex
-	snap *snapshot
-
-	fbtMu   sync.Mutex
-	fbt     *fbt.Model
-	fbtRead time.Time
+	snap  atomic.Pointer[snapshot]
+	ready chan struct{} // closed once the first snapshot is published
+	once  sync.Once
+	mu    sync.Mutex // one refresh at a time
+	seen  signature  // what the store held at the last refresh
 }
 
-// rules returns the bought-together rules, mined from the snapshot's orders
-// at most every ten minutes.
-func (s *Service) rules(ctx context.Context) (*fbt.Model, error) {
-	s.fbtMu.Lock()
-	defer s.fbtMu.Unlock()
-	if s.fbt != nil && s.now().Sub(s.fbtRead) < 10*time.Minute {
-		return s.fbt, nil
-	}
-	sn, err := s.snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	baskets, _ := eval.Baskets(sn.events, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(id tailor.ItemID) bool {
-		it, ok := sn.items[id]
-		return ok && (it.NonProduct || it.Hidden)
-	})
-	m, err := fbt.Mine(baskets, fbt.Options{})
-	if err != nil {
-		return nil, err
-	}
-	s.fbt, s.fbtRead = m, s.now()
-	return m, nil
+// ErrRead is wrapped by the errors of reading the store: the analyses
+// could not be made, through no fault of the request.
+var ErrRead = errors.New("insights: the store could not be read")
+
+// signature is a cheap summary of what a store holds: a new snapshot is
+// read when it changes.
+type signature struct {
+	events int
+	newest time.Time
+	id     string
 }
 
-// BuyAgain ranks the shopper's past purchases for buying again, with
-// their due dates, as of the last purchase in the store.
-func (s *Service) BuyAgain(ctx context.Context, user tailor.UserID, n int) ([]rebuy.Due, error) {
-	sn, err := s.snapshot(ctx)
-	if err != nil {
-		return nil, err
+// New returns a service that refreshes its snapshot every interval (0:
+// one minute) when the store changed; call Run.
+func New(src Source, every time.Duration) *Service {
+	if every <= 0 {
+		every = time.Minute
 	}
-	sn.rebuyOnce.Do(func() {
-		ps := rebuy.FromEvents(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && (it.NonProduct || it.Hidden) })
-		sn.rebuy = rebuy.Fit(ps, sn.end.Add(time.Nanosecond))
-	})
-	return sn.rebuy.Recommend(string(user), sn.end, n), nil
+	return &Service{src: src, every: every, ready: make(chan struct{})}
 }
 
-// BoughtTogether returns the items most often bought with item (those
-// whose rules pass the significance filter), best first.
-func (s *Service) BoughtTogether(ctx context.Context, item tailor.ItemID, n int) ([]fbt.Scored, error) {
-	m, err := s.rules(ctx)
-	if err != nil {
-		return nil, err
+// Run builds the first snapshot, then refreshes it every interval while
+// the store changes, until ctx is done. A failed refresh keeps the last
+// good snapshot serving; it is reported through report (which may be nil).
+func (s *Service) Run(ctx context.Context, report func(error)) error {
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && report != nil {
+			report(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
-	return m.Complete([]tailor.ItemID{item}, n), nil
 }
 
-// CompleteCart returns additions to a cart from all its items' rules.
-func (s *Service) CompleteCart(ctx context.Context, cart []tailor.ItemID, n int) ([]fbt.Scored, error) {
-	m, err := s.rules(ctx)
+// Refresh reads a new snapshot if the store changed since the last one.
+func (s *Service) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.src.Counts(ctx)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%w: %w", ErrRead, err)
 	}
-	return m.Complete(cart, n), nil
-}
-
-// New returns a service whose snapshots live ttl (0: one minute).
-func New(src Source, ttl time.Duration) *Service {
-	if ttl <= 0 {
-		ttl = time.Minute
+	sig := signature{events: c.Events}
+	newest, err := s.src.Events(ctx, store.EventQuery{}, store.PageRequest{Limit: 1})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRead, err)
 	}
-	return &Service{src: src, ttl: ttl, now: time.Now}
+	if len(newest.Data) > 0 {
+		sig.newest, sig.id = newest.Data[0].Timestamp, newest.Data[0].ID
+	}
+	if s.snap.Load() != nil && sig == s.seen {
+		return nil
+	}
+	sn, err := read(ctx, s.src)
+	if err != nil {
+		return err
+	}
+	// Fit the models now, in the background, not on a request.
+	sn.models()
+	sn.pricing()
+	s.snap.Store(sn)
+	s.seen = sig
+	s.once.Do(func() { close(s.ready) })
+	return nil
 }
 
 // snapshot is the data and the models fitted on it.
@@ -126,9 +131,6 @@ type snapshot struct {
 	propErr   error
 	scores    map[string]float64 // propensity now
 	clvByUser map[string]*analytics.CLVPrediction
-
-	rebuyOnce sync.Once
-	rebuy     *rebuy.Model
 
 	priceOnce  sync.Once
 	demand     map[tailor.ItemID]*pricing.Demand
@@ -203,32 +205,33 @@ func (s *Service) PriceRecommendation(ctx context.Context, item tailor.ItemID, c
 	return pricing.Recommend(sn.demand[item], e, c)
 }
 
+// snapshot returns the latest snapshot, waiting for the first one.
 func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.snap != nil && s.now().Sub(s.snap.read) < s.ttl {
-		return s.snap, nil
+	if sn := s.snap.Load(); sn != nil {
+		return sn, nil
 	}
-	sn := &snapshot{read: s.now(), items: map[tailor.ItemID]tailor.Item{}}
-	if err := s.src.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
+	select {
+	case <-s.ready:
+		return s.snap.Load(), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// read reads a snapshot of the store.
+func read(ctx context.Context, src Source) (*snapshot, error) {
+	sn := &snapshot{read: time.Now(), items: map[tailor.ItemID]tailor.Item{}}
+	if err := src.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
 		sn.events = append(sn.events, *e)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("insights: read events: %w", err)
+		return nil, fmt.Errorf("%w: events: %w", ErrRead, err)
 	}
-	p := store.PageRequest{Limit: store.MaxPageSize}
-	for {
-		page, err := s.src.Items(ctx, p)
-		if err != nil {
-			return nil, fmt.Errorf("insights: read items: %w", err)
-		}
-		for _, it := range page.Data {
-			sn.items[it.ID] = it
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		p.Cursor = page.NextCursor
+	if err := store.AllItems(ctx, src, func(it *tailor.Item) error {
+		sn.items[it.ID] = *it
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("%w: items: %w", ErrRead, err)
 	}
 	sn.purchases = analytics.Purchases(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && it.NonProduct })
 	for _, pu := range sn.purchases {
@@ -236,7 +239,6 @@ func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
 			sn.end = pu.Time
 		}
 	}
-	s.snap = sn
 	return sn, nil
 }
 

@@ -46,6 +46,20 @@ func TestApplyAndProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := New(db, time.Minute)
+	// Before the first snapshot, a request waits for it (and gives up
+	// with its context).
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if _, err := svc.Profile(short, "u3"); err == nil {
+		t.Error("a profile was answered before the first snapshot")
+	}
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := svc.snap.Load()
+	if err := svc.Refresh(ctx); err != nil || svc.snap.Load() != first {
+		t.Errorf("an unchanged store was read again (%v)", err)
+	}
 	p, err := svc.Profile(ctx, "u3")
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +71,14 @@ func TestApplyAndProfile(t *testing.T) {
 	ids, err := svc.Apply(ctx, db)
 	if err != nil || len(ids) != 40 {
 		t.Fatalf("apply: %d, %v", len(ids), err)
+	}
+	// The store changed (the attributes do not count, an event does).
+	more := tailor.Event{ID: "late", UserID: "u1", ItemID: "mug", Type: tailor.Purchase, UnitPrice: &price, Timestamp: t0.AddDate(1, 0, 0)}
+	if err := db.Update(ctx, func(w store.Writer) error { _, err := w.InsertEvents(ctx, []tailor.Event{more}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Refresh(ctx); err != nil || svc.snap.Load() == first {
+		t.Errorf("a changed store was not read again (%v)", err)
 	}
 	u, err := db.User(ctx, "u3")
 	if err != nil {

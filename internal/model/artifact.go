@@ -8,26 +8,43 @@ import (
 	"io"
 
 	"github.com/tailorhq/tailor/internal/feature"
-	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Persistent is implemented by models that can be saved as an artifact
-// and loaded again.
+// and loaded again. Without it, a model can be evaluated but not saved in
+// the registry.
 type Persistent interface {
 	Model
 	encoding.BinaryMarshaler
 	encoding.BinaryUnmarshaler
 }
 
-// Similar is implemented by models that know which items are alike.
-type Similar interface {
-	// SimilarItems appends to dst the n items most similar to item i,
-	// best first.
-	SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry
+// PersistentMatrix is implemented by matrix models that can be saved.
+type PersistentMatrix interface {
+	Matrix
+	encoding.BinaryMarshaler
+	encoding.BinaryUnmarshaler
+}
+
+// Sized is implemented by models that know the size of the catalog they
+// were fitted on; artifacts record it, and loading tells it back.
+type Sized interface {
+	NumItems() int
+	SetNumItems(n int)
+}
+
+// IsPersistent reports whether m can be saved.
+func IsPersistent(m Model) bool {
+	if a, ok := m.(*matrixModel); ok {
+		return a.persistent()
+	}
+	_, ok := m.(Persistent)
+	return ok
 }
 
 // ArtifactVersion is the version of the artifact layout Save writes.
-const ArtifactVersion = 1
+// Version 1 lacked the catalog size; Load reads both.
+const ArtifactVersion = 2
 
 const artifactMagic = "TAILOR-MODEL"
 
@@ -35,11 +52,11 @@ const artifactMagic = "TAILOR-MODEL"
 var ErrNotPersistent = errors.New("the model cannot be saved")
 
 // Save writes the model as a versioned artifact: a header naming the
-// layout version, the model and its parameters, then the model's own
-// binary form. It returns the bytes written.
+// layout version, the model, its parameters and the size of its catalog,
+// then the model's own binary form. It returns the bytes written.
 func Save(w io.Writer, name string, params json.RawMessage, m Model) (int64, error) {
 	p, ok := m.(Persistent)
-	if !ok {
+	if !ok || !IsPersistent(m) {
 		return 0, fmt.Errorf("save %s: %w", name, ErrNotPersistent)
 	}
 	payload, err := p.MarshalBinary()
@@ -49,11 +66,16 @@ func Save(w io.Writer, name string, params json.RawMessage, m Model) (int64, err
 	if len(params) == 0 {
 		params = json.RawMessage("{}")
 	}
+	var n int
+	if s, ok := m.(Sized); ok {
+		n = s.NumItems()
+	}
 	e := feature.NewEncoder(w)
 	e.String(artifactMagic)
 	e.Uint64(ArtifactVersion)
 	e.String(name)
 	e.String(string(params))
+	e.Uint64(uint64(n))
 	e.String(string(payload))
 	if err := e.Err(); err != nil {
 		return e.N(), fmt.Errorf("save %s: %w", name, err)
@@ -72,16 +94,23 @@ func Load(r io.Reader, lookup func(name string) (Info, error)) (Model, string, j
 }
 
 // LoadBytes is Load from an artifact in memory, without copying its
-// payload (the model makes its own arrays from it).
+// payload (the model makes its own arrays from it). A model of a version 1
+// artifact does not know its catalog size: the caller tells it (Sized).
 func LoadBytes(b []byte, lookup func(name string) (Info, error)) (Model, string, json.RawMessage, error) {
 	d := feature.NewDecoder(b)
 	if magic := d.String(); d.Err() != nil || magic != artifactMagic {
 		return nil, "", nil, errors.New("load model: not a Tailor model artifact")
 	}
-	if v := d.Uint64(); v != ArtifactVersion {
-		return nil, "", nil, fmt.Errorf("load model: artifact version %d; this build reads version %d", v, ArtifactVersion)
+	v := d.Uint64()
+	if v != 1 && v != ArtifactVersion {
+		return nil, "", nil, fmt.Errorf("load model: artifact version %d; this build reads versions 1 and %d", v, ArtifactVersion)
 	}
-	name, params, payload := d.String(), json.RawMessage(d.String()), d.Bytes()
+	name, params := d.String(), json.RawMessage(d.String())
+	var n uint64
+	if v >= 2 {
+		n = d.Uint64()
+	}
+	payload := d.Bytes()
 	if err := d.Err(); err != nil {
 		return nil, "", nil, fmt.Errorf("load model: %w", err)
 	}
@@ -94,11 +123,14 @@ func LoadBytes(b []byte, lookup func(name string) (Info, error)) (Model, string,
 		return nil, "", nil, fmt.Errorf("load %s: %w", name, err)
 	}
 	p, ok := m.(Persistent)
-	if !ok {
+	if !ok || !IsPersistent(m) {
 		return nil, "", nil, fmt.Errorf("load %s: %w", name, ErrNotPersistent)
 	}
 	if err := p.UnmarshalBinary(payload); err != nil {
 		return nil, "", nil, fmt.Errorf("load %s: %w", name, err)
+	}
+	if s, ok := m.(Sized); ok && n > 0 {
+		s.SetNumItems(int(n))
 	}
 	return p, name, params, nil
 }

@@ -1,7 +1,15 @@
 // Package model defines what a recommendation model is to the rest of
-// Tailor: something that fits on a feature.Dataset and ranks items for a
-// user. Each algorithm lives in a package of its own; package all lists
-// those in this build.
+// Tailor: something that fits on a dataset.Dataset and answers typed
+// questions (queries) about it. A query names its task (the next items for
+// a shopper, items like an item, additions to a basket, the next item of a
+// session, what a shopper will buy again, items for a text) and carries
+// what the task needs. A model declares the tasks it answers; optional
+// capabilities are small interfaces that callers detect with a type
+// assertion, each with a documented fallback when absent, as
+// database/sql/driver does.
+//
+// Each algorithm lives in a package of its own; package all lists those in
+// this build.
 package model
 
 import (
@@ -9,57 +17,191 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
-	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/topk"
 )
 
-// Model is a recommendation model over the dense indices of the dataset it
-// was fitted on. Recommend is safe for concurrent use after Fit returns.
+// Task is a kind of question a model answers.
+type Task string
+
+// The tasks.
+const (
+	// TaskPersonal asks for the next items of a shopper, given by their
+	// training index (Query.User), their history (Query.History), or both.
+	TaskPersonal Task = "personal"
+	// TaskSimilar asks for the items most like one item (Query.Item).
+	TaskSimilar Task = "similar"
+	// TaskBasket asks for additions to a basket or cart (Query.History
+	// holds its items).
+	TaskBasket Task = "basket"
+	// TaskSession asks for the next item of a session (Query.History holds
+	// its items, oldest first).
+	TaskSession Task = "session"
+	// TaskRepurchase asks which of a shopper's past purchases (in
+	// Query.History, with their times) they will buy again at Query.Time.
+	TaskRepurchase Task = "repurchase"
+	// TaskSearch asks for the items that answer a text (Query.Text),
+	// optionally for a shopper (Query.User, Query.History).
+	TaskSearch Task = "search"
+)
+
+// Tasks lists every task, in a fixed order.
+func Tasks() []Task {
+	return []Task{TaskPersonal, TaskSimilar, TaskBasket, TaskSession, TaskRepurchase, TaskSearch}
+}
+
+// Interaction is one entry of a query's history.
+type Interaction struct {
+	Item int32
+	Type tailor.EventType
+	// Weight is how much it counts (an event type's weight, a rating, a
+	// count); models that need no weights ignore it.
+	Weight float32
+	// Time is when it happened, in Unix nanoseconds (0 when unknown).
+	Time int64
+}
+
+// Query is one question to a model. Item indices are those of the dataset
+// the model was fitted on.
+type Query struct {
+	Task Task
+	// User is the shopper's index in the training data; −1 for a shopper
+	// the model never saw (or an anonymous session).
+	User int32
+	// History is the shopper's or the session's interactions, oldest
+	// first; an item may appear more than once.
+	History []Interaction
+	// Item is the item of TaskSimilar.
+	Item int32
+	// Text is the text of TaskSearch.
+	Text string
+	// Time is when the question is asked, in Unix nanoseconds (0: the
+	// time of the newest training data).
+	Time int64
+	// N is the number of items wanted.
+	N int
+	// Exclude, if not nil, leaves out the items it returns true for.
+	Exclude func(int32) bool
+	// Candidates, if not nil, restricts the answer to these items (sorted
+	// ascending).
+	Candidates []int32
+	// Boost, if not nil, is a factor for each item's score (see Boosted),
+	// applied before the best N are chosen.
+	Boost func(int32) float64
+}
+
+// Allowed reports whether item i may be in the answer: a candidate, not
+// excluded.
+func (q *Query) Allowed(i int32) bool {
+	if q.Candidates != nil {
+		if _, ok := slices.BinarySearch(q.Candidates, i); !ok {
+			return false
+		}
+	}
+	return q.Exclude == nil || !q.Exclude(i)
+}
+
+// Boosted returns score under the query's boost for item i.
+func (q *Query) Boosted(i int32, score float32) float32 {
+	if q.Boost == nil {
+		return score
+	}
+	return Boosted(score, q.Boost(i))
+}
+
+// Boosted applies a factor to a score so that a larger factor always ranks
+// higher, whatever the score's sign.
+func Boosted(score float32, f float64) float32 {
+	if f == 1 {
+		return score
+	}
+	if score >= 0 {
+		return score * float32(f)
+	}
+	return score / float32(f)
+}
+
+// Model is a recommender over the indices of the dataset it was fitted on.
+// Answer is safe for concurrent use once Fit has returned.
 type Model interface {
 	// Fit trains the model. It may use every core, and stops early with
-	// ctx's error when ctx is done.
-	Fit(ctx context.Context, d *feature.Dataset) error
-	// Recommend appends to dst the n best items for user u, best first,
-	// leaving out those for which exclude returns true (exclude may be
-	// nil).
-	Recommend(u int32, n int, exclude func(int32) bool, dst []topk.Entry) []topk.Entry
+	// ctx's error when ctx is done. A model that needs a view the dataset
+	// lacks (orders, a catalog with text) says so in its error.
+	Fit(ctx context.Context, d *dataset.Dataset) error
+	// Tasks lists the tasks the model answers.
+	Tasks() []Task
+	// Answer appends to dst the best items for q, best first, at most
+	// q.N, all of them allowed by q; it may return fewer (or none) when
+	// the model has nothing more to say. It fails for a task the model
+	// does not answer (a *TaskError) and for indices outside the catalog.
+	Answer(q *Query, dst []topk.Entry) ([]topk.Entry, error)
 }
 
-// Scorer is a model that can score every item for a user, which blending
-// and re-ranking need. Score sets scores[i] (len(scores) is the number of
-// items) to user u's score for item i; higher is better.
-type Scorer interface {
-	Score(u int32, scores []float32)
+// TaskError is returned by Answer for a task the model does not answer, or
+// cannot answer for the query (a history where it needs a training
+// shopper).
+type TaskError struct {
+	Model  string
+	Task   Task
+	Reason string
 }
 
-// HistoryScorer is a model that can score the whole catalog for a shopper
-// given by their interactions (item indices and weights, as in a training
-// row) instead of a training user index. Serving uses it so that a
-// shopper's latest events change their recommendations at once, without
-// retraining, and so that shoppers the model never saw (and anonymous
-// sessions) get personal answers. ScoreHistory sets scores (one per item)
-// and fails only on indices outside the catalog.
-type HistoryScorer interface {
-	ScoreHistory(items []int32, weights []float32, scores []float32) error
+func (e *TaskError) Error() string {
+	if e.Reason != "" {
+		return fmt.Sprintf("%s cannot answer %s queries: %s", e.Model, e.Task, e.Reason)
+	}
+	return fmt.Sprintf("%s does not answer %s queries", e.Model, e.Task)
 }
 
-// Explainer is a model that can say which of a shopper's items led to a
+// Answers reports whether m declares the task.
+func Answers(m Model, t Task) bool { return slices.Contains(m.Tasks(), t) }
+
+// HistoryAnswerer is implemented by models that can say whether they answer
+// personal queries from a history alone (Query.User −1): a shopper the
+// model never saw, events newer than the model, an anonymous session.
+// Serving needs that. A model without the method is taken to answer from
+// histories.
+type HistoryAnswerer interface {
+	AnswersHistories() bool
+}
+
+// AnswersHistories reports whether m answers personal queries from a
+// history alone.
+func AnswersHistories(m Model) bool {
+	if h, ok := m.(HistoryAnswerer); ok {
+		return h.AnswersHistories()
+	}
+	return true
+}
+
+// Explainer is a model that can say which of a history's items led to a
 // recommendation: Because returns the history item that contributed most
-// to item's score, and false when none did.
+// to item's score, and false when none did. Without it, answers carry no
+// such reason.
 type Explainer interface {
 	Because(items []int32, item int32) (int32, bool)
 }
 
-// CheckIndices returns an error naming the first index of items outside
-// [0, n).
-func CheckIndices(items []int32, n int) error {
-	for k, i := range items {
-		if i < 0 || int(i) >= n {
-			return fmt.Errorf("history item %d (index %d) is outside the catalog of %d", k, i, n)
-		}
-	}
-	return nil
+// Due is what a model of repurchases knows of one past purchase.
+type Due struct {
+	// Times is the number of purchase days, Last the last one (Unix
+	// nanoseconds).
+	Times int
+	Last  int64
+	// IntervalDays is the repurchase interval, Ratio the time since the
+	// last purchase over it, Next when it is due (Unix nanoseconds).
+	IntervalDays, Ratio float64
+	Next                int64
+}
+
+// DueDater is a repurchase model that can say when an item of a query's
+// history is due. Without it, buy-again answers carry no due dates.
+type DueDater interface {
+	Due(q *Query, item int32) (Due, bool)
 }
 
 // Info describes a model kind: its name and how to make one.
@@ -67,10 +209,21 @@ type Info struct {
 	Name string
 	// New decodes the model's parameters (a JSON object; empty means the
 	// defaults) and returns an unfitted model. seed seeds any randomness.
+	// Parameters out of range are errors that name the parameter.
 	New func(params json.RawMessage, seed uint64) (Model, error)
 	// Grid is the parameter sets a search tries, as JSON objects; nil
 	// when the model has nothing to tune.
 	Grid []json.RawMessage
+}
+
+// TasksOf returns the tasks a model kind answers with its default
+// parameters.
+func (info Info) TasksOf() ([]Task, error) {
+	m, err := info.New(nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	return m.Tasks(), nil
 }
 
 // DecodeParams decodes a model's parameters into p, which holds the
@@ -85,4 +238,51 @@ func DecodeParams(name string, params json.RawMessage, p any) error {
 		return fmt.Errorf("%s parameters: %w", name, err)
 	}
 	return nil
+}
+
+// CheckIndices returns an error naming the first index of items outside
+// [0, n).
+func CheckIndices(items []int32, n int) error {
+	for k, i := range items {
+		if i < 0 || int(i) >= n {
+			return fmt.Errorf("history item %d (index %d) is outside the catalog of %d", k, i, n)
+		}
+	}
+	return nil
+}
+
+// CheckQuery checks the indices of a query against a catalog of n items:
+// its item (for TaskSimilar) and its history.
+func CheckQuery(name string, q *Query, n int) error {
+	if q.Task == TaskSimilar && (q.Item < 0 || int(q.Item) >= n) {
+		return fmt.Errorf("%s: item %d is outside the catalog of %d", name, q.Item, n)
+	}
+	for k := range q.History {
+		if i := q.History[k].Item; i < 0 || int(i) >= n {
+			return fmt.Errorf("%s: history item %d (index %d) is outside the catalog of %d", name, k, i, n)
+		}
+	}
+	return nil
+}
+
+// TaskNames joins tasks for messages.
+func TaskNames(ts []Task) string {
+	s := make([]string, len(ts))
+	for i, t := range ts {
+		s[i] = string(t)
+	}
+	return strings.Join(s, ", ")
+}
+
+// ExplainerOf returns the model's Explainer: its own, or that of the
+// matrix model inside.
+func ExplainerOf(m Model) (Explainer, bool) {
+	if ex, ok := m.(Explainer); ok {
+		return ex, true
+	}
+	if mx, ok := AsMatrix(m); ok {
+		ex, ok := mx.(Explainer)
+		return ex, ok
+	}
+	return nil, false
 }

@@ -29,6 +29,17 @@ func scenario(t *testing.T) *feature.Dataset {
 	return d
 }
 
+// matrixModels returns the registered matrix models, each made by New
+// with the parameters and unwrapped to its matrix form.
+func matrixOf(t *testing.T, info model.Info, params json.RawMessage) (model.Matrix, bool) {
+	t.Helper()
+	m, err := info.New(params, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return model.AsMatrix(m)
+}
+
 func indices(es []topk.Entry) []int32 {
 	var out []int32
 	for _, e := range es {
@@ -51,11 +62,11 @@ func TestModels(t *testing.T) {
 		"blend":    {2, 3}, // slim, ials and ease all agree
 	}
 	for _, info := range all.Models() {
+		m, ok := matrixOf(t, info, nil)
+		if !ok {
+			continue
+		}
 		t.Run(info.Name, func(t *testing.T) {
-			m, err := info.New(nil, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
 			d := scenario(t)
 			if err := m.Fit(context.Background(), d); err != nil {
 				t.Fatal(err)
@@ -87,30 +98,39 @@ func TestModels(t *testing.T) {
 func TestArtifacts(t *testing.T) {
 	d := scenario(t)
 	for _, info := range all.Models() {
+		if _, ok := matrixOf(t, info, nil); !ok {
+			continue
+		}
 		t.Run(info.Name, func(t *testing.T) {
 			params := json.RawMessage("{}")
 			if len(info.Grid) > 0 {
 				params = info.Grid[len(info.Grid)-1]
 			}
-			m, err := info.New(params, 1)
+			wrapped, err := info.New(params, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
+			m, _ := model.AsMatrix(wrapped)
 			if err := m.Fit(context.Background(), d); err != nil {
 				t.Fatal(err)
 			}
+			wrapped.(model.Sized).SetNumItems(d.NumItems())
 			var buf bytes.Buffer
-			n, err := model.Save(&buf, info.Name, params, m)
+			n, err := model.Save(&buf, info.Name, params, wrapped)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if size, _ := model.Size(info.Name, params, m); n != int64(buf.Len()) || size != n {
+			if size, _ := model.Size(info.Name, params, wrapped); n != int64(buf.Len()) || size != n {
 				t.Errorf("wrote %d bytes, buffer %d, size %d", n, buf.Len(), size)
 			}
 			artifact := buf.Bytes()
-			loaded, name, loadedParams, err := model.Load(bytes.NewReader(artifact), all.Lookup)
+			loadedModel, name, loadedParams, err := model.Load(bytes.NewReader(artifact), all.Lookup)
 			if err != nil {
 				t.Fatal(err)
+			}
+			loaded, _ := model.AsMatrix(loadedModel)
+			if s := loadedModel.(model.Sized).NumItems(); s != d.NumItems() {
+				t.Errorf("the loaded model knows %d items, want %d", s, d.NumItems())
 			}
 			if name != info.Name || string(loadedParams) != string(params) {
 				t.Errorf("loaded %s %s", name, loadedParams)
@@ -131,7 +151,8 @@ func TestArtifacts(t *testing.T) {
 			bad := bytes.Clone(artifact)
 			bad[len(bad)-5] ^= 0xff
 			if loaded, _, _, err := model.Load(bytes.NewReader(bad), all.Lookup); err == nil {
-				loaded.Recommend(0, 4, nil, nil) // must not panic either way
+				mx, _ := model.AsMatrix(loaded)
+				mx.Recommend(0, 4, nil, nil) // must not panic either way
 			}
 		})
 	}
@@ -141,9 +162,9 @@ func TestSimilarItems(t *testing.T) {
 	d := scenario(t)
 	var checked []string
 	for _, info := range all.Models() {
-		m, err := info.New(nil, 1)
-		if err != nil {
-			t.Fatal(err)
+		m, ok := matrixOf(t, info, nil)
+		if !ok {
+			continue
 		}
 		sim, ok := m.(model.Similar)
 		if !ok {
@@ -178,7 +199,7 @@ func TestBuyAgainOwnItemsFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := all.Lookup("buyagain")
-	m, _ := info.New(nil, 1)
+	m, _ := matrixOf(t, info, nil)
 	if err := m.Fit(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +224,7 @@ func TestIALSBadParams(t *testing.T) {
 		}
 	}
 	// Vectors that overflow are reported with the iteration, not kept.
-	m, _ := info.New([]byte(`{"init_std":1e300}`), 1)
+	m, _ := matrixOf(t, info, []byte(`{"init_std":1e300}`))
 	err := m.Fit(context.Background(), scenario(t))
 	if err == nil || !strings.Contains(err.Error(), "iteration 1") {
 		t.Errorf("overflowing fit: err = %v, want one naming iteration 1", err)
@@ -217,7 +238,7 @@ func TestBPRBadParams(t *testing.T) {
 			t.Errorf("bpr accepted %s", bad)
 		}
 	}
-	m, _ := info.New([]byte(`{"learning_rate":10,"reg":0,"factors":8}`), 1)
+	m, _ := matrixOf(t, info, []byte(`{"learning_rate":10,"reg":0,"factors":8}`))
 	d := scenario(t)
 	if err := m.Fit(context.Background(), d); err != nil && !strings.Contains(err.Error(), "epoch") {
 		t.Errorf("a diverging fit must name the epoch: %v", err)
@@ -238,16 +259,13 @@ func TestSLIMBadParams(t *testing.T) {
 // are named.
 func TestBlend(t *testing.T) {
 	d := scenario(t)
-	fit := func(name, params string) model.Model {
+	fit := func(name, params string) model.Matrix {
 		t.Helper()
 		info, err := all.Lookup(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := info.New(json.RawMessage(params), 1)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, _ := matrixOf(t, info, json.RawMessage(params))
 		if err := m.Fit(context.Background(), d); err != nil {
 			t.Fatal(err)
 		}
@@ -290,9 +308,9 @@ func TestHistoryScorers(t *testing.T) {
 	d := scenario(t)
 	var serving []string
 	for _, info := range all.Models() {
-		m, err := info.New(nil, 1)
-		if err != nil {
-			t.Fatal(err)
+		m, ok := matrixOf(t, info, nil)
+		if !ok {
+			continue
 		}
 		hs, ok := m.(model.HistoryScorer)
 		if !ok {
@@ -363,7 +381,7 @@ func TestFitCache(t *testing.T) {
 		t.Fatal("the cache is not carried by exactly the context it was put in")
 	}
 	d, other := scenario(t), scenario(t)
-	var first model.Model
+	var first model.Matrix
 	for n := range 3 {
 		got, err := cache.Fit(ctx, d, "m", &countingModel{})
 		if err != nil {
@@ -397,8 +415,8 @@ func TestFitCache(t *testing.T) {
 		`{"members":[{"model":"ease","weight":2},{"model":"rp3beta","weight":1}]}`,
 	}
 	for _, p := range params {
-		plain, _ := info.New(json.RawMessage(p), 1)
-		cached, _ := info.New(json.RawMessage(p), 1)
+		plain, _ := matrixOf(t, info, json.RawMessage(p))
+		cached, _ := matrixOf(t, info, json.RawMessage(p))
 		if err := plain.Fit(context.Background(), d); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/shareddata"
 )
 
@@ -169,7 +169,7 @@ func TestOnlineRetailBacktest(t *testing.T) {
 		t.Skip("reads 431,673 lines")
 	}
 	path := shareddata.Path(t, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := eval.Load(context.Background(), "online-retail:"+path)
+	data, err := dataset.ReadRecords(context.Background(), "online-retail:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestOnlineRetailBacktest(t *testing.T) {
 // price recommendation, the file read once beforehand.
 func BenchmarkOnlineRetail(b *testing.B) {
 	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
-	data, err := eval.Load(context.Background(), "online-retail:"+path)
+	data, err := dataset.ReadRecords(context.Background(), "online-retail:"+path)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,9 +1,17 @@
-// Package recommend is Tailor's online recommender: it serves the active
-// model version of a slot from memory, scores each shopper from their live
-// history (so an event changes their next answer without retraining),
-// applies business rules and scenarios, falls back to trending items for
-// shoppers and items it knows nothing about, and hot-swaps model versions
-// atomically.
+// Package recommend is Tailor's online recommender: one engine for every
+// list a shop shows (personal recommendations, similar items, trending,
+// search, session recommendations, bought together, cart additions, buy it
+// again). Each list is answered by the first of its candidate sources (see
+// the precedence table in sources.go) that has something to say, under the
+// same business rules and scenarios, with a recommendation id for
+// attribution and impressions counted. Shoppers are scored from their live
+// histories, so an event changes their next answer without retraining; the
+// active model version is hot-swapped atomically.
+//
+// Nothing is built on a request: background builders (trending, the search
+// index and content vectors, the shop models for baskets, sessions and
+// repurchases, the registry follower) run under Run, and requests read
+// immutable snapshots behind atomic pointers.
 package recommend
 
 import (
@@ -17,7 +25,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model"
@@ -52,8 +63,8 @@ type Options struct {
 	// (default DefaultWeights); types not listed are ignored.
 	Weights map[tailor.EventType]float64
 	// Exclude are the event types whose items are never recommended to
-	// the shopper again (default: purchase). Returned items are always
-	// excluded.
+	// the shopper again (default DefaultExclude: purchases and ratings).
+	// Returned items are always excluded.
 	Exclude []tailor.EventType
 	// HistoryLimit is the number of a shopper's newest events read (default
 	// 500), and HistoryTTL how long a history read from the store is
@@ -63,13 +74,28 @@ type Options struct {
 	// (a concurrent 'tailor import') go unseen.
 	HistoryLimit int
 	HistoryTTL   time.Duration
+	// CacheSize is the most shoppers whose histories (and, apart, whose
+	// attributes) are kept in memory, least recently used first out
+	// (default 100,000).
+	CacheSize int
 	// TrendingHalfLife is the half-life of trending scores (default 7 days),
 	// measured back from the newest event.
 	TrendingHalfLife time.Duration
+	// SyncEvery is how often Run follows the slot's active version
+	// (default 2 s), TrendEvery how often it recomputes trending (default
+	// 1 min), ShopEvery how often it rebuilds the shop models (bought
+	// together, sessions, buy again; default 10 min), TextEvery how often
+	// it checks whether the catalog changed since the search index and the
+	// content vectors were built (default 5 s), and ScenarioEvery how often
+	// it reads the scenarios again, for changes made by another process
+	// (default 10 s).
+	SyncEvery, TrendEvery, ShopEvery, TextEvery, ScenarioEvery time.Duration
 	// Lookup finds model kinds by name (package all's Lookup).
 	Lookup func(name string) (model.Info, error)
-	// Logger receives load failures; nil discards.
+	// Logger receives load and build failures; nil discards.
 	Logger *slog.Logger
+	// Registerer, if not nil, receives the engine's metrics.
+	Registerer prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -79,49 +105,58 @@ func DefaultWeights() map[tailor.EventType]float64 {
 	return map[tailor.EventType]float64{"view": 1, "click": 2, "add_to_cart": 4, "purchase": 8, "rating": 1}
 }
 
+// DefaultExclude are the event types whose items are not recommended to a
+// shopper again: what they bought and what they rated.
+func DefaultExclude() []tailor.EventType {
+	return []tailor.EventType{tailor.Purchase, tailor.Rating}
+}
+
 // Engine serves recommendations. It is safe for concurrent use.
 type Engine struct {
 	src  Source
 	opts Options
 	log  *slog.Logger
+	met  *metrics
 
 	cur   atomic.Pointer[state]
 	trend atomic.Pointer[trending]
+	shop  atomic.Pointer[shop]
+	texts atomic.Pointer[texts]
+	scen  atomic.Pointer[scenarios]
 
 	catMu   sync.RWMutex
 	catalog map[tailor.ItemID]*meta
 
+	// histories and attributes of shoppers, least recently used first
+	// out; histMu makes a read's check-and-store atomic.
 	histMu sync.Mutex
-	hist   map[tailor.UserID]*history
-	attrs  map[tailor.UserID]*userAttrs // for routes
+	hist   *lru.Cache[tailor.UserID, *history]
+	attrs  *lru.Cache[tailor.UserID, *userAttrs]
 	// refreshing bounds the background reads of stale histories and
 	// attributes, so that a cache expiring for many shoppers at once
-	// does not flood the store.
+	// does not flood the store; bg tracks them.
 	refreshing chan struct{}
+	bgMu       sync.Mutex // guards stopping and the adds to bg
+	bg         sync.WaitGroup
+	stopping   bool
 
-	extraMu sync.Mutex
-	extra   map[string]*state // versions of A/B tests other than the active one
+	// versions are loaded model versions other than the active one (A/B
+	// tests), least recently used first out; loads collapses concurrent
+	// loads of one version.
+	versions *lru.Cache[string, *state]
+	loads    singleflight.Group
 
 	impMu sync.Mutex
 	imp   map[impKey][2]int64 // responses and items, not yet flushed
 
-	loads, loadFailures atomic.Int64
+	loadCount, loadFailures atomic.Int64
 
-	sessMu       sync.Mutex // held while building the session model
-	sess         atomic.Pointer[sessions]
-	sessBuilding atomic.Bool // a background rebuild is running
-
-	warm     chan struct{} // closed once Run has built the background models
-	warmOnce sync.Once
-
-	searchMu    sync.Mutex // held while rebuilding the texts
-	searchDirty bool
-	textIdx     atomic.Pointer[texts]
-	textStale   atomic.Bool // the catalog changed since the texts were built
+	catalogChanged atomic.Bool // since the texts were built
+	warm           chan struct{}
+	warmOnce       sync.Once
 }
 
-// New returns an engine over src. Call Start (or Load and the Refresh
-// methods) before serving.
+// New returns an engine over src. Call Start, then Run, before serving.
 func New(src Source, opts Options) (*Engine, error) {
 	if opts.Lookup == nil {
 		return nil, errors.New("recommend: Options.Lookup is required")
@@ -133,7 +168,7 @@ func New(src Source, opts Options) (*Engine, error) {
 		opts.Weights = DefaultWeights()
 	}
 	if opts.Exclude == nil {
-		opts.Exclude = []tailor.EventType{tailor.Purchase}
+		opts.Exclude = DefaultExclude()
 	}
 	if opts.HistoryLimit <= 0 {
 		opts.HistoryLimit = 500
@@ -141,8 +176,20 @@ func New(src Source, opts Options) (*Engine, error) {
 	if opts.HistoryTTL <= 0 {
 		opts.HistoryTTL = 30 * time.Second
 	}
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 100_000
+	}
 	if opts.TrendingHalfLife <= 0 {
 		opts.TrendingHalfLife = 7 * 24 * time.Hour
+	}
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{{&opts.SyncEvery, 2 * time.Second}, {&opts.TrendEvery, time.Minute}, {&opts.ShopEvery, 10 * time.Minute},
+		{&opts.TextEvery, 5 * time.Second}, {&opts.ScenarioEvery, 10 * time.Second}} {
+		if *d.v <= 0 {
+			*d.v = d.def
+		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -151,20 +198,31 @@ func New(src Source, opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Engine{src: src, opts: opts, log: log, warm: make(chan struct{}), catalog: map[tailor.ItemID]*meta{}, hist: map[tailor.UserID]*history{}, attrs: map[tailor.UserID]*userAttrs{}, refreshing: make(chan struct{}, 2),
-		extra: map[string]*state{}, imp: map[impKey][2]int64{}}, nil
+	e := &Engine{src: src, opts: opts, log: log, met: newMetrics(opts.Registerer), warm: make(chan struct{}), catalog: map[tailor.ItemID]*meta{},
+		refreshing: make(chan struct{}, 2), imp: map[impKey][2]int64{}}
+	var err error
+	if e.hist, err = lru.NewWithEvict(opts.CacheSize, func(tailor.UserID, *history) { e.met.evictions.WithLabelValues("histories").Inc() }); err != nil {
+		return nil, err
+	}
+	if e.attrs, err = lru.NewWithEvict(opts.CacheSize, func(tailor.UserID, *userAttrs) { e.met.evictions.WithLabelValues("attributes").Inc() }); err != nil {
+		return nil, err
+	}
+	if e.versions, err = lru.New[string, *state](4); err != nil {
+		return nil, err
+	}
+	e.scen.Store(&scenarios{rules: map[string]Rules{}})
+	return e, nil
 }
 
-// state is one loaded model version; it never changes once published.
+// state is one loaded model version; it never changes once published
+// (but for meta and fresh, which follow the catalog under catMu).
 type state struct {
 	version store.ModelVersion
 	model   model.Model
-	scorer  model.HistoryScorer
 	explain model.Explainer // nil when the model cannot say
-	similar model.Similar   // nil when the model has no item similarity
+	similar bool            // the model answers similar-item queries
 	ids     []tailor.ItemID
 	index   map[tailor.ItemID]int32
-	scores  sync.Pool // *[]float32 of len(ids)
 	// meta is the catalog entry of each index (nil: not in the catalog),
 	// and fresh the available catalog items the model does not know;
 	// guarded by the engine's catMu, which keeps them in step with catalog.
@@ -182,7 +240,7 @@ type Status struct {
 
 // Status reports the served version and the load counters.
 func (e *Engine) Status() Status {
-	st := Status{Loads: e.loads.Load(), LoadFailures: e.loadFailures.Load()}
+	st := Status{Loads: e.loadCount.Load(), LoadFailures: e.loadFailures.Load()}
 	if s := e.cur.Load(); s != nil {
 		v := s.version
 		st.Version, st.Items = &v, len(s.ids)
@@ -190,11 +248,14 @@ func (e *Engine) Status() Status {
 	return st
 }
 
-// Start loads the catalog, the active version (if any) and the trending
-// scores. A missing active version is not an error: the engine then
-// answers with trending items until one is activated.
+// Start loads the catalog, the scenarios, the active version (if any) and
+// the trending scores. A missing active version is not an error: the
+// engine then answers with trending items until one is activated.
 func (e *Engine) Start(ctx context.Context) error {
 	if err := e.RefreshCatalog(ctx); err != nil {
+		return err
+	}
+	if err := e.RefreshScenarios(ctx); err != nil {
 		return err
 	}
 	if err := e.RefreshTrending(ctx); err != nil {
@@ -206,47 +267,76 @@ func (e *Engine) Start(ctx context.Context) error {
 	return nil
 }
 
-// Run keeps the engine current until ctx is done: it follows the slot's
-// active version (activated by another process too) every syncEvery and
-// recomputes trending every trendEvery; it writes the impression counts
-// every 10 s and when it stops. It first builds the search index, the
-// content vectors and the session model.
-func (e *Engine) Run(ctx context.Context, syncEvery, trendEvery time.Duration) error {
-	// Build the search index, the content vectors and the session model
-	// now, in the background, rather than on the first requests that need
-	// them.
-	e.text()
-	if _, err := e.sessionModel(ctx); err != nil && ctx.Err() == nil {
-		e.log.Error("build the session model", slog.Any("err", err))
-	}
+// Run keeps the engine current until ctx is done. It first builds the
+// search index, the content vectors and the shop models (closing Warm),
+// then runs its background builders, each a goroutine of its own: the
+// registry follower (every SyncEvery), trending (TrendEvery), the shop
+// models (ShopEvery), the texts when the catalog changed (TextEvery), the
+// scenarios (ScenarioEvery) and the impression writer (every 10 s). A
+// failed build keeps the last good snapshot serving; it is logged and
+// counted. Run returns once every builder and background read has
+// stopped, after writing the impressions not yet written.
+func (e *Engine) Run(ctx context.Context) error {
+	e.build(ctx, "texts", e.rebuildTexts)
+	e.build(ctx, "shop", e.rebuildShop)
 	e.warmOnce.Do(func() { close(e.warm) })
-	sync, trend, flush := time.NewTicker(syncEvery), time.NewTicker(trendEvery), time.NewTicker(10*time.Second)
-	defer sync.Stop()
-	defer trend.Stop()
-	defer flush.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return e.FlushImpressions(context.WithoutCancel(ctx))
-		case <-flush.C:
-			if err := e.FlushImpressions(ctx); err != nil && ctx.Err() == nil {
-				e.log.Error("flush impressions", slog.Any("err", err))
+	var wg sync.WaitGroup
+	every := func(name string, d time.Duration, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					e.build(ctx, name, fn)
+				}
 			}
-		case <-sync.C:
-			if err := e.Sync(ctx); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-				e.log.Error("follow the active model", slog.Any("err", err))
-			}
-		case <-trend.C:
-			if err := e.RefreshTrending(ctx); err != nil && ctx.Err() == nil {
-				e.log.Error("refresh trending", slog.Any("err", err))
-			}
+		}()
+	}
+	every("registry", e.opts.SyncEvery, func(ctx context.Context) error {
+		if err := e.Sync(ctx); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
 		}
+		return nil
+	})
+	every("trending", e.opts.TrendEvery, e.RefreshTrending)
+	every("shop", e.opts.ShopEvery, e.rebuildShop)
+	every("texts", e.opts.TextEvery, func(ctx context.Context) error {
+		if !e.catalogChanged.Load() {
+			return nil
+		}
+		return e.rebuildTexts(ctx)
+	})
+	every("scenarios", e.opts.ScenarioEvery, e.RefreshScenarios)
+	every("impressions", 10*time.Second, e.FlushImpressions)
+	<-ctx.Done()
+	wg.Wait()
+	e.bgMu.Lock()
+	e.stopping = true
+	e.bgMu.Unlock()
+	e.bg.Wait()
+	return e.FlushImpressions(context.WithoutCancel(ctx))
+}
+
+// build runs one build, timing it and counting a failure (the snapshot
+// it would replace keeps serving).
+func (e *Engine) build(ctx context.Context, name string, fn func(context.Context) error) {
+	start := time.Now()
+	err := fn(ctx)
+	e.met.buildSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if err != nil && ctx.Err() == nil {
+		e.met.buildFailures.WithLabelValues(name).Inc()
+		e.log.Error("a background build failed; the last good one keeps serving", slog.String("builder", name), slog.Any("err", err))
 	}
 }
 
 // Warm is closed once Run has built the search index, the content vectors
-// and the session model, which it does first, in the background; until
-// then requests that need them build them or wait.
+// and the shop models, which it does first; until then the lists that
+// need them fall back to the next source.
 func (e *Engine) Warm() <-chan struct{} { return e.warm }
 
 // Sync loads the slot's active version if it is not the one served.
@@ -266,18 +356,36 @@ func (e *Engine) Sync(ctx context.Context) error {
 // use the new. A version that fails to load or check is refused (logged
 // and counted) and the current one keeps serving.
 func (e *Engine) Load(ctx context.Context, id string) error {
-	s, err := e.load(ctx, id)
+	s, err := e.loadVersion(ctx, id)
 	if err != nil {
-		e.loadFailures.Add(1)
-		e.log.Error("refused a model version; the previous one keeps serving", slog.String("version", id), slog.Any("err", err))
 		return err
 	}
 	e.catMu.Lock()
 	e.attachMeta(s)
 	e.cur.Store(s) // under catMu: catalog changes reach the new meta
 	e.catMu.Unlock()
-	e.loads.Add(1)
 	return nil
+}
+
+// loadVersion loads a version, once however many ask for it at the same
+// time, counting loads and refusals.
+func (e *Engine) loadVersion(ctx context.Context, id string) (*state, error) {
+	v, err, _ := e.loads.Do(id, func() (any, error) {
+		s, err := e.load(ctx, id)
+		if err != nil {
+			e.loadFailures.Add(1)
+			e.met.modelLoads.WithLabelValues("refused").Inc()
+			e.log.Error("refused a model version; the previous one keeps serving", slog.String("version", id), slog.Any("err", err))
+			return nil, err
+		}
+		e.loadCount.Add(1)
+		e.met.modelLoads.WithLabelValues("loaded").Inc()
+		return s, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*state), nil
 }
 
 // attachMeta points each of s's indices at its catalog entry; the caller
@@ -296,7 +404,7 @@ func (e *Engine) attachMeta(s *state) {
 	slices.Sort(s.fresh)
 }
 
-// setMeta records a catalog change in the served state's meta; the caller
+// setMeta records a catalog change in the served states' meta; the caller
 // holds catMu.
 func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 	if s := e.cur.Load(); s != nil {
@@ -308,13 +416,11 @@ func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 			s.fresh = slices.Delete(s.fresh, k, k+1)
 		}
 	}
-	e.extraMu.Lock()
-	for _, s := range e.extra {
+	for _, s := range e.versions.Values() {
 		if i, ok := s.index[id]; ok {
 			s.meta[i] = m
 		}
 	}
-	e.extraMu.Unlock()
 }
 
 func (e *Engine) load(ctx context.Context, id string) (*state, error) {
@@ -340,69 +446,60 @@ func (e *Engine) load(ctx context.Context, id string) (*state, error) {
 	if name != v.Model {
 		return nil, fmt.Errorf("model version %s: the artifact holds %s, the registry says %s", id, name, v.Model)
 	}
-	hs, ok := m.(model.HistoryScorer)
-	if !ok {
-		return nil, fmt.Errorf("model version %s: %s cannot score live histories, so it cannot serve", id, name)
+	if !model.Answers(m, model.TaskPersonal) || !model.AnswersHistories(m) {
+		return nil, fmt.Errorf("model version %s: %s cannot answer from live histories, so it cannot serve", id, name)
 	}
-	s := &state{version: v, model: m, scorer: hs, ids: make([]tailor.ItemID, len(ids)), index: make(map[tailor.ItemID]int32, len(ids))}
+	if s, ok := m.(model.Sized); ok && s.NumItems() == 0 {
+		s.SetNumItems(len(ids))
+	}
+	s := &state{version: v, model: m, ids: make([]tailor.ItemID, len(ids)), index: make(map[tailor.ItemID]int32, len(ids))}
 	for i, id := range ids {
 		s.ids[i] = tailor.ItemID(id)
 		s.index[tailor.ItemID(id)] = int32(i)
 	}
-	// A smoke test: the model must score an empty history over exactly
-	// its catalog, with finite numbers.
-	scores := make([]float32, len(ids))
-	if err := hs.ScoreHistory(nil, nil, scores); err != nil {
+	// A smoke test: the model must answer an empty history over exactly
+	// its catalog, with finite scores.
+	q := model.Query{Task: model.TaskPersonal, User: -1, N: min(len(ids), 10)}
+	got, err := m.Answer(&q, nil)
+	if err != nil {
 		return nil, fmt.Errorf("model version %s: %w", id, err)
 	}
-	if !finite(scores) {
-		return nil, fmt.Errorf("model version %s: scores are not finite", id)
+	for _, en := range got {
+		if !finite(en.Score) || int(en.Index) >= len(ids) || en.Index < 0 {
+			return nil, fmt.Errorf("model version %s: answers are not finite scores of its catalog", id)
+		}
 	}
-	s.explain, _ = m.(model.Explainer)
-	s.similar, _ = m.(model.Similar)
-	n := len(ids)
-	s.scores = sync.Pool{New: func() any { b := make([]float32, n); return &b }}
+	s.explain, _ = model.ExplainerOf(m)
+	s.similar = model.Answers(m, model.TaskSimilar)
 	return s, nil
 }
 
 // RefreshCatalog reads every item from the store.
 func (e *Engine) RefreshCatalog(ctx context.Context) error {
 	cat := map[tailor.ItemID]*meta{}
-	p := store.PageRequest{Limit: store.MaxPageSize}
-	for {
-		page, err := e.src.Items(ctx, p)
-		if err != nil {
-			return fmt.Errorf("read the catalog: %w", err)
-		}
-		for i := range page.Data {
-			m := metaOf(&page.Data[i])
-			cat[m.id] = &m
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		p.Cursor = page.NextCursor
+	if err := store.AllItems(ctx, e.src, func(it *tailor.Item) error {
+		m := metaOf(it)
+		cat[m.id] = &m
+		return nil
+	}); err != nil {
+		return fmt.Errorf("read the catalog: %w", err)
 	}
 	e.catMu.Lock()
 	e.catalog = cat
-	states := []*state{e.cur.Load()}
-	e.extraMu.Lock()
-	for _, s := range e.extra {
-		states = append(states, s)
-	}
-	e.extraMu.Unlock()
+	states := append([]*state{e.cur.Load()}, e.versions.Values()...)
 	for _, s := range states {
 		if s != nil {
 			e.attachMeta(s)
 		}
 	}
 	e.catMu.Unlock()
+	e.catalogChanged.Store(true)
 	return nil
 }
 
 // ItemsChanged updates the catalog with items just written.
 func (e *Engine) ItemsChanged(items []tailor.Item) {
-	e.markSearchDirty()
+	e.catalogChanged.Store(true)
 	e.catMu.Lock()
 	defer e.catMu.Unlock()
 	for i := range items {
@@ -414,7 +511,7 @@ func (e *Engine) ItemsChanged(items []tailor.Item) {
 
 // ItemsDeleted removes items from the catalog.
 func (e *Engine) ItemsDeleted(ids ...tailor.ItemID) {
-	e.markSearchDirty()
+	e.catalogChanged.Store(true)
 	e.catMu.Lock()
 	defer e.catMu.Unlock()
 	for _, id := range ids {
@@ -429,7 +526,9 @@ func (e *Engine) ItemsDeleted(ids ...tailor.ItemID) {
 func (e *Engine) EventsChanged(events []tailor.Event) {
 	e.histMu.Lock()
 	for i := range events {
-		e.hist[events[i].UserID] = &history{} // a marker: reads that began before it are not cached
+		if events[i].UserID != "" {
+			e.hist.Add(events[i].UserID, &history{}) // a marker: reads that began before it are not cached
+		}
 	}
 	e.histMu.Unlock()
 	e.catMu.Lock()
@@ -438,6 +537,7 @@ func (e *Engine) EventsChanged(events []tailor.Event) {
 			m := &meta{id: events[i].ItemID, known: true, available: true, inStock: true}
 			e.catalog[events[i].ItemID] = m
 			e.setMeta(m.id, m)
+			e.catalogChanged.Store(true)
 		}
 	}
 	e.catMu.Unlock()
@@ -452,8 +552,8 @@ func (e *Engine) UsersChanged(ids ...tailor.UserID) {
 	e.histMu.Lock()
 	defer e.histMu.Unlock()
 	for _, id := range ids {
-		e.hist[id] = &history{} // markers: reads that began before them are not cached
-		e.attrs[id] = &userAttrs{}
+		e.hist.Add(id, &history{}) // markers: reads that began before them are not cached
+		e.attrs.Add(id, &userAttrs{})
 	}
 }
 
@@ -515,11 +615,4 @@ func cut(s string) (string, string, bool) {
 	return s, "", false
 }
 
-func finite(v []float32) bool {
-	for _, x := range v {
-		if x != x || x > 3.4e38 || x < -3.4e38 {
-			return false
-		}
-	}
-	return true
-}
+func finite(x float32) bool { return x == x && x <= 3.4e38 && x >= -3.4e38 }

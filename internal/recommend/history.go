@@ -12,6 +12,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/content"
+	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -19,12 +20,21 @@ import (
 type history struct {
 	read       time.Time   // zero: a marker that the shopper's events changed, no history
 	items      []histItem  // strongest first
+	purchases  []stamp     // every purchase, oldest first
 	refreshing atomic.Bool // a background read of a stale history is running
 
-	// conv caches the history in the dense indices of one model version,
-	// and profile its content profile for one build of the item vectors.
+	// conv caches the history in the dense indices of one model version
+	// or shop snapshot, and profile its content profile for one build of
+	// the item vectors.
 	conv    atomic.Pointer[converted]
+	shop    atomic.Pointer[converted]
 	profile atomic.Pointer[contentProfile]
+}
+
+// stamp is an item at a time (Unix nanoseconds).
+type stamp struct {
+	id tailor.ItemID
+	t  int64
 }
 
 // contentProfile is a history's mean content vector under one model.
@@ -48,45 +58,63 @@ func (h *history) contentProfile(cm *content.Model) []float32 {
 	return p.vec
 }
 
-// converted is a history in a version's indices.
+// converted is a history in one index space.
 type converted struct {
-	version  string
-	idx      []int32   // the model's indices of the history's items
-	weights  []float32 // their weights
-	pos      []int     // their positions in history.items
-	excluded []int32   // sorted indices of items not to recommend again
+	key      any                 // the state or shop snapshot it is for
+	history  []model.Interaction // the items with a positive weight, strongest first
+	pos      []int               // their positions in history.items
+	excluded []int32             // sorted indices of items not to recommend again
+	bought   []model.Interaction // the purchases, oldest first
 }
 
-// in returns the history in s's indices, computing it once per version.
-func (h *history) in(s *state) *converted {
-	if c := h.conv.Load(); c != nil && c.version == s.version.ID {
+// in returns the history in an index space (key names it), computing it
+// once per key.
+func (h *history) in(slot *atomic.Pointer[converted], key any, index func(tailor.ItemID) (int32, bool)) *converted {
+	if c := slot.Load(); c != nil && c.key == key {
 		return c
 	}
-	c := &converted{version: s.version.ID}
+	c := &converted{key: key}
 	for k, it := range h.items {
-		i, ok := s.index[it.id]
+		i, ok := index(it.id)
 		if !ok {
 			continue
 		}
 		if it.weight > 0 {
-			c.idx, c.weights, c.pos = append(c.idx, i), append(c.weights, float32(it.weight)), append(c.pos, k)
+			c.history = append(c.history, model.Interaction{Item: i, Type: it.strong, Weight: float32(it.weight)})
+			c.pos = append(c.pos, k)
 		}
 		if it.excluded {
 			c.excluded = append(c.excluded, i)
 		}
 	}
+	for _, p := range h.purchases {
+		if i, ok := index(p.id); ok {
+			c.bought = append(c.bought, model.Interaction{Item: i, Type: tailor.Purchase, Weight: 1, Time: p.t})
+		}
+	}
 	slices.Sort(c.excluded)
-	h.conv.Store(c)
+	slot.Store(c)
 	return c
+}
+
+// inState returns the history in a model version's indices.
+func (h *history) inState(s *state) *converted {
+	return h.in(&h.conv, s, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok })
 }
 
 // histItem is one item of a history.
 type histItem struct {
 	id       tailor.ItemID
-	weight   float64                        // the sum of the event weights
-	excluded bool                           // bought (an Exclude type) or returned
-	last     map[tailor.EventType]time.Time // the newest event of each type
-	strong   tailor.EventType               // the type that weighs most
+	weight   float64          // the sum of the event weights
+	excluded bool             // bought or rated (an Exclude type) or returned
+	last     []typeTime       // the newest event of each type
+	strong   tailor.EventType // the type that weighs most
+}
+
+// typeTime is the newest event of a type.
+type typeTime struct {
+	typ tailor.EventType
+	t   int64 // Unix nanoseconds
 }
 
 // history returns the shopper's history. A cached history younger than
@@ -96,19 +124,22 @@ type histItem struct {
 // requests nor floods the store); with none cached, or after the
 // shopper's events changed here, it is read now.
 func (e *Engine) history(ctx context.Context, user tailor.UserID) (*history, error) {
-	now := e.opts.Now()
-	e.histMu.Lock()
-	h := e.hist[user]
-	e.histMu.Unlock()
+	h, _ := e.hist.Get(user)
 	if h != nil && !h.read.IsZero() {
-		if now.Sub(h.read) >= e.opts.HistoryTTL && h.refreshing.CompareAndSwap(false, true) {
-			e.inBackground(ctx, &h.refreshing, func(ctx context.Context) error {
-				_, err := e.readHistory(ctx, user, h)
-				return err
-			})
+		if e.opts.Now().Sub(h.read) >= e.opts.HistoryTTL {
+			e.met.cache.WithLabelValues("histories", "stale").Inc()
+			if h.refreshing.CompareAndSwap(false, true) {
+				e.inBackground(ctx, &h.refreshing, func(ctx context.Context) error {
+					_, err := e.readHistory(ctx, user, h)
+					return err
+				})
+			}
+		} else {
+			e.met.cache.WithLabelValues("histories", "hit").Inc()
 		}
 		return h, nil
 	}
+	e.met.cache.WithLabelValues("histories", "miss").Inc()
 	return e.readHistory(ctx, user, h)
 }
 
@@ -125,28 +156,26 @@ func (e *Engine) readHistory(ctx context.Context, user tailor.UserID, was *histo
 	h := e.aggregate(page.Data, now)
 	e.histMu.Lock()
 	defer e.histMu.Unlock()
-	if e.hist[user] != was {
+	if cur, _ := e.hist.Peek(user); cur != was {
 		return h, nil
 	}
-	if len(e.hist) > 100_000 { // a bound, not an LRU: histories are cheap to read again
-		clear(e.hist)
-	}
-	e.hist[user] = h
+	e.hist.Add(user, h)
 	return h, nil
 }
 
 // aggregate turns events (any order) into a history.
 func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
-	at := map[tailor.ItemID]int{}
+	at := make(map[tailor.ItemID]int, len(events))
 	h := &history{read: now}
-	strongest := map[tailor.ItemID]float64{}
+	strongest := make([]float64, 0, len(events))
 	for i := range events {
 		ev := &events[i]
 		k, ok := at[ev.ItemID]
 		if !ok {
 			k = len(h.items)
 			at[ev.ItemID] = k
-			h.items = append(h.items, histItem{id: ev.ItemID, last: map[tailor.EventType]time.Time{}})
+			h.items = append(h.items, histItem{id: ev.ItemID})
+			strongest = append(strongest, 0)
 		}
 		it := &h.items[k]
 		w := e.opts.Weights[ev.Type]
@@ -154,17 +183,24 @@ func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 			w *= *ev.Value
 		}
 		it.weight += w
-		if w > strongest[ev.ItemID] {
-			strongest[ev.ItemID], it.strong = w, ev.Type
+		if w > strongest[k] {
+			strongest[k], it.strong = w, ev.Type
 		}
 		if ev.Type == tailor.Return || slices.Contains(e.opts.Exclude, ev.Type) {
 			it.excluded = true
 		}
-		if ev.Timestamp.After(it.last[ev.Type]) {
-			it.last[ev.Type] = ev.Timestamp
+		t := ev.Timestamp.UnixNano()
+		if j := slices.IndexFunc(it.last, func(x typeTime) bool { return x.typ == ev.Type }); j < 0 {
+			it.last = append(it.last, typeTime{ev.Type, t})
+		} else if t > it.last[j].t {
+			it.last[j].t = t
+		}
+		if ev.Type == tailor.Purchase {
+			h.purchases = append(h.purchases, stamp{ev.ItemID, t})
 		}
 	}
 	slices.SortStableFunc(h.items, func(a, b histItem) int { return cmp.Compare(b.weight, a.weight) })
+	slices.SortStableFunc(h.purchases, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
 	return h
 }
 
@@ -179,11 +215,23 @@ func (e *Engine) sessionHistory(items []tailor.ItemID) *history {
 	return e.aggregate(events, now)
 }
 
+// excludedBy reports whether the item is not to be recommended again
+// under a list of event types: returned, or had with one of the types.
+func (h *histItem) excludedBy(types []tailor.EventType) bool {
+	for _, x := range h.last {
+		if x.typ == tailor.Return || slices.Contains(types, x.typ) {
+			return true
+		}
+	}
+	return false
+}
+
 // seen reports whether the shopper had an event of one of the types with
 // the item since the time.
 func (h *histItem) seen(types []tailor.EventType, since time.Time) bool {
-	for _, t := range types {
-		if h.last[t].After(since) {
+	s := since.UnixNano()
+	for _, x := range h.last {
+		if x.t > s && slices.Contains(types, x.typ) {
 			return true
 		}
 	}
@@ -216,18 +264,21 @@ type userAttrs struct {
 // shopper), cached like histories: a stale entry is answered while it is
 // read again in the background.
 func (e *Engine) userAttributes(ctx context.Context, id tailor.UserID) (map[string]any, error) {
-	now := e.opts.Now()
-	e.histMu.Lock()
-	a := e.attrs[id]
-	e.histMu.Unlock()
+	a, _ := e.attrs.Get(id)
 	if a == nil || a.read.IsZero() { // none, or a marker that the shopper changed
+		e.met.cache.WithLabelValues("attributes", "miss").Inc()
 		return e.readAttributes(ctx, id, a)
 	}
-	if now.Sub(a.read) >= e.opts.HistoryTTL && a.refreshing.CompareAndSwap(false, true) {
-		e.inBackground(ctx, &a.refreshing, func(ctx context.Context) error {
-			_, err := e.readAttributes(ctx, id, a)
-			return err
-		})
+	if e.opts.Now().Sub(a.read) >= e.opts.HistoryTTL {
+		e.met.cache.WithLabelValues("attributes", "stale").Inc()
+		if a.refreshing.CompareAndSwap(false, true) {
+			e.inBackground(ctx, &a.refreshing, func(ctx context.Context) error {
+				_, err := e.readAttributes(ctx, id, a)
+				return err
+			})
+		}
+	} else {
+		e.met.cache.WithLabelValues("attributes", "hit").Inc()
 	}
 	return a.attrs, nil
 }
@@ -242,28 +293,34 @@ func (e *Engine) readAttributes(ctx context.Context, id tailor.UserID, was *user
 	}
 	e.histMu.Lock()
 	defer e.histMu.Unlock()
-	if e.attrs[id] != was {
+	if cur, _ := e.attrs.Peek(id); cur != was {
 		return u.Attributes, nil
 	}
-	if len(e.attrs) > 100_000 {
-		clear(e.attrs)
-	}
-	e.attrs[id] = &userAttrs{read: now, attrs: u.Attributes}
+	e.attrs.Add(id, &userAttrs{read: now, attrs: u.Attributes})
 	return u.Attributes, nil
 }
 
-// inBackground runs read in a goroutine of its own when fewer than two
-// such reads are running, clearing busy when it ends; otherwise it clears
+// inBackground runs read in a goroutine of its own, tracked by the engine
+// (Run waits for it), when fewer than two such reads are running and the
+// engine is not stopping, clearing busy when it ends; otherwise it clears
 // busy at once, so that a later request tries again. Failures are logged:
 // the cached value keeps serving.
 func (e *Engine) inBackground(ctx context.Context, busy *atomic.Bool, read func(context.Context) error) {
+	e.bgMu.Lock()
+	defer e.bgMu.Unlock()
+	if e.stopping {
+		busy.Store(false)
+		return
+	}
 	select {
 	case e.refreshing <- struct{}{}:
 	default:
 		busy.Store(false)
 		return
 	}
+	e.bg.Add(1)
 	go func() {
+		defer e.bg.Done()
 		defer func() { <-e.refreshing; busy.Store(false) }()
 		if err := read(context.WithoutCancel(ctx)); err != nil {
 			e.log.Warn("refresh a cached history or attributes; the cached value keeps serving", slog.Any("err", err))

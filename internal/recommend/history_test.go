@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/store"
@@ -65,9 +68,7 @@ func TestHistoryCache(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		e.histMu.Lock()
-		h := e.hist["u"]
-		e.histMu.Unlock()
+		h, _ := e.hist.Peek("u")
 		if h != first {
 			if len(h.items) != 2 {
 				t.Errorf("the refreshed history has %d items, want 2", len(h.items))
@@ -101,5 +102,36 @@ func TestHistoryCache(t *testing.T) {
 	src.gate = nil
 	if h, _ := e.history(ctx, "racer"); len(h.items) != 2 {
 		t.Errorf("after the event the history has %d items, want 2: a read from before it was cached", len(h.items))
+	}
+}
+
+// TestHistoryCacheBound checks that the cache keeps at most CacheSize
+// shoppers, dropping the least recently used, and counts the evictions.
+func TestHistoryCacheBound(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	reg := prometheus.NewRegistry()
+	e, err := New(db, Options{Lookup: all.Lookup, CacheSize: 3, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []tailor.UserID{"a", "b", "c"} {
+		if _, err := e.history(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.history(ctx, "a") // a is now the most recent
+	e.history(ctx, "d") // b goes
+	if _, ok := e.hist.Peek("b"); ok || e.hist.Len() != 3 {
+		t.Errorf("after a fourth shopper: b kept %v, %d kept", ok, e.hist.Len())
+	}
+	if _, ok := e.hist.Peek("a"); !ok {
+		t.Error("the most recently used shopper was evicted")
+	}
+	if got := testutil.ToFloat64(e.met.evictions.WithLabelValues("histories")); got != 1 {
+		t.Errorf("%v evictions counted, want 1", got)
+	}
+	if got := testutil.ToFloat64(e.met.cache.WithLabelValues("histories", "miss")); got != 4 {
+		t.Errorf("%v misses counted, want 4", got)
 	}
 }

@@ -62,26 +62,17 @@ func (e *Engine) stateFor(ctx context.Context, rules *Rules, scenario string, us
 	if cur != nil && cur.version.ID == id {
 		return cur
 	}
-	e.extraMu.Lock()
-	s, ok := e.extra[id]
-	e.extraMu.Unlock()
-	if ok {
+	if s, ok := e.versions.Get(id); ok {
 		return s
 	}
-	s, err := e.load(ctx, id)
+	s, err := e.loadVersion(ctx, id)
 	if err != nil {
-		e.loadFailures.Add(1)
 		e.log.Error("an A/B test's version does not load; the active version answers", slog.String("version", id), slog.Any("err", err))
 		return cur
 	}
 	e.catMu.Lock()
 	e.attachMeta(s)
-	e.extraMu.Lock()
-	if len(e.extra) >= 4 { // tests run on few versions; drop old ones
-		clear(e.extra)
-	}
-	e.extra[id] = s
-	e.extraMu.Unlock()
+	e.versions.Add(id, s)
 	e.catMu.Unlock()
 	return s
 }

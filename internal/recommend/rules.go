@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +32,12 @@ type Rules struct {
 	// ExcludeSeen drops items the shopper had events of these types with
 	// within the window.
 	ExcludeSeen *SeenRule `json:"exclude_seen,omitempty"`
+	// ExcludeTypes, when set, replaces the configured event types whose
+	// items a shopper is not recommended again
+	// (events.exclude_from_recommendations; by default purchases and
+	// ratings): an empty list recommends bought items again. Returned
+	// items stay excluded.
+	ExcludeTypes *[]tailor.EventType `json:"exclude_types,omitempty"`
 	// ExcludeItems drops these items.
 	ExcludeItems []tailor.ItemID `json:"exclude_items,omitempty"`
 	// Boosts multiply the score of matching items.
@@ -159,6 +163,13 @@ func (r *Rules) Validate() error {
 			return bad("attributes."+k, "lists no values")
 		}
 	}
+	if r.ExcludeTypes != nil {
+		for i, t := range *r.ExcludeTypes {
+			if !tailor.ValidTypeName(string(t)) {
+				return bad(fmt.Sprintf("exclude_types[%d]", i), "%q is not an event type name", t)
+			}
+		}
+	}
 	if r.ExcludeSeen != nil {
 		if len(r.ExcludeSeen.Types) == 0 {
 			return bad("exclude_seen.types", "lists no event types")
@@ -246,6 +257,9 @@ func (r Rules) Merge(over Rules) Rules {
 	if over.ExcludeSeen != nil {
 		r.ExcludeSeen = over.ExcludeSeen
 	}
+	if over.ExcludeTypes != nil {
+		r.ExcludeTypes = over.ExcludeTypes
+	}
 	r.ExcludeItems = append(slices.Clip(r.ExcludeItems), over.ExcludeItems...)
 	r.Boosts = append(slices.Clip(r.Boosts), over.Boosts...)
 	if over.Pins != nil {
@@ -264,92 +278,6 @@ func (r Rules) Merge(over Rules) Rules {
 		r.ABTest = over.ABTest
 	}
 	return r
-}
-
-// QueryRules reads the rules a GET request may carry as parameters:
-// category and exclude_category (comma-separated), min_price, max_price,
-// in_stock (true), attr.NAME (comma-separated values, compared as
-// strings or numbers), max_per_category, mmr_lambda, exclude (item ids).
-func QueryRules(q url.Values) (Rules, error) {
-	var r Rules
-	bad := func(field, v, want string) error {
-		return &FieldError{Field: field, Reason: fmt.Sprintf("%q must be %s", v, want)}
-	}
-	list := func(v string) []string {
-		var out []string
-		for _, s := range strings.Split(v, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	num := func(name string) (*float64, error) {
-		v := q.Get(name)
-		if v == "" {
-			return nil, nil
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return nil, bad(name, v, "a number")
-		}
-		return &f, nil
-	}
-	if v := q.Get("category"); v != "" {
-		r.Categories = list(v)
-	}
-	if v := q.Get("exclude_category"); v != "" {
-		r.ExcludeCategories = list(v)
-	}
-	var err error
-	if r.MinPrice, err = num("min_price"); err != nil {
-		return r, err
-	}
-	if r.MaxPrice, err = num("max_price"); err != nil {
-		return r, err
-	}
-	if v := q.Get("in_stock"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return r, bad("in_stock", v, "true or false")
-		}
-		r.InStockOnly = b
-	}
-	for k, vs := range q {
-		name, ok := strings.CutPrefix(k, "attr.")
-		if !ok {
-			continue
-		}
-		if r.Attributes == nil {
-			r.Attributes = map[string][]any{}
-		}
-		for _, v := range vs {
-			for _, s := range list(v) {
-				if f, err := strconv.ParseFloat(s, 64); err == nil {
-					r.Attributes[name] = append(r.Attributes[name], f)
-				}
-				r.Attributes[name] = append(r.Attributes[name], s)
-			}
-		}
-	}
-	if v := q.Get("max_per_category"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return r, bad("max_per_category", v, "an integer")
-		}
-		r.MaxPerCategory = n
-	}
-	if l, err := num("mmr_lambda"); err != nil {
-		return r, err
-	} else if l != nil {
-		r.MMRLambda = *l
-	}
-	if v := q.Get("exclude"); v != "" {
-		for _, s := range list(v) {
-			r.ExcludeItems = append(r.ExcludeItems, tailor.ItemID(s))
-		}
-	}
-	return r, r.Validate()
 }
 
 // meta is what the rules need to know about an item.

@@ -2,7 +2,6 @@ package recommend
 
 import (
 	"math"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -44,26 +43,6 @@ func TestParseRulesNamesTheField(t *testing.T) {
 	r, err := ParseRules([]byte(`{"categories":["a"],"pins":[{"item":"x","position":2}],"exclude_seen":{"types":["view"],"within":"720h"},"mmr_lambda":0.5}`))
 	if err != nil || time.Duration(r.ExcludeSeen.Within) != 720*time.Hour || r.Pins[0].Position != 2 {
 		t.Errorf("good rules: %+v, %v", r, err)
-	}
-}
-
-func TestQueryRules(t *testing.T) {
-	q, _ := url.ParseQuery("category=a,b&exclude_category=c&min_price=1.5&max_price=10&in_stock=true&attr.color=red,blue&attr.size=42&max_per_category=2&exclude=x,y")
-	r, err := QueryRules(q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(r.Categories) != 2 || r.ExcludeCategories[0] != "c" || *r.MinPrice != 1.5 || *r.MaxPrice != 10 || !r.InStockOnly ||
-		len(r.Attributes["color"]) != 2 || r.MaxPerCategory != 2 || len(r.ExcludeItems) != 2 {
-		t.Errorf("rules = %+v", r)
-	}
-	for _, bad := range []string{"min_price=cheap", "in_stock=maybe", "max_per_category=two", "mmr_lambda=2", "min_price=3&max_price=2"} {
-		q, _ := url.ParseQuery(bad)
-		if _, err := QueryRules(q); err == nil {
-			t.Errorf("%s accepted", bad)
-		} else if name := strings.SplitN(bad, "=", 2)[0]; !strings.Contains(err.Error(), name) {
-			t.Errorf("%s: %v does not name %s", bad, err, name)
-		}
 	}
 }
 

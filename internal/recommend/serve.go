@@ -8,22 +8,23 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/content"
+	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/store"
-	"github.com/tailorhq/tailor/internal/topk"
 )
 
-// Request is one ask for recommendations.
+// Request is one ask for a list.
 type Request struct {
-	// User is the shopper (Recommend, Rerank); unknown shoppers get the
-	// cold-start answer.
+	// User is the shopper (Recommend, Rerank, BuyAgain, Search); unknown
+	// shoppers get the cold-start answer.
 	User tailor.UserID
 	// Session lists an anonymous session's items, oldest first
 	// (Recommend without a user).
 	Session []tailor.ItemID
-	// Items are the candidates Rerank orders.
+	// Items are the candidates Rerank orders, or the cart CompleteCart
+	// adds to.
 	Items []tailor.ItemID
 	// N is the number of items wanted (1 to MaxN) after skipping Offset.
 	N, Offset int
@@ -41,13 +42,14 @@ type Response struct {
 	// attributed to it (and to its model version and scenario).
 	RecommendationID string `json:"recommendation_id"`
 	// ModelVersion is the version that ranked the items ("" when none
-	// did), and Model its kind.
+	// did), and Model its kind (or the shop model that ranked them).
 	ModelVersion string `json:"model_version"`
 	Model        string `json:"model,omitempty"`
 	Scenario     string `json:"scenario,omitempty"`
 	// Fallback says why the list is not personal: "trending" for a
-	// shopper or item the model knows nothing about, "text" for a search
-	// ranked by its text match alone.
+	// shopper or item the model knows nothing about, "content" for an
+	// item ranked by its text, "text" for a search ranked by its text
+	// match alone.
 	Fallback string `json:"fallback,omitempty"`
 	Items    []Item `json:"items"`
 
@@ -57,10 +59,25 @@ type Response struct {
 
 // Item is one recommended item.
 type Item struct {
-	ItemID  tailor.ItemID `json:"item_id"`
-	Score   float64       `json:"score"`
-	Reason  string        `json:"reason,omitempty"`
-	Details *tailor.Item  `json:"details,omitempty"`
+	ItemID tailor.ItemID `json:"item_id"`
+	Score  float64       `json:"score"`
+	Reason string        `json:"reason,omitempty"`
+	// Due says when a past purchase is due again (buy it again only).
+	Due     *DueDate     `json:"due,omitempty"`
+	Details *tailor.Item `json:"details,omitempty"`
+}
+
+// DueDate is when a shopper is expected to buy an item again.
+type DueDate struct {
+	// Times is the number of days they bought it, LastBought the last.
+	Times      int       `json:"times"`
+	LastBought time.Time `json:"last_bought"`
+	// IntervalDays is their repurchase interval (their own, the item's
+	// usual one, or the shop's), Ratio the time since the last purchase
+	// over it, ExpectedNext when it is due.
+	IntervalDays float64   `json:"interval_days"`
+	Ratio        float64   `json:"ratio"`
+	ExpectedNext time.Time `json:"expected_next"`
 }
 
 // cand is an item on its way into a response.
@@ -68,9 +85,11 @@ type cand struct {
 	id     tailor.ItemID
 	score  float64
 	reason string
+	due    *DueDate
 }
 
-// resolve checks the paging and builds the effective rules.
+// resolve checks the paging and builds the effective rules, from the
+// scenario cache.
 func (e *Engine) resolve(ctx context.Context, req *Request) (Rules, error) {
 	if req.N < 1 || req.N > MaxN {
 		return Rules{}, &FieldError{Field: "n", Reason: fmt.Sprintf("%d must be from 1 to %d", req.N, MaxN)}
@@ -80,16 +99,9 @@ func (e *Engine) resolve(ctx context.Context, req *Request) (Rules, error) {
 	}
 	rules := req.Rules
 	if req.Scenario != "" {
-		raw, err := e.src.Scenario(ctx, req.Scenario)
-		if errors.Is(err, store.ErrNotFound) {
+		base, ok := e.scenario(req.Scenario)
+		if !ok {
 			return Rules{}, &FieldError{Field: "scenario", Reason: fmt.Sprintf("there is no scenario named %q", req.Scenario)}
-		}
-		if err != nil {
-			return Rules{}, err
-		}
-		base, err := ParseRules(raw)
-		if err != nil {
-			return Rules{}, fmt.Errorf("scenario %s: %w", req.Scenario, err)
 		}
 		if rt := base.Route; rt != nil && req.User != "" {
 			attrs, err := e.userAttributes(ctx, req.User)
@@ -98,13 +110,11 @@ func (e *Engine) resolve(ctx context.Context, req *Request) (Rules, error) {
 			}
 			if v, ok := attrs[rt.Attribute]; ok {
 				if target, ok := rt.Scenarios[fmt.Sprint(v)]; ok {
-					raw, err := e.src.Scenario(ctx, target)
-					if err != nil {
-						return Rules{}, fmt.Errorf("scenario %s routes %s=%v to scenario %s: %w", req.Scenario, rt.Attribute, v, target, err)
+					routed, ok := e.scenario(target)
+					if !ok {
+						return Rules{}, fmt.Errorf("scenario %s routes %s=%v to scenario %s: %w", req.Scenario, rt.Attribute, v, target, store.ErrNotFound)
 					}
-					if base, err = ParseRules(raw); err != nil {
-						return Rules{}, fmt.Errorf("scenario %s: %w", target, err)
-					}
+					base = routed
 					base.Route = nil // one hop
 					req.Scenario = target
 				}
@@ -123,197 +133,31 @@ func (e *Engine) resolve(ctx context.Context, req *Request) (Rules, error) {
 	return rules, nil
 }
 
-// Recommend answers for a shopper (req.User) or an anonymous session
-// (req.Session): the active model scores the shopper's live history; with
-// no model, or nothing in the history the model knows, trending items in
-// the request's context answer instead.
-func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) {
-	rules, err := e.resolve(ctx, &req)
-	if err != nil {
-		return nil, err
-	}
-	var h *history
-	if req.User != "" {
-		if h, err = e.history(ctx, req.User); err != nil {
-			return nil, err
-		}
-	} else {
-		for i, id := range req.Session {
-			if e.item(id) == nil {
-				return nil, fmt.Errorf("session item %d: item %q: %w", i, id, store.ErrNotFound)
-			}
-		}
-		h = e.sessionHistory(req.Session)
-	}
-	now := e.opts.Now()
-	// Items the shopper must not get again: bought or returned, the
-	// session's own, and those seen within the rules' window.
-	// (Bought and returned items are also in the history's conversion, for
-	// the model path; skip repeats them for the trending path.)
-	var skip map[tailor.ItemID]bool // beyond the bought and returned
-	for _, it := range h.items {
-		if req.User == "" ||
-			(rules.ExcludeSeen != nil && it.seen(rules.ExcludeSeen.Types, now.Add(-time.Duration(rules.ExcludeSeen.Within)))) {
-			if skip == nil {
-				skip = map[tailor.ItemID]bool{}
-			}
-			skip[it.id] = true
-		}
-	}
-	want := req.Offset + req.N
-	s := e.stateFor(ctx, &rules, req.Scenario, req.User)
-	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
-	var cands []cand
-	if req.User == "" {
-		// An anonymous session: past sessions like it (V-SKNN), when
-		// there are any.
-		if cands, err = e.sessionCands(ctx, req.Session, &rules, want, now); err != nil {
-			return nil, err
-		}
-		if cands != nil {
-			resp.Model, resp.ModelVersion = "vsknn", ""
-		}
-	}
-	if s != nil && cands == nil {
-		resp.Model = s.version.Model
-		cands, err = e.personal(s, h, &rules, skip, want, now)
+// answer runs a list's sources in their order (see precedence) and
+// finishes the first answer that has items to say, or the last one.
+func (e *Engine) answer(a *ask) (*Response, error) {
+	var got *answer
+	for _, src := range precedence[a.list] {
+		ans, err := src.answer(e, a)
 		if err != nil {
 			return nil, err
 		}
-		if len(cands) > 0 && req.User != "" {
-			cands = e.withNewItems(s, h, cands, &rules, skip)
-		}
-	}
-	if cands == nil {
-		resp.Fallback = "trending"
-		for _, it := range h.items {
-			if it.excluded {
-				if skip == nil {
-					skip = map[tailor.ItemID]bool{}
-				}
-				skip[it.id] = true
-			}
-		}
-		cands = e.trendingCands(&rules, skip, want, now)
-	}
-	return e.finish(ctx, resp, cands, &rules, req)
-}
-
-func versionID(s *state) string {
-	if s == nil {
-		return ""
-	}
-	return s.version.ID
-}
-
-// personal scores the history with the model; nil when the model knows
-// none of the history's items.
-func (e *Engine) personal(s *state, h *history, rules *Rules, skip map[tailor.ItemID]bool, want int, now time.Time) ([]cand, error) {
-	c := h.in(s)
-	if len(c.idx) == 0 {
-		return nil, nil
-	}
-	sp := s.scores.Get().(*[]float32)
-	defer s.scores.Put(sp)
-	scores := *sp
-	if err := s.scorer.ScoreHistory(c.idx, c.weights, scores); err != nil {
-		return nil, err
-	}
-	isSkipped := func(i int32) bool {
-		if _, ok := slices.BinarySearch(c.excluded, i); ok {
-			return true
-		}
-		return len(skip) > 0 && skip[s.ids[i]]
-	}
-	entries := e.selectScores(s, scores, rules, isSkipped, want, now)
-	if len(entries) == 0 {
-		return []cand{}, nil // the rules leave nothing; not a cold start
-	}
-	cands := make([]cand, len(entries))
-	for k, en := range entries {
-		cd := cand{id: s.ids[en.Index], score: float64(en.Score)}
-		if s.explain != nil {
-			if j, ok := s.explain.Because(c.idx, en.Index); ok {
-				src := &h.items[c.pos[slices.Index(c.idx, j)]]
-				cd.reason = "because you " + verb(src.strong) + " " + e.title(src.id)
-			}
-		}
-		cands[k] = cd
-	}
-	return cands, nil
-}
-
-// selectScores picks the best items by score (boosted by the rules) that
-// pass the rules and skip, with room for diversification.
-func (e *Engine) selectScores(s *state, scores []float32, rules *Rules, skip func(int32) bool, want int, now time.Time) []topk.Entry {
-	e.catMu.RLock()
-	defer e.catMu.RUnlock()
-	if len(rules.Boosts) > 0 || rules.FreshDays > 0 {
-		for i := range scores {
-			if m := s.meta[i]; m != nil {
-				scores[i] = boosted(scores[i], rules.factor(m, now))
-			}
-		}
-	}
-	pool := want
-	if rules.MaxPerCategory > 0 || rules.MMRLambda > 0 {
-		pool = want*4 + 20
-	}
-	return topk.Select(scores, pool, func(i int32) bool {
-		if skip(i) {
-			return true
-		}
-		m := s.meta[i]
-		return m == nil || !rules.keep(m)
-	})
-}
-
-// trendingCands picks trending items that pass the rules.
-func (e *Engine) trendingCands(rules *Rules, skip map[tailor.ItemID]bool, want int, now time.Time) []cand {
-	t := e.trend.Load()
-	if t == nil {
-		return []cand{}
-	}
-	pool := want
-	if rules.MaxPerCategory > 0 || rules.MMRLambda > 0 {
-		pool = want*4 + 20
-	}
-	e.catMu.RLock()
-	defer e.catMu.RUnlock()
-	boost := len(rules.Boosts) > 0 || rules.FreshDays > 0
-	cands := []cand{}
-	for _, it := range t.items {
-		if !boost && len(cands) >= pool {
+		if ans != nil {
+			got = ans
+			got.source = src.name
 			break
 		}
-		m := e.catalog[it.id]
-		if skip[it.id] || m == nil || !rules.keep(m) {
-			continue
-		}
-		reason := "trending"
-		if len(rules.Categories) > 0 {
-			reason = "trending in " + firstShared(m.categories, rules.Categories)
-		}
-		cands = append(cands, cand{id: it.id, score: float64(boosted(float32(it.score), rules.factor(m, now))), reason: reason})
 	}
-	if boost {
-		slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
-		cands = cands[:min(len(cands), pool)]
+	if got == nil {
+		got = &answer{cands: []cand{}, source: "none"}
 	}
-	return cands
-}
-
-func firstShared(a, b []string) string {
-	for _, x := range a {
-		if slices.Contains(b, x) {
-			return x
-		}
-	}
-	return b[0]
+	e.met.answers.WithLabelValues(string(a.list), got.source).Inc()
+	resp := &Response{ModelVersion: got.version, Model: got.model, Scenario: a.req.Scenario, Fallback: got.fallback, rankedBy: got.rankedBy}
+	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req)
 }
 
 // finish diversifies, pins, pages and describes the candidates.
-func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules *Rules, req Request) (*Response, error) {
+func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules *Rules, req *Request) (*Response, error) {
 	want := req.Offset + req.N
 	cands = e.diversify(cands, rules, want)
 	if len(rules.Pins) > 0 {
@@ -341,31 +185,17 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	} else {
 		cands = cands[req.Offset:]
 	}
-	// A list that the model did not rank is attributed to "trending".
-	if resp.Fallback != "" {
-		resp.ModelVersion = ""
-	}
 	if req.User != "" {
 		resp.segment = e.segmentOf(ctx, req.User)
 	}
-	resp.rankedBy = resp.ModelVersion
-	if resp.ModelVersion == "" {
-		// What ranked the list when no model version did: the session
-		// model (named by its kind), text search, or trending.
-		switch {
-		case resp.Fallback == "text":
-			resp.rankedBy = "search"
-		case resp.Fallback == "" && resp.Model != "":
-			resp.rankedBy = resp.Model
-		default:
-			resp.rankedBy = "trending"
-		}
+	if resp.rankedBy == "" {
+		resp.rankedBy = resp.ModelVersion
 	}
 	resp.RecommendationID = newID(resp.rankedBy, resp.Scenario, resp.segment)
 	resp.Items = make([]Item, len(cands))
 	defer e.count(resp)
 	for i, c := range cands {
-		resp.Items[i] = Item{ItemID: c.id, Score: c.score, Reason: c.reason}
+		resp.Items[i] = Item{ItemID: c.id, Score: c.score, Reason: c.reason, Due: c.due}
 		if req.Details {
 			it, err := e.src.Item(ctx, c.id)
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -468,78 +298,177 @@ func (e *Engine) title(id tailor.ItemID) string {
 	return string(id)
 }
 
+// newAsk resolves a request into an ask for a list.
+func (e *Engine) newAsk(ctx context.Context, list List, req *Request) (*ask, error) {
+	rules, err := e.resolve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	a := &ask{ctx: ctx, list: list, req: req, rules: rules, want: req.Offset + req.N, now: e.opts.Now()}
+	a.state = e.stateFor(ctx, &a.rules, req.Scenario, req.User)
+	return a, nil
+}
+
+// withHistory reads the shopper's history (or makes the session's) and
+// the items they must not get again beyond the bought and returned: the
+// session's own, and those seen within the rules' window.
+func (e *Engine) withHistory(a *ask) error {
+	req := a.req
+	if req.User != "" {
+		h, err := e.history(a.ctx, req.User)
+		if err != nil {
+			return err
+		}
+		a.hist = h
+	} else {
+		a.hist = e.sessionHistory(req.Session)
+	}
+	for _, it := range a.hist.items {
+		if req.User == "" ||
+			(a.rules.ExcludeSeen != nil && it.seen(a.rules.ExcludeSeen.Types, a.now.Add(-time.Duration(a.rules.ExcludeSeen.Within)))) {
+			if a.skip == nil {
+				a.skip = map[tailor.ItemID]bool{}
+			}
+			a.skip[it.id] = true
+		}
+	}
+	return nil
+}
+
+// Recommend answers for a shopper (req.User) or an anonymous session
+// (req.Session): see the precedence table for the sources of each.
+func (e *Engine) Recommend(ctx context.Context, req Request) (*Response, error) {
+	list := ListPersonal
+	if req.User == "" {
+		list = ListSession
+		for i, id := range req.Session {
+			if e.item(id) == nil {
+				return nil, fmt.Errorf("session item %d: item %q: %w", i, id, store.ErrNotFound)
+			}
+		}
+	}
+	a, err := e.newAsk(ctx, list, &req)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.withHistory(a); err != nil {
+		return nil, err
+	}
+	return e.answer(a)
+}
+
 // Similar answers with the items most like item: the model's item
-// similarity, or, when it has none for the item, trending items of the
+// similarity, the items closest by content, or trending items of the
 // item's categories.
 func (e *Engine) Similar(ctx context.Context, item tailor.ItemID, req Request) (*Response, error) {
 	m := e.item(item)
 	if m == nil {
 		return nil, fmt.Errorf("item %q: %w", item, store.ErrNotFound)
 	}
-	rules, err := e.resolve(ctx, &req)
+	a, err := e.newAsk(ctx, ListSimilar, &req)
 	if err != nil {
 		return nil, err
 	}
-	want := req.Offset + req.N
-	now := e.opts.Now()
-	s := e.cur.Load()
-	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
-	var cands []cand
-	if s != nil {
-		resp.Model = s.version.Model
-		if i, ok := s.index[item]; ok && s.similar != nil {
-			pool := want*4 + 50
-			reason := "similar to " + e.title(item)
-			e.catMu.RLock()
-			for _, en := range s.similar.SimilarItems(i, pool, nil) {
-				id := s.ids[en.Index]
-				c := e.catalog[id]
-				if id == item || c == nil || !rules.keep(c) {
-					continue
-				}
-				cands = append(cands, cand{id: id, score: float64(boosted(en.Score, rules.factor(c, now))), reason: reason})
-			}
-			e.catMu.RUnlock()
-			slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
-		}
-	}
-	if len(cands) == 0 {
-		// An item the model does not know (new, or without interactions):
-		// its neighbours by content.
-		if cm := e.contentFor(item); cm != nil && cm.Vector(item) != nil {
-			resp.Fallback = "content"
-			reason := "similar in description to " + e.title(item)
-			e.catMu.RLock()
-			for _, s := range cm.Nearest(cm.Vector(item), want*4+50, func(id tailor.ItemID) bool {
-				c := e.catalog[id]
-				return id != item && c != nil && rules.keep(c)
-			}) {
-				cands = append(cands, cand{id: s.Item, score: float64(boosted(float32(s.Score), rules.factor(e.catalog[s.Item], now))), reason: reason})
-			}
-			e.catMu.RUnlock()
-		}
-	}
-	if len(cands) == 0 {
-		resp.Fallback = "trending"
-		r := rules
-		if len(r.Categories) == 0 && len(m.categories) > 0 {
-			r.Categories = m.categories
-		}
-		cands = e.trendingCands(&r, map[tailor.ItemID]bool{item: true}, want, now)
-	}
-	return e.finish(ctx, resp, cands, &rules, req)
+	a.item, a.itemMeta = item, m
+	a.skip = map[tailor.ItemID]bool{item: true}
+	return e.answer(a)
 }
 
 // Trending answers with the trending items that pass the rules (a
 // category filter makes it "trending in the category").
 func (e *Engine) Trending(ctx context.Context, req Request) (*Response, error) {
-	rules, err := e.resolve(ctx, &req)
+	a, err := e.newAsk(ctx, ListTrending, &req)
 	if err != nil {
 		return nil, err
 	}
-	resp := &Response{Scenario: req.Scenario, Fallback: "trending"}
-	cands := e.trendingCands(&rules, nil, req.Offset+req.N, e.opts.Now())
-	return e.finish(ctx, resp, cands, &rules, req)
+	return e.answer(a)
+}
+
+// BoughtTogether answers with the items bought with item in significantly
+// many orders.
+func (e *Engine) BoughtTogether(ctx context.Context, item tailor.ItemID, req Request) (*Response, error) {
+	if e.item(item) == nil {
+		return nil, fmt.Errorf("item %q: %w", item, store.ErrNotFound)
+	}
+	req.Items = []tailor.ItemID{item}
+	a, err := e.newAsk(ctx, ListBoughtTogether, &req)
+	if err != nil {
+		return nil, err
+	}
+	a.cart = req.Items
+	return e.answer(a)
+}
+
+// MaxCart is the most items a cart may hold.
+const MaxCart = 500
+
+// CompleteCart answers with additions to the cart in req.Items.
+func (e *Engine) CompleteCart(ctx context.Context, req Request) (*Response, error) {
+	if len(req.Items) == 0 || len(req.Items) > MaxCart {
+		return nil, &FieldError{Field: "items", Reason: fmt.Sprintf("%d items in the cart; send 1 to %d", len(req.Items), MaxCart)}
+	}
+	for i, id := range req.Items {
+		if e.item(id) == nil {
+			return nil, fmt.Errorf("items[%d]: item %q: %w", i, id, store.ErrNotFound)
+		}
+	}
+	a, err := e.newAsk(ctx, ListCart, &req)
+	if err != nil {
+		return nil, err
+	}
+	a.cart = req.Items
+	a.skip = map[tailor.ItemID]bool{}
+	for _, id := range req.Items {
+		a.skip[id] = true
+	}
+	if req.User != "" {
+		if a.hist, err = e.history(ctx, req.User); err != nil {
+			return nil, err
+		}
+	}
+	return e.answer(a)
+}
+
+// BuyAgain answers with the shopper's past purchases to buy again, with
+// their due dates.
+func (e *Engine) BuyAgain(ctx context.Context, req Request) (*Response, error) {
+	if req.User == "" {
+		return nil, &FieldError{Field: "user", Reason: "is required"}
+	}
+	a, err := e.newAsk(ctx, ListBuyAgain, &req)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.withHistory(a); err != nil {
+		return nil, err
+	}
+	return e.answer(a)
+}
+
+// Search finds catalog items for the query under the rules and, for a
+// shopper with a history the active model knows, re-ranks the 100 best
+// text matches (see search.Personalize, with weight Personalization).
+func (e *Engine) Search(ctx context.Context, query string, req Request) (*Response, error) {
+	if len(query) > MaxQuery || !utf8.ValidString(query) {
+		return nil, &FieldError{Field: "q", Reason: fmt.Sprintf("must be valid UTF-8 of at most %d bytes", MaxQuery)}
+	}
+	if len(search.Tokens(query)) == 0 {
+		if len(query) == 0 {
+			return nil, &FieldError{Field: "q", Reason: "is empty"}
+		}
+		return &Response{Items: []Item{}}, nil // only stop words: an empty, well-formed answer
+	}
+	a, err := e.newAsk(ctx, ListSearch, &req)
+	if err != nil {
+		return nil, err
+	}
+	a.query = query
+	if req.User != "" {
+		if a.hist, err = e.history(ctx, req.User); err != nil {
+			return nil, err
+		}
+	}
+	return e.answer(a)
 }
 
 // Rerank orders req.Items for the shopper: by the model's scores of their
@@ -561,121 +490,20 @@ func (e *Engine) Rerank(ctx context.Context, req Request) (*Response, error) {
 	if req.N == 0 {
 		req.N = min(len(req.Items), MaxN)
 	}
-	rules, err := e.resolve(ctx, &req)
+	a, err := e.newAsk(ctx, ListRerank, &req)
 	if err != nil {
 		return nil, err
 	}
-	h, err := e.history(ctx, req.User)
-	if err != nil {
+	if a.hist, err = e.history(ctx, req.User); err != nil {
 		return nil, err
 	}
-	now := e.opts.Now()
-	s := e.stateFor(ctx, &rules, req.Scenario, req.User)
-	resp := &Response{ModelVersion: versionID(s), Scenario: req.Scenario}
-	score := map[tailor.ItemID]float64{}
-	if s != nil {
-		resp.Model = s.version.Model
-		var idx []int32
-		var w []float32
-		for _, it := range h.items {
-			if i, ok := s.index[it.id]; ok && it.weight > 0 {
-				idx, w = append(idx, i), append(w, float32(it.weight))
-			}
-		}
-		if len(idx) > 0 {
-			sp := s.scores.Get().(*[]float32)
-			if err := s.scorer.ScoreHistory(idx, w, *sp); err != nil {
-				s.scores.Put(sp)
-				return nil, err
-			}
-			for _, id := range req.Items {
-				if i, ok := s.index[id]; ok {
-					score[id] = float64((*sp)[i])
-				}
-			}
-			s.scores.Put(sp)
-		}
-	}
-	if len(score) == 0 {
-		resp.Fallback = "trending"
-		if t := e.trend.Load(); t != nil {
-			for _, it := range t.items {
-				if slices.Contains(req.Items, it.id) {
-					score[it.id] = it.score
-				}
-			}
-		}
-	}
-	var cands []cand
-	e.catMu.RLock()
-	for _, id := range req.Items {
-		m := e.catalog[id]
-		if m == nil || !rules.keep(m) {
-			continue
-		}
-		sc, ok := score[id]
-		if !ok {
-			sc = math.Inf(-1)
-		}
-		cands = append(cands, cand{id: id, score: float64(boosted(float32(sc), rules.factor(m, now)))})
-	}
-	e.catMu.RUnlock()
-	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
-	for i := range cands {
-		if math.IsInf(cands[i].score, -1) {
-			cands[i].score = 0 // JSON has no infinities; they stay last
-		}
-	}
-	return e.finish(ctx, resp, cands, &rules, req)
+	return e.answer(a)
 }
 
 // MaxRerank is the most items one rerank request may order.
 const MaxRerank = 1000
 
-// NewItemCosine is the least content similarity a new item (one the model
-// does not know) needs with a shopper's items to enter their list.
-const NewItemCosine = 0.3
-
-// withNewItems gives new items a place in a shopper's list: the catalog
-// items the model does not know, ranked by the cosine of their content
-// vector with the mean of the shopper's items', take every fifth position
-// from the third on when their cosine reaches NewItemCosine.
-func (e *Engine) withNewItems(s *state, h *history, cands []cand, rules *Rules, skip map[tailor.ItemID]bool) []cand {
-	e.catMu.RLock()
-	candidates := slices.Clone(s.fresh)
-	e.catMu.RUnlock()
-	if len(candidates) == 0 {
-		return cands // every catalog item is in the model
-	}
-	cm := e.contentModel()
-	if cm == nil {
-		return cands
-	}
-	profile := h.contentProfile(cm)
-	if profile == nil {
-		return cands
-	}
-	slots := max(1, len(cands)/5)
-	var fresh []content.Scored
-	e.catMu.RLock()
-	for _, f := range cm.NearestAmong(profile, candidates, 4*slots+8) { // room for the rules to drop some
-		if len(fresh) == slots || f.Score < NewItemCosine {
-			break
-		}
-		c := e.catalog[f.Item]
-		if c == nil || !rules.keep(c) || skip[f.Item] || slices.ContainsFunc(h.items, func(it histItem) bool { return it.id == f.Item }) {
-			continue
-		}
-		fresh = append(fresh, f)
-	}
-	e.catMu.RUnlock()
-	for k, f := range fresh {
-		at := 2 + 5*k
-		if at > len(cands) {
-			break
-		}
-		score := cands[min(at, len(cands)-1)].score
-		cands = slices.Insert(cands, at, cand{id: f.Item, score: score, reason: "new, and like items you had"})
-	}
-	return cands
+// byScore sorts candidates best first, stably.
+func byScore(cands []cand) {
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
 }

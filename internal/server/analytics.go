@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -42,20 +41,31 @@ type RFMBody struct {
 	Shoppers []analytics.RFM `json:"shoppers"`
 }
 
+// RFMQuery is the query of GET /v1/analytics/rfm.
+type RFMQuery struct {
+	At time.Time `query:"at,date" doc:"reference date YYYY-MM-DD (default: the day after the last purchase)"`
+}
+
+// CohortsQuery is the query of GET /v1/analytics/cohorts.
+type CohortsQuery struct {
+	Period string `query:"period" doc:"month (default) or week"`
+}
+
+// FunnelQuery is the query of GET /v1/analytics/funnel.
+type FunnelQuery struct {
+	Steps  []string       `query:"steps,comma" doc:"comma-separated event types (default view,add_to_cart,purchase)"`
+	Window *time.Duration `query:"window" doc:"most time from the first step to the last, such as 24h (default; 0 for no limit)"`
+	By     string         `query:"by" doc:"user (default) or session"`
+}
+
 func (s *Server) analyticsRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/analytics/rfm", role: RoleWrite, summary: "Recency, frequency and monetary scores and segments of every shopper",
-			params:   []param{{name: "at", in: "query", typ: "string", doc: "reference date YYYY-MM-DD (default: the day after the last purchase)"}},
-			response: RFMBody{}, handle: s.rfm},
+			response: RFMBody{}, query: withQuery(s.rfm)},
 		{method: "GET", path: "/v1/analytics/cohorts", role: RoleWrite, summary: "Acquisition cohorts: retention and revenue per period",
-			params:   []param{{name: "period", in: "query", typ: "string", doc: "month (default) or week"}},
-			response: []analytics.Cohort{}, handle: s.cohorts},
+			response: []analytics.Cohort{}, query: withQuery(s.cohorts)},
 		{method: "GET", path: "/v1/analytics/funnel", role: RoleWrite, summary: "Conversion through ordered event types, overall and by category",
-			params: []param{
-				{name: "steps", in: "query", typ: "string", doc: "comma-separated event types (default view,add_to_cart,purchase)"},
-				{name: "window", in: "query", typ: "string", doc: "most time from the first step to the last, such as 24h (default; 0 for no limit)"},
-				{name: "by", in: "query", typ: "string", doc: "user (default) or session"},
-			}, response: analytics.Funnel{}, handle: s.funnel},
+			response: analytics.Funnel{}, query: withQuery(s.funnel)},
 		{method: "GET", path: "/v1/analytics/clv", role: RoleWrite, summary: "BG/NBD and Gamma-Gamma fits and each shopper's expected value over 52 weeks",
 			response: analytics.CLVResult{}, handle: s.clv},
 		{method: "GET", path: "/v1/analytics/propensity", role: RoleWrite, summary: "The 30-day purchase propensity model, evaluated by time against a baseline",
@@ -80,25 +90,17 @@ func analysisError(err error) error {
 		return nil
 	case errors.As(err, &fe), errors.Is(err, analytics.ErrTooFewRepeaters):
 		return &apiError{status: http.StatusUnprocessableEntity, body: Error{Code: "cannot_fit", Message: err.Error()}}
-	case strings.HasPrefix(err.Error(), "insights:"):
+	case errors.Is(err, insights.ErrRead), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
 	}
 	return badRequest("%v", err)
 }
 
-func (s *Server) rfm(r *http.Request) (any, error) {
+func (s *Server) rfm(r *http.Request, q *RFMQuery) (any, error) {
 	if s.an == nil {
 		return nil, errNoAnalyst
 	}
-	var at time.Time
-	if v := r.URL.Query().Get("at"); v != "" {
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			return nil, badRequest("at: %q is not a date YYYY-MM-DD", v)
-		}
-		at = t
-	}
-	at, rows, err := s.an.RFM(r.Context(), at)
+	at, rows, err := s.an.RFM(r.Context(), q.At)
 	if err != nil {
 		return nil, analysisError(err)
 	}
@@ -108,11 +110,11 @@ func (s *Server) rfm(r *http.Request) (any, error) {
 	return RFMBody{At: at, Segments: analytics.SegmentCounts(rows), Shoppers: rows}, nil
 }
 
-func (s *Server) cohorts(r *http.Request) (any, error) {
+func (s *Server) cohorts(r *http.Request, q *CohortsQuery) (any, error) {
 	if s.an == nil {
 		return nil, errNoAnalyst
 	}
-	period := r.URL.Query().Get("period")
+	period := q.Period
 	if period == "" {
 		period = "month"
 	}
@@ -120,32 +122,27 @@ func (s *Server) cohorts(r *http.Request) (any, error) {
 	return cs, analysisError(err)
 }
 
-func (s *Server) funnel(r *http.Request) (any, error) {
+func (s *Server) funnel(r *http.Request, q *FunnelQuery) (any, error) {
 	if s.an == nil {
 		return nil, errNoAnalyst
 	}
-	q := r.URL.Query()
 	opts := analytics.FunnelOptions{Window: 24 * time.Hour}
-	steps := q.Get("steps")
-	if steps == "" {
-		steps = "view,add_to_cart,purchase"
+	steps := q.Steps
+	if len(steps) == 0 {
+		steps = []string{"view", "add_to_cart", "purchase"}
 	}
-	for _, st := range strings.Split(steps, ",") {
-		opts.Steps = append(opts.Steps, tailor.EventType(strings.TrimSpace(st)))
+	for _, st := range steps {
+		opts.Steps = append(opts.Steps, tailor.EventType(st))
 	}
-	if v := q.Get("window"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return nil, badRequest("window: %q is not a duration such as 24h", v)
-		}
-		opts.Window = d
+	if q.Window != nil {
+		opts.Window = *q.Window
 	}
-	switch q.Get("by") {
+	switch q.By {
 	case "", "user":
 	case "session":
 		opts.BySession = true
 	default:
-		return nil, badRequest("by: %q must be user or session", q.Get("by"))
+		return nil, badRequest("by: %q must be user or session", q.By)
 	}
 	f, err := s.an.Funnel(r.Context(), opts)
 	return f, analysisError(err)

@@ -50,6 +50,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		mbe  *http.MaxBytesError
 		btl  *ingest.BatchTooLargeError
 		rfe  *recommend.FieldError
+		pe   *ParamError
 		resp *apiError
 	)
 	switch {
@@ -58,6 +59,8 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		resp = &apiError{http.StatusRequestEntityTooLarge, Error{Code: "body_too_large",
 			Message: fmt.Sprintf("the request body is larger than %d bytes; send smaller batches", mbe.Limit)}}
+	case errors.As(err, &pe):
+		resp = &apiError{http.StatusBadRequest, Error{Code: "bad_request", Message: pe.Error()}}
 	case errors.As(err, &rfe):
 		resp = &apiError{http.StatusBadRequest, Error{Code: "bad_request", Message: rfe.Error()}}
 	case errors.As(err, &btl):
@@ -71,6 +74,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 		resp = &apiError{http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; the server log has the details"}}
+	}
+	if resp.status == http.StatusInternalServerError || resp.status == http.StatusServiceUnavailable {
+		s.met.storeErrors.Inc()
 	}
 	writeJSON(w, resp.status, errorBody{resp.body})
 }

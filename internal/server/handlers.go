@@ -43,18 +43,24 @@ type DeleteResult struct {
 	EventsDeleted int `json:"events_deleted"`
 }
 
-var (
-	pageParams = []param{
-		{name: "limit", in: "query", typ: "integer", doc: "page size, 1 to 1000 (default 100)"},
-		{name: "cursor", in: "query", typ: "string", doc: "next_cursor of the previous page"},
-	}
-	eventParams = append([]param{
-		{name: "type", in: "query", typ: "string", doc: "keep only this event type; repeat for several", multi: true},
-		{name: "since", in: "query", typ: "string", doc: "RFC 3339 time: events at or after it"},
-		{name: "until", in: "query", typ: "string", doc: "RFC 3339 time: events before it"},
-	}, pageParams...)
-	idParam = param{name: "id", in: "path", typ: "string", doc: "the record's id"}
-)
+// PageQuery is the query of the paged lists.
+type PageQuery struct {
+	Limit  *int   `query:"limit" doc:"page size, 1 to 1000 (default 100)"`
+	Cursor string `query:"cursor" doc:"next_cursor of the previous page"`
+}
+
+// MaxEventTypes is the most event types one listing may name.
+const MaxEventTypes = 32
+
+// EventsQuery is the query of the event listings.
+type EventsQuery struct {
+	Type  []string  `query:"type" doc:"keep only this event type; repeat (or separate by commas) for several, at most 32"`
+	Since time.Time `query:"since" doc:"RFC 3339 time: events at or after it"`
+	Until time.Time `query:"until" doc:"RFC 3339 time: events before it"`
+	PageQuery
+}
+
+var idParam = param{name: "id", in: "path", typ: "string", doc: "the record's id"}
 
 func (s *Server) routeTable() []route {
 	withID := func(ps ...param) []param { return append([]param{idParam}, ps...) }
@@ -63,34 +69,46 @@ func (s *Server) routeTable() []route {
 			response: Health{}, handle: s.health},
 		{method: "GET", path: "/openapi.json", role: RoleNone, summary: "This API's OpenAPI 3.1 document",
 			response: map[string]any{}, handle: s.openAPIHandler},
+		{method: "GET", path: "/metrics", role: RoleRead, summary: "Metrics in the Prometheus text format: requests and latency per route and status, caches, background builds, model loads, events ingested",
+			response: "", raw: s.metricsRoute()},
 
 		{method: "POST", path: "/v1/items", role: RoleWrite, summary: "Insert or replace a batch of items (all or nothing)",
 			body: []tailor.Item{}, response: UpsertResult{}, handle: s.postItems},
-		{method: "GET", path: "/v1/items", role: RoleRead, summary: "List items in id order", params: pageParams,
-			response: store.Page[tailor.Item]{}, handle: s.listItems},
+		{method: "GET", path: "/v1/items", role: RoleRead, summary: "List items in id order",
+			response: store.Page[tailor.Item]{}, query: withQuery(s.listItems)},
 		{method: "GET", path: "/v1/items/{id}", role: RoleRead, summary: "Get an item", params: withID(),
 			response: tailor.Item{}, handle: s.getItem},
 		{method: "DELETE", path: "/v1/items/{id}", role: RoleAdmin, summary: "Delete an item and its events", params: withID(),
 			response: DeleteResult{}, handle: s.deleteItem},
 		{method: "GET", path: "/v1/items/{id}/events", role: RoleWrite, summary: "List an item's events, newest first",
-			params: withID(eventParams...), response: store.Page[tailor.Event]{}, handle: s.itemEvents},
+			params: withID(), response: store.Page[tailor.Event]{}, query: withQuery(s.itemEvents)},
 
 		{method: "POST", path: "/v1/users", role: RoleWrite, summary: "Insert or replace a batch of users (all or nothing)",
 			body: []tailor.User{}, response: UpsertResult{}, handle: s.postUsers},
-		{method: "GET", path: "/v1/users", role: RoleWrite, summary: "List users in id order", params: pageParams,
-			response: store.Page[tailor.User]{}, handle: s.listUsers},
+		{method: "GET", path: "/v1/users", role: RoleWrite, summary: "List users in id order",
+			response: store.Page[tailor.User]{}, query: withQuery(s.listUsers)},
 		{method: "GET", path: "/v1/users/{id}", role: RoleWrite, summary: "Get a user", params: withID(),
 			response: tailor.User{}, handle: s.getUser},
 		{method: "DELETE", path: "/v1/users/{id}", role: RoleAdmin, summary: "Delete a user and all their events", params: withID(),
 			response: DeleteResult{}, handle: s.deleteUser},
 		{method: "GET", path: "/v1/users/{id}/events", role: RoleWrite, summary: "List a user's events, newest first",
-			params: withID(eventParams...), response: store.Page[tailor.Event]{}, handle: s.userEvents},
+			params: withID(), response: store.Page[tailor.Event]{}, query: withQuery(s.userEvents)},
 
 		{method: "POST", path: "/v1/events", role: RoleWrite, summary: "Insert a batch of events (all or nothing; ids make it idempotent)",
 			body: []tailor.Event{}, response: EventsResult{}, handle: s.postEvents},
 		{method: "GET", path: "/v1/sessions/{id}/events", role: RoleWrite, summary: "List an anonymous session's events, newest first",
-			params: withID(eventParams...), response: store.Page[tailor.Event]{}, handle: s.sessionEvents},
+			params: withID(), response: store.Page[tailor.Event]{}, query: withQuery(s.sessionEvents)},
 	}
+}
+
+// metricsRoute serves the metrics, or answers 503 without a gatherer.
+func (s *Server) metricsRoute() http.Handler {
+	if s.opts.Gatherer == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error{Code: "unavailable", Message: "this server exports no metrics"}})
+		})
+	}
+	return metricsHandler(s.opts.Gatherer)
 }
 
 func (s *Server) health(r *http.Request) (any, error) {
@@ -226,6 +244,8 @@ func (s *Server) postEvents(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.met.ingested.WithLabelValues("inserted").Add(float64(res.Inserted))
+	s.met.ingested.WithLabelValues("duplicate").Add(float64(res.Duplicates))
 	ids := make([]string, len(events))
 	for i := range events {
 		ids[i] = events[i].ID
@@ -233,46 +253,36 @@ func (s *Server) postEvents(r *http.Request) (any, error) {
 	return EventsResult{Inserted: res.Inserted, Duplicates: res.Duplicates, IDs: ids}, nil
 }
 
-func pageRequest(r *http.Request) (store.PageRequest, error) {
-	p := store.PageRequest{Cursor: r.URL.Query().Get("cursor")}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxPageSize {
-			return p, badRequest("limit: %q must be an integer from 1 to %d", v, store.MaxPageSize)
+func pageRequest(q *PageQuery) (store.PageRequest, error) {
+	p := store.PageRequest{Cursor: q.Cursor}
+	if q.Limit != nil {
+		if *q.Limit < 1 || *q.Limit > store.MaxPageSize {
+			return p, badRequest("limit: %d must be an integer from 1 to %d", *q.Limit, store.MaxPageSize)
 		}
-		p.Limit = n
+		p.Limit = *q.Limit
 	}
 	return p, nil
 }
 
-func eventQuery(r *http.Request) (store.EventQuery, error) {
-	var q store.EventQuery
-	vals := r.URL.Query()
-	for _, t := range vals["type"] {
+func eventQuery(q *EventsQuery) (store.EventQuery, error) {
+	var eq store.EventQuery
+	for _, t := range q.Type {
 		for _, one := range strings.Split(t, ",") {
 			if !tailor.ValidTypeName(one) {
-				return q, badRequest("type: %q is not an event type name", one)
+				return eq, badRequest("type: %q is not an event type name", one)
 			}
-			q.Types = append(q.Types, tailor.EventType(one))
+			eq.Types = append(eq.Types, tailor.EventType(one))
 		}
 	}
-	for _, b := range []struct {
-		name string
-		dst  *time.Time
-	}{{"since", &q.Since}, {"until", &q.Until}} {
-		if v := vals.Get(b.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return q, badRequest("%s: %q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", b.name, v)
-			}
-			*b.dst = t
-		}
+	if len(eq.Types) > MaxEventTypes {
+		return eq, badRequest("type: %d event types; at most %d", len(eq.Types), MaxEventTypes)
 	}
-	return q, nil
+	eq.Since, eq.Until = q.Since, q.Until
+	return eq, nil
 }
 
-func (s *Server) listItems(r *http.Request) (any, error) {
-	p, err := pageRequest(r)
+func (s *Server) listItems(r *http.Request, q *PageQuery) (any, error) {
+	p, err := pageRequest(q)
 	if err != nil {
 		return nil, err
 	}
@@ -295,8 +305,8 @@ func (s *Server) deleteItem(r *http.Request) (any, error) {
 	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
 }
 
-func (s *Server) listUsers(r *http.Request) (any, error) {
-	p, err := pageRequest(r)
+func (s *Server) listUsers(r *http.Request, q *PageQuery) (any, error) {
+	p, err := pageRequest(q)
 	if err != nil {
 		return nil, err
 	}
@@ -319,35 +329,35 @@ func (s *Server) deleteUser(r *http.Request) (any, error) {
 	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
 }
 
-func (s *Server) events(r *http.Request, q store.EventQuery) (any, error) {
-	extra, err := eventQuery(r)
+func (s *Server) events(r *http.Request, eq *EventsQuery, q store.EventQuery) (any, error) {
+	extra, err := eventQuery(eq)
 	if err != nil {
 		return nil, err
 	}
 	q.Types, q.Since, q.Until = extra.Types, extra.Since, extra.Until
-	p, err := pageRequest(r)
+	p, err := pageRequest(&eq.PageQuery)
 	if err != nil {
 		return nil, err
 	}
 	return s.db.Events(r.Context(), q, p)
 }
 
-func (s *Server) userEvents(r *http.Request) (any, error) {
+func (s *Server) userEvents(r *http.Request, q *EventsQuery) (any, error) {
 	id := tailor.UserID(r.PathValue("id"))
 	if _, err := s.db.User(r.Context(), id); err != nil {
 		return nil, err
 	}
-	return s.events(r, store.EventQuery{UserID: id})
+	return s.events(r, q, store.EventQuery{UserID: id})
 }
 
-func (s *Server) itemEvents(r *http.Request) (any, error) {
+func (s *Server) itemEvents(r *http.Request, q *EventsQuery) (any, error) {
 	id := tailor.ItemID(r.PathValue("id"))
 	if _, err := s.db.Item(r.Context(), id); err != nil {
 		return nil, err
 	}
-	return s.events(r, store.EventQuery{ItemID: id})
+	return s.events(r, q, store.EventQuery{ItemID: id})
 }
 
-func (s *Server) sessionEvents(r *http.Request) (any, error) {
-	return s.events(r, store.EventQuery{SessionID: r.PathValue("id")})
+func (s *Server) sessionEvents(r *http.Request, q *EventsQuery) (any, error) {
+	return s.events(r, q, store.EventQuery{SessionID: r.PathValue("id")})
 }

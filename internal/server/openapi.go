@@ -53,11 +53,12 @@ func openAPIMap(routes []route) map[string]any {
 				"content":  map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.body))}},
 			}
 		}
+		okContent := map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.response))}}
+		if rt.raw != nil {
+			okContent = map[string]any{"text/plain": map[string]any{"schema": map[string]any{"type": "string"}}}
+		}
 		responses := map[string]any{
-			"200": map[string]any{
-				"description": "OK",
-				"content":     map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(rt.response))}},
-			},
+			"200": map[string]any{"description": "OK", "content": okContent},
 		}
 		errRef := map[string]any{"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(errorBody{}))}}
 		for code, desc := range errorResponses(rt) {

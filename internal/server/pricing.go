@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/pricing"
@@ -31,18 +30,25 @@ type PricingItem struct {
 	pricing.Constraints
 }
 
+// ElasticitiesQuery is the query of GET /v1/pricing/elasticities.
+type ElasticitiesQuery struct {
+	N *int `query:"n" doc:"how many items (default 20, at most 10,000)"`
+}
+
+// PricingQuery is the query of GET /v1/items/{id}/pricing.
+type PricingQuery struct {
+	Cost      *float64 `query:"cost" doc:"unit cost: maximize profit instead of revenue"`
+	MaxChange *float64 `query:"max_change" doc:"largest change from the current price, as a fraction (default 0.10)"`
+	MinMargin *float64 `query:"min_margin" doc:"smallest (price − cost)/price (needs cost)"`
+	Endings   []string `query:"endings,comma" doc:"allowed cents, comma-separated, such as 0.49,0.95,0.99"`
+}
+
 func (s *Server) pricingRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/pricing/elasticities", role: RoleWrite, summary: "Own-price elasticities with intervals and reliability, best sellers first",
-			params:   []param{{name: "n", in: "query", typ: "integer", doc: "how many items (default 20, at most 10,000)"}},
-			response: []pricing.Elasticity{}, handle: s.elasticities},
+			response: []pricing.Elasticity{}, query: withQuery(s.elasticities)},
 		{method: "GET", path: "/v1/items/{id}/pricing", role: RoleWrite, summary: "A price recommendation for an item within guardrails (per item, never per shopper)",
-			params: []param{idParam,
-				{name: "cost", in: "query", typ: "number", doc: "unit cost: maximize profit instead of revenue"},
-				{name: "max_change", in: "query", typ: "number", doc: "largest change from the current price, as a fraction (default 0.10)"},
-				{name: "min_margin", in: "query", typ: "number", doc: "smallest (price − cost)/price (needs cost)"},
-				{name: "endings", in: "query", typ: "string", doc: "allowed cents, comma-separated, such as 0.49,0.95,0.99"},
-			}, response: pricing.Recommendation{}, handle: s.itemPricing},
+			params: []param{idParam}, response: pricing.Recommendation{}, query: withQuery(s.itemPricing)},
 		{method: "POST", path: "/v1/pricing/recommendations", role: RoleWrite, summary: "Price recommendations for a set of items with costs and constraints",
 			body: PricingRequest{}, response: []pricing.Recommendation{}, handle: s.pricingRecommendations},
 	}
@@ -56,13 +62,16 @@ func pricingError(err error) error {
 	return err
 }
 
-func (s *Server) elasticities(r *http.Request) (any, error) {
+func (s *Server) elasticities(r *http.Request, q *ElasticitiesQuery) (any, error) {
 	if s.pr == nil {
 		return nil, errNoAnalyst
 	}
-	n, err := queryN(r, 20, 10000)
-	if err != nil {
-		return nil, err
+	n := 20
+	if q.N != nil {
+		if *q.N < 1 || *q.N > 10000 {
+			return nil, badRequest("n: %d must be an integer from 1 to 10000", *q.N)
+		}
+		n = *q.N
 	}
 	es, err := s.pr.Elasticities(r.Context())
 	if err != nil {
@@ -71,7 +80,7 @@ func (s *Server) elasticities(r *http.Request) (any, error) {
 	return es[:min(n, len(es))], nil
 }
 
-func (s *Server) itemPricing(r *http.Request) (any, error) {
+func (s *Server) itemPricing(r *http.Request, q *PricingQuery) (any, error) {
 	if s.pr == nil {
 		return nil, errNoAnalyst
 	}
@@ -79,38 +88,19 @@ func (s *Server) itemPricing(r *http.Request) (any, error) {
 	if _, err := s.db.Item(r.Context(), id); err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
-	var c pricing.Constraints
-	num := func(name string, dst **float64) error {
-		if v := q.Get(name); v != "" {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return badRequest("%s: %q is not a number", name, v)
-			}
-			*dst = &f
+	c := pricing.Constraints{Cost: q.Cost}
+	if q.MaxChange != nil {
+		c.MaxChange = *q.MaxChange
+	}
+	if q.MinMargin != nil {
+		c.MinMargin = *q.MinMargin
+	}
+	for _, e := range q.Endings {
+		f, err := strconv.ParseFloat(e, 64)
+		if err != nil {
+			return nil, badRequest("endings: %q is not a number such as 0.99", e)
 		}
-		return nil
-	}
-	var maxChange, minMargin *float64
-	for name, dst := range map[string]**float64{"cost": &c.Cost, "max_change": &maxChange, "min_margin": &minMargin} {
-		if err := num(name, dst); err != nil {
-			return nil, err
-		}
-	}
-	if maxChange != nil {
-		c.MaxChange = *maxChange
-	}
-	if minMargin != nil {
-		c.MinMargin = *minMargin
-	}
-	if v := q.Get("endings"); v != "" {
-		for _, e := range strings.Split(v, ",") {
-			f, err := strconv.ParseFloat(strings.TrimSpace(e), 64)
-			if err != nil {
-				return nil, badRequest("endings: %q is not a number such as 0.99", e)
-			}
-			c.Endings = append(c.Endings, f)
-		}
+		c.Endings = append(c.Endings, f)
 	}
 	rec, err := s.pr.PriceRecommendation(r.Context(), id, c)
 	return rec, pricingError(err)

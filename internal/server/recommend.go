@@ -22,6 +22,9 @@ type Recommender interface {
 	Trending(ctx context.Context, req recommend.Request) (*recommend.Response, error)
 	Rerank(ctx context.Context, req recommend.Request) (*recommend.Response, error)
 	Search(ctx context.Context, query string, req recommend.Request) (*recommend.Response, error)
+	BoughtTogether(ctx context.Context, item tailor.ItemID, req recommend.Request) (*recommend.Response, error)
+	CompleteCart(ctx context.Context, req recommend.Request) (*recommend.Response, error)
+	BuyAgain(ctx context.Context, req recommend.Request) (*recommend.Response, error)
 	Status() recommend.Status
 	OnlineMetrics(ctx context.Context, from, to time.Time) (*recommend.OnlineReport, error)
 	// Load swaps in a model version, or refuses it keeping the current.
@@ -33,6 +36,8 @@ type Recommender interface {
 	EventsChanged(events []tailor.Event)
 	UsersChanged(ids ...tailor.UserID)
 	UsersDeleted(ids ...tailor.UserID)
+	// ScenariosChanged reads the stored scenarios again.
+	ScenariosChanged(ctx context.Context) error
 }
 
 // ListBody is the body of the POST recommendation endpoints.
@@ -53,48 +58,57 @@ type ModelsBody struct {
 	Versions []store.ModelVersion `json:"versions"`
 }
 
-var (
-	listParams = []param{
-		{name: "n", in: "query", typ: "integer", doc: "number of items, 1 to 100 (default 10)"},
-		{name: "offset", in: "query", typ: "integer", doc: "items to skip first, 0 to 1000 (default 0)"},
-		{name: "scenario", in: "query", typ: "string", doc: "apply this stored scenario's rules"},
-		{name: "details", in: "query", typ: "boolean", doc: "add each item's catalog record"},
-		{name: "category", in: "query", typ: "string", doc: "keep items of these categories (comma-separated)"},
-		{name: "exclude_category", in: "query", typ: "string", doc: "drop items of these categories (comma-separated)"},
-		{name: "min_price", in: "query", typ: "number", doc: "keep items priced at least this"},
-		{name: "max_price", in: "query", typ: "number", doc: "keep items priced at most this"},
-		{name: "in_stock", in: "query", typ: "boolean", doc: "keep only items in stock"},
-		{name: "max_per_category", in: "query", typ: "integer", doc: "at most this many items of one category"},
-		{name: "mmr_lambda", in: "query", typ: "number", doc: "diversify by maximal marginal relevance, 0 to 1 (0: off)"},
-		{name: "exclude", in: "query", typ: "string", doc: "item ids to leave out (comma-separated)"},
-	}
-	nameParam = param{name: "name", in: "path", typ: "string", doc: "the scenario's name"}
-)
+// ListQuery is the query of the list routes: paging, a scenario, details
+// and the rules a GET may carry.
+type ListQuery struct {
+	N               *int                `query:"n" doc:"number of items, 1 to 100 (default 10)"`
+	Offset          int                 `query:"offset" doc:"items to skip first, 0 to 1000 (default 0)"`
+	Scenario        string              `query:"scenario" doc:"apply this stored scenario's rules"`
+	Details         bool                `query:"details" doc:"add each item's catalog record"`
+	Category        []string            `query:"category,comma" doc:"keep items of these categories (comma-separated)"`
+	ExcludeCategory []string            `query:"exclude_category,comma" doc:"drop items of these categories (comma-separated)"`
+	MinPrice        *float64            `query:"min_price" doc:"keep items priced at least this"`
+	MaxPrice        *float64            `query:"max_price" doc:"keep items priced at most this"`
+	InStock         bool                `query:"in_stock" doc:"keep only items in stock"`
+	MaxPerCategory  int                 `query:"max_per_category" doc:"at most this many items of one category"`
+	MMRLambda       float64             `query:"mmr_lambda" doc:"diversify by maximal marginal relevance, 0 to 1 (0: off)"`
+	Exclude         []string            `query:"exclude,comma" doc:"item ids to leave out (comma-separated)"`
+	Attr            map[string][]string `query:"attr.*" doc:"attr.NAME=V1,V2: keep items whose attribute NAME equals one of the values (compared as strings, and as numbers where they are numbers)"`
+}
+
+// SearchQuery is the query of GET /v1/search.
+type SearchQuery struct {
+	Q    string `query:"q" doc:"the query, at most 200 bytes"`
+	User string `query:"user" doc:"the shopper to personalize for (optional)"`
+	ListQuery
+}
+
+// OnlineQuery is the query of GET /v1/metrics/online.
+type OnlineQuery struct {
+	From time.Time `query:"from" doc:"RFC 3339 time, start of the window (default: 24 hours before to)"`
+	To   time.Time `query:"to" doc:"RFC 3339 time, end of the window, exclusive (default: now)"`
+}
+
+var nameParam = param{name: "name", in: "path", typ: "string", doc: "the scenario's name"}
 
 func (s *Server) recommendRoutes() []route {
 	withID := func(ps ...param) []param { return append([]param{idParam}, ps...) }
 	return []route{
 		{method: "GET", path: "/v1/users/{id}/recommendations", role: RoleRead, summary: "Personalized recommendations for a shopper (unknown shoppers get trending items)",
-			params: withID(listParams...), response: recommend.Response{}, handle: s.userRecommendations},
+			params: withID(), response: recommend.Response{}, query: withQuery(s.userRecommendations)},
 		{method: "POST", path: "/v1/users/{id}/rerank", role: RoleRead, summary: "Order the given items for a shopper",
 			params: withID(), body: ListBody{}, response: recommend.Response{}, handle: s.rerank},
 		{method: "GET", path: "/v1/items/{id}/similar", role: RoleRead, summary: "Items similar to an item",
-			params: withID(listParams...), response: recommend.Response{}, handle: s.similar},
+			params: withID(), response: recommend.Response{}, query: withQuery(s.similar)},
 		{method: "GET", path: "/v1/trending", role: RoleRead, summary: "Trending items (time-decayed interest), optionally per category",
-			params: listParams, response: recommend.Response{}, handle: s.trending},
+			response: recommend.Response{}, query: withQuery(s.trending)},
 		{method: "GET", path: "/v1/search", role: RoleRead, summary: "Search the catalog (typos and unfinished words allowed), personalized for a shopper",
-			params: append([]param{
-				{name: "q", in: "query", typ: "string", doc: "the query, at most 200 bytes"},
-				{name: "user", in: "query", typ: "string", doc: "the shopper to personalize for (optional)"},
-			}, listParams...), response: recommend.Response{}, handle: s.search},
+			response: recommend.Response{}, query: withQuery(s.search)},
 		{method: "POST", path: "/v1/sessions/recommendations", role: RoleRead, summary: "Recommendations for an anonymous session's items",
 			body: ListBody{}, response: recommend.Response{}, handle: s.sessionRecommendations},
 
 		{method: "GET", path: "/v1/metrics/online", role: RoleRead, summary: "Impressions, clicks, add-to-carts, purchases and revenue attributed to each scenario and model version, with CTR, conversion and A/B significance",
-			params: []param{
-				{name: "from", in: "query", typ: "string", doc: "RFC 3339 time, start of the window (default: 24 hours before to)"},
-				{name: "to", in: "query", typ: "string", doc: "RFC 3339 time, end of the window, exclusive (default: now)"},
-			}, response: recommend.OnlineReport{}, handle: s.onlineMetrics},
+			response: recommend.OnlineReport{}, query: withQuery(s.onlineMetrics)},
 		{method: "GET", path: "/v1/models", role: RoleRead, summary: "The model versions of the registry and the one being served",
 			response: ModelsBody{}, handle: s.models},
 		{method: "POST", path: "/v1/models/{id}/activate", role: RoleAdmin, summary: "Serve a model version (roll forward or back); a version that fails to load is refused",
@@ -114,34 +128,33 @@ func (s *Server) recommendRoutes() []route {
 // errNoRecommender answers recommendation routes of a server without one.
 var errNoRecommender = &apiError{status: http.StatusServiceUnavailable, body: Error{Code: "unavailable", Message: "this server runs without the recommender"}}
 
-// listRequest reads n, offset, scenario, details and the rule parameters.
-func listRequest(r *http.Request) (recommend.Request, error) {
-	q := r.URL.Query()
-	req := recommend.Request{N: 10, Scenario: q.Get("scenario")}
-	for _, f := range []struct {
-		name string
-		dst  *int
-	}{{"n", &req.N}, {"offset", &req.Offset}} {
-		if v := q.Get(f.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return req, badRequest("%s: %q is not an integer", f.name, v)
+// listRequest makes a request of the list query: paging, scenario,
+// details and the rules.
+func listRequest(q *ListQuery) (recommend.Request, error) {
+	req := recommend.Request{N: 10, Offset: q.Offset, Scenario: q.Scenario, Details: q.Details}
+	if q.N != nil {
+		req.N = *q.N
+	}
+	r := recommend.Rules{Categories: q.Category, ExcludeCategories: q.ExcludeCategory, MinPrice: q.MinPrice, MaxPrice: q.MaxPrice,
+		InStockOnly: q.InStock, MaxPerCategory: q.MaxPerCategory, MMRLambda: q.MMRLambda}
+	for _, id := range q.Exclude {
+		r.ExcludeItems = append(r.ExcludeItems, tailor.ItemID(id))
+	}
+	for name, vs := range q.Attr {
+		if r.Attributes == nil {
+			r.Attributes = map[string][]any{}
+		}
+		for _, v := range vs {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				r.Attributes[name] = append(r.Attributes[name], f)
 			}
-			*f.dst = n
+			r.Attributes[name] = append(r.Attributes[name], v)
 		}
 	}
-	if v := q.Get("details"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return req, badRequest("details: %q is not true or false", v)
-		}
-		req.Details = b
-	}
-	rules, err := recommend.QueryRules(q)
-	if err != nil {
+	if err := r.Validate(); err != nil {
 		return req, err
 	}
-	req.Rules = rules
+	req.Rules = r
 	return req, nil
 }
 
@@ -179,11 +192,11 @@ func bodyRequest(r *http.Request) (recommend.Request, error) {
 	return req, nil
 }
 
-func (s *Server) userRecommendations(r *http.Request) (any, error) {
+func (s *Server) userRecommendations(r *http.Request, q *ListQuery) (any, error) {
 	if s.rec == nil {
 		return nil, errNoRecommender
 	}
-	req, err := listRequest(r)
+	req, err := listRequest(q)
 	if err != nil {
 		return nil, err
 	}
@@ -191,38 +204,38 @@ func (s *Server) userRecommendations(r *http.Request) (any, error) {
 	return s.rec.Recommend(r.Context(), req)
 }
 
-func (s *Server) similar(r *http.Request) (any, error) {
+func (s *Server) similar(r *http.Request, q *ListQuery) (any, error) {
 	if s.rec == nil {
 		return nil, errNoRecommender
 	}
-	req, err := listRequest(r)
+	req, err := listRequest(q)
 	if err != nil {
 		return nil, err
 	}
 	return s.rec.Similar(r.Context(), tailor.ItemID(r.PathValue("id")), req)
 }
 
-func (s *Server) trending(r *http.Request) (any, error) {
+func (s *Server) trending(r *http.Request, q *ListQuery) (any, error) {
 	if s.rec == nil {
 		return nil, errNoRecommender
 	}
-	req, err := listRequest(r)
+	req, err := listRequest(q)
 	if err != nil {
 		return nil, err
 	}
 	return s.rec.Trending(r.Context(), req)
 }
 
-func (s *Server) search(r *http.Request) (any, error) {
+func (s *Server) search(r *http.Request, q *SearchQuery) (any, error) {
 	if s.rec == nil {
 		return nil, errNoRecommender
 	}
-	req, err := listRequest(r)
+	req, err := listRequest(&q.ListQuery)
 	if err != nil {
 		return nil, err
 	}
-	req.User = tailor.UserID(r.URL.Query().Get("user"))
-	return s.rec.Search(r.Context(), r.URL.Query().Get("q"), req)
+	req.User = tailor.UserID(q.User)
+	return s.rec.Search(r.Context(), q.Q, req)
 }
 
 func (s *Server) sessionRecommendations(r *http.Request) (any, error) {
@@ -255,22 +268,13 @@ func (s *Server) rerank(r *http.Request) (any, error) {
 	return s.rec.Rerank(r.Context(), req)
 }
 
-func (s *Server) onlineMetrics(r *http.Request) (any, error) {
+func (s *Server) onlineMetrics(r *http.Request, q *OnlineQuery) (any, error) {
 	if s.rec == nil {
 		return nil, errNoRecommender
 	}
-	to, from := s.opts.Now(), time.Time{}
-	for _, b := range []struct {
-		name string
-		dst  *time.Time
-	}{{"to", &to}, {"from", &from}} {
-		if v := r.URL.Query().Get(b.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return nil, badRequest("%s: %q is not an RFC 3339 time such as 2024-05-01T12:00:00Z", b.name, v)
-			}
-			*b.dst = t
-		}
+	to, from := q.To, q.From
+	if to.IsZero() {
+		to = s.opts.Now()
 	}
 	if from.IsZero() {
 		from = to.Add(-24 * time.Hour)
@@ -390,6 +394,11 @@ func (s *Server) putScenario(r *http.Request) (any, error) {
 	if err := s.db.PutScenario(r.Context(), name, canonical); err != nil {
 		return nil, err
 	}
+	if s.rec != nil {
+		if err := s.rec.ScenariosChanged(r.Context()); err != nil {
+			return nil, err
+		}
+	}
 	return rules, nil
 }
 
@@ -397,6 +406,11 @@ func (s *Server) deleteScenario(r *http.Request) (any, error) {
 	name := r.PathValue("name")
 	if err := s.db.DeleteScenario(r.Context(), name); err != nil {
 		return nil, err
+	}
+	if s.rec != nil {
+		if err := s.rec.ScenariosChanged(r.Context()); err != nil {
+			return nil, err
+		}
 	}
 	return DeleteResult{Deleted: name}, nil
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -49,12 +51,14 @@ type Options struct {
 	// Recommender serves the recommendation endpoints; nil answers them
 	// with 503.
 	Recommender Recommender
+	// Registerer, if not nil, receives the API's metrics, and Gatherer,
+	// if not nil, is what GET /metrics serves (the Prometheus text format).
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
 	// Analyst serves the analytics endpoints and Pricer the pricing
 	// ones; nil answers them with 503.
 	Analyst Analyst
 	Pricer  Pricer
-	// Basketer serves the bought-together endpoints.
-	Basketer Basketer
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
@@ -66,9 +70,9 @@ type Server struct {
 	rec    Recommender
 	an     Analyst
 	pr     Pricer
-	bk     Basketer
 	mux    *http.ServeMux
 	routes []route
+	met    *metrics
 	// openapi is the generated OpenAPI document.
 	openapi []byte
 }
@@ -92,8 +96,24 @@ func New(db Backend, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, bk: opts.Basketer, mux: http.NewServeMux()}
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux()}
+	s.met = newMetrics(opts.Registerer)
 	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes())
+	for i := range s.routes {
+		rt := &s.routes[i]
+		if rt.query.handle != nil {
+			rt.handle = rt.query.handle
+			rt.params = append(rt.params, queryParams(rt.query.typ)...)
+		} else if rt.raw == nil {
+			handle := rt.handle
+			rt.handle = func(r *http.Request) (any, error) {
+				if err := decodeQuery(r.URL.Query(), nil); err != nil {
+					return nil, err
+				}
+				return handle(r)
+			}
+		}
+	}
 	doc, err := openAPIDocument(s.routes)
 	if err != nil {
 		return nil, fmt.Errorf("build the OpenAPI document: %w", err)
@@ -140,6 +160,13 @@ type route struct {
 	// request body and the 200 response.
 	body, response any
 	handle         func(r *http.Request) (any, error)
+	// query, when set, is the route's typed query parameters and the
+	// handler that takes them (instead of handle); a route without it
+	// takes no query parameters.
+	query queryRoute
+	// raw, when set, serves the route instead of handle (a body that is
+	// not JSON).
+	raw http.Handler
 }
 
 // param is a query or path parameter.
@@ -149,13 +176,29 @@ type param struct {
 }
 
 func (s *Server) handler(rt route) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	name := rt.method + " " + rt.path
+	obs := s.met.observer(name)
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &statusWriter{ResponseWriter: rw}
+		defer func() {
+			d := time.Since(start)
+			obs.observe(w.status, d)
+			if s.log.Enabled(r.Context(), slog.LevelDebug) {
+				s.log.DebugContext(r.Context(), "request", slog.String("route", name), slog.String("path", r.URL.Path),
+					slog.Int("status", w.status), slog.Duration("duration", d))
+			}
+		}()
 		if err := s.authorize(r, rt.role); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		}
+		if rt.raw != nil {
+			rt.raw.ServeHTTP(w, r)
+			return
 		}
 		v, err := rt.handle(r)
 		if err != nil {

@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/server"
 	"github.com/tailorhq/tailor/internal/store"
@@ -474,5 +478,99 @@ func TestConcurrentPosts(t *testing.T) {
 	}
 	if c := f.counts(); c.Events != 160 || c.Users != 8 || c.Items != 5 {
 		t.Errorf("counts = %+v", c)
+	}
+}
+
+// TestMetrics checks that GET /metrics serves the Prometheus text format
+// with the request histogram of the routes just called and the events
+// ingested.
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f := newFixture(t, server.Options{Registerer: reg, Gatherer: reg})
+	f.do("POST", "/v1/events", `[{"id":"e1","user_id":"u","item_id":"i","type":"view"},{"id":"e1","user_id":"u","item_id":"i","type":"view"}]`, nil)
+	f.do("GET", "/v1/items/i", "", nil)
+	f.do("GET", "/v1/items/nope", "", nil)
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`tailor_http_requests_total{code="200",route="GET /v1/items/{id}"} 1`,
+		`tailor_http_requests_total{code="404",route="GET /v1/items/{id}"} 1`,
+		`tailor_http_request_duration_seconds_bucket{code="200",route="POST /v1/events",le="+Inf"} 1`,
+		`tailor_http_request_duration_seconds_count{code="200",route="GET /v1/items/{id}"} 1`,
+		`tailor_events_ingested_total{result="inserted"} 1`,
+		`tailor_events_ingested_total{result="duplicate"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// Without a gatherer the route says so.
+	g := newFixture(t, server.Options{})
+	var e errResp
+	if code := g.do("GET", "/metrics", "", &e); code != 503 || e.Error.Code != "unavailable" {
+		t.Errorf("no gatherer: %d %+v", code, e)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestOpenAPIGolden compares the document with testdata/openapi.golden.json
+// (go test ./internal/server -run OpenAPIGolden -update rewrites it), so
+// that every change to the API shows in review, and checks that every
+// query parameter a route reads is in it: attr.NAME included.
+func TestOpenAPIGolden(t *testing.T) {
+	f := newFixture(t, server.Options{})
+	req := httptest.NewRequest("GET", "/openapi.json", nil)
+	rec := httptest.NewRecorder()
+	f.srv.ServeHTTP(rec, req)
+	got := rec.Body.Bytes()
+	path := filepath.Join("testdata", "openapi.golden.json")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to write it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("the OpenAPI document differs from %s; if the change is meant, run go test ./internal/server -run OpenAPIGolden -update and review the diff", path)
+	}
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct{ Name, In string } `json:"parameters"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(got, &doc); err != nil {
+		t.Fatal(err)
+	}
+	params := func(path, method string) []string {
+		var out []string
+		for _, p := range doc.Paths[path][method].Parameters {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	for _, want := range []string{"attr.NAME", "n", "in_stock", "scenario", "category"} {
+		if !slices.Contains(params("/v1/users/{id}/recommendations", "get"), want) {
+			t.Errorf("recommendations lack the parameter %s", want)
+		}
+		if !slices.Contains(params("/v1/items/{id}/bought-together", "get"), want) {
+			t.Errorf("bought-together lacks the parameter %s", want)
+		}
+	}
+	if ps := params("/v1/search", "get"); !slices.Contains(ps, "q") || !slices.Contains(ps, "user") {
+		t.Errorf("search parameters %v", ps)
+	}
+	// A parameter no route declares is refused, naming it.
+	var e errResp
+	if code := f.do("GET", "/v1/items?limt=5", "", &e); code != 400 || !strings.Contains(e.Error.Message, "limt") {
+		t.Errorf("an undeclared parameter: %d %+v", code, e)
 	}
 }

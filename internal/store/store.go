@@ -261,3 +261,24 @@ type EventQuery struct {
 	// Attributed keeps only events that carry a recommendation id.
 	Attributed bool
 }
+
+// AllItems calls fn for every item of the catalog, in id order, reading it
+// page by page; it stops at fn's first error, which it returns.
+func AllItems(ctx context.Context, r ItemReader, fn func(*tailor.Item) error) error {
+	p := PageRequest{Limit: MaxPageSize}
+	for {
+		page, err := r.Items(ctx, p)
+		if err != nil {
+			return err
+		}
+		for i := range page.Data {
+			if err := fn(&page.Data[i]); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			return nil
+		}
+		p.Cursor = page.NextCursor
+	}
+}

@@ -9,14 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/protocol/temporal"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -85,7 +88,7 @@ func Train(ctx context.Context, src Source, opts Options) (store.ModelVersion, e
 		}
 	}
 	step("reading events")
-	data, err := eval.FromStore(ctx, src)
+	data, err := dataset.RecordsFromStore(ctx, src)
 	if err != nil {
 		return store.ModelVersion{}, fmt.Errorf("train: %w", err)
 	}
@@ -120,10 +123,10 @@ func Train(ctx context.Context, src Source, opts Options) (store.ModelVersion, e
 	if err != nil {
 		return store.ModelVersion{}, fmt.Errorf("train: %w", err)
 	}
-	if _, ok := m.(model.HistoryScorer); !ok {
-		return store.ModelVersion{}, fmt.Errorf("train: %s cannot score live histories, so the server could not use it; train ease, ials, itemknn, rp3beta, slim, popular or blend", name)
+	if !model.Answers(m, model.TaskPersonal) || !model.AnswersHistories(m) {
+		return store.ModelVersion{}, fmt.Errorf("train: %s cannot answer personal recommendations from live histories, so the server could not use it; train %s", name, strings.Join(servable(opts.Lookup), ", "))
 	}
-	if _, ok := m.(model.Persistent); !ok {
+	if !model.IsPersistent(m) {
 		return store.ModelVersion{}, fmt.Errorf("train: %s cannot be saved", name)
 	}
 	v := store.ModelVersion{ID: ulid.Make().String(), Slot: opts.Slot, Model: name, Params: opts.Params, CreatedAt: opts.Now()}
@@ -141,7 +144,7 @@ func Train(ctx context.Context, src Source, opts Options) (store.ModelVersion, e
 		v.Metrics, v.Protocol = metrics, HoldoutProtocol
 	}
 	step(fmt.Sprintf("fitting %s on %d shoppers × %d items", name, d.NumUsers(), d.NumItems()))
-	if err := m.Fit(ctx, d); err != nil {
+	if err := m.Fit(ctx, dataset.FromMatrix(d, data.Events, data.Catalog())); err != nil {
 		return store.ModelVersion{}, fmt.Errorf("train %s: %w", name, err)
 	}
 	step("saving")
@@ -168,12 +171,12 @@ func Train(ctx context.Context, src Source, opts Options) (store.ModelVersion, e
 
 // holdout measures the model under HoldoutProtocol; too little data for a
 // holdout is not an error (the metrics say so by their absence).
-func holdout(ctx context.Context, data *eval.Data, info model.Info, opts Options) (map[string]float64, error) {
-	folds, err := eval.Split("temporal", data, eval.Options{Seed: opts.Seed, CutoffFraction: 0.9, Repeats: "exclude"})
-	if err != nil || len(folds) == 0 || len(folds[0].Test) == 0 {
+func holdout(ctx context.Context, data *dataset.Records, info model.Info, opts Options) (map[string]float64, error) {
+	f, err := temporal.Split(dataset.FromEvents(data.Events, data.Catalog()), eval.Options{Seed: opts.Seed, CutoffFraction: 0.9, Repeats: "exclude"}.Defaults())
+	if err != nil || len(f.Cases) == 0 {
 		return nil, nil
 	}
-	res, err := eval.Run(ctx, folds, []eval.Candidate{{Info: info, Params: opts.Params}}, []int{10}, opts.Seed, nil)
+	res, err := eval.Run(ctx, []eval.Fold{f}, []eval.Candidate{{Info: info, Params: opts.Params}}, eval.RunOptions{Ks: []int{10}, Seed: opts.Seed, FullRanking: true})
 	if err != nil {
 		return nil, fmt.Errorf("train: holdout: %w", err)
 	}
@@ -184,4 +187,18 @@ func holdout(ctx context.Context, data *eval.Data, info model.Info, opts Options
 		}
 	}
 	return out, nil
+}
+
+// servable lists the models that can serve: they answer personal
+// queries from histories and can be saved.
+func servable(lookup func(string) (model.Info, error)) []string {
+	var out []string
+	for _, name := range []string{"ease", "ials", "itemknn", "rp3beta", "slim", "popular", "blend", "buyagain", "content"} {
+		if info, err := lookup(name); err == nil {
+			if m, err := info.New(nil, 0); err == nil && model.Answers(m, model.TaskPersonal) && model.AnswersHistories(m) && model.IsPersistent(m) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
 }

@@ -87,13 +87,13 @@ func Info(lookup func(name string) (model.Info, error)) model.Info {
 		b, _ := json.Marshal(Config{Members: []Member{{Model: "buyagain", Weight: w}, {Model: "ease", Weight: math.Round((1-w)*10) / 10}}})
 		grid = append(grid, b)
 	}
-	return model.Info{Name: "blend", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "blend", New: func(params json.RawMessage, seed uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("blend", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c, seed, lookup)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted blend; each member is made with the same seed.
@@ -117,7 +117,11 @@ func New(c Config, seed uint64, lookup func(name string) (model.Info, error)) (*
 		if err != nil {
 			return nil, fmt.Errorf("blend: members[%d]: %w", i, err)
 		}
-		sc, ok := sub.(model.Scorer)
+		mx, ok := model.AsMatrix(sub)
+		if !ok {
+			return nil, fmt.Errorf("blend: members[%d].model: %s is not a matrix model", i, mem.Model)
+		}
+		sc, ok := mx.(model.Scorer)
 		if !ok {
 			return nil, fmt.Errorf("blend: members[%d].model: %s cannot score the whole catalog", i, mem.Model)
 		}
@@ -143,7 +147,7 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 	for i, sc := range m.members {
 		mem := m.cfg.Members[i]
 		if cache == nil {
-			if err := sc.(model.Model).Fit(ctx, d); err != nil {
+			if err := sc.(model.Matrix).Fit(ctx, d); err != nil {
 				return fmt.Errorf("blend: member %d (%s): %w", i, mem.Model, err)
 			}
 			continue
@@ -154,7 +158,7 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 				return fmt.Errorf("blend: member %d (%s) params: %w", i, mem.Model, err)
 			}
 		}
-		fitted, err := cache.Fit(ctx, d, fmt.Sprintf("%s %s %d", mem.Model, params.Bytes(), m.seed), sc.(model.Model))
+		fitted, err := cache.Fit(ctx, d, fmt.Sprintf("%s %s %d", mem.Model, params.Bytes(), m.seed), sc.(model.Matrix))
 		if err != nil {
 			return fmt.Errorf("blend: member %d (%s): %w", i, mem.Model, err)
 		}
@@ -255,7 +259,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	e := feature.NewEncoder(&b)
 	e.Uint64(uint64(m.n))
 	for i, sc := range m.members {
-		p, ok := sc.(model.Persistent)
+		p, ok := sc.(model.PersistentMatrix)
 		if !ok {
 			return nil, fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, model.ErrNotPersistent)
 		}
@@ -278,7 +282,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		if err := dec.Err(); err != nil {
 			return err
 		}
-		p, ok := sc.(model.Persistent)
+		p, ok := sc.(model.PersistentMatrix)
 		if !ok {
 			return fmt.Errorf("blend: member %d (%s): %w", i, m.cfg.Members[i].Model, model.ErrNotPersistent)
 		}
@@ -294,8 +298,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 }
 
 var (
-	_ model.Persistent    = (*Model)(nil)
-	_ model.Scorer        = (*Model)(nil)
-	_ model.HistoryScorer = (*Model)(nil)
-	_ model.Explainer     = (*Model)(nil)
+	_ model.PersistentMatrix = (*Model)(nil)
+	_ model.Scorer           = (*Model)(nil)
+	_ model.HistoryScorer    = (*Model)(nil)
+	_ model.Explainer        = (*Model)(nil)
 )

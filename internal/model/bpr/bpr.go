@@ -94,13 +94,13 @@ func Info() model.Info {
 			}
 		}
 	}
-	return model.Info{Name: "bpr", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "bpr", New: func(params json.RawMessage, seed uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("bpr", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c, seed)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model whose initial vectors and samples are drawn
@@ -282,4 +282,4 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	return m.Decode(data, m.cfg.Factors)
 }
 
-var _ model.Persistent = (*Model)(nil)
+var _ model.PersistentMatrix = (*Model)(nil)

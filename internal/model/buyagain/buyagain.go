@@ -18,13 +18,13 @@ import (
 
 // Info describes the model for package all.
 func Info() model.Info {
-	return model.Info{Name: "buyagain", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "buyagain", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c struct{}
 		if err := model.DecodeParams("buyagain", params, &c); err != nil {
 			return nil, err
 		}
 		return &Model{}, nil
-	}}
+	}})
 }
 
 // Model ranks the user's own items by how often they had them (the
@@ -159,8 +159,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 }
 
 var (
-	_ model.Persistent    = (*Model)(nil)
-	_ model.Scorer        = (*Model)(nil)
-	_ model.HistoryScorer = (*Model)(nil)
-	_ model.Explainer     = (*Model)(nil)
+	_ model.PersistentMatrix = (*Model)(nil)
+	_ model.Scorer           = (*Model)(nil)
+	_ model.HistoryScorer    = (*Model)(nil)
+	_ model.Explainer        = (*Model)(nil)
 )

@@ -58,13 +58,13 @@ func Info() model.Info {
 	for _, l := range []float64{10, 20, 35, 50, 100} {
 		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"lambda":%g,"user_weight":0.5}`, l)))
 	}
-	return model.Info{Name: "ease", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "ease", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("ease", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model.
@@ -246,9 +246,9 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 }
 
 var (
-	_ model.Persistent    = (*Model)(nil)
-	_ model.Similar       = (*Model)(nil)
-	_ model.Scorer        = (*Model)(nil)
-	_ model.HistoryScorer = (*Model)(nil)
-	_ model.Explainer     = (*Model)(nil)
+	_ model.PersistentMatrix = (*Model)(nil)
+	_ model.Similar          = (*Model)(nil)
+	_ model.Scorer           = (*Model)(nil)
+	_ model.HistoryScorer    = (*Model)(nil)
+	_ model.Explainer        = (*Model)(nil)
 )

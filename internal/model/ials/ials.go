@@ -108,13 +108,13 @@ func Info() model.Info {
 			}
 		}
 	}
-	return model.Info{Name: "ials", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "ials", New: func(params json.RawMessage, seed uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("ials", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c, seed)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model whose initial vectors are drawn with seed.
@@ -322,7 +322,7 @@ func (m *Model) setGram() {
 }
 
 var (
-	_ model.Persistent    = (*Model)(nil)
-	_ model.HistoryScorer = (*Model)(nil)
-	_ model.Explainer     = (*Model)(nil)
+	_ model.PersistentMatrix = (*Model)(nil)
+	_ model.HistoryScorer    = (*Model)(nil)
+	_ model.Explainer        = (*Model)(nil)
 )

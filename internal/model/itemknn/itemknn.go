@@ -74,13 +74,13 @@ func Info() model.Info {
 		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"similarity":"asymmetric","alpha":0.7}`, k)),
 			json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"weighting":"bm25"}`, k)))
 	}
-	return model.Info{Name: "itemknn", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "itemknn", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("itemknn", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model.
@@ -192,6 +192,6 @@ func (m *Model) similarity(dot, ni, nj float64) float64 {
 func (m *Model) Neighbors(i int32) ([]int32, []float32) { return m.Lists().Row(i) }
 
 var (
-	_ model.Persistent = (*Model)(nil)
-	_ model.Similar    = (*Model)(nil)
+	_ model.PersistentMatrix = (*Model)(nil)
+	_ model.Similar          = (*Model)(nil)
 )

@@ -26,7 +26,7 @@ type Config struct {
 
 // Info describes the model for package all.
 func Info() model.Info {
-	return model.Info{Name: "popular", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "popular", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("popular", params, &c); err != nil {
 			return nil, err
@@ -38,7 +38,7 @@ func Info() model.Info {
 	}, Grid: []json.RawMessage{
 		json.RawMessage(`{}`), json.RawMessage(`{"half_life_days":7}`), json.RawMessage(`{"half_life_days":30}`),
 		json.RawMessage(`{"half_life_days":180}`),
-	}}
+	}})
 }
 
 // Model ranks items by their (decayed) number of training interactions,
@@ -133,4 +133,4 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-var _ model.Persistent = (*Model)(nil)
+var _ model.PersistentMatrix = (*Model)(nil)

@@ -37,13 +37,13 @@ func Info() model.Info {
 			}
 		}
 	}
-	return model.Info{Name: "rp3beta", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "rp3beta", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("rp3beta", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model.
@@ -125,6 +125,6 @@ func (m *Model) Fit(ctx context.Context, d *feature.Dataset) error {
 }
 
 var (
-	_ model.Persistent = (*Model)(nil)
-	_ model.Similar    = (*Model)(nil)
+	_ model.PersistentMatrix = (*Model)(nil)
+	_ model.Similar          = (*Model)(nil)
 )

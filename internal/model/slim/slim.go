@@ -38,13 +38,13 @@ func Info() model.Info {
 			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"l1":%g,"l2":%g}`, l1, l2)))
 		}
 	}
-	return model.Info{Name: "slim", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "slim", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("slim", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model.
@@ -195,4 +195,4 @@ func transpose(cols *neighbors.Lists, n int) *neighbors.Lists {
 	return t
 }
 
-var _ model.Persistent = (*Model)(nil)
+var _ model.PersistentMatrix = (*Model)(nil)

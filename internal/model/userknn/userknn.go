@@ -44,13 +44,13 @@ func Info() model.Info {
 		grid = append(grid, json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"weighting":"idf"}`, k)),
 			json.RawMessage(fmt.Sprintf(`{"neighbors":%d,"similarity":"asymmetric","alpha":0.7,"weighting":"bm25"}`, k)))
 	}
-	return model.Info{Name: "userknn", New: func(params json.RawMessage, _ uint64) (model.Model, error) {
+	return model.MatrixInfo(model.MatrixKind{Name: "userknn", New: func(params json.RawMessage, _ uint64) (model.Matrix, error) {
 		var c Config
 		if err := model.DecodeParams("userknn", params, &c); err != nil {
 			return nil, err
 		}
 		return New(c)
-	}, Grid: grid}
+	}, Grid: grid})
 }
 
 // New returns an unfitted model.
@@ -219,4 +219,4 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	return nil
 }
 
-var _ model.Persistent = (*Model)(nil)
+var _ model.PersistentMatrix = (*Model)(nil)

@@ -1,0 +1,148 @@
+package dataset
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/ingest"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// Load reads a dataset given as "FORMAT:PATH", where FORMAT is an import
+// format (see ingest.Formats), cleaned as 'tailor import' cleans it,
+// without a store. Users and items are numbered in the order of their
+// first event; catalog items without events come after, in id order.
+func Load(ctx context.Context, spec string) (*Dataset, error) {
+	format, path, ok := strings.Cut(spec, ":")
+	if !ok || format == "" || path == "" {
+		return nil, fmt.Errorf("dataset %q: expected FORMAT:PATH, such as movielens:../shared/data/ml-100k", spec)
+	}
+	if !slices.Contains(ingest.Formats(), format) {
+		return nil, fmt.Errorf("dataset %q: unknown format %q: use one of %s", spec, format, strings.Join(ingest.Formats(), ", "))
+	}
+	b := newBuilder()
+	_, err := ingest.Read(ctx, []string{path}, ingest.Options{Format: format}, func(r ingest.Records) error {
+		for i := range r.Items {
+			b.catalog[r.Items[i].ID] = r.Items[i]
+		}
+		for i := range r.Events {
+			b.event(&r.Events[i])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", spec, err)
+	}
+	if len(b.d.Events) == 0 {
+		return nil, fmt.Errorf("dataset %s has no events", spec)
+	}
+	d := b.finish()
+	d.Format, d.Path = format, path
+	return d, nil
+}
+
+// Source is a store that a dataset can be read from.
+type Source interface {
+	store.EventReader
+	store.ItemReader
+}
+
+// FromStore reads every event (in time order) and item of a store.
+func FromStore(ctx context.Context, s Source) (*Dataset, error) {
+	b := newBuilder()
+	if err := store.AllItems(ctx, s, func(it *tailor.Item) error {
+		b.catalog[it.ID] = *it
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the catalog: %w", err)
+	}
+	if err := s.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
+		b.event(e)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the events: %w", err)
+	}
+	if len(b.d.Events) == 0 {
+		return nil, fmt.Errorf("the store has no events")
+	}
+	d := b.finish()
+	d.Format = "store"
+	return d, nil
+}
+
+// Records are a dataset's events and catalog as read, for the analyses
+// that work on events (behaviour analysis, pricing, preparation).
+type Records struct {
+	// Format and Path are where they came from ("store" for a store).
+	Format, Path string
+	// Events are in the order read (for a store, time order), each once.
+	Events []tailor.Event
+	Items  map[tailor.ItemID]tailor.Item
+}
+
+// NonProduct reports whether the item is a fee, postage or another line
+// that is not a product (false for unknown items).
+func (r *Records) NonProduct(id tailor.ItemID) bool { return r.Items[id].NonProduct }
+
+// Categories returns the item's categories.
+func (r *Records) Categories(id tailor.ItemID) []string { return r.Items[id].Categories }
+
+// ReadRecords reads the records of "FORMAT:PATH" (see Load).
+func ReadRecords(ctx context.Context, spec string) (*Records, error) {
+	format, path, ok := strings.Cut(spec, ":")
+	if !ok || format == "" || path == "" {
+		return nil, fmt.Errorf("dataset %q: expected FORMAT:PATH, such as movielens:../shared/data/ml-100k", spec)
+	}
+	if !slices.Contains(ingest.Formats(), format) {
+		return nil, fmt.Errorf("dataset %q: unknown format %q: use one of %s", spec, format, strings.Join(ingest.Formats(), ", "))
+	}
+	r := &Records{Format: format, Path: path, Items: map[tailor.ItemID]tailor.Item{}}
+	_, err := ingest.Read(ctx, []string{path}, ingest.Options{Format: format}, func(recs ingest.Records) error {
+		for i := range recs.Items {
+			r.Items[recs.Items[i].ID] = recs.Items[i]
+		}
+		r.Events = append(r.Events, recs.Events...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataset %s: %w", spec, err)
+	}
+	if len(r.Events) == 0 {
+		return nil, fmt.Errorf("dataset %s has no events", spec)
+	}
+	return r, nil
+}
+
+// RecordsFromStore reads every event (in time order) and item of a store.
+func RecordsFromStore(ctx context.Context, s Source) (*Records, error) {
+	r := &Records{Format: "store", Items: map[tailor.ItemID]tailor.Item{}}
+	if err := store.AllItems(ctx, s, func(it *tailor.Item) error {
+		r.Items[it.ID] = *it
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the catalog: %w", err)
+	}
+	if err := s.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
+		r.Events = append(r.Events, *e)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read the events: %w", err)
+	}
+	if len(r.Events) == 0 {
+		return nil, fmt.Errorf("the store has no events")
+	}
+	return r, nil
+}
+
+// Catalog returns the items in id order.
+func (r *Records) Catalog() []tailor.Item {
+	out := make([]tailor.Item, 0, len(r.Items))
+	for _, it := range r.Items {
+		out = append(out, it)
+	}
+	slices.SortFunc(out, func(a, b tailor.Item) int { return strings.Compare(string(a.ID), string(b.ID)) })
+	return out
+}

@@ -1,0 +1,649 @@
+package recommend
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/search"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// List is a kind of list the engine serves.
+type List string
+
+// The lists.
+const (
+	ListPersonal       List = "recommendations"
+	ListSimilar        List = "similar"
+	ListTrending       List = "trending"
+	ListSearch         List = "search"
+	ListSession        List = "sessions"
+	ListBoughtTogether List = "bought_together"
+	ListCart           List = "cart"
+	ListBuyAgain       List = "buy_again"
+	ListRerank         List = "rerank"
+)
+
+// source is one way of answering lists: it returns the candidates, or nil
+// when it has nothing to say and the next source in the list's precedence
+// answers.
+type source struct {
+	name   string
+	answer func(e *Engine, a *ask) (*answer, error)
+}
+
+// The sources.
+var (
+	// modelSource is the active model version (or the shopper's arm of an
+	// A/B test): personal lists, sessions and carts from the history,
+	// similar items, the order of a rerank.
+	modelSource = source{"model", (*Engine).fromModel}
+	// sessionSource is V-SKNN over the store's past orders.
+	sessionSource = source{"sessions", (*Engine).fromSessions}
+	// basketSource is the significant bought-together rules.
+	basketSource = source{"baskets", (*Engine).fromBaskets}
+	// repurchaseSource is the buy-again model.
+	repurchaseSource = source{"repurchase", (*Engine).fromRepurchase}
+	// contentSource is the items closest by their text.
+	contentSource = source{"content", (*Engine).fromContent}
+	// searchSource is the catalog's text index, personalized by the
+	// active version.
+	searchSource = source{"search", (*Engine).fromSearch}
+	// trendingSource is time-decayed popularity (in the item's categories
+	// for similar items); it always answers.
+	trendingSource = source{"trending", (*Engine).fromTrending}
+)
+
+// precedence says, for each list, which sources answer it, first first.
+var precedence = map[List][]source{
+	ListPersonal:       {modelSource, trendingSource},
+	ListSimilar:        {modelSource, contentSource, trendingSource},
+	ListTrending:       {trendingSource},
+	ListSearch:         {searchSource},
+	ListSession:        {sessionSource, modelSource, trendingSource},
+	ListBoughtTogether: {basketSource},
+	ListCart:           {basketSource, modelSource, trendingSource},
+	ListBuyAgain:       {repurchaseSource},
+	ListRerank:         {modelSource, trendingSource},
+}
+
+// ask is one request on its way through the sources.
+type ask struct {
+	ctx   context.Context
+	list  List
+	req   *Request
+	rules Rules
+	want  int // offset + n
+	now   time.Time
+	state *state // the model version that serves the request (nil: none)
+	// hist is the shopper's (or the session's) history; skip the items
+	// they must not get beyond those the history excludes.
+	hist *history
+	skip map[tailor.ItemID]bool
+	// item is the item of a similar-items list, cart the items of a
+	// bought-together or cart list, query the text of a search.
+	item     tailor.ItemID
+	itemMeta *meta
+	cart     []tailor.ItemID
+	query    string
+}
+
+// pool is how many candidates a source gathers: want, or more when the
+// rules will drop some to diversify.
+func (a *ask) pool() int {
+	if a.rules.MaxPerCategory > 0 || a.rules.MMRLambda > 0 {
+		return a.want*4 + 20
+	}
+	return a.want
+}
+
+// answer is what a source found.
+type answer struct {
+	cands   []cand
+	model   string // the model kind that ranked them
+	version string // the model version, when one did
+	// fallback says why the list is not personal ("trending", "content",
+	// "text"); rankedBy names what ranked it for attribution: the version,
+	// or the shop model's or the source's name.
+	fallback string
+	rankedBy string
+	source   string
+}
+
+// keepFor returns the query filter and boost of a model over index space
+// ids (meta gives each index's catalog entry, or nil): the item must be in
+// the catalog, available, pass the rules, and not be skipped; boosts and
+// freshness multiply the score. The caller holds catMu for reading.
+func (a *ask) keepFor(meta func(i int32) *meta, excluded []int32, skip func(i int32) bool) (func(int32) bool, func(int32) float64) {
+	exclude := func(i int32) bool {
+		if _, ok := slices.BinarySearch(excluded, i); ok {
+			return true
+		}
+		if skip != nil && skip(i) {
+			return true
+		}
+		m := meta(i)
+		return m == nil || !a.rules.keep(m)
+	}
+	var boost func(int32) float64
+	if len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 {
+		boost = func(i int32) float64 {
+			if m := meta(i); m != nil {
+				return a.rules.factor(m, a.now)
+			}
+			return 1
+		}
+	}
+	return exclude, boost
+}
+
+// fromModel answers from the request's model version.
+func (e *Engine) fromModel(a *ask) (*answer, error) {
+	s := a.state
+	if s == nil {
+		return nil, nil
+	}
+	ans := &answer{model: s.version.Model, version: s.version.ID}
+	switch a.list {
+	case ListSimilar:
+		i, ok := s.index[a.item]
+		if !ok || !s.similar {
+			return nil, nil
+		}
+		reason := "similar to " + e.title(a.item)
+		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: a.pool()}
+		entries, err := e.askState(s, a, &q, nil)
+		if err != nil || len(entries) == 0 {
+			return nil, err
+		}
+		for _, en := range entries {
+			ans.cands = append(ans.cands, cand{id: s.ids[en.Index], score: float64(en.Score), reason: reason})
+		}
+		return ans, nil
+	case ListRerank:
+		return e.rerankByModel(s, a)
+	case ListCart:
+		idx := make([]model.Interaction, 0, len(a.cart))
+		for _, id := range a.cart {
+			if i, ok := s.index[id]; ok {
+				idx = append(idx, model.Interaction{Item: i, Type: tailor.AddToCart, Weight: 1})
+			}
+		}
+		if len(idx) == 0 || !model.Answers(s.model, model.TaskBasket) {
+			return nil, nil
+		}
+		q := model.Query{Task: model.TaskBasket, User: -1, History: idx, N: a.pool()}
+		entries, err := e.askState(s, a, &q, nil)
+		if err != nil || len(entries) == 0 {
+			return nil, err
+		}
+		for _, en := range entries {
+			cd := cand{id: s.ids[en.Index], score: float64(en.Score)}
+			if s.explain != nil {
+				items := make([]int32, len(idx))
+				for k := range idx {
+					items[k] = idx[k].Item
+				}
+				if j, ok := s.explain.Because(items, en.Index); ok {
+					cd.reason = "goes with " + e.title(s.ids[j])
+				}
+			}
+			ans.cands = append(ans.cands, cd)
+		}
+		return ans, nil
+	}
+	// Personal lists and sessions: the history in the model's indices.
+	c := a.hist.inState(s)
+	if len(c.history) == 0 {
+		return nil, nil // the model knows none of the history: a cold start
+	}
+	q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: a.pool()}
+	excluded := c.excluded
+	if a.rules.ExcludeTypes != nil {
+		excluded = nil // the scenario's types, not the configured ones
+		for _, it := range a.hist.items {
+			if i, ok := s.index[it.id]; ok && it.excludedBy(*a.rules.ExcludeTypes) {
+				excluded = append(excluded, i)
+			}
+		}
+		slices.Sort(excluded)
+	}
+	entries, err := e.askState(s, a, &q, excluded)
+	if err != nil {
+		return nil, err
+	}
+	ans.cands = make([]cand, len(entries)) // empty when the rules leave nothing: not a cold start
+	var items []int32
+	if s.explain != nil {
+		items = make([]int32, len(c.history))
+		for k := range c.history {
+			items[k] = c.history[k].Item
+		}
+	}
+	for k, en := range entries {
+		cd := cand{id: s.ids[en.Index], score: float64(en.Score)}
+		if s.explain != nil {
+			if j, ok := s.explain.Because(items, en.Index); ok {
+				src := &a.hist.items[c.pos[slices.Index(items, j)]]
+				cd.reason = "because you " + verb(src.strong) + " " + e.title(src.id)
+			}
+		}
+		ans.cands[k] = cd
+	}
+	if a.list == ListPersonal && len(ans.cands) > 0 {
+		ans.cands = e.withNewItems(s, a, ans.cands)
+	}
+	return ans, nil
+}
+
+// askState asks the version's model under the request's rules (and the
+// excluded indices).
+func (e *Engine) askState(s *state, a *ask, q *model.Query, excluded []int32) ([]topk.Entry, error) {
+	e.catMu.RLock()
+	defer e.catMu.RUnlock()
+	var skip func(int32) bool
+	if len(a.skip) > 0 {
+		skip = func(i int32) bool { return a.skip[s.ids[i]] }
+	}
+	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return s.meta[i] }, excluded, skip)
+	return s.model.Answer(q, nil)
+}
+
+// rerankByModel orders the request's items by the model's scores of the
+// shopper's history.
+func (e *Engine) rerankByModel(s *state, a *ask) (*answer, error) {
+	c := a.hist.inState(s)
+	if len(c.history) == 0 {
+		return nil, nil
+	}
+	var cands []int32
+	for _, id := range a.req.Items {
+		if i, ok := s.index[id]; ok {
+			cands = append(cands, i)
+		}
+	}
+	score := map[tailor.ItemID]float64{}
+	if len(cands) > 0 {
+		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: len(cands), Candidates: protocolSorted(cands)}
+		entries, err := s.model.Answer(&q, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, en := range entries {
+			score[s.ids[en.Index]] = float64(en.Score)
+		}
+	}
+	ans := &answer{model: s.version.Model, version: s.version.ID, cands: e.ordered(a, score)}
+	return ans, nil
+}
+
+func protocolSorted(xs []int32) []int32 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// ordered puts the request's items (those the rules keep) in order of
+// score, boosted; items without a score go last, in the given order.
+func (e *Engine) ordered(a *ask, score map[tailor.ItemID]float64) []cand {
+	var cands []cand
+	e.catMu.RLock()
+	for _, id := range a.req.Items {
+		m := e.catalog[id]
+		if m == nil || !a.rules.keep(m) {
+			continue
+		}
+		sc, ok := score[id]
+		if !ok {
+			sc = math.Inf(-1)
+		}
+		cands = append(cands, cand{id: id, score: float64(boosted(float32(sc), a.rules.factor(m, a.now)))})
+	}
+	e.catMu.RUnlock()
+	byScore(cands)
+	for i := range cands {
+		if math.IsInf(cands[i].score, -1) {
+			cands[i].score = 0 // JSON has no infinities; they stay last
+		}
+	}
+	return cands
+}
+
+// NewItemCosine is the least content similarity a new item (one the model
+// does not know) needs with a shopper's items to enter their list.
+const NewItemCosine = 0.3
+
+// withNewItems gives new items a place in a shopper's list: the catalog
+// items the model does not know, ranked by the cosine of their content
+// vector with the mean of the shopper's items', take every fifth position
+// from the third on when their cosine reaches NewItemCosine.
+func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
+	if a.req.User == "" {
+		return cands
+	}
+	e.catMu.RLock()
+	candidates := slices.Clone(s.fresh)
+	e.catMu.RUnlock()
+	if len(candidates) == 0 {
+		return cands // every catalog item is in the model
+	}
+	cm := e.contentModel()
+	if cm == nil {
+		return cands
+	}
+	profile := a.hist.contentProfile(cm)
+	if profile == nil {
+		return cands
+	}
+	slots := max(1, len(cands)/5)
+	var fresh []content.Scored
+	e.catMu.RLock()
+	for _, f := range cm.NearestAmong(profile, candidates, 4*slots+8) { // room for the rules to drop some
+		if len(fresh) == slots || f.Score < NewItemCosine {
+			break
+		}
+		c := e.catalog[f.Item]
+		if c == nil || !a.rules.keep(c) || a.skip[f.Item] || slices.ContainsFunc(a.hist.items, func(it histItem) bool { return it.id == f.Item }) {
+			continue
+		}
+		fresh = append(fresh, f)
+	}
+	e.catMu.RUnlock()
+	for k, f := range fresh {
+		at := 2 + 5*k
+		if at > len(cands) {
+			break
+		}
+		score := cands[min(at, len(cands)-1)].score
+		cands = slices.Insert(cands, at, cand{id: f.Item, score: score, reason: "new, and like items you had"})
+	}
+	return cands
+}
+
+// askShop asks a shop model under the request's rules, with the history
+// or cart in the shop's indices.
+func (e *Engine) askShop(sh *shop, m model.Model, a *ask, q *model.Query) ([]topk.Entry, error) {
+	e.catMu.RLock()
+	defer e.catMu.RUnlock()
+	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return e.catalog[sh.items[i]] }, nil, func(i int32) bool { return a.skip[sh.items[i]] })
+	return m.Answer(q, nil)
+}
+
+// cartIn returns the cart's items in the shop's indices.
+func cartIn(sh *shop, cart []tailor.ItemID) []model.Interaction {
+	var out []model.Interaction
+	for _, id := range cart {
+		if i, ok := sh.indexOf(id); ok {
+			out = append(out, model.Interaction{Item: i, Type: tailor.AddToCart, Weight: 1})
+		}
+	}
+	return out
+}
+
+// fromSessions answers an anonymous session from past sessions like it
+// (V-SKNN); nil when no past session shares an item with it.
+func (e *Engine) fromSessions(a *ask) (*answer, error) {
+	sh := e.shop.Load()
+	if sh == nil || sh.sessions == nil {
+		return nil, nil
+	}
+	history := cartIn(sh, a.req.Session)
+	if len(history) == 0 {
+		return nil, nil
+	}
+	q := model.Query{Task: model.TaskSession, User: -1, History: history, N: a.pool()}
+	entries, err := e.askShop(sh, sh.sessions, a, &q)
+	if err != nil {
+		return nil, err
+	}
+	var cands []cand
+	for _, en := range entries {
+		if en.Score <= 0 {
+			break // the popular items filling the list: not from sessions like this
+		}
+		cands = append(cands, cand{id: sh.items[en.Index], score: float64(en.Score), reason: "bought in sessions like this"})
+	}
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	return &answer{cands: cands, model: sessionModel, rankedBy: sessionModel}, nil
+}
+
+// fromBaskets answers with the items bought with the cart's (or the
+// item's) in significantly many orders; nil when no rule applies.
+func (e *Engine) fromBaskets(a *ask) (*answer, error) {
+	sh := e.shop.Load()
+	if sh == nil || sh.baskets == nil {
+		return nil, nil
+	}
+	history := cartIn(sh, a.cart)
+	if len(history) == 0 {
+		return nil, nil
+	}
+	q := model.Query{Task: model.TaskBasket, User: -1, History: history, N: a.pool()}
+	entries, err := e.askShop(sh, sh.baskets, a, &q)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	ex, _ := sh.baskets.(model.Explainer)
+	items := make([]int32, len(history))
+	for k := range history {
+		items[k] = history[k].Item
+	}
+	cands := make([]cand, len(entries))
+	for k, en := range entries {
+		cands[k] = cand{id: sh.items[en.Index], score: float64(en.Score), reason: "often bought together"}
+		if ex != nil {
+			if j, ok := ex.Because(items, en.Index); ok {
+				cands[k].reason = "often bought with " + e.title(sh.items[j])
+			}
+		}
+	}
+	return &answer{cands: cands, model: basketModel, rankedBy: basketModel}, nil
+}
+
+// fromRepurchase answers with the shopper's past purchases to buy again,
+// with their due dates; nil when they bought nothing the model knows.
+func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
+	sh := e.shop.Load()
+	if sh == nil || sh.repurchase == nil {
+		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
+	}
+	c := a.hist.in(&a.hist.shop, sh, sh.indexOf)
+	if len(c.bought) == 0 {
+		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
+	}
+	q := model.Query{Task: model.TaskRepurchase, User: -1, History: c.bought, N: a.pool()}
+	entries, err := e.askShop(sh, sh.repurchase, a, &q)
+	if err != nil {
+		return nil, err
+	}
+	dd, _ := sh.repurchase.(model.DueDater)
+	cands := make([]cand, len(entries))
+	for k, en := range entries {
+		cd := cand{id: sh.items[en.Index], score: float64(en.Score), reason: "you bought it before"}
+		if dd != nil {
+			if d, ok := dd.Due(&q, en.Index); ok {
+				cd.due = &DueDate{Times: d.Times, LastBought: time.Unix(0, d.Last).UTC(), IntervalDays: d.IntervalDays, Ratio: d.Ratio,
+					ExpectedNext: time.Unix(0, d.Next).UTC()}
+				times := "once"
+				if d.Times > 1 {
+					times = fmt.Sprintf("on %d days", d.Times)
+				}
+				cd.reason = fmt.Sprintf("you bought it %s; due %s", times, cd.due.ExpectedNext.Format(time.DateOnly))
+			}
+		}
+		cands[k] = cd
+	}
+	return &answer{cands: cands, model: repurchaseModel, rankedBy: repurchaseModel}, nil
+}
+
+// fromContent answers a similar-items list by the items closest in
+// content; nil when the item has no vector (yet: a new item has one once
+// the texts are rebuilt, within TextEvery).
+func (e *Engine) fromContent(a *ask) (*answer, error) {
+	cm := e.contentModel()
+	if cm == nil || cm.Vector(a.item) == nil {
+		return nil, nil
+	}
+	reason := "similar in description to " + e.title(a.item)
+	var cands []cand
+	e.catMu.RLock()
+	for _, s := range cm.Nearest(cm.Vector(a.item), a.pool()*4+50, func(id tailor.ItemID) bool {
+		c := e.catalog[id]
+		return id != a.item && c != nil && a.rules.keep(c)
+	}) {
+		cands = append(cands, cand{id: s.Item, score: float64(boosted(float32(s.Score), a.rules.factor(e.catalog[s.Item], a.now))), reason: reason})
+	}
+	e.catMu.RUnlock()
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	byScore(cands)
+	return &answer{cands: cands, fallback: "content", rankedBy: "content"}, nil
+}
+
+// fromTrending answers with trending items under the rules: in a similar
+// item's categories, without the history's excluded items. It always
+// answers (an empty list when nothing passes).
+func (e *Engine) fromTrending(a *ask) (*answer, error) {
+	rules := &a.rules
+	skip := a.skip
+	if a.list == ListSimilar && len(rules.Categories) == 0 && a.itemMeta != nil && len(a.itemMeta.categories) > 0 {
+		r := a.rules
+		r.Categories = a.itemMeta.categories
+		rules = &r
+	}
+	if a.hist != nil {
+		for _, it := range a.hist.items {
+			if it.excluded && a.rules.ExcludeTypes == nil || a.rules.ExcludeTypes != nil && it.excludedBy(*a.rules.ExcludeTypes) {
+				if skip == nil {
+					skip = map[tailor.ItemID]bool{}
+				}
+				skip[it.id] = true
+			}
+		}
+	}
+	if a.list == ListRerank {
+		score := map[tailor.ItemID]float64{}
+		if t := e.trend.Load(); t != nil {
+			for _, it := range t.items {
+				if slices.Contains(a.req.Items, it.id) {
+					score[it.id] = it.score
+				}
+			}
+		}
+		return &answer{cands: e.ordered(a, score), fallback: "trending", rankedBy: "trending"}, nil
+	}
+	return &answer{cands: e.trendingCands(rules, skip, a.pool(), a.now), fallback: "trending", rankedBy: "trending"}, nil
+}
+
+// trendingCands picks trending items that pass the rules.
+func (e *Engine) trendingCands(rules *Rules, skip map[tailor.ItemID]bool, pool int, now time.Time) []cand {
+	t := e.trend.Load()
+	if t == nil {
+		return []cand{}
+	}
+	e.catMu.RLock()
+	defer e.catMu.RUnlock()
+	boost := len(rules.Boosts) > 0 || rules.FreshDays > 0
+	cands := []cand{}
+	for _, it := range t.items {
+		if !boost && len(cands) >= pool {
+			break
+		}
+		m := e.catalog[it.id]
+		if skip[it.id] || m == nil || !rules.keep(m) {
+			continue
+		}
+		reason := "trending"
+		if len(rules.Categories) > 0 {
+			reason = "trending in " + firstShared(m.categories, rules.Categories)
+		}
+		cands = append(cands, cand{id: it.id, score: float64(boosted(float32(it.score), rules.factor(m, now))), reason: reason})
+	}
+	if boost {
+		slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+		cands = cands[:min(len(cands), pool)]
+	}
+	return cands
+}
+
+func firstShared(a, b []string) string {
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			return x
+		}
+	}
+	return b[0]
+}
+
+// fromSearch answers a search from the text index, re-ranked for a
+// shopper whose history the active model knows.
+func (e *Engine) fromSearch(a *ask) (*answer, error) {
+	t := e.texts.Load()
+	if t == nil {
+		return &answer{cands: []cand{}, fallback: "text", rankedBy: "search"}, nil
+	}
+	hits := t.index.Search(a.query, max(100, a.want), func(id tailor.ItemID) bool {
+		m := e.item(id)
+		return m != nil && a.rules.keep(m)
+	})
+	reason := fmt.Sprintf("matches %q", strings.TrimSpace(a.query))
+	ans := &answer{fallback: "text", rankedBy: "search"}
+	var suits []bool
+	if s := a.state; s != nil && a.hist != nil && len(hits) > 0 {
+		c := a.hist.inState(s)
+		if len(c.history) > 0 {
+			scores, err := e.scoreHits(s, c, hits)
+			if err != nil {
+				return nil, err
+			}
+			suits = search.Personalize(hits, func(k int) (float64, bool) {
+				sc, ok := scores[hits[k].Item]
+				return sc, ok
+			}, Personalization)
+			ans.fallback, ans.rankedBy, ans.version, ans.model = "", "", s.version.ID, s.version.Model
+		}
+	}
+	ans.cands = make([]cand, len(hits))
+	for k, h := range hits {
+		ans.cands[k] = cand{id: h.Item, score: h.Score, reason: reason}
+		if suits != nil && suits[k] {
+			ans.cands[k].reason = reason + ", and suits you"
+		}
+	}
+	return ans, nil
+}
+
+// scoreHits returns the model's scores of the hits it knows for the
+// history.
+func (e *Engine) scoreHits(s *state, c *converted, hits []search.Hit) (map[tailor.ItemID]float64, error) {
+	var cands []int32
+	for _, h := range hits {
+		if i, ok := s.index[h.Item]; ok {
+			cands = append(cands, i)
+		}
+	}
+	out := map[tailor.ItemID]float64{}
+	if len(cands) == 0 {
+		return out, nil
+	}
+	q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: len(cands), Candidates: protocolSorted(cands)}
+	entries, err := s.model.Answer(&q, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, en := range entries {
+		out[s.ids[en.Index]] = float64(en.Score)
+	}
+	return out, nil
+}

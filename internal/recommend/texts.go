@@ -1,0 +1,56 @@
+package recommend
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
+	"github.com/tailorhq/tailor/internal/search"
+)
+
+// MaxQuery is the longest search query in bytes.
+const MaxQuery = 200
+
+// Personalization is the share of a search result's rank that comes from
+// the shopper's model scores (the rest from the text match), when the
+// shopper has a history the model knows.
+const Personalization = 0.3
+
+// texts is the search index and the content vectors of one catalog; it
+// never changes once published.
+type texts struct {
+	index   *search.Index
+	content *content.Model // nil for a catalog without words
+	built   time.Time
+}
+
+// rebuildTexts builds the search index and the content vectors from the
+// catalog and publishes them.
+func (e *Engine) rebuildTexts(context.Context) error {
+	e.catalogChanged.Store(false)
+	e.catMu.RLock()
+	items := make([]tailor.Item, 0, len(e.catalog))
+	for _, m := range e.catalog {
+		if m.available {
+			items = append(items, tailor.Item{ID: m.id, Title: m.title, Description: m.desc, Categories: m.categories, Brand: m.brand})
+		}
+	}
+	e.catMu.RUnlock()
+	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
+	t := &texts{index: search.Build(items), built: e.opts.Now()}
+	t.content, _ = content.Fit(items, content.Options{Seed: 1}) // a catalog without words has no vectors
+	e.texts.Store(t)
+	return nil
+}
+
+// contentModel returns the item vectors as last built (nil before the
+// first build, or for a catalog without words).
+func (e *Engine) contentModel() *content.Model {
+	if t := e.texts.Load(); t != nil {
+		return t.content
+	}
+	return nil
+}
