@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -202,6 +203,15 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 			if so.warm != nil {
 				so.warm()
 			}
+		case <-gctx.Done():
+			return nil
+		}
+		// The first builds (models, analyses, prices) ran side by side and
+		// took several times the memory that serving keeps; give it back
+		// to the system now rather than over minutes.
+		select {
+		case <-analyst.Ready():
+			debug.FreeOSMemory()
 		case <-gctx.Done():
 		}
 		return nil

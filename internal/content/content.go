@@ -29,6 +29,9 @@ type Model struct {
 	index map[tailor.ItemID]int
 	k     int
 	vecs  []float32 // len(ids)×k, row-major, unit rows (zero for items without words)
+	// byID lists the indices in the order of their ids, and rank gives
+	// each index's place in it: ties in Nearest go to the smaller id.
+	byID, rank []int32
 }
 
 // Options configure Fit. Zero fields take the defaults.
@@ -178,6 +181,15 @@ func Fit(items []tailor.Item, opts Options) (*Model, error) {
 			}
 		}
 	}
+	m.byID = make([]int32, len(m.ids))
+	for i := range m.byID {
+		m.byID[i] = int32(i)
+	}
+	slices.SortFunc(m.byID, func(a, b int32) int { return cmp.Compare(m.ids[a], m.ids[b]) })
+	m.rank = make([]int32, len(m.ids))
+	for r, i := range m.byID {
+		m.rank[i] = int32(r)
+	}
 	return m, nil
 }
 
@@ -240,14 +252,23 @@ func (m *Model) NearestAmong(vec []float32, ids []tailor.ItemID, n int) []Scored
 
 // Nearest returns the n items closest to the vector among those keep
 // accepts (nil: all).
+// Ties go to the smaller id. It keeps the n best in a bounded heap: it
+// never sorts all the items.
 func (m *Model) Nearest(vec []float32, n int, keep func(tailor.ItemID) bool) []Scored {
-	out := make([]Scored, 0, len(m.ids))
+	if n <= 0 {
+		return nil
+	}
+	h := topk.New(n)
 	for i, id := range m.ids {
 		if keep != nil && !keep(id) {
 			continue
 		}
-		out = append(out, Scored{id, float64(kernels.Dot(vec, m.vecs[i*m.k:(i+1)*m.k]))})
+		h.Push(m.rank[i], kernels.Dot(vec, m.vecs[i*m.k:(i+1)*m.k]))
 	}
-	slices.SortFunc(out, func(a, b Scored) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Item, b.Item)) })
-	return out[:min(n, len(out))]
+	best := h.Sorted(nil)
+	out := make([]Scored, len(best))
+	for k, e := range best {
+		out[k] = Scored{m.ids[m.byID[e.Index]], float64(e.Score)}
+	}
+	return out
 }

@@ -1,9 +1,14 @@
 package content
 
 import (
+	"cmp"
+	"slices"
 	"testing"
 
+	gocmp "github.com/google/go-cmp/cmp"
+
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/kernels"
 )
 
 func TestNearestByMeaning(t *testing.T) {
@@ -32,5 +37,41 @@ func TestNearestByMeaning(t *testing.T) {
 	}
 	if _, err := Fit(nil, Options{}); err == nil {
 		t.Error("no items: no error")
+	}
+}
+
+// TestNearestMatchesFullSort checks the bounded selection against sorting
+// every item, ties (items with the same words, given out of id order)
+// going to the smaller id.
+func TestNearestMatchesFullSort(t *testing.T) {
+	items := []tailor.Item{
+		{ID: "z-mug", Title: "Spotty mug"},
+		{ID: "b-mug", Title: "Spotty mug"},
+		{ID: "m-mug", Title: "Spotty mug"},
+		{ID: "a-cup", Title: "Spotty cup and mug"},
+		{ID: "lamp", Title: "Brass lamp"},
+		{ID: "c-lamp", Title: "Brass lamp shade"},
+		{ID: "bag", Title: "Spotty bag"},
+	}
+	m, err := Fit(items, Options{Dims: 3, Seed: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, probe := range []tailor.ItemID{"z-mug", "lamp", "bag"} {
+		vec := m.Vector(probe)
+		var all []Scored
+		for _, it := range items {
+			all = append(all, Scored{it.ID, float64(kernels.Dot(vec, m.Vector(it.ID)))})
+		}
+		slices.SortFunc(all, func(a, b Scored) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Item, b.Item)) })
+		for n := 1; n <= len(items)+1; n++ {
+			got := m.Nearest(vec, n, nil)
+			if diff := gocmp.Diff(all[:min(n, len(all))], got); diff != "" {
+				t.Errorf("nearest %d to %s (-full sort +got):\n%s", n, probe, diff)
+			}
+		}
+	}
+	if got := m.Nearest(m.Vector("lamp"), 0, nil); len(got) != 0 {
+		t.Errorf("n = 0: %v", got)
 	}
 }

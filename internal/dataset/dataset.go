@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,13 +34,31 @@ type Event struct {
 	Item    int32
 	// Order is the index of the event's order id; −1 when it has none.
 	Order int32
-	Type  tailor.EventType
+	// Kind is the event's type (Dataset.Types names it).
+	Kind Kind
 	// Value is the rating or quantity, Price the unit price; NaN when not
 	// given.
 	Value, Price float64
 	// Time is when it happened, in Unix nanoseconds.
 	Time int64
 }
+
+// Kind is an event type's code in a dataset. The built-in types have fixed
+// codes, in the order of tailor.BuiltinEventTypes; custom types take the
+// next ones. Events hold codes rather than strings so that a dataset's
+// events hold no pointers (the garbage collector skips them).
+type Kind uint16
+
+// The codes of the built-in types.
+const (
+	KindView Kind = iota
+	KindClick
+	KindAddToCart
+	KindRemoveFromCart
+	KindPurchase
+	KindReturn
+	KindRating
+)
 
 // At returns the event's time.
 func (e *Event) At() time.Time { return time.Unix(0, e.Time).UTC() }
@@ -76,6 +95,8 @@ type Dataset struct {
 	Events []Event
 	// OrderIDs and SessionIDs name the order and session indices.
 	OrderIDs, SessionIDs []string
+	// Types names the event kinds: Types[k] is the type of kind k.
+	Types []tailor.EventType
 
 	rows  Rows
 	views *views
@@ -95,6 +116,20 @@ type views struct {
 
 	purchOnce sync.Once
 	purch     *Purchases
+}
+
+// Type returns an event's type.
+func (d *Dataset) Type(e *Event) tailor.EventType { return d.Types[e.Kind] }
+
+// KindOf returns the kind of an event type, and false when no event of
+// the dataset has it.
+func (d *Dataset) KindOf(t tailor.EventType) (Kind, bool) {
+	for k, x := range d.Types {
+		if x == t {
+			return Kind(k), true
+		}
+	}
+	return 0, false
 }
 
 // NumUsers returns the number of user indices.
@@ -223,7 +258,7 @@ func (d *Dataset) buildOrders() *Orders {
 	byID := map[int32]*order{}
 	for k := range d.Events {
 		e := &d.Events[k]
-		if e.Type != tailor.Purchase || e.Order < 0 {
+		if e.Kind != KindPurchase || e.Order < 0 {
 			continue
 		}
 		o := byID[e.Order]
@@ -274,7 +309,7 @@ func (d *Dataset) Purchases() *Purchases {
 	d.views.purchOnce.Do(func() {
 		p := &Purchases{Start: make([]int32, len(d.Users)+1)}
 		for k := range d.Events {
-			if e := &d.Events[k]; e.Type == tailor.Purchase && e.User >= 0 {
+			if e := &d.Events[k]; e.Kind == KindPurchase && e.User >= 0 {
 				p.Start[e.User+1]++
 			}
 		}
@@ -285,7 +320,7 @@ func (d *Dataset) Purchases() *Purchases {
 		p.Item, p.Time = make([]int32, n), make([]int64, n)
 		next := slices.Clone(p.Start[:len(d.Users)])
 		for k := range d.Events {
-			if e := &d.Events[k]; e.Type == tailor.Purchase && e.User >= 0 {
+			if e := &d.Events[k]; e.Kind == KindPurchase && e.User >= 0 {
 				at := next[e.User]
 				p.Item[at], p.Time[at] = e.Item, e.Time
 				next[e.User]++
@@ -303,7 +338,7 @@ func (d *Dataset) Purchases() *Purchases {
 // (user, item) pairs rather than events give theirs.
 func (d *Dataset) Derive(events []Event, rows Rows, matrix *feature.Dataset) *Dataset {
 	out := &Dataset{Users: d.Users, Items: d.Items, Catalog: d.Catalog, Events: events, OrderIDs: d.OrderIDs, SessionIDs: d.SessionIDs,
-		rows: rows, views: &views{matrix: matrix}}
+		Types: d.Types, rows: rows, views: &views{matrix: matrix}}
 	if matrix == nil {
 		return out
 	}
@@ -395,7 +430,7 @@ func (d *Dataset) Select(opts SelectOptions) *Dataset {
 			itemMap[i] = int32(k)
 		}
 	}
-	out := &Dataset{OrderIDs: d.OrderIDs, SessionIDs: d.SessionIDs, rows: opts.Rows, views: &views{}}
+	out := &Dataset{OrderIDs: d.OrderIDs, SessionIDs: d.SessionIDs, Types: d.Types, rows: opts.Rows, views: &views{}}
 	out.Users = make([]string, len(users))
 	for k, u := range users {
 		out.Users[k] = d.Users[u]
@@ -421,17 +456,35 @@ type builder struct {
 	d                       *Dataset
 	users, items, ord, sess map[string]int32
 	catalog                 map[tailor.ItemID]tailor.Item
+	types                   map[tailor.EventType]Kind
 }
 
 func newBuilder() *builder {
-	return &builder{d: &Dataset{rows: ByUser, views: &views{}}, users: map[string]int32{}, items: map[string]int32{},
-		ord: map[string]int32{}, sess: map[string]int32{}, catalog: map[tailor.ItemID]tailor.Item{}}
+	b := &builder{d: &Dataset{rows: ByUser, views: &views{}}, users: map[string]int32{}, items: map[string]int32{},
+		ord: map[string]int32{}, sess: map[string]int32{}, catalog: map[tailor.ItemID]tailor.Item{}, types: map[tailor.EventType]Kind{}}
+	for _, t := range tailor.BuiltinEventTypes() {
+		b.kind(t)
+	}
+	return b
+}
+
+// kind returns an event type's kind, giving a new type the next.
+func (b *builder) kind(t tailor.EventType) Kind {
+	if k, ok := b.types[t]; ok {
+		return k
+	}
+	k := Kind(len(b.d.Types))
+	t = tailor.EventType(strings.Clone(string(t)))
+	b.types[t] = k
+	b.d.Types = append(b.d.Types, t)
+	return k
 }
 
 func add(m map[string]int32, ids *[]string, id string) int32 {
 	if i, ok := m[id]; ok {
 		return i
 	}
+	id = strings.Clone(id) // not the caller's buffer
 	i := int32(len(*ids))
 	m[id] = i
 	*ids = append(*ids, id)
@@ -448,7 +501,7 @@ func num(p *float64) float64 {
 // event adds an event.
 func (b *builder) event(e *tailor.Event) {
 	d := b.d
-	x := Event{User: -1, Session: -1, Order: -1, Type: e.Type, Value: num(e.Value), Price: num(e.UnitPrice), Time: e.Timestamp.UnixNano()}
+	x := Event{User: -1, Session: -1, Order: -1, Kind: b.kind(e.Type), Value: num(e.Value), Price: num(e.UnitPrice), Time: e.Timestamp.UnixNano()}
 	if e.UserID != "" {
 		x.User = add(b.users, &d.Users, string(e.UserID))
 	}
@@ -506,7 +559,9 @@ func FromEvents(events []tailor.Event, catalog []tailor.Item) *Dataset {
 // matrix (see feature.Prepare): its events are those of events whose user
 // and item the matrix has, and its training matrix is m.
 func FromMatrix(m *feature.Dataset, events []tailor.Event, catalog []tailor.Item) *Dataset {
-	d := &Dataset{Users: m.Users, Items: m.Items, rows: ByUser, views: &views{matrix: m}}
+	b := newBuilder()
+	d := &Dataset{Users: m.Users, Items: m.Items, rows: ByUser, views: &views{matrix: m}, Types: b.d.Types}
+	b.d = d
 	d.views.matrixOnce.Do(func() {})
 	users, items := indexOf(m.Users), indexOf(m.Items)
 	ord, sess := map[string]int32{}, map[string]int32{}
@@ -517,7 +572,7 @@ func FromMatrix(m *feature.Dataset, events []tailor.Event, catalog []tailor.Item
 		if !ok1 || !ok2 {
 			continue
 		}
-		x := Event{User: u, Session: -1, Item: it, Order: -1, Type: e.Type, Value: num(e.Value), Price: num(e.UnitPrice), Time: e.Timestamp.UnixNano()}
+		x := Event{User: u, Session: -1, Item: it, Order: -1, Kind: b.kind(e.Type), Value: num(e.Value), Price: num(e.UnitPrice), Time: e.Timestamp.UnixNano()}
 		if e.SessionID != "" {
 			x.Session = add(sess, &d.SessionIDs, e.SessionID)
 		}

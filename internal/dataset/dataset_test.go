@@ -96,7 +96,7 @@ func TestFromEventsAndViews(t *testing.T) {
 
 func TestSelect(t *testing.T) {
 	d := FromEvents(events(), catalog)
-	purchases := func(e *Event) bool { return e.Type == tailor.Purchase }
+	purchases := func(e *Event) bool { return e.Kind == KindPurchase }
 	first := d.Select(SelectOptions{Keep: purchases})
 	if !slices.Equal(first.Items, []string{"c", "a", "b"}) || len(first.Events) != 6 || !slices.Equal(first.Users, []string{"u2", "u1"}) {
 		t.Errorf("first seen: items %v users %v, %d events", first.Items, first.Users, len(first.Events))
@@ -106,7 +106,7 @@ func TestSelect(t *testing.T) {
 		t.Errorf("by id with the catalog: items %v users %v", byID.Items, byID.Users)
 	}
 	for _, e := range byID.Events {
-		if e.Type != tailor.Purchase {
+		if e.Kind != KindPurchase {
 			t.Fatal("a kept event is not a purchase")
 		}
 	}

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,8 +51,17 @@ type Source interface {
 	store.ItemReader
 }
 
+// ErrNoEvents is returned when a store has no events (of those asked for).
+var ErrNoEvents = errors.New("the store has no events")
+
 // FromStore reads every event (in time order) and item of a store.
 func FromStore(ctx context.Context, s Source) (*Dataset, error) {
+	return FromStoreQuery(ctx, s, store.EventQuery{})
+}
+
+// FromStoreQuery reads the events of a store that q selects (in time
+// order) and every item.
+func FromStoreQuery(ctx context.Context, s Source, q store.EventQuery) (*Dataset, error) {
 	b := newBuilder()
 	if err := store.AllItems(ctx, s, func(it *tailor.Item) error {
 		b.catalog[it.ID] = *it
@@ -59,14 +69,14 @@ func FromStore(ctx context.Context, s Source) (*Dataset, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("read the catalog: %w", err)
 	}
-	if err := s.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
+	if err := s.ScanEvents(ctx, q, func(e *tailor.Event) error {
 		b.event(e)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read the events: %w", err)
 	}
 	if len(b.d.Events) == 0 {
-		return nil, fmt.Errorf("the store has no events")
+		return nil, ErrNoEvents
 	}
 	d := b.finish()
 	d.Format = "store"
@@ -145,4 +155,52 @@ func (r *Records) Catalog() []tailor.Item {
 	}
 	slices.SortFunc(out, func(a, b tailor.Item) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	return out
+}
+
+// Chunks calls fn with the dataset's events that keep accepts (nil: all),
+// as tailor.Events, size at a time and in order, reusing one buffer: for
+// code that works on tailor.Events (behaviour analysis, pricing) without a
+// copy of every event at once. The events' ids are the dataset's strings,
+// shared; the buffer is overwritten after fn returns. Events have no ID
+// or recommendation id.
+func (d *Dataset) Chunks(size int, keep func(*Event) bool, fn func([]tailor.Event) error) error {
+	buf := make([]tailor.Event, 0, size)
+	for k := range d.Events {
+		e := &d.Events[k]
+		if keep != nil && !keep(e) {
+			continue
+		}
+		buf = append(buf, d.tailorEvent(e))
+		if len(buf) == size {
+			if err := fn(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	if len(buf) > 0 {
+		return fn(buf)
+	}
+	return nil
+}
+
+// tailorEvent converts an event; its value and price point into e.
+func (d *Dataset) tailorEvent(e *Event) tailor.Event {
+	x := tailor.Event{ItemID: tailor.ItemID(d.Items[e.Item]), Type: d.Types[e.Kind], Timestamp: e.At()}
+	if e.User >= 0 {
+		x.UserID = tailor.UserID(d.Users[e.User])
+	}
+	if e.Session >= 0 {
+		x.SessionID = d.SessionIDs[e.Session]
+	}
+	if e.Order >= 0 {
+		x.OrderID = d.OrderIDs[e.Order]
+	}
+	if e.HasValue() {
+		x.Value = &e.Value
+	}
+	if e.Price == e.Price {
+		x.UnitPrice = &e.Price
+	}
+	return x
 }

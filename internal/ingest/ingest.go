@@ -81,19 +81,16 @@ func Formats() []string {
 // ErrStrict is returned (wrapped) by a strict import that rejected rows.
 var ErrStrict = errors.New("strict import rejected rows")
 
-// Import reads the inputs in the given format and writes them to t in one
-// transaction: if it fails, nothing it read is stored. A row that cannot be
-// stored is rejected and counted in the report, unless opts.Strict is set,
-// in which case the first rejection fails the import after the whole input
-// has been read (so the report lists every bad row).
-func Import(ctx context.Context, t Target, paths []string, opts Options) (*Report, error) {
-	start := time.Now()
+// prepare checks the format and the inputs of an import or a read and
+// resolves the options' defaults: the parser, the rules, the clock's now
+// and the input (with its progress started).
+func prepare(paths []string, opts Options) (formatFunc, *tailor.Rules, time.Time, *input, error) {
 	parse, ok := formats[opts.Format]
 	if !ok {
-		return nil, fmt.Errorf("unknown format %q: use one of %s", opts.Format, strings.Join(Formats(), ", "))
+		return nil, nil, time.Time{}, nil, fmt.Errorf("unknown format %q: use one of %s", opts.Format, strings.Join(Formats(), ", "))
 	}
 	if len(paths) == 0 {
-		return nil, errors.New("no input files")
+		return nil, nil, time.Time{}, nil, errors.New("no input files")
 	}
 	rules := opts.Rules
 	if rules == nil {
@@ -108,8 +105,22 @@ func Import(ctx context.Context, t Target, paths []string, opts Options) (*Repor
 	if in.progress != nil {
 		in.progress.Start(totalSize(paths))
 	}
+	return parse, rules, now, in, nil
+}
+
+// Import reads the inputs in the given format and writes them to t in one
+// transaction: if it fails, nothing it read is stored. A row that cannot be
+// stored is rejected and counted in the report, unless opts.Strict is set,
+// in which case the first rejection fails the import after the whole input
+// has been read (so the report lists every bad row).
+func Import(ctx context.Context, t Target, paths []string, opts Options) (*Report, error) {
+	start := time.Now()
+	parse, rules, now, in, err := prepare(paths, opts)
+	if err != nil {
+		return nil, err
+	}
 	report := newReport(opts.Format, slices.Clone(paths))
-	err := t.Update(ctx, func(w store.Writer) error {
+	err = t.Update(ctx, func(w store.Writer) error {
 		// The store may run this more than once: start afresh each time.
 		*report = *newReport(opts.Format, slices.Clone(paths))
 		if d, ok := w.(store.IndexDeferrer); ok {
@@ -269,25 +280,9 @@ type Records struct {
 // over. A failing yield stops the read with its error.
 func Read(ctx context.Context, paths []string, opts Options, yield func(Records) error) (*Report, error) {
 	start := time.Now()
-	parse, ok := formats[opts.Format]
-	if !ok {
-		return nil, fmt.Errorf("unknown format %q: use one of %s", opts.Format, strings.Join(Formats(), ", "))
-	}
-	if len(paths) == 0 {
-		return nil, errors.New("no input files")
-	}
-	rules := opts.Rules
-	if rules == nil {
-		r := tailor.DefaultRules()
-		rules = &r
-	}
-	now := opts.Now
-	if now.IsZero() {
-		now = time.Now()
-	}
-	in := &input{progress: opts.Progress}
-	if in.progress != nil {
-		in.progress.Start(totalSize(paths))
+	parse, rules, now, in, err := prepare(paths, opts)
+	if err != nil {
+		return nil, err
 	}
 	report := newReport(opts.Format, slices.Clone(paths))
 	y := &yielder{yield: yield, events: map[string]struct{}{}, items: map[tailor.ItemID]struct{}{}, users: map[tailor.UserID]struct{}{}}
@@ -298,7 +293,7 @@ func Read(ctx context.Context, paths []string, opts Options, yield func(Records)
 			break
 		}
 	}
-	err := s.close()
+	err = s.close()
 	if err == nil {
 		err = perr
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
+	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -40,21 +41,13 @@ type Service struct {
 	snap  atomic.Pointer[snapshot]
 	ready chan struct{} // closed once the first snapshot is published
 	once  sync.Once
-	mu    sync.Mutex // one refresh at a time
-	seen  signature  // what the store held at the last refresh
+	mu    sync.Mutex      // one refresh at a time
+	seen  store.Signature // what the store held at the last refresh
 }
 
 // ErrRead is wrapped by the errors of reading the store: the analyses
 // could not be made, through no fault of the request.
 var ErrRead = errors.New("insights: the store could not be read")
-
-// signature is a cheap summary of what a store holds: a new snapshot is
-// read when it changes.
-type signature struct {
-	events int
-	newest time.Time
-	id     string
-}
 
 // New returns a service that refreshes its snapshot every interval (0:
 // one minute) when the store changed; call Run.
@@ -83,26 +76,21 @@ func (s *Service) Run(ctx context.Context, report func(error)) error {
 	}
 }
 
+// Ready is closed once the first snapshot is published.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
 // Refresh reads a new snapshot if the store changed since the last one.
 func (s *Service) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := s.src.Counts(ctx)
+	sig, err := store.SignatureOf(ctx, s.src)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRead, err)
-	}
-	sig := signature{events: c.Events}
-	newest, err := s.src.Events(ctx, store.EventQuery{}, store.PageRequest{Limit: 1})
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrRead, err)
-	}
-	if len(newest.Data) > 0 {
-		sig.newest, sig.id = newest.Data[0].Timestamp, newest.Data[0].ID
 	}
 	if s.snap.Load() != nil && sig == s.seen {
 		return nil
 	}
-	sn, err := read(ctx, s.src)
+	sn, err := read(ctx, s.src, sig.Events == 0)
 	if err != nil {
 		return err
 	}
@@ -117,11 +105,11 @@ func (s *Service) Refresh(ctx context.Context) error {
 
 // snapshot is the data and the models fitted on it.
 type snapshot struct {
-	read      time.Time
-	events    []tailor.Event
-	items     map[tailor.ItemID]tailor.Item
-	purchases []analytics.Purchase
-	end       time.Time // the last purchase
+	read time.Time
+	// data holds the events compactly (by dense index, one string per
+	// id); the analyses that work on tailor.Events get them in chunks.
+	data *dataset.Dataset
+	end  time.Time // the last purchase
 
 	once      sync.Once
 	clv       *analytics.CLVResult
@@ -141,7 +129,11 @@ type snapshot struct {
 // pricing estimates the elasticities once per snapshot.
 func (sn *snapshot) pricing() {
 	sn.priceOnce.Do(func() {
-		sales := pricing.Sales(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && (it.NonProduct || it.Hidden) })
+		var sales []pricing.Sale
+		_ = sn.data.Chunks(4096, func(e *dataset.Event) bool { return e.Kind == dataset.KindPurchase }, func(es []tailor.Event) error {
+			sales = append(sales, pricing.Sales(es, func(id tailor.ItemID) bool { it := sn.item(id); return it.NonProduct || it.Hidden })...)
+			return nil
+		})
 		if len(sales) == 0 {
 			sn.priceErr = fmt.Errorf("pricing: there are no sales with prices")
 			return
@@ -154,13 +146,13 @@ func (sn *snapshot) pricing() {
 		}
 		sn.demand = pricing.WeeklyDemand(sales, end.Add(time.Nanosecond))
 		sn.elasticity, _, sn.priceErr = pricing.Estimate(sn.demand, pricing.EstimateOptions{Category: func(id tailor.ItemID) string {
-			if cs := sn.items[id].Categories; len(cs) > 0 {
+			if cs := sn.item(id).Categories; len(cs) > 0 {
 				return cs[0]
 			}
 			return "all"
 		}})
 		if sn.priceErr == nil {
-			pricing.CrossPrices(sn.demand, sn.elasticity, func(id tailor.ItemID) string { return sn.items[id].Title }, 8)
+			pricing.CrossPrices(sn.demand, sn.elasticity, func(id tailor.ItemID) string { return sn.item(id).Title }, 8)
 		}
 	})
 }
@@ -219,22 +211,16 @@ func (s *Service) snapshot(ctx context.Context) (*snapshot, error) {
 }
 
 // read reads a snapshot of the store.
-func read(ctx context.Context, src Source) (*snapshot, error) {
-	sn := &snapshot{read: time.Now(), items: map[tailor.ItemID]tailor.Item{}}
-	if err := src.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error {
-		sn.events = append(sn.events, *e)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("%w: events: %w", ErrRead, err)
+func read(ctx context.Context, src Source, empty bool) (*snapshot, error) {
+	d := dataset.FromEvents(nil, nil)
+	if !empty {
+		var err error
+		if d, err = dataset.FromStore(ctx, src); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRead, err)
+		}
 	}
-	if err := store.AllItems(ctx, src, func(it *tailor.Item) error {
-		sn.items[it.ID] = *it
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("%w: items: %w", ErrRead, err)
-	}
-	sn.purchases = analytics.Purchases(sn.events, func(id tailor.ItemID) bool { it, ok := sn.items[id]; return ok && it.NonProduct })
-	for _, pu := range sn.purchases {
+	sn := &snapshot{read: time.Now(), data: d}
+	for _, pu := range sn.purchases() {
 		if pu.Time.After(sn.end) {
 			sn.end = pu.Time
 		}
@@ -242,25 +228,49 @@ func read(ctx context.Context, src Source) (*snapshot, error) {
 	return sn, nil
 }
 
+// purchases returns the snapshot's purchases and returns (see
+// analytics.Purchases), made from its events when asked: they are not
+// kept, as they would double what the snapshot holds.
+func (sn *snapshot) purchases() []analytics.Purchase {
+	var out []analytics.Purchase
+	returnsOrPurchases := func(e *dataset.Event) bool {
+		return e.User >= 0 && (e.Kind == dataset.KindPurchase || e.Kind == dataset.KindReturn)
+	}
+	_ = sn.data.Chunks(4096, returnsOrPurchases, func(es []tailor.Event) error {
+		out = append(out, analytics.Purchases(es, func(id tailor.ItemID) bool { return sn.item(id).NonProduct })...)
+		return nil
+	})
+	return out
+}
+
+// item returns an item's record (an empty one for an unknown item).
+func (sn *snapshot) item(id tailor.ItemID) *tailor.Item {
+	if i, ok := sn.data.ItemIndex(string(id)); ok {
+		return &sn.data.Catalog[i]
+	}
+	return &tailor.Item{}
+}
+
 // models fits CLV (52 weeks ahead, calibrated on everything) and the
 // 30-day propensity once per snapshot.
 func (sn *snapshot) models() {
 	sn.once.Do(func() {
-		if len(sn.purchases) == 0 {
+		purchases := sn.purchases()
+		if len(purchases) == 0 {
 			sn.clvErr = fmt.Errorf("clv: there are no purchases")
 			sn.propErr = fmt.Errorf("propensity: there are no purchases")
 			return
 		}
-		sn.clv, sn.clvErr = analytics.ComputeCLV(sn.purchases, sn.end, 52)
+		sn.clv, sn.clvErr = analytics.ComputeCLV(purchases, sn.end, 52)
 		if sn.clvErr == nil {
 			sn.clvByUser = map[string]*analytics.CLVPrediction{}
 			for i := range sn.clv.Predictions {
 				sn.clvByUser[sn.clv.Predictions[i].User] = &sn.clv.Predictions[i]
 			}
 		}
-		sn.prop, sn.propModel, sn.propErr = analytics.EvaluatePropensity(sn.purchases, 30*24*time.Hour)
+		sn.prop, sn.propModel, sn.propErr = analytics.EvaluatePropensity(purchases, 30*24*time.Hour)
 		if sn.propErr == nil {
-			sn.scores = sn.propModel.Score(sn.purchases, sn.end.Add(time.Nanosecond))
+			sn.scores = sn.propModel.Score(purchases, sn.end.Add(time.Nanosecond))
 		}
 	})
 }
@@ -277,7 +287,7 @@ func (s *Service) RFM(ctx context.Context, at time.Time) (time.Time, []analytics
 	if at.After(sn.end.AddDate(1, 0, 0)) {
 		return at, nil, fmt.Errorf("rfm: the reference date %s is more than a year after the last purchase (%s)", at.Format(time.DateOnly), sn.end.Format(time.DateOnly))
 	}
-	rows, err := analytics.ComputeRFM(sn.purchases, at)
+	rows, err := analytics.ComputeRFM(sn.purchases(), at)
 	return at, rows, err
 }
 
@@ -287,7 +297,7 @@ func (s *Service) Cohorts(ctx context.Context, period string) ([]analytics.Cohor
 	if err != nil {
 		return nil, err
 	}
-	return analytics.Cohorts(sn.purchases, period)
+	return analytics.Cohorts(sn.purchases(), period)
 }
 
 // Funnel computes a funnel over all events.
@@ -296,8 +306,14 @@ func (s *Service) Funnel(ctx context.Context, opts analytics.FunnelOptions) (*an
 	if err != nil {
 		return nil, err
 	}
-	opts.Categories = func(id tailor.ItemID) []string { return sn.items[id].Categories }
-	return analytics.ComputeFunnel(sn.events, opts)
+	opts.Categories = func(id tailor.ItemID) []string { return sn.item(id).Categories }
+	// The events of the steps' types, as tailor.Events, for this request.
+	var events []tailor.Event
+	_ = sn.data.Chunks(4096, func(e *dataset.Event) bool { return slices.Contains(opts.Steps, sn.data.Type(e)) }, func(es []tailor.Event) error {
+		events = append(events, es...)
+		return nil
+	})
+	return analytics.ComputeFunnel(events, opts)
 }
 
 // CLV returns the lifetime-value fit and predictions.
@@ -455,17 +471,19 @@ func (s *Service) Profile(ctx context.Context, user tailor.UserID) (*Profile, er
 	}
 	_ = at
 	weights := map[string]float64{}
-	for i := range sn.events {
-		e := &sn.events[i]
-		if e.UserID != user {
-			continue
-		}
-		w := 1.0
-		if e.Type == tailor.Purchase {
-			w = 3
-		}
-		for _, c := range sn.items[e.ItemID].Categories {
-			weights[c] += w
+	if u, ok := sn.data.UserIndex(string(user)); ok {
+		for i := range sn.data.Events {
+			e := &sn.data.Events[i]
+			if e.User != u {
+				continue
+			}
+			w := 1.0
+			if e.Kind == dataset.KindPurchase {
+				w = 3
+			}
+			for _, c := range sn.data.Catalog[e.Item].Categories {
+				weights[c] += w
+			}
 		}
 	}
 	for c := range weights {

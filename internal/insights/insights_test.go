@@ -2,6 +2,7 @@ package insights
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -94,5 +95,25 @@ func TestApplyAndProfile(t *testing.T) {
 		if got := Band(c.p); got != c.band {
 			t.Errorf("Band(%v) = %s, want %s", c.p, got, c.band)
 		}
+	}
+}
+
+// TestEmptyStore checks that an empty store gives a snapshot whose
+// analyses say there is nothing to analyse, not a wait.
+func TestEmptyStore(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	svc := New(db, time.Minute)
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if _, err := svc.CLV(short); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("CLV of an empty store: %v", err)
 	}
 }

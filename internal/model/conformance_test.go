@@ -64,7 +64,7 @@ func queries(t *testing.T, d *dataset.Dataset) map[model.Task][]model.Query {
 	var history []model.Interaction
 	for _, e := range d.Events {
 		if e.User == u0 {
-			history = append(history, model.Interaction{Item: e.Item, Type: e.Type, Weight: 1, Time: e.Time})
+			history = append(history, model.Interaction{Item: e.Item, Type: d.Type(&e), Weight: 1, Time: e.Time})
 		}
 	}
 	idx := func(id string) int32 {
@@ -186,6 +186,41 @@ func TestConformance(t *testing.T) {
 						if _, err := m.Answer(&bad, nil); err == nil && (task == model.TaskSimilar || len(bad.History) > 0) {
 							t.Errorf("%s: an index outside the catalog was accepted", task)
 						}
+					}
+				}
+			}
+			// A model that ranks a task fixed (model.FixedRanker): its
+			// filtered answer is the first items of its unfiltered one that
+			// pass the filter.
+			for _, task := range []model.Task{model.TaskPersonal, model.TaskSimilar} {
+				if !model.RanksFixed(m, task) {
+					continue
+				}
+				q := qs[task][0]
+				if task == model.TaskPersonal {
+					q.User = -1 // fixed ranking is a claim about history queries
+				}
+				q.Exclude, q.N = nil, d.NumItems()
+				whole, err := m.Answer(&q, nil)
+				if err != nil {
+					t.Fatalf("%s without a filter: %v", task, err)
+				}
+				for _, keep := range []func(int32) bool{func(i int32) bool { return i%2 == 0 }, func(i int32) bool { return i%3 != 1 }} {
+					f := q
+					f.N = 3
+					f.Exclude = func(i int32) bool { return !keep(i) }
+					got, err := m.Answer(&f, nil)
+					if err != nil {
+						t.Fatalf("%s filtered: %v", task, err)
+					}
+					var want []topk.Entry
+					for _, e := range whole {
+						if len(want) < f.N && keep(e.Index) {
+							want = append(want, e)
+						}
+					}
+					if !slices.Equal(got, want) {
+						t.Errorf("%s claims a fixed ranking, but filtered it answers %v, not %v", task, got, want)
 					}
 				}
 			}

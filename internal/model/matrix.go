@@ -210,6 +210,21 @@ func (a *matrixModel) Answer(q *Query, dst []topk.Entry) ([]topk.Entry, error) {
 	return dst, &TaskError{Model: a.name, Task: q.Task}
 }
 
+// RanksFixed reports true for personal queries when the model scores
+// histories (it scores every item from the history and selects the best
+// N that pass Exclude, ties to the lower index: SelectScores), and for
+// similar-item queries when it has item similarities (the first N of
+// SimilarItems that pass Exclude).
+func (a *matrixModel) RanksFixed(t Task) bool {
+	switch t {
+	case TaskPersonal:
+		return a.hs != nil
+	case TaskSimilar:
+		return a.sim != nil
+	}
+	return false
+}
+
 // skip is the exclusion function of a query (nil when it has none).
 func (q *Query) skip() func(int32) bool {
 	if q.Exclude == nil && q.Candidates == nil {

@@ -178,6 +178,25 @@ func AnswersHistories(m Model) bool {
 	return true
 }
 
+// FixedRanker is implemented by models whose answers to some task's
+// queries (without Boost) are the first N of one ranking of the items,
+// by score and then by index, that depends on the query's history (or
+// item) alone: Exclude only drops items from it. A caller may then ask
+// once for a longer answer and filter it itself, getting what asking
+// with each filter would give. A model without the method is taken not
+// to rank so (its answers may depend on the filter), and is asked every
+// time.
+type FixedRanker interface {
+	RanksFixed(t Task) bool
+}
+
+// RanksFixed reports whether m's answers to task t are prefixes of one
+// ranking (see FixedRanker).
+func RanksFixed(m Model, t Task) bool {
+	r, ok := m.(FixedRanker)
+	return ok && r.RanksFixed(t)
+}
+
 // Explainer is a model that can say which of a history's items led to a
 // recommendation: Because returns the history item that contributed most
 // to item's score, and false when none did. Without it, answers carry no

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/feature"
@@ -107,7 +106,7 @@ func WithUser(e *dataset.Event) bool { return e.User >= 0 }
 // Products keeps the purchases of products (not fees, postage, vouchers)
 // of d.
 func Products(d *dataset.Dataset) func(e *dataset.Event) bool {
-	return func(e *dataset.Event) bool { return e.Type == tailor.Purchase && !d.Catalog[e.Item].NonProduct }
+	return func(e *dataset.Event) bool { return e.Kind == dataset.KindPurchase && !d.Catalog[e.Item].NonProduct }
 }
 
 // NeedCutoff returns an error naming --cutoff when it is not set.

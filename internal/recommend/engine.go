@@ -53,6 +53,7 @@ type Source interface {
 	store.ModelRegistry
 	store.ScenarioStore
 	store.ImpressionStore
+	store.Counter
 }
 
 // Options configure an Engine. Zero fields take the documented defaults.
@@ -78,6 +79,13 @@ type Options struct {
 	// attributes) are kept in memory, least recently used first out
 	// (default 100,000).
 	CacheSize int
+	// Ranking is how many of a shopper's best-scored items are kept with
+	// their cached history, per model version (default 128, 8 bytes an
+	// item; a negative value keeps none): a personal list whose rules only
+	// filter is then its first items that pass them, without scoring the
+	// catalog again. Lists that need more, or boosts, or a scenario's own
+	// exclusions, are scored in full.
+	Ranking int
 	// TrendingHalfLife is the half-life of trending scores (default 7 days),
 	// measured back from the newest event.
 	TrendingHalfLife time.Duration
@@ -149,6 +157,8 @@ type Engine struct {
 	impMu sync.Mutex
 	imp   map[impKey][2]int64 // responses and items, not yet flushed
 
+	convs sync.Pool // *converted: a request's history in a model's indices
+
 	loadCount, loadFailures atomic.Int64
 
 	catalogChanged atomic.Bool // since the texts were built
@@ -178,6 +188,9 @@ func New(src Source, opts Options) (*Engine, error) {
 	}
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 100_000
+	}
+	if opts.Ranking == 0 {
+		opts.Ranking = DefaultRanking
 	}
 	if opts.TrendingHalfLife <= 0 {
 		opts.TrendingHalfLife = 7 * 24 * time.Hour
@@ -211,6 +224,7 @@ func New(src Source, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.scen.Store(&scenarios{rules: map[string]Rules{}})
+	e.convs.New = func() any { return &converted{} }
 	return e, nil
 }
 
@@ -228,6 +242,12 @@ type state struct {
 	// guarded by the engine's catMu, which keeps them in step with catalog.
 	meta  []*meta
 	fresh []tailor.ItemID
+	// similarTo caches each item's similar items under the version (nil
+	// when the model does not rank them fixed, or Options.Ranking is off).
+	similarTo []atomic.Pointer[ranking]
+	// freshGen counts the changes of fresh, so that what is computed
+	// from it can be cached.
+	freshGen atomic.Uint64
 }
 
 // Status describes what the engine serves.
@@ -278,7 +298,7 @@ func (e *Engine) Start(ctx context.Context) error {
 // stopped, after writing the impressions not yet written.
 func (e *Engine) Run(ctx context.Context) error {
 	e.build(ctx, "texts", e.rebuildTexts)
-	e.build(ctx, "shop", e.rebuildShop)
+	e.build(ctx, "shop", e.buildShop)
 	e.warmOnce.Do(func() { close(e.warm) })
 	var wg sync.WaitGroup
 	every := func(name string, d time.Duration, fn func(context.Context) error) {
@@ -303,11 +323,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	every("trending", e.opts.TrendEvery, e.RefreshTrending)
-	every("shop", e.opts.ShopEvery, e.rebuildShop)
+	every("trending", e.opts.TrendEvery, e.buildTrending)
+	every("shop", e.opts.ShopEvery, e.buildShop)
 	every("texts", e.opts.TextEvery, func(ctx context.Context) error {
 		if !e.catalogChanged.Load() {
-			return nil
+			return errUnchanged
 		}
 		return e.rebuildTexts(ctx)
 	})
@@ -322,11 +342,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	return e.FlushImpressions(context.WithoutCancel(ctx))
 }
 
+// errUnchanged is returned by a builder that found nothing changed since
+// its last build, and so built nothing.
+var errUnchanged = errors.New("unchanged")
+
 // build runs one build, timing it and counting a failure (the snapshot
 // it would replace keeps serving).
 func (e *Engine) build(ctx context.Context, name string, fn func(context.Context) error) {
 	start := time.Now()
 	err := fn(ctx)
+	if errors.Is(err, errUnchanged) {
+		return // nothing to build: not timed as a build
+	}
 	e.met.buildSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	if err != nil && ctx.Err() == nil {
 		e.met.buildFailures.WithLabelValues(name).Inc()
@@ -395,6 +422,7 @@ func (e *Engine) attachMeta(s *state) {
 	for i, id := range s.ids {
 		s.meta[i] = e.catalog[id]
 	}
+	s.freshGen.Add(1)
 	s.fresh = s.fresh[:0]
 	for id, m := range e.catalog {
 		if _, ok := s.index[id]; !ok && m.available {
@@ -412,8 +440,10 @@ func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 			s.meta[i] = m
 		} else if k, found := slices.BinarySearch(s.fresh, id); m != nil && m.available && !found {
 			s.fresh = slices.Insert(s.fresh, k, id)
+			s.freshGen.Add(1)
 		} else if found && (m == nil || !m.available) {
 			s.fresh = slices.Delete(s.fresh, k, k+1)
+			s.freshGen.Add(1)
 		}
 	}
 	for _, s := range e.versions.Values() {
@@ -453,6 +483,9 @@ func (e *Engine) load(ctx context.Context, id string) (*state, error) {
 		s.SetNumItems(len(ids))
 	}
 	s := &state{version: v, model: m, ids: make([]tailor.ItemID, len(ids)), index: make(map[tailor.ItemID]int32, len(ids))}
+	if e.opts.Ranking > 0 && model.RanksFixed(m, model.TaskSimilar) {
+		s.similarTo = make([]atomic.Pointer[ranking], len(ids))
+	}
 	for i, id := range ids {
 		s.ids[i] = tailor.ItemID(id)
 		s.index[tailor.ItemID(id)] = int32(i)

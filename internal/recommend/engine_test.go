@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
@@ -30,7 +31,6 @@ import (
 func shopStore(t *testing.T) (*sqlite.DB, []tailor.ItemID) {
 	t.Helper()
 	db := testStore(t)
-	ctx := context.Background()
 	no := false
 	var items []tailor.Item
 	var ids []tailor.ItemID
@@ -59,22 +59,13 @@ func shopStore(t *testing.T) (*sqlite.DB, []tailor.ItemID) {
 	}
 	five := 5.0
 	events = append(events, tailor.Event{ID: "r1", UserID: "rater", ItemID: ids[0], Type: tailor.Rating, Value: &five, Timestamp: t0.AddDate(0, 0, 39)})
-	err := db.Update(ctx, func(w store.Writer) error {
-		if err := w.UpsertItems(ctx, items); err != nil {
-			return err
-		}
-		_, err := w.InsertEvents(ctx, events)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	writeItems(t, db, items, events)
 	return db, ids
 }
 
 // activate fits a model on every event of the store, saves it as a
 // version and activates it.
-func activate(t *testing.T, db *sqlite.DB, name string) string {
+func activate(t testing.TB, db *sqlite.DB, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	d, err := dataset.FromStore(ctx, db)
@@ -109,7 +100,7 @@ func activate(t *testing.T, db *sqlite.DB, name string) string {
 
 // started returns an engine over db that has loaded everything and built
 // its background models.
-func started(t *testing.T, db Source, reg prometheus.Registerer) *Engine {
+func started(t testing.TB, db Source, reg prometheus.Registerer) *Engine {
 	t.Helper()
 	ctx := context.Background()
 	e, err := New(db, Options{Lookup: all.Lookup, Registerer: reg})
@@ -160,6 +151,20 @@ func TestEveryList(t *testing.T) {
 			t.Errorf("u0 bought %s and gets it again", id)
 		}
 	}
+	// Reasons are given for the items that make the list, also when the
+	// rules pool more candidates than they keep; an item the history does
+	// not score (zero) has none.
+	for _, rules := range []Rules{{}, {MaxPerCategory: 1}} {
+		r, err := e.Recommend(ctx, Request{User: "rater", N: 3, Rules: rules})
+		if err != nil || len(r.Items) != 3 || r.Items[0].Score <= 0 {
+			t.Fatalf("rater under %+v: %+v, %v", rules, r, err)
+		}
+		for _, it := range r.Items {
+			if want := "because you rated SPOTTY MUG NUMBER 0"; (it.Score > 0) != (it.Reason == want) {
+				t.Errorf("rater under %+v: %s (score %g) has reason %q", rules, it.ItemID, it.Score, it.Reason)
+			}
+		}
+	}
 	if err := db.PutScenario(ctx, "again", []byte(`{"exclude_types":[]}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +200,8 @@ func TestEveryList(t *testing.T) {
 	e.ItemsChanged([]tailor.Item{{ID: "lonely"}})
 	if lonely, err := e.BoughtTogether(ctx, "lonely", Request{N: 5}); err != nil || len(lonely.Items) != 0 {
 		t.Errorf("lonely: %+v, %v", lonely, err)
+	} else if v, _, _, ok := ParseRecommendationID(lonely.RecommendationID); !ok || v != "none" {
+		t.Errorf("an empty list's id %q is not attributed to none", lonely.RecommendationID)
 	}
 
 	// Cart: the rules of every item, without the cart's own.
@@ -282,6 +289,8 @@ func TestBuildFailureKeepsServing(t *testing.T) {
 	src.mu.Lock()
 	src.fail = true
 	src.mu.Unlock()
+	// The store changes (a builder reads it again only then).
+	write(t, db, []tailor.ItemID{"bag0"}, []tailor.Event{{ID: "late", UserID: "u1", ItemID: "bag0", Type: tailor.Purchase, OrderID: "late", Timestamp: time.Now()}})
 	deadline := time.Now().Add(10 * time.Second)
 	for testutil.ToFloat64(e.met.buildFailures.WithLabelValues("shop")) == 0 {
 		if time.Now().After(deadline) {
@@ -352,5 +361,38 @@ func TestConcurrentLoadsCollapse(t *testing.T) {
 	wg.Wait()
 	if src.reads.n != 1 || e.loadCount.Load() != 1 {
 		t.Errorf("8 concurrent loads read the artifact %d times and loaded %d", src.reads.n, e.loadCount.Load())
+	}
+}
+
+// TestUnchangedBuildsAreNotTimed checks that a builder that finds the
+// store unchanged builds nothing and is not counted as a build.
+func TestUnchangedBuildsAreNotTimed(t *testing.T) {
+	ctx := context.Background()
+	db, _ := shopStore(t)
+	e, err := New(db, Options{Lookup: all.Lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	builds := func(name string) uint64 {
+		var m dto.Metric
+		if err := e.met.buildSeconds.WithLabelValues(name).(prometheus.Histogram).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetHistogram().GetSampleCount()
+	}
+	for range 3 {
+		e.build(ctx, "shop", e.buildShop)
+		e.build(ctx, "trending", e.buildTrending)
+	}
+	if got := [2]uint64{builds("shop"), builds("trending")}; got != [2]uint64{1, 1} {
+		t.Errorf("builds of shop, trending over an unchanged store: %v, want one each", got)
+	}
+	write(t, db, []tailor.ItemID{"new"}, []tailor.Event{{ID: "late", UserID: "u1", ItemID: "new", Type: tailor.Purchase, Timestamp: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)}})
+	e.build(ctx, "shop", e.buildShop)
+	if got := builds("shop"); got != 2 {
+		t.Errorf("after a new event, shop built %d times, want 2", got)
+	}
+	if e.shop.Load() == nil || e.trend.Load() == nil {
+		t.Error("nothing published")
 	}
 }

@@ -26,13 +26,19 @@ func testStore(t *testing.T) *sqlite.DB {
 // write stores the items (by id) and the events in one transaction.
 func write(t *testing.T, db *sqlite.DB, items []tailor.ItemID, events []tailor.Event) {
 	t.Helper()
+	its := make([]tailor.Item, len(items))
+	for i, id := range items {
+		its[i] = tailor.Item{ID: id}
+	}
+	writeItems(t, db, its, events)
+}
+
+// writeItems stores the items and the events in one transaction.
+func writeItems(t *testing.T, db *sqlite.DB, items []tailor.Item, events []tailor.Event) {
+	t.Helper()
 	ctx := context.Background()
 	err := db.Update(ctx, func(w store.Writer) error {
-		its := make([]tailor.Item, len(items))
-		for i, id := range items {
-			its[i] = tailor.Item{ID: id}
-		}
-		if err := w.UpsertItems(ctx, its); err != nil {
+		if err := w.UpsertItems(ctx, items); err != nil {
 			return err
 		}
 		_, err := w.InsertEvents(ctx, events)

@@ -14,21 +14,68 @@ import (
 	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // history is a shopper's recent behaviour, aggregated per item.
+//
+// A cache holds many histories, so a history is made of few objects with
+// few pointers: one slice of items (whose ids are the catalog's strings),
+// one of their event times, one of purchases.
 type history struct {
 	read       time.Time   // zero: a marker that the shopper's events changed, no history
 	items      []histItem  // strongest first
+	times      []typeTime  // the newest event of each type of each item (see histItem)
 	purchases  []stamp     // every purchase, oldest first
 	refreshing atomic.Bool // a background read of a stale history is running
 
-	// conv caches the history in the dense indices of one model version
-	// or shop snapshot, and profile its content profile for one build of
-	// the item vectors.
-	conv    atomic.Pointer[converted]
-	shop    atomic.Pointer[converted]
+	// profile is the history's content profile for one build of the item
+	// vectors, and nearest the new items closest to it.
 	profile atomic.Pointer[contentProfile]
+	nearest atomic.Pointer[nearestNew]
+	// ranking is the history's best-scored items under one model version.
+	ranking atomic.Pointer[ranking]
+}
+
+// ranking is the first Options.Ranking items of a model version's ranking
+// for a history (a model.FixedRanker's), the items the history excludes
+// by default left out and no rule applied: a personal list under rules
+// that only filter is its first items that pass them.
+type ranking struct {
+	state   *state
+	entries []topk.Entry
+	all     bool // every item the model can rank is in entries
+	// because memoizes the explanation of each entry: the position in
+	// the converted history of the item that explains it, -1 for none,
+	// and 0 for not asked yet (positions are stored plus one).
+	because []atomic.Int32
+}
+
+// explained returns the explanation of the item at index ix, by why when
+// not memoized yet; why returns the position in the history or -1.
+func (r *ranking) explained(ix int32, why func(ix int32) int32) int32 {
+	for k := range r.entries {
+		if r.entries[k].Index != ix {
+			continue
+		}
+		if b := r.because[k].Load(); b != 0 {
+			return b - 1
+		}
+		b := why(ix)
+		r.because[k].Store(b + 1)
+		return b
+	}
+	return why(ix)
+}
+
+// nearestNew are the new items (a model version's fresh items) closest to
+// a history's content profile, best first, for one build of the item
+// vectors and one state of the fresh items.
+type nearestNew struct {
+	model *content.Model
+	state *state
+	gen   uint64
+	items []content.Scored
 }
 
 // stamp is an item at a time (Unix nanoseconds).
@@ -58,58 +105,67 @@ func (h *history) contentProfile(cm *content.Model) []float32 {
 	return p.vec
 }
 
-// converted is a history in one index space.
+// converted is a history in one index space, for one request.
 type converted struct {
-	key      any                 // the state or shop snapshot it is for
 	history  []model.Interaction // the items with a positive weight, strongest first
 	pos      []int               // their positions in history.items
 	excluded []int32             // sorted indices of items not to recommend again
-	bought   []model.Interaction // the purchases, oldest first
+	bought   []model.Interaction // the purchases, oldest first (when asked for)
 }
 
-// in returns the history in an index space (key names it), computing it
-// once per key.
-func (h *history) in(slot *atomic.Pointer[converted], key any, index func(tailor.ItemID) (int32, bool)) *converted {
-	if c := slot.Load(); c != nil && c.key == key {
-		return c
-	}
-	c := &converted{key: key}
-	for k, it := range h.items {
+// convert puts the history in an index space into c (reusing its
+// memory); with purchases, the purchases too.
+func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool), purchases bool) {
+	c.history, c.pos, c.excluded, c.bought = c.history[:0], c.pos[:0], c.excluded[:0], c.bought[:0]
+	for k := range h.items {
+		it := &h.items[k]
 		i, ok := index(it.id)
 		if !ok {
 			continue
 		}
 		if it.weight > 0 {
-			c.history = append(c.history, model.Interaction{Item: i, Type: it.strong, Weight: float32(it.weight)})
+			c.history = append(c.history, model.Interaction{Item: i, Type: it.strong, Weight: it.weight})
 			c.pos = append(c.pos, k)
 		}
 		if it.excluded {
 			c.excluded = append(c.excluded, i)
 		}
 	}
-	for _, p := range h.purchases {
-		if i, ok := index(p.id); ok {
-			c.bought = append(c.bought, model.Interaction{Item: i, Type: tailor.Purchase, Weight: 1, Time: p.t})
+	if purchases {
+		for _, p := range h.purchases {
+			if i, ok := index(p.id); ok {
+				c.bought = append(c.bought, model.Interaction{Item: i, Type: tailor.Purchase, Weight: 1, Time: p.t})
+			}
 		}
 	}
 	slices.Sort(c.excluded)
-	slot.Store(c)
-	return c
 }
 
-// inState returns the history in a model version's indices.
-func (h *history) inState(s *state) *converted {
-	return h.in(&h.conv, s, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok })
-}
-
-// histItem is one item of a history.
+// histItem is one item of a history. It holds few pointers (the id is the
+// catalog's string, the strongest type a shared one), so that a cache of
+// many histories costs the garbage collector little.
 type histItem struct {
 	id       tailor.ItemID
-	weight   float64          // the sum of the event weights
-	excluded bool             // bought or rated (an Exclude type) or returned
-	last     []typeTime       // the newest event of each type
 	strong   tailor.EventType // the type that weighs most
+	weight   float32          // the sum of the event weights
+	at       int32            // its times are history.times[at : at+nt]
+	nt       uint8
+	excluded bool // bought or rated (an Exclude type) or returned
 }
+
+// lastOf returns the time of the item's newest event of a type (0: none).
+func (h *history) lastOf(it *histItem, t tailor.EventType) int64 {
+	for _, x := range h.times[it.at : it.at+int32(it.nt)] {
+		if x.typ == t {
+			return x.t
+		}
+	}
+	return 0
+}
+
+// builtin are the built-in event types: an event's type is kept as one
+// of these shared strings when it is one.
+var builtin = tailor.BuiltinEventTypes()
 
 // typeTime is the newest event of a type.
 type typeTime struct {
@@ -127,7 +183,7 @@ func (e *Engine) history(ctx context.Context, user tailor.UserID) (*history, err
 	h, _ := e.hist.Get(user)
 	if h != nil && !h.read.IsZero() {
 		if e.opts.Now().Sub(h.read) >= e.opts.HistoryTTL {
-			e.met.cache.WithLabelValues("histories", "stale").Inc()
+			e.met.histStale.Inc()
 			if h.refreshing.CompareAndSwap(false, true) {
 				e.inBackground(ctx, &h.refreshing, func(ctx context.Context) error {
 					_, err := e.readHistory(ctx, user, h)
@@ -135,11 +191,11 @@ func (e *Engine) history(ctx context.Context, user tailor.UserID) (*history, err
 				})
 			}
 		} else {
-			e.met.cache.WithLabelValues("histories", "hit").Inc()
+			e.met.histHit.Inc()
 		}
 		return h, nil
 	}
-	e.met.cache.WithLabelValues("histories", "miss").Inc()
+	e.met.histMiss.Inc()
 	return e.readHistory(ctx, user, h)
 }
 
@@ -165,41 +221,73 @@ func (e *Engine) readHistory(ctx context.Context, user tailor.UserID, was *histo
 
 // aggregate turns events (any order) into a history.
 func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
+	type item struct {
+		id        tailor.ItemID
+		weight    float64
+		strongest float64
+		strong    tailor.EventType
+		excluded  bool
+		times     []typeTime
+	}
 	at := make(map[tailor.ItemID]int, len(events))
+	var items []item
 	h := &history{read: now}
-	strongest := make([]float64, 0, len(events))
+	e.catMu.RLock()
 	for i := range events {
 		ev := &events[i]
 		k, ok := at[ev.ItemID]
 		if !ok {
-			k = len(h.items)
+			k = len(items)
 			at[ev.ItemID] = k
-			h.items = append(h.items, histItem{id: ev.ItemID})
-			strongest = append(strongest, 0)
+			id := ev.ItemID
+			if m := e.catalog[id]; m != nil {
+				id = m.id // the catalog's copy: the event's own string goes with the page
+			}
+			items = append(items, item{id: id})
 		}
-		it := &h.items[k]
+		it := &items[k]
 		w := e.opts.Weights[ev.Type]
 		if ev.Type == tailor.Rating && ev.Value != nil {
 			w *= *ev.Value
 		}
 		it.weight += w
-		if w > strongest[k] {
-			strongest[k], it.strong = w, ev.Type
+		typ := ev.Type
+		for _, b := range builtin {
+			if b == typ {
+				typ = b // a shared string
+				break
+			}
 		}
-		if ev.Type == tailor.Return || slices.Contains(e.opts.Exclude, ev.Type) {
+		if w > it.strongest {
+			it.strongest, it.strong = w, typ
+		}
+		if typ == tailor.Return || slices.Contains(e.opts.Exclude, typ) {
 			it.excluded = true
 		}
 		t := ev.Timestamp.UnixNano()
-		if j := slices.IndexFunc(it.last, func(x typeTime) bool { return x.typ == ev.Type }); j < 0 {
-			it.last = append(it.last, typeTime{ev.Type, t})
-		} else if t > it.last[j].t {
-			it.last[j].t = t
+		if j := slices.IndexFunc(it.times, func(x typeTime) bool { return x.typ == typ }); j < 0 {
+			it.times = append(it.times, typeTime{typ, t})
+		} else if t > it.times[j].t {
+			it.times[j].t = t
 		}
-		if ev.Type == tailor.Purchase {
-			h.purchases = append(h.purchases, stamp{ev.ItemID, t})
+		if typ == tailor.Purchase {
+			h.purchases = append(h.purchases, stamp{it.id, t})
 		}
 	}
-	slices.SortStableFunc(h.items, func(a, b histItem) int { return cmp.Compare(b.weight, a.weight) })
+	e.catMu.RUnlock()
+	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(b.weight, a.weight) })
+	h.items = make([]histItem, len(items))
+	n := 0
+	for k := range items {
+		n += min(len(items[k].times), 255)
+	}
+	h.times = make([]typeTime, 0, n)
+	for k := range items {
+		it := &items[k]
+		ts := it.times[:min(len(it.times), 255)]
+		h.items[k] = histItem{id: it.id, strong: it.strong, weight: float32(it.weight), at: int32(len(h.times)), nt: uint8(len(ts)), excluded: it.excluded}
+		h.times = append(h.times, ts...)
+	}
 	slices.SortStableFunc(h.purchases, func(a, b stamp) int { return cmp.Compare(a.t, b.t) })
 	return h
 }
@@ -215,11 +303,15 @@ func (e *Engine) sessionHistory(items []tailor.ItemID) *history {
 	return e.aggregate(events, now)
 }
 
-// excludedBy reports whether the item is not to be recommended again
-// under a list of event types: returned, or had with one of the types.
-func (h *histItem) excludedBy(types []tailor.EventType) bool {
-	for _, x := range h.last {
-		if x.typ == tailor.Return || slices.Contains(types, x.typ) {
+// excludedBy reports whether item k is not to be recommended again under
+// a list of event types: returned, or had with one of the types.
+func (h *history) excludedBy(k int, types []tailor.EventType) bool {
+	it := &h.items[k]
+	if h.lastOf(it, tailor.Return) != 0 {
+		return true
+	}
+	for _, t := range types {
+		if h.lastOf(it, t) != 0 {
 			return true
 		}
 	}
@@ -227,11 +319,11 @@ func (h *histItem) excludedBy(types []tailor.EventType) bool {
 }
 
 // seen reports whether the shopper had an event of one of the types with
-// the item since the time.
-func (h *histItem) seen(types []tailor.EventType, since time.Time) bool {
+// item k since the time.
+func (h *history) seen(k int, types []tailor.EventType, since time.Time) bool {
 	s := since.UnixNano()
-	for _, x := range h.last {
-		if x.t > s && slices.Contains(types, x.typ) {
+	for _, t := range types {
+		if h.lastOf(&h.items[k], t) > s {
 			return true
 		}
 	}
@@ -266,11 +358,11 @@ type userAttrs struct {
 func (e *Engine) userAttributes(ctx context.Context, id tailor.UserID) (map[string]any, error) {
 	a, _ := e.attrs.Get(id)
 	if a == nil || a.read.IsZero() { // none, or a marker that the shopper changed
-		e.met.cache.WithLabelValues("attributes", "miss").Inc()
+		e.met.attrMiss.Inc()
 		return e.readAttributes(ctx, id, a)
 	}
 	if e.opts.Now().Sub(a.read) >= e.opts.HistoryTTL {
-		e.met.cache.WithLabelValues("attributes", "stale").Inc()
+		e.met.attrStale.Inc()
 		if a.refreshing.CompareAndSwap(false, true) {
 			e.inBackground(ctx, &a.refreshing, func(ctx context.Context) error {
 				_, err := e.readAttributes(ctx, id, a)
@@ -278,7 +370,7 @@ func (e *Engine) userAttributes(ctx context.Context, id tailor.UserID) (map[stri
 			})
 		}
 	} else {
-		e.met.cache.WithLabelValues("attributes", "hit").Inc()
+		e.met.attrHit.Inc()
 	}
 	return a.attrs, nil
 }

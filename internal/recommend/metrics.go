@@ -1,6 +1,10 @@
 package recommend
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"slices"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are the engine's Prometheus metrics.
 type metrics struct {
@@ -10,13 +14,30 @@ type metrics struct {
 	buildFailures *prometheus.CounterVec
 	modelLoads    *prometheus.CounterVec // result: loaded, refused
 	answers       *prometheus.CounterVec // list, source
+
+	// Counters looked up once, for the request path.
+	histHit, histStale, histMiss prometheus.Counter
+	attrHit, attrStale, attrMiss prometheus.Counter
+	// rankHit: a personal list filtered from a history's cached ranking;
+	// rankMiss: the ranking computed and cached; rankShort: the cached
+	// ranking held too few items that pass the rules, asked in full.
+	rankHit, rankMiss, rankShort prometheus.Counter
+	answered                     map[[2]string]prometheus.Counter // list, source
+}
+
+// answeredBy returns the counter of a list answered by a source.
+func (m *metrics) answeredBy(list List, source string) prometheus.Counter {
+	if c, ok := m.answered[[2]string{string(list), source}]; ok {
+		return c
+	}
+	return m.answers.WithLabelValues(string(list), source)
 }
 
 // newMetrics makes the metrics and registers them with reg (nil: none).
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_cache_requests_total",
-			Help: "Lookups in the engine's caches of shopper histories and attributes, by result: hit, stale (answered while read again), miss."},
+			Help: "Lookups in the engine's caches of shopper histories, attributes and rankings (a history's best-scored items under a model version), by result: hit, stale (answered while read again), miss, short (a ranking too short for the request's rules)."},
 			[]string{"cache", "result"}),
 		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_cache_evictions_total",
 			Help: "Entries evicted from the engine's bounded caches (least recently used first)."}, []string{"cache"}),
@@ -32,6 +53,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers)
+	}
+	m.histHit, m.histStale, m.histMiss = m.cache.WithLabelValues("histories", "hit"), m.cache.WithLabelValues("histories", "stale"), m.cache.WithLabelValues("histories", "miss")
+	m.attrHit, m.attrStale, m.attrMiss = m.cache.WithLabelValues("attributes", "hit"), m.cache.WithLabelValues("attributes", "stale"), m.cache.WithLabelValues("attributes", "miss")
+	m.rankHit, m.rankMiss, m.rankShort = m.cache.WithLabelValues("rankings", "hit"), m.cache.WithLabelValues("rankings", "miss"), m.cache.WithLabelValues("rankings", "short")
+	m.answered = map[[2]string]prometheus.Counter{}
+	for list, sources := range precedence {
+		for _, src := range append(slices.Clone(sources), source{name: "none"}) {
+			m.answered[[2]string{string(list), src.name}] = m.answers.WithLabelValues(string(list), src.name)
+		}
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package recommend
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,6 +108,17 @@ func TestDiversify(t *testing.T) {
 	if strings.Join(cats, "") != "aabbc" {
 		t.Errorf("max 2 per category: %v", cats)
 	}
+	// The list is cut at what the request can show: want and its pins.
+	for want := 1; want <= 6; want++ {
+		for pins := range 2 {
+			rules := &Rules{MaxPerCategory: 2, Pins: make([]Pin, pins)}
+			got := e.diversify(cands, rules, want)
+			full := []tailor.ItemID{"p", "q", "s", "u", "v"} // aabbc: r and t are a third "a"
+			if ids := itemsOf(got); !slices.Equal(ids, full[:min(want+pins, len(full))]) {
+				t.Errorf("max 2 per category, %d wanted, %d pins: %v", want, pins, ids)
+			}
+		}
+	}
 	got = e.diversify(cands, &Rules{MMRLambda: 0.3}, 3)
 	seen := map[string]bool{}
 	for _, c := range got {
@@ -149,4 +161,12 @@ func TestRecommendationIDAndAB(t *testing.T) {
 	if p := twoProportionP(1, 0, 1, 10); p != 1 {
 		t.Errorf("no impressions: p = %v, want 1", p)
 	}
+}
+
+func itemsOf(cands []cand) []tailor.ItemID {
+	var ids []tailor.ItemID
+	for _, c := range cands {
+		ids = append(ids, c.id)
+	}
+	return ids
 }

@@ -86,6 +86,11 @@ type cand struct {
 	score  float64
 	reason string
 	due    *DueDate
+	// ix is the item's index in the model that ranked it, for a reason
+	// computed late (lazy): only the items that make the final list are
+	// explained, since rules such as max_per_category pool many more.
+	ix   int32
+	lazy bool
 }
 
 // resolve checks the paging and builds the effective rules, from the
@@ -136,6 +141,7 @@ func (e *Engine) resolve(ctx context.Context, req *Request) (Rules, error) {
 // answer runs a list's sources in their order (see precedence) and
 // finishes the first answer that has items to say, or the last one.
 func (e *Engine) answer(a *ask) (*Response, error) {
+	defer a.release(e)
 	var got *answer
 	for _, src := range precedence[a.list] {
 		ans, err := src.answer(e, a)
@@ -148,16 +154,18 @@ func (e *Engine) answer(a *ask) (*Response, error) {
 			break
 		}
 	}
-	if got == nil {
-		got = &answer{cands: []cand{}, source: "none"}
+	if got == nil { // no source had anything to say: attributed to "none"
+		got = &answer{cands: []cand{}, source: "none", rankedBy: "none"}
 	}
-	e.met.answers.WithLabelValues(string(a.list), got.source).Inc()
+	e.met.answeredBy(a.list, got.source).Inc()
 	resp := &Response{ModelVersion: got.version, Model: got.model, Scenario: a.req.Scenario, Fallback: got.fallback, rankedBy: got.rankedBy}
-	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req)
+	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req, got.explain)
 }
 
 // finish diversifies, pins, pages and describes the candidates.
-func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules *Rules, req *Request) (*Response, error) {
+// explain, when not nil, describes a lazy candidate: its reason (and due
+// date), from its model index.
+func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules *Rules, req *Request, explain func(c *cand)) (*Response, error) {
 	want := req.Offset + req.N
 	cands = e.diversify(cands, rules, want)
 	if len(rules.Pins) > 0 {
@@ -195,6 +203,9 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	resp.Items = make([]Item, len(cands))
 	defer e.count(resp)
 	for i, c := range cands {
+		if c.lazy && explain != nil {
+			explain(&c)
+		}
 		resp.Items[i] = Item{ItemID: c.id, Score: c.score, Reason: c.reason, Due: c.due}
 		if req.Details {
 			it, err := e.src.Item(ctx, c.id)
@@ -213,6 +224,39 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 func (e *Engine) diversify(cands []cand, rules *Rules, want int) []cand {
 	if rules.MaxPerCategory == 0 && rules.MMRLambda == 0 {
 		return cands
+	}
+	if rules.MMRLambda == 0 {
+		// max_per_category alone: the first items in order that keep to
+		// it, as many as the list and its pins can take (a pinned item
+		// is taken out of the list before it is pinned).
+		type seen struct {
+			cat string
+			n   int
+		}
+		var counts []seen // a few categories: a slice beats a map
+		keep := want + len(rules.Pins)
+		out := make([]cand, 0, min(keep, len(cands)))
+		e.catMu.RLock()
+		for _, c := range cands {
+			if len(out) == keep {
+				break
+			}
+			if m := e.catalog[c.id]; m != nil && len(m.categories) > 0 {
+				key := m.categories[0]
+				k := slices.IndexFunc(counts, func(s seen) bool { return s.cat == key })
+				if k < 0 {
+					counts = append(counts, seen{cat: key})
+					k = len(counts) - 1
+				}
+				if counts[k].n >= rules.MaxPerCategory {
+					continue
+				}
+				counts[k].n++
+			}
+			out = append(out, c)
+		}
+		e.catMu.RUnlock()
+		return out
 	}
 	cats := make([][]string, len(cands))
 	e.catMu.RLock()
@@ -323,9 +367,9 @@ func (e *Engine) withHistory(a *ask) error {
 	} else {
 		a.hist = e.sessionHistory(req.Session)
 	}
-	for _, it := range a.hist.items {
+	for k, it := range a.hist.items {
 		if req.User == "" ||
-			(a.rules.ExcludeSeen != nil && it.seen(a.rules.ExcludeSeen.Types, a.now.Add(-time.Duration(a.rules.ExcludeSeen.Within)))) {
+			(a.rules.ExcludeSeen != nil && a.hist.seen(k, a.rules.ExcludeSeen.Types, a.now.Add(-time.Duration(a.rules.ExcludeSeen.Within)))) {
 			if a.skip == nil {
 				a.skip = map[tailor.ItemID]bool{}
 			}

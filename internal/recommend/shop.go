@@ -3,6 +3,7 @@ package recommend
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,6 +30,7 @@ var basketParams = json.RawMessage(`{"no_fill":true}`)
 // space; it never changes once published.
 type shop struct {
 	built time.Time
+	sig   store.Signature // what the store held
 	items []tailor.ItemID
 	index map[tailor.ItemID]int32
 	// baskets, sessions and repurchase are nil when the data has no
@@ -45,20 +47,35 @@ func (s *shop) indexOf(id tailor.ItemID) (int32, bool) {
 // rebuildShop reads every purchase and publishes new shop models. Items
 // the catalog knows as hidden or not products are left out.
 func (e *Engine) rebuildShop(ctx context.Context) error {
-	var events []tailor.Event
-	if err := e.src.ScanEvents(ctx, store.EventQuery{Types: []tailor.EventType{tailor.Purchase}}, func(ev *tailor.Event) error {
-		events = append(events, *ev)
-		return nil
-	}); err != nil {
+	if err := e.buildShop(ctx); !errors.Is(err, errUnchanged) {
+		return err
+	}
+	return nil
+}
+
+// buildShop is rebuildShop for the builder: errUnchanged when the store
+// did not change since the last build.
+func (e *Engine) buildShop(ctx context.Context) error {
+	sig, err := store.SignatureOf(ctx, e.src)
+	if err != nil {
 		return fmt.Errorf("shop models: %w", err)
 	}
-	sh := &shop{built: e.opts.Now(), index: map[tailor.ItemID]int32{}}
-	if len(events) == 0 {
+	if old := e.shop.Load(); old != nil && old.sig == sig {
+		return errUnchanged
+	}
+	sh := &shop{built: e.opts.Now(), sig: sig, index: map[tailor.ItemID]int32{}}
+	if sig.Events == 0 {
 		e.shop.Store(sh)
 		return nil
 	}
-	all := dataset.FromEvents(events, nil)
-	events = nil
+	all, err := dataset.FromStoreQuery(ctx, e.src, store.EventQuery{Types: []tailor.EventType{tailor.Purchase}})
+	if errors.Is(err, dataset.ErrNoEvents) {
+		e.shop.Store(sh) // no purchases
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("shop models: %w", err)
+	}
 	e.catMu.RLock()
 	skip := make([]bool, all.NumItems())
 	for i, id := range all.Items {
@@ -87,7 +104,6 @@ func (e *Engine) rebuildShop(ctx context.Context) error {
 		}
 		return m, nil
 	}
-	var err error
 	if d.Orders().Len() > 0 {
 		if sh.baskets, err = fit(basketModel, basketParams); err != nil {
 			return fmt.Errorf("shop models: %w", err)

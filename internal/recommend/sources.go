@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -94,6 +95,33 @@ type ask struct {
 	itemMeta *meta
 	cart     []tailor.ItemID
 	query    string
+	// conv is the history in the model version's indices, made on first
+	// use from the engine's pool and given back by release.
+	conv *converted
+	// bought is the history's purchases in the shop models' indices
+	// (fromRepurchase), held like conv until the answer is done.
+	bought *converted
+}
+
+// converted returns the history in the state's indices.
+func (a *ask) converted(e *Engine, s *state) *converted {
+	if a.conv == nil {
+		a.conv = e.convs.Get().(*converted)
+		a.hist.convert(a.conv, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok }, false)
+	}
+	return a.conv
+}
+
+// release gives the ask's scratch back to the engine.
+func (a *ask) release(e *Engine) {
+	if a.conv != nil {
+		e.convs.Put(a.conv)
+		a.conv = nil
+	}
+	if a.bought != nil {
+		e.convs.Put(a.bought)
+		a.bought = nil
+	}
 }
 
 // pool is how many candidates a source gathers: want, or more when the
@@ -116,6 +144,9 @@ type answer struct {
 	fallback string
 	rankedBy string
 	source   string
+	// explain describes a lazy candidate (see cand.ix): its reason and due
+	// date; nil when the candidates are described already.
+	explain func(c *cand)
 }
 
 // keepFor returns the query filter and boost of a model over index space
@@ -159,8 +190,11 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 			return nil, nil
 		}
 		reason := "similar to " + e.title(a.item)
-		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: a.pool()}
-		entries, err := e.askState(s, a, &q, nil)
+		entries, err := e.similarRanked(s, a, i)
+		if err == nil && entries == nil {
+			q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: a.pool()}
+			entries, err = e.askState(s, a, &q, nil)
+		}
 		if err != nil || len(entries) == 0 {
 			return nil, err
 		}
@@ -186,22 +220,23 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 			return nil, err
 		}
 		for _, en := range entries {
-			cd := cand{id: s.ids[en.Index], score: float64(en.Score)}
-			if s.explain != nil {
-				items := make([]int32, len(idx))
-				for k := range idx {
-					items[k] = idx[k].Item
-				}
-				if j, ok := s.explain.Because(items, en.Index); ok {
-					cd.reason = "goes with " + e.title(s.ids[j])
+			ans.cands = append(ans.cands, cand{id: s.ids[en.Index], score: float64(en.Score), ix: en.Index, lazy: s.explain != nil})
+		}
+		if s.explain != nil {
+			items := make([]int32, len(idx))
+			for k := range idx {
+				items[k] = idx[k].Item
+			}
+			ans.explain = func(c *cand) {
+				if j, ok := s.explain.Because(items, c.ix); ok {
+					c.reason = "goes with " + e.title(s.ids[j])
 				}
 			}
-			ans.cands = append(ans.cands, cd)
 		}
 		return ans, nil
 	}
 	// Personal lists and sessions: the history in the model's indices.
-	c := a.hist.inState(s)
+	c := a.converted(e, s)
 	if len(c.history) == 0 {
 		return nil, nil // the model knows none of the history: a cold start
 	}
@@ -209,39 +244,147 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 	excluded := c.excluded
 	if a.rules.ExcludeTypes != nil {
 		excluded = nil // the scenario's types, not the configured ones
-		for _, it := range a.hist.items {
-			if i, ok := s.index[it.id]; ok && it.excludedBy(*a.rules.ExcludeTypes) {
+		for k, it := range a.hist.items {
+			if i, ok := s.index[it.id]; ok && a.hist.excludedBy(k, *a.rules.ExcludeTypes) {
 				excluded = append(excluded, i)
 			}
 		}
 		slices.Sort(excluded)
 	}
-	entries, err := e.askState(s, a, &q, excluded)
+	entries, r, err := e.fromRanking(s, a, c)
+	if err == nil && entries == nil {
+		entries, err = e.askState(s, a, &q, excluded)
+	}
 	if err != nil {
 		return nil, err
 	}
 	ans.cands = make([]cand, len(entries)) // empty when the rules leave nothing: not a cold start
-	var items []int32
+	for k, en := range entries {
+		ans.cands[k] = cand{id: s.ids[en.Index], score: float64(en.Score), ix: en.Index, lazy: s.explain != nil}
+	}
 	if s.explain != nil {
-		items = make([]int32, len(c.history))
+		// Explained in finish, while the conversion c is still held (it
+		// goes back to its pool when the answer is done).
+		items := make([]int32, len(c.history))
 		for k := range c.history {
 			items[k] = c.history[k].Item
 		}
-	}
-	for k, en := range entries {
-		cd := cand{id: s.ids[en.Index], score: float64(en.Score)}
-		if s.explain != nil {
-			if j, ok := s.explain.Because(items, en.Index); ok {
-				src := &a.hist.items[c.pos[slices.Index(items, j)]]
+		why := func(ix int32) int32 {
+			j, ok := s.explain.Because(items, ix)
+			if !ok {
+				return -1
+			}
+			return int32(slices.Index(items, j))
+		}
+		ans.explain = func(cd *cand) {
+			var k int32
+			if r != nil { // the explanations of a cached ranking are kept with it
+				k = r.explained(cd.ix, why)
+			} else {
+				k = why(cd.ix)
+			}
+			if k >= 0 {
+				src := &a.hist.items[c.pos[k]]
 				cd.reason = "because you " + verb(src.strong) + " " + e.title(src.id)
 			}
 		}
-		ans.cands[k] = cd
 	}
 	if a.list == ListPersonal && len(ans.cands) > 0 {
 		ans.cands = e.withNewItems(s, a, ans.cands)
 	}
 	return ans, nil
+}
+
+// DefaultRanking is the default of Options.Ranking.
+const DefaultRanking = 128
+
+// fromRanking answers a personal list from the history's cached ranking
+// (with the ranking, whose explanations it memoizes) when the rules only filter (no boosts, the default exclusions) and the
+// model ranks histories fixed (model.FixedRanker): the same items as
+// asking the model with the rules, without scoring every item again. It
+// returns nil when it cannot answer so: the caller asks the model.
+func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ranking, error) {
+	want, length := a.pool(), e.opts.Ranking
+	if length <= 0 || a.list != ListPersonal || a.req.User == "" || a.rules.ExcludeTypes != nil || len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 ||
+		want > length || !model.RanksFixed(s.model, model.TaskPersonal) {
+		return nil, nil, nil
+	}
+	r := a.hist.ranking.Load()
+	hit := r != nil && r.state == s
+	if !hit {
+		excluded := c.excluded
+		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: length, Exclude: func(i int32) bool {
+			_, ok := slices.BinarySearch(excluded, i)
+			return ok
+		}}
+		entries, err := s.model.Answer(&q, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		r = &ranking{state: s, entries: slices.Clip(entries), all: len(entries) < length, because: make([]atomic.Int32, len(entries))}
+		a.hist.ranking.Store(r)
+	}
+	out := e.filterRanking(s, a, r, want, hit)
+	if out == nil {
+		return nil, nil, nil
+	}
+	return out, r, nil
+}
+
+// similarRanked answers a similar-items list from the item's cached
+// ranking under the version (state.similarTo) when the rules only filter
+// and the model ranks similar items fixed (model.FixedRanker): the same
+// items as asking the model with the rules. It returns nil when it cannot
+// answer so: the caller asks the model.
+func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) {
+	want, length := a.pool(), e.opts.Ranking
+	if s.similarTo == nil || want > length || len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 {
+		return nil, nil
+	}
+	r := s.similarTo[i].Load()
+	hit := r != nil
+	if !hit {
+		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: length}
+		entries, err := s.model.Answer(&q, nil)
+		if err != nil {
+			return nil, err
+		}
+		r = &ranking{state: s, entries: slices.Clip(entries), all: len(entries) < length}
+		s.similarTo[i].Store(r)
+	}
+	return e.filterRanking(s, a, r, want, hit), nil
+}
+
+// filterRanking returns the first want entries of a cached ranking that
+// pass the request's rules, or nil when the ranking is too short to tell;
+// hit says whether the ranking came from the cache, for the metrics.
+func (e *Engine) filterRanking(s *state, a *ask, r *ranking, want int, hit bool) []topk.Entry {
+	var skip func(int32) bool
+	if len(a.skip) > 0 {
+		skip = func(i int32) bool { return a.skip[s.ids[i]] }
+	}
+	out := make([]topk.Entry, 0, want)
+	e.catMu.RLock()
+	exclude, _ := a.keepFor(func(i int32) *meta { return s.meta[i] }, nil, skip)
+	for _, en := range r.entries {
+		if len(out) == want {
+			break
+		}
+		if !exclude(en.Index) {
+			out = append(out, en)
+		}
+	}
+	e.catMu.RUnlock()
+	switch {
+	case len(out) < want && !r.all:
+		e.met.rankShort.Inc()
+		return nil
+	case hit:
+		e.met.rankHit.Inc()
+	default:
+		e.met.rankMiss.Inc()
+	}
+	return out
 }
 
 // askState asks the version's model under the request's rules (and the
@@ -260,7 +403,7 @@ func (e *Engine) askState(s *state, a *ask, q *model.Query, excluded []int32) ([
 // rerankByModel orders the request's items by the model's scores of the
 // shopper's history.
 func (e *Engine) rerankByModel(s *state, a *ask) (*answer, error) {
-	c := a.hist.inState(s)
+	c := a.converted(e, s)
 	if len(c.history) == 0 {
 		return nil, nil
 	}
@@ -329,12 +472,6 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 	if a.req.User == "" {
 		return cands
 	}
-	e.catMu.RLock()
-	candidates := slices.Clone(s.fresh)
-	e.catMu.RUnlock()
-	if len(candidates) == 0 {
-		return cands // every catalog item is in the model
-	}
 	cm := e.contentModel()
 	if cm == nil {
 		return cands
@@ -344,9 +481,22 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 		return cands
 	}
 	slots := max(1, len(cands)/5)
+	// The closest new items, computed once per history, item vectors and
+	// state of the fresh items: enough for the longest list.
+	near := a.hist.nearest.Load()
+	gen := s.freshGen.Load()
+	if near == nil || near.model != cm || near.state != s || near.gen != gen {
+		e.catMu.RLock() // s.fresh follows the catalog under catMu
+		near = &nearestNew{model: cm, state: s, gen: gen}
+		if len(s.fresh) > 0 {
+			near.items = cm.NearestAmong(profile, s.fresh, 2*MaxN/5+8)
+		}
+		e.catMu.RUnlock()
+		a.hist.nearest.Store(near)
+	}
 	var fresh []content.Scored
 	e.catMu.RLock()
-	for _, f := range cm.NearestAmong(profile, candidates, 4*slots+8) { // room for the rules to drop some
+	for _, f := range near.items { // room for the rules to drop some
 		if len(fresh) == slots || f.Score < NewItemCosine {
 			break
 		}
@@ -434,20 +584,23 @@ func (e *Engine) fromBaskets(a *ask) (*answer, error) {
 		return nil, err
 	}
 	ex, _ := sh.baskets.(model.Explainer)
-	items := make([]int32, len(history))
-	for k := range history {
-		items[k] = history[k].Item
-	}
 	cands := make([]cand, len(entries))
 	for k, en := range entries {
-		cands[k] = cand{id: sh.items[en.Index], score: float64(en.Score), reason: "often bought together"}
-		if ex != nil {
-			if j, ok := ex.Because(items, en.Index); ok {
-				cands[k].reason = "often bought with " + e.title(sh.items[j])
+		cands[k] = cand{id: sh.items[en.Index], score: float64(en.Score), reason: "often bought together", ix: en.Index, lazy: ex != nil}
+	}
+	ans := &answer{cands: cands, model: basketModel, rankedBy: basketModel}
+	if ex != nil {
+		items := make([]int32, len(history))
+		for k := range history {
+			items[k] = history[k].Item
+		}
+		ans.explain = func(c *cand) {
+			if j, ok := ex.Because(items, c.ix); ok {
+				c.reason = "often bought with " + e.title(sh.items[j])
 			}
 		}
 	}
-	return &answer{cands: cands, model: basketModel, rankedBy: basketModel}, nil
+	return ans, nil
 }
 
 // fromRepurchase answers with the shopper's past purchases to buy again,
@@ -457,7 +610,9 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 	if sh == nil || sh.repurchase == nil {
 		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
 	}
-	c := a.hist.in(&a.hist.shop, sh, sh.indexOf)
+	c := e.convs.Get().(*converted)
+	a.bought = c // back to the pool when the answer is done (release)
+	a.hist.convert(c, sh.indexOf, true)
 	if len(c.bought) == 0 {
 		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
 	}
@@ -469,21 +624,27 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 	dd, _ := sh.repurchase.(model.DueDater)
 	cands := make([]cand, len(entries))
 	for k, en := range entries {
-		cd := cand{id: sh.items[en.Index], score: float64(en.Score), reason: "you bought it before"}
-		if dd != nil {
-			if d, ok := dd.Due(&q, en.Index); ok {
-				cd.due = &DueDate{Times: d.Times, LastBought: time.Unix(0, d.Last).UTC(), IntervalDays: d.IntervalDays, Ratio: d.Ratio,
-					ExpectedNext: time.Unix(0, d.Next).UTC()}
-				times := "once"
-				if d.Times > 1 {
-					times = fmt.Sprintf("on %d days", d.Times)
-				}
-				cd.reason = fmt.Sprintf("you bought it %s; due %s", times, cd.due.ExpectedNext.Format(time.DateOnly))
-			}
-		}
-		cands[k] = cd
+		cands[k] = cand{id: sh.items[en.Index], score: float64(en.Score), reason: "you bought it before", ix: en.Index, lazy: dd != nil}
 	}
-	return &answer{cands: cands, model: repurchaseModel, rankedBy: repurchaseModel}, nil
+	ans := &answer{cands: cands, model: repurchaseModel, rankedBy: repurchaseModel}
+	if dd != nil {
+		// Due dates for the items that make the list only; the query's
+		// history is a.bought, held until the answer is done.
+		ans.explain = func(cd *cand) {
+			d, ok := dd.Due(&q, cd.ix)
+			if !ok {
+				return
+			}
+			cd.due = &DueDate{Times: d.Times, LastBought: time.Unix(0, d.Last).UTC(), IntervalDays: d.IntervalDays, Ratio: d.Ratio,
+				ExpectedNext: time.Unix(0, d.Next).UTC()}
+			times := "once"
+			if d.Times > 1 {
+				times = fmt.Sprintf("on %d days", d.Times)
+			}
+			cd.reason = fmt.Sprintf("you bought it %s; due %s", times, cd.due.ExpectedNext.Format(time.DateOnly))
+		}
+	}
+	return ans, nil
 }
 
 // fromContent answers a similar-items list by the items closest in
@@ -523,8 +684,8 @@ func (e *Engine) fromTrending(a *ask) (*answer, error) {
 		rules = &r
 	}
 	if a.hist != nil {
-		for _, it := range a.hist.items {
-			if it.excluded && a.rules.ExcludeTypes == nil || a.rules.ExcludeTypes != nil && it.excludedBy(*a.rules.ExcludeTypes) {
+		for k, it := range a.hist.items {
+			if it.excluded && a.rules.ExcludeTypes == nil || a.rules.ExcludeTypes != nil && a.hist.excludedBy(k, *a.rules.ExcludeTypes) {
 				if skip == nil {
 					skip = map[tailor.ItemID]bool{}
 				}
@@ -601,7 +762,7 @@ func (e *Engine) fromSearch(a *ask) (*answer, error) {
 	ans := &answer{fallback: "text", rankedBy: "search"}
 	var suits []bool
 	if s := a.state; s != nil && a.hist != nil && len(hits) > 0 {
-		c := a.hist.inState(s)
+		c := a.converted(e, s)
 		if len(c.history) > 0 {
 			scores, err := e.scoreHits(s, c, hits)
 			if err != nil {

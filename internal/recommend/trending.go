@@ -3,6 +3,7 @@ package recommend
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -16,6 +17,7 @@ import (
 type trending struct {
 	items []scored // best first
 	asOf  time.Time
+	sig   store.Signature // what the store held
 }
 
 type scored struct {
@@ -28,12 +30,28 @@ type scored struct {
 // that a historical data set trends as it did at its end), over the last
 // eight half-lives.
 func (e *Engine) RefreshTrending(ctx context.Context) error {
+	if err := e.buildTrending(ctx); !errors.Is(err, errUnchanged) {
+		return err
+	}
+	return nil
+}
+
+// buildTrending is RefreshTrending for the builder: errUnchanged when the
+// store did not change since the last build.
+func (e *Engine) buildTrending(ctx context.Context) error {
+	sig, err := store.SignatureOf(ctx, e.src)
+	if err != nil {
+		return fmt.Errorf("trending: %w", err)
+	}
+	if old := e.trend.Load(); old != nil && old.sig == sig {
+		return errUnchanged
+	}
 	newest, err := e.src.Events(ctx, store.EventQuery{}, store.PageRequest{Limit: 1})
 	if err != nil {
 		return fmt.Errorf("trending: %w", err)
 	}
 	if len(newest.Data) == 0 {
-		e.trend.Store(&trending{})
+		e.trend.Store(&trending{sig: sig})
 		return nil
 	}
 	asOf := newest.Data[0].Timestamp
@@ -50,7 +68,7 @@ func (e *Engine) RefreshTrending(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("trending: %w", err)
 	}
-	t := &trending{asOf: asOf, items: make([]scored, 0, len(scores))}
+	t := &trending{asOf: asOf, sig: sig, items: make([]scored, 0, len(scores))}
 	for id, s := range scores {
 		t.items = append(t.items, scored{id, s})
 	}

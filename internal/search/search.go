@@ -216,29 +216,32 @@ func (x *Index) Search(query string, n int, keep func(tailor.ItemID) bool) []Hit
 
 // Personalize re-ranks hits (best first) for a shopper: each hit's score
 // becomes (1 − weight) × its text score over the best hit's, plus weight ×
-// the shopper's score for it, scaled to [0, 1] over the hits the shopper's
-// scores know (personal returns false for the others, which get 0). It
-// returns whether any hit scored above the middle of that range, for
-// each hit (a reason: "and suits you"). The order is stable for ties.
-// It does nothing when hits is empty.
+// the shopper's score for it, scaled to [0, 1] over the hits. A hit the
+// shopper's scores do not know (personal returns false: an item the model
+// has no data for) counts as a score of 0, as the collaborative models
+// score such an item: no evidence either way, not the worst. It returns
+// whether each hit scored above the middle of that range (a reason: "and
+// suits you"). The order is stable for ties. It does nothing when hits is
+// empty.
 func Personalize(hits []Hit, personal func(k int) (float64, bool), weight float64) (suits []bool) {
 	if len(hits) == 0 {
 		return nil
 	}
 	p := make([]float64, len(hits))
-	known := make([]bool, len(hits))
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for k := range hits {
-		if v, ok := personal(k); ok {
-			p[k], known[k] = v, true
-			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		v, ok := personal(k)
+		if !ok {
+			v = 0
 		}
+		p[k] = v
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
 	top := hits[0].Score
 	suits = make([]bool, len(hits))
 	for k := range hits {
 		s := 0.0
-		if known[k] && hi > lo {
+		if hi > lo {
 			s = (p[k] - lo) / (hi - lo)
 		}
 		hits[k].Score = (1-weight)*hits[k].Score/top + weight*s

@@ -2,6 +2,8 @@ package search
 
 import (
 	"fmt"
+	"math"
+	"slices"
 	"testing"
 
 	"github.com/tailorhq/tailor"
@@ -59,5 +61,29 @@ func TestSearch(t *testing.T) {
 	}
 	if editDistance("kitten", "sitting", 3) != 3 || editDistance("abc", "abc", 1) != 0 || editDistance("abcdef", "a", 2) != 3 {
 		t.Error("edit distance")
+	}
+}
+
+// TestPersonalize checks the blend of text and shopper scores: scaled over
+// the hits, an item the shopper's scores do not know counting as 0.
+func TestPersonalize(t *testing.T) {
+	hits := []Hit{{"a", 1.0}, {"b", 0.9}, {"c", 0.8}}
+	personal := map[tailor.ItemID]float64{"b": -1, "c": 1} // a: unknown
+	suits := Personalize(hits, func(k int) (float64, bool) {
+		v, ok := personal[hits[k].Item]
+		return v, ok
+	}, 0.5)
+	// a: 0.5·1 + 0.5·0.5 = 0.75; b: 0.5·0.9 + 0 = 0.45; c: 0.5·0.8 + 0.5·1 = 0.9.
+	want := []Hit{{"c", 0.9}, {"a", 0.75}, {"b", 0.45}}
+	for k := range want {
+		if hits[k].Item != want[k].Item || math.Abs(hits[k].Score-want[k].Score) > 1e-12 {
+			t.Fatalf("personalized %v, want %v", hits, want)
+		}
+	}
+	if !slices.Equal(suits, []bool{true, false, false}) {
+		t.Errorf("suits %v", suits)
+	}
+	if Personalize(nil, nil, 0.5) != nil {
+		t.Error("no hits: something suits")
 	}
 }

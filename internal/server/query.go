@@ -46,10 +46,13 @@ type queryRoute struct {
 // withQuery makes a handler of one that takes its query parameters as a
 // Q, which also documents them.
 func withQuery[Q any](h func(r *http.Request, q *Q) (any, error)) queryRoute {
+	fs := fields(reflect.TypeFor[Q]()) // once, not per request
 	return queryRoute{typ: reflect.TypeFor[Q](), handle: func(r *http.Request) (any, error) {
 		var q Q
-		if err := decodeQuery(r.URL.Query(), &q); err != nil {
-			return nil, err
+		if r.URL.RawQuery != "" {
+			if err := decodeFields(r.URL.Query(), fs, reflect.ValueOf(&q).Elem()); err != nil {
+				return nil, err
+			}
 		}
 		return h(r, &q)
 	}}
@@ -94,6 +97,11 @@ func decodeQuery(vals url.Values, dst any) error {
 		v = reflect.ValueOf(dst).Elem()
 		fs = fields(v.Type())
 	}
+	return decodeFields(vals, fs, v)
+}
+
+// decodeFields reads vals into v, the struct whose parameters fs are.
+func decodeFields(vals url.Values, fs []field, v reflect.Value) error {
 	names := make([]string, 0, len(vals))
 	for name := range vals {
 		names = append(names, name)

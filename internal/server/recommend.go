@@ -95,17 +95,33 @@ func (s *Server) recommendRoutes() []route {
 	withID := func(ps ...param) []param { return append([]param{idParam}, ps...) }
 	return []route{
 		{method: "GET", path: "/v1/users/{id}/recommendations", role: RoleRead, summary: "Personalized recommendations for a shopper (unknown shoppers get trending items)",
-			params: withID(), response: recommend.Response{}, query: withQuery(s.userRecommendations)},
+			params: withID(), response: recommend.Response{}, query: withQuery(s.fromQuery(func(r *http.Request, req recommend.Request) (*recommend.Response, error) {
+				req.User = tailor.UserID(r.PathValue("id"))
+				return s.rec.Recommend(r.Context(), req)
+			}))},
 		{method: "POST", path: "/v1/users/{id}/rerank", role: RoleRead, summary: "Order the given items for a shopper",
-			params: withID(), body: ListBody{}, response: recommend.Response{}, handle: s.rerank},
+			params: withID(), body: ListBody{}, response: recommend.Response{}, handle: s.fromBody(0, func(r *http.Request, req recommend.Request) (*recommend.Response, error) {
+				req.User = tailor.UserID(r.PathValue("id"))
+				return s.rec.Rerank(r.Context(), req)
+			})},
 		{method: "GET", path: "/v1/items/{id}/similar", role: RoleRead, summary: "Items similar to an item",
-			params: withID(), response: recommend.Response{}, query: withQuery(s.similar)},
+			params: withID(), response: recommend.Response{}, query: withQuery(s.fromQuery(func(r *http.Request, req recommend.Request) (*recommend.Response, error) {
+				return s.rec.Similar(r.Context(), tailor.ItemID(r.PathValue("id")), req)
+			}))},
 		{method: "GET", path: "/v1/trending", role: RoleRead, summary: "Trending items (time-decayed interest), optionally per category",
-			response: recommend.Response{}, query: withQuery(s.trending)},
+			response: recommend.Response{}, query: withQuery(s.fromQuery(func(r *http.Request, req recommend.Request) (*recommend.Response, error) {
+				return s.rec.Trending(r.Context(), req)
+			}))},
 		{method: "GET", path: "/v1/search", role: RoleRead, summary: "Search the catalog (typos and unfinished words allowed), personalized for a shopper",
 			response: recommend.Response{}, query: withQuery(s.search)},
 		{method: "POST", path: "/v1/sessions/recommendations", role: RoleRead, summary: "Recommendations for an anonymous session's items",
-			body: ListBody{}, response: recommend.Response{}, handle: s.sessionRecommendations},
+			body: ListBody{}, response: recommend.Response{}, handle: s.fromBody(10, func(r *http.Request, req recommend.Request) (*recommend.Response, error) {
+				if len(req.Items) == 0 {
+					return nil, badRequest("items: list the session's items (at least one)")
+				}
+				req.Session, req.Items = req.Items, nil
+				return s.rec.Recommend(r.Context(), req)
+			})},
 
 		{method: "GET", path: "/v1/metrics/online", role: RoleRead, summary: "Impressions, clicks, add-to-carts, purchases and revenue attributed to each scenario and model version, with CTR, conversion and A/B significance",
 			response: recommend.OnlineReport{}, query: withQuery(s.onlineMetrics)},
@@ -174,6 +190,43 @@ func decodeBody(r *http.Request, v any) error {
 }
 
 // bodyRequest reads a ListBody.
+// asker asks the recommender for a list: the request's path values and
+// the list request decoded from its query or body.
+type asker func(r *http.Request, req recommend.Request) (*recommend.Response, error)
+
+// fromQuery makes the handler of a list route whose paging and rules are
+// in the query string.
+func (s *Server) fromQuery(ask asker) func(*http.Request, *ListQuery) (any, error) {
+	return func(r *http.Request, q *ListQuery) (any, error) {
+		if s.rec == nil {
+			return nil, errNoRecommender
+		}
+		req, err := listRequest(q)
+		if err != nil {
+			return nil, err
+		}
+		return ask(r, req)
+	}
+}
+
+// fromBody makes the handler of a list route whose items, paging and rules
+// are in a JSON body (ListBody); n is defaultN when the body has none.
+func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, error) {
+	return func(r *http.Request) (any, error) {
+		if s.rec == nil {
+			return nil, errNoRecommender
+		}
+		req, err := bodyRequest(r)
+		if err != nil {
+			return nil, err
+		}
+		if req.N == 0 {
+			req.N = defaultN
+		}
+		return ask(r, req)
+	}
+}
+
 func bodyRequest(r *http.Request) (recommend.Request, error) {
 	var b ListBody
 	if err := decodeBody(r, &b); err != nil {
@@ -192,40 +245,6 @@ func bodyRequest(r *http.Request) (recommend.Request, error) {
 	return req, nil
 }
 
-func (s *Server) userRecommendations(r *http.Request, q *ListQuery) (any, error) {
-	if s.rec == nil {
-		return nil, errNoRecommender
-	}
-	req, err := listRequest(q)
-	if err != nil {
-		return nil, err
-	}
-	req.User = tailor.UserID(r.PathValue("id"))
-	return s.rec.Recommend(r.Context(), req)
-}
-
-func (s *Server) similar(r *http.Request, q *ListQuery) (any, error) {
-	if s.rec == nil {
-		return nil, errNoRecommender
-	}
-	req, err := listRequest(q)
-	if err != nil {
-		return nil, err
-	}
-	return s.rec.Similar(r.Context(), tailor.ItemID(r.PathValue("id")), req)
-}
-
-func (s *Server) trending(r *http.Request, q *ListQuery) (any, error) {
-	if s.rec == nil {
-		return nil, errNoRecommender
-	}
-	req, err := listRequest(q)
-	if err != nil {
-		return nil, err
-	}
-	return s.rec.Trending(r.Context(), req)
-}
-
 func (s *Server) search(r *http.Request, q *SearchQuery) (any, error) {
 	if s.rec == nil {
 		return nil, errNoRecommender
@@ -236,36 +255,6 @@ func (s *Server) search(r *http.Request, q *SearchQuery) (any, error) {
 	}
 	req.User = tailor.UserID(q.User)
 	return s.rec.Search(r.Context(), q.Q, req)
-}
-
-func (s *Server) sessionRecommendations(r *http.Request) (any, error) {
-	if s.rec == nil {
-		return nil, errNoRecommender
-	}
-	req, err := bodyRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	if len(req.Items) == 0 {
-		return nil, badRequest("items: list the session's items (at least one)")
-	}
-	if req.N == 0 {
-		req.N = 10
-	}
-	req.Session, req.Items = req.Items, nil
-	return s.rec.Recommend(r.Context(), req)
-}
-
-func (s *Server) rerank(r *http.Request) (any, error) {
-	if s.rec == nil {
-		return nil, errNoRecommender
-	}
-	req, err := bodyRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	req.User = tailor.UserID(r.PathValue("id"))
-	return s.rec.Rerank(r.Context(), req)
 }
 
 func (s *Server) onlineMetrics(r *http.Request, q *OnlineQuery) (any, error) {

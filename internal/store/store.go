@@ -282,3 +282,32 @@ func AllItems(ctx context.Context, r ItemReader, fn func(*tailor.Item) error) er
 		p.Cursor = page.NextCursor
 	}
 }
+
+// Signature is a cheap summary of what a store holds: the number of events
+// and the newest one. Background builders read the store again only when
+// it changes.
+type Signature struct {
+	Events   int
+	Newest   time.Time
+	NewestID string
+}
+
+// SignatureOf reads a store's signature.
+func SignatureOf(ctx context.Context, s interface {
+	Counter
+	EventReader
+}) (Signature, error) {
+	c, err := s.Counts(ctx)
+	if err != nil {
+		return Signature{}, err
+	}
+	sig := Signature{Events: c.Events}
+	newest, err := s.Events(ctx, EventQuery{}, PageRequest{Limit: 1})
+	if err != nil {
+		return Signature{}, err
+	}
+	if len(newest.Data) > 0 {
+		sig.Newest, sig.NewestID = newest.Data[0].Timestamp, newest.Data[0].ID
+	}
+	return sig, nil
+}

@@ -192,22 +192,29 @@ type history struct {
 }
 
 // histories groups purchases (items and times) by item, in the order of
-// the items' first purchase.
+// the items' indices.
 func histories(items []int32, times []int64) []history {
-	var out []history
-	at := map[int32]int{}
-	for k, i := range items {
-		j, ok := at[i]
-		if !ok {
-			j = len(out)
-			at[i] = j
-			out = append(out, history{item: i})
-		}
-		out[j].days = append(out[j].days, day(times[k]))
+	// Sorted (item, day) pairs, then one shared array of days cut per
+	// item: two allocations, whatever the number of items.
+	type bought struct {
+		item int32
+		day  int64
 	}
-	for k := range out {
-		slices.Sort(out[k].days)
-		out[k].days = slices.Compact(out[k].days)
+	ps := make([]bought, len(items))
+	for k, i := range items {
+		ps[k] = bought{i, day(times[k])}
+	}
+	slices.SortFunc(ps, func(a, b bought) int { return cmp.Or(cmp.Compare(a.item, b.item), cmp.Compare(a.day, b.day)) })
+	days := make([]int64, 0, len(ps))
+	var out []history
+	for k := 0; k < len(ps); {
+		i, start := ps[k].item, len(days)
+		for ; k < len(ps) && ps[k].item == i; k++ {
+			if len(days) == start || days[len(days)-1] != ps[k].day {
+				days = append(days, ps[k].day)
+			}
+		}
+		out = append(out, history{item: i, days: days[start:len(days):len(days)]})
 	}
 	return out
 }
@@ -304,20 +311,27 @@ func (m *Model) Due(q *model.Query, item int32) (model.Due, bool) {
 	if at == 0 {
 		at = m.end
 	}
-	for _, h := range pastPurchases(q) {
-		if h.item != item {
-			continue
+	// The item's purchase days, from the history (one pass, no grouping
+	// of the other items).
+	var days []int64
+	for _, h := range q.History {
+		if h.Item == item && h.Type == tailor.Purchase {
+			days = append(days, day(h.Time))
 		}
-		first, last := h.days[0], h.days[len(h.days)-1]
+	}
+	if len(days) > 0 {
+		slices.Sort(days)
+		days = slices.Compact(days)
+		first, last := days[0], days[len(days)-1]
 		iv := m.global
 		switch {
-		case len(h.days) >= 2:
-			iv = float64(last-first) / nsPerDay / float64(len(h.days)-1)
+		case len(days) >= 2:
+			iv = float64(last-first) / nsPerDay / float64(len(days)-1)
 		case m.interval[item] > 0:
 			iv = m.interval[item]
 		}
 		iv = math.Max(iv, 1)
-		return model.Due{Times: len(h.days), Last: last, IntervalDays: iv, Ratio: math.Max(float64(at-last)/nsPerDay, 0.5) / iv,
+		return model.Due{Times: len(days), Last: last, IntervalDays: iv, Ratio: math.Max(float64(at-last)/nsPerDay, 0.5) / iv,
 			Next: last + int64(iv*nsPerDay)}, true
 	}
 	return model.Due{}, false

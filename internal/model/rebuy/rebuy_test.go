@@ -32,7 +32,7 @@ func TestRanksAndDueDates(t *testing.T) {
 	var history []model.Interaction
 	for _, e := range d.Events {
 		if e.User == u {
-			history = append(history, model.Interaction{Item: e.Item, Type: e.Type, Time: e.Time})
+			history = append(history, model.Interaction{Item: e.Item, Type: d.Type(&e), Time: e.Time})
 		}
 	}
 	name := func(i int32) string { return d.Items[i] }

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/shareddata"
 	"github.com/tailorhq/tailor/internal/topk"
@@ -143,7 +142,7 @@ func BenchmarkRecommend(b *testing.B) {
 		b.Fatal(err)
 	}
 	d = d.Select(dataset.SelectOptions{Keep: func(e *dataset.Event) bool {
-		return e.Type == tailor.Purchase && e.Order >= 0 && !d.Catalog[e.Item].NonProduct
+		return e.Kind == dataset.KindPurchase && e.Order >= 0 && !d.Catalog[e.Item].NonProduct
 	}, Order: dataset.ByID, Rows: dataset.ByOrder})
 	o := d.Orders()
 	cut := time.Date(2011, 9, 1, 0, 0, 0, 0, time.UTC).UnixNano()

@@ -76,7 +76,6 @@ type Model struct {
 	personal model.Model // nil: text alone
 	index    *search.Index
 	items    map[tailor.ItemID]int32
-	trained  []bool // items the personal model had training data for
 }
 
 // Fit indexes the catalog (in id order) and fits the personalizing model.
@@ -93,14 +92,6 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 	}
 	if err := m.personal.Fit(ctx, d); err != nil {
 		return fmt.Errorf("search: personalize: %w", err)
-	}
-	mx, err := d.Matrix()
-	if err != nil {
-		return err
-	}
-	m.trained = make([]bool, d.NumItems())
-	for i, n := range mx.ItemUsers() {
-		m.trained[i] = n > 0
 	}
 	return nil
 }
@@ -132,8 +123,7 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 		}
 		if scores != nil {
 			search.Personalize(hits, func(k int) (float64, bool) {
-				i := m.items[hits[k].Item]
-				return float64(scores[i]), m.trained[i]
+				return float64(scores[m.items[hits[k].Item]]), true
 			}, m.cfg.Weight)
 		}
 	}

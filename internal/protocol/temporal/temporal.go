@@ -14,7 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/feature"
@@ -39,7 +38,7 @@ func Protocol() eval.Protocol {
 
 // Positive returns temporal's positive events of d.
 func Positive(d *dataset.Dataset) func(e *dataset.Event) bool {
-	purchases := slices.ContainsFunc(d.Events, func(e dataset.Event) bool { return e.Type == tailor.Purchase })
+	purchases := slices.ContainsFunc(d.Events, func(e dataset.Event) bool { return e.Kind == dataset.KindPurchase })
 	return func(e *dataset.Event) bool {
 		if e.User < 0 {
 			return false
@@ -47,7 +46,7 @@ func Positive(d *dataset.Dataset) func(e *dataset.Event) bool {
 		if !purchases {
 			return true
 		}
-		return e.Type == tailor.Purchase && e.Price > 0 && !d.Catalog[e.Item].NonProduct
+		return e.Kind == dataset.KindPurchase && e.Price > 0 && !d.Catalog[e.Item].NonProduct
 	}
 }
 

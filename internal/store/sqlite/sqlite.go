@@ -27,8 +27,12 @@ import (
 type Options struct {
 	// Readers is the number of read connections; 0 means 4.
 	Readers int
-	// CacheMiB is SQLite's page cache per connection in MiB; 0 means 64.
-	CacheMiB int
+	// CacheMiB is SQLite's page cache of the writing connection in MiB
+	// (0 means 64), ReaderCacheMiB that of each reading connection (0
+	// means 2). Readers keep small caches: scans for training and
+	// analyses would otherwise fill every reader's cache with the whole
+	// database, which the operating system's page cache holds anyway.
+	CacheMiB, ReaderCacheMiB int
 }
 
 // DB is a SQLite store. It is safe for concurrent use.
@@ -53,13 +57,16 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.CacheMiB <= 0 {
 		opts.CacheMiB = 64
 	}
-	pragmas := func(extra ...string) string {
+	if opts.ReaderCacheMiB <= 0 {
+		opts.ReaderCacheMiB = 2
+	}
+	pragmas := func(cacheMiB int, extra ...string) string {
 		q := url.Values{}
 		ps := []string{
 			"busy_timeout(10000)",
 			"journal_mode(WAL)",
 			"synchronous(NORMAL)",
-			fmt.Sprintf("cache_size(%d)", -opts.CacheMiB*1024),
+			fmt.Sprintf("cache_size(%d)", -cacheMiB*1024),
 			"temp_store(MEMORY)",
 			"wal_autocheckpoint(65536)",
 		}
@@ -69,7 +76,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	w, err := sql.Open("sqlite", pragmas()+"&_txlock=immediate")
+	w, err := sql.Open("sqlite", pragmas(opts.CacheMiB)+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -81,12 +88,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", pragmas("query_only(1)"))
+	r, err := sql.Open("sqlite", pragmas(opts.ReaderCacheMiB, "query_only(1)"))
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s for reading: %w", path, err)
 	}
-	ck, err := sql.Open("sqlite", pragmas())
+	ck, err := sql.Open("sqlite", pragmas(2))
 	if err != nil {
 		w.Close()
 		r.Close()

@@ -1,0 +1,136 @@
+package recommend
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/model/all"
+)
+
+// TestRankingCache checks that personal and similar-item lists filtered
+// from a cached ranking are the lists the model gives when asked with the
+// rules:
+// three engines over one store (rankings off, too short for most rules,
+// the default) answer every shopper alike under rules that filter,
+// diversify, page, boost and exclude, and the cache is used.
+func TestRankingCache(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	r := rand.New(rand.NewPCG(7, 13))
+	cats := []string{"mugs", "bags", "lamps", "toys", "cards"}
+	var items []tailor.Item
+	for i := range 150 {
+		price := float64(1 + r.IntN(20))
+		inStock := r.IntN(5) > 0
+		items = append(items, tailor.Item{ID: tailor.ItemID(fmt.Sprintf("i%03d", i)), Categories: []string{cats[i%len(cats)]},
+			Price: &price, InStock: &inStock})
+	}
+	t0 := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	types := []tailor.EventType{tailor.View, tailor.View, tailor.AddToCart, tailor.Purchase}
+	var events []tailor.Event
+	for u := range 60 {
+		taste := r.IntN(len(cats))
+		for k := range 5 + r.IntN(25) {
+			i := r.IntN(len(items))
+			if r.IntN(3) > 0 { // mostly within the shopper's taste
+				i = (i/len(cats))*len(cats) + taste
+			}
+			events = append(events, tailor.Event{ID: fmt.Sprint("e", u, "-", k), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: items[i].ID,
+				Type: types[r.IntN(len(types))], Timestamp: t0.Add(time.Duration(u*100+k) * time.Minute)})
+		}
+	}
+	writeItems(t, db, items, events)
+	activate(t, db, "ease")
+	engine := func(ranking int) *Engine {
+		e, err := New(db, Options{Lookup: all.Lookup, Ranking: ranking})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	off, short, def := engine(-1), engine(12), engine(0)
+	two, nine := 2.0, 9.0
+	empty := []tailor.EventType{}
+	rules := []struct {
+		name string
+		req  Request
+	}{
+		{"none", Request{N: 10}},
+		{"in stock", Request{N: 10, Rules: Rules{InStockOnly: true}}},
+		{"one category", Request{N: 5, Rules: Rules{Categories: []string{"lamps"}}}},
+		{"price band", Request{N: 8, Rules: Rules{MinPrice: &two, MaxPrice: &nine, InStockOnly: true}}},
+		{"excluded items", Request{N: 10, Rules: Rules{ExcludeItems: []tailor.ItemID{"i000", "i001", "i002", "i003", "i004", "i005"}}}},
+		{"diversified", Request{N: 10, Rules: Rules{MaxPerCategory: 2}}},
+		{"page two", Request{N: 10, Offset: 10}},
+		{"boosted", Request{N: 10, Rules: Rules{Boosts: []Boost{{Categories: []string{"toys"}, Factor: 3}}}}},
+		{"own exclusions", Request{N: 10, Rules: Rules{ExcludeTypes: &empty}}},
+	}
+	for _, rc := range rules {
+		t.Run(rc.name, func(t *testing.T) {
+			for u := range 60 {
+				req := rc.req
+				req.User = tailor.UserID(fmt.Sprint("u", u))
+				var got [3][]Item
+				for k, e := range []*Engine{off, short, def} {
+					for range 2 { // a miss, then a hit
+						resp, err := e.Recommend(ctx, req)
+						if err != nil {
+							t.Fatalf("%s: %v", req.User, err)
+						}
+						got[k] = resp.Items
+					}
+				}
+				if len(got[0]) == 0 && rc.name != "one category" && rc.name != "price band" {
+					t.Errorf("%s: an empty list", req.User)
+				}
+				if diff := cmp.Diff(got[0], got[1]); diff != "" {
+					t.Errorf("%s, ranking of 12 (-asked +cached):\n%s", req.User, diff)
+				}
+				if diff := cmp.Diff(got[0], got[2]); diff != "" {
+					t.Errorf("%s, default ranking (-asked +cached):\n%s", req.User, diff)
+				}
+			}
+			for _, it := range items[:40] { // similar items alike
+				req := rc.req
+				var got [3][]Item
+				for k, e := range []*Engine{off, short, def} {
+					for range 2 {
+						resp, err := e.Similar(ctx, it.ID, req)
+						if err != nil {
+							t.Fatalf("similar to %s: %v", it.ID, err)
+						}
+						got[k] = resp.Items
+					}
+				}
+				if len(got[0]) == 0 && rc.name != "one category" && rc.name != "price band" {
+					t.Errorf("similar to %s: an empty list", it.ID)
+				}
+				for k := 1; k < 3; k++ {
+					if diff := cmp.Diff(got[0], got[k]); diff != "" {
+						t.Errorf("similar to %s, engine %d (-asked +cached):\n%s", it.ID, k, diff)
+					}
+				}
+			}
+		})
+	}
+	for _, c := range []struct {
+		e      *Engine
+		result string
+		some   bool
+	}{{off, "hit", false}, {off, "miss", false}, {short, "short", true}, {def, "hit", true}, {def, "miss", true}, {def, "short", false}} {
+		n := testutil.ToFloat64(c.e.met.cache.WithLabelValues("rankings", c.result))
+		if (n > 0) != c.some {
+			t.Errorf("rankings %s: %g", c.result, n)
+		}
+	}
+}
