@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/loadgen"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
@@ -203,42 +204,35 @@ func printGets(w io.Writer, label, endpoint string, r loadgen.GetResult) {
 		label, endpoint, r.Clients, r.RequestsPerSec, r.P50Ms, r.P90Ms, r.P99Ms, r.P999Ms, r.MaxMs, r.Errors)
 }
 
+// errEnough stops a listing that has read enough.
+var errEnough = errors.New("enough")
+
 // benchIDs returns up to 2,000 shoppers with events and 2,000 items, with
 // the items' titles.
 func benchIDs(ctx context.Context, db store.Store) (users, items []string, titles map[string]string, err error) {
 	titles = map[string]string{}
-	up, err := db.Users(ctx, store.PageRequest{Limit: 1000})
-	if err != nil {
+	err = store.AllUsers(ctx, db, func(u *tailor.User) error {
+		users = append(users, string(u.ID))
+		if len(users) == 2000 {
+			return errEnough
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
 		return nil, nil, nil, err
 	}
-	for len(users) < 2000 {
-		for _, u := range up.Data {
-			users = append(users, string(u.ID))
+	err = store.AllItems(ctx, db, func(it *tailor.Item) error {
+		if !it.NonProduct && !it.Hidden {
+			items = append(items, string(it.ID))
+			titles[string(it.ID)] = it.Title
 		}
-		if up.NextCursor == "" {
-			break
+		if len(items) == 2000 {
+			return errEnough
 		}
-		if up, err = db.Users(ctx, store.PageRequest{Limit: 1000, Cursor: up.NextCursor}); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	ip, err := db.Items(ctx, store.PageRequest{Limit: 1000})
-	if err != nil {
+		return nil
+	})
+	if err != nil && !errors.Is(err, errEnough) {
 		return nil, nil, nil, err
-	}
-	for len(items) < 2000 {
-		for _, it := range ip.Data {
-			if !it.NonProduct && !it.Hidden {
-				items = append(items, string(it.ID))
-				titles[string(it.ID)] = it.Title
-			}
-		}
-		if ip.NextCursor == "" {
-			break
-		}
-		if ip, err = db.Items(ctx, store.PageRequest{Limit: 1000, Cursor: ip.NextCursor}); err != nil {
-			return nil, nil, nil, err
-		}
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	r.Shuffle(len(users), func(i, j int) { users[i], users[j] = users[j], users[i] })

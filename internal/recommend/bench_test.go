@@ -41,19 +41,12 @@ func BenchmarkLists(b *testing.B) {
 		b.Fatal(err)
 	}
 	var users []tailor.UserID
-	p := store.PageRequest{Limit: store.MaxPageSize}
-	for {
-		page, err := db.Users(ctx, p)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, u := range page.Data {
-			users = append(users, u.ID)
-		}
-		if page.NextCursor == "" {
-			break
-		}
-		p.Cursor = page.NextCursor
+	err = store.AllUsers(ctx, db, func(u *tailor.User) error {
+		users = append(users, u.ID)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
 	}
 	var items []tailor.ItemID
 	e.catMu.RLock()

@@ -265,9 +265,20 @@ type EventQuery struct {
 // AllItems calls fn for every item of the catalog, in id order, reading it
 // page by page; it stops at fn's first error, which it returns.
 func AllItems(ctx context.Context, r ItemReader, fn func(*tailor.Item) error) error {
+	return pages(ctx, r.Items, fn)
+}
+
+// AllUsers calls fn for every shopper, in id order, reading them page by
+// page; it stops at fn's first error, which it returns.
+func AllUsers(ctx context.Context, r UserReader, fn func(*tailor.User) error) error {
+	return pages(ctx, r.Users, fn)
+}
+
+// pages calls fn for every record of a paged listing.
+func pages[T any](ctx context.Context, list func(context.Context, PageRequest) (Page[T], error), fn func(*T) error) error {
 	p := PageRequest{Limit: MaxPageSize}
 	for {
-		page, err := r.Items(ctx, p)
+		page, err := list(ctx, p)
 		if err != nil {
 			return err
 		}
