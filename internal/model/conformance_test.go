@@ -192,7 +192,7 @@ func TestConformance(t *testing.T) {
 			// A model that ranks a task fixed (model.FixedRanker): its
 			// filtered answer is the first items of its unfiltered one that
 			// pass the filter.
-			for _, task := range []model.Task{model.TaskPersonal, model.TaskSimilar} {
+			for _, task := range []model.Task{model.TaskPersonal, model.TaskSimilar, model.TaskRepurchase} {
 				if !model.RanksFixed(m, task) {
 					continue
 				}

@@ -33,16 +33,18 @@ type history struct {
 	// vectors, and nearest the new items closest to it.
 	profile atomic.Pointer[contentProfile]
 	nearest atomic.Pointer[nearestNew]
-	// ranking is the history's best-scored items under one model version.
+	// ranking is the history's best-scored items under one model version,
+	// and rebuy its past purchases ranked by one build of the shop models.
 	ranking atomic.Pointer[ranking]
+	rebuy   atomic.Pointer[ranking]
 }
 
-// ranking is the first Options.Ranking items of a model version's ranking
-// for a history (a model.FixedRanker's), the items the history excludes
-// by default left out and no rule applied: a personal list under rules
+// ranking is the first Options.Ranking items of a model's ranking for a
+// history or an item (a model.FixedRanker's), the items the history
+// excludes by default left out and no rule applied: a list under rules
 // that only filter is its first items that pass them.
 type ranking struct {
-	state   *state
+	of      any // what ranked: the model version's *state, or the *shop
 	entries []topk.Entry
 	all     bool // every item the model can rank is in entries
 	// because memoizes the explanation of each entry: the position in

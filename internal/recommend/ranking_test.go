@@ -14,9 +14,9 @@ import (
 	"github.com/tailorhq/tailor/internal/model/all"
 )
 
-// TestRankingCache checks that personal and similar-item lists filtered
-// from a cached ranking are the lists the model gives when asked with the
-// rules:
+// TestRankingCache checks that personal, buy-again and similar-item lists
+// filtered from a cached ranking are the lists the models give when asked
+// with the rules:
 // three engines over one store (rankings off, too short for most rules,
 // the default) answer every shopper alike under rules that filter,
 // diversify, page, boost and exclude, and the cache is used.
@@ -54,6 +54,9 @@ func TestRankingCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := e.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.rebuildShop(ctx); err != nil {
 			t.Fatal(err)
 		}
 		return e
@@ -99,6 +102,32 @@ func TestRankingCache(t *testing.T) {
 				if diff := cmp.Diff(got[0], got[2]); diff != "" {
 					t.Errorf("%s, default ranking (-asked +cached):\n%s", req.User, diff)
 				}
+			}
+			bought := 0
+			for u := range 60 { // buy again alike
+				req := rc.req
+				req.User = tailor.UserID(fmt.Sprint("u", u))
+				var got [3][]Item
+				for k, e := range []*Engine{off, short, def} {
+					for range 2 {
+						resp, err := e.BuyAgain(ctx, req)
+						if err != nil {
+							t.Fatalf("buy again for %s: %v", req.User, err)
+						}
+						got[k] = resp.Items
+					}
+				}
+				for k := 1; k < 3; k++ {
+					if diff := cmp.Diff(got[0], got[k]); diff != "" {
+						t.Errorf("buy again for %s, engine %d (-asked +cached):\n%s", req.User, k, diff)
+					}
+				}
+				if len(got[0]) > 0 {
+					bought++
+				}
+			}
+			if rc.name == "none" && bought < 30 {
+				t.Errorf("buy again answered %d of 60 shoppers", bought)
 			}
 			for _, it := range items[:40] { // similar items alike
 				req := rc.req

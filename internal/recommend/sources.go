@@ -310,7 +310,7 @@ func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ran
 		return nil, nil, nil
 	}
 	r := a.hist.ranking.Load()
-	hit := r != nil && r.state == s
+	hit := r != nil && r.of == s
 	if !hit {
 		excluded := c.excluded
 		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: length, Exclude: func(i int32) bool {
@@ -321,10 +321,10 @@ func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ran
 		if err != nil {
 			return nil, nil, err
 		}
-		r = &ranking{state: s, entries: slices.Clip(entries), all: len(entries) < length, because: make([]atomic.Int32, len(entries))}
+		r = &ranking{of: s, entries: slices.Clip(entries), all: len(entries) < length, because: make([]atomic.Int32, len(entries))}
 		a.hist.ranking.Store(r)
 	}
-	out := e.filterRanking(s, a, r, want, hit)
+	out := e.filterRanking(a, r, want, hit, s.ids, func(i int32) *meta { return s.meta[i] })
 	if out == nil {
 		return nil, nil, nil
 	}
@@ -349,23 +349,25 @@ func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) 
 		if err != nil {
 			return nil, err
 		}
-		r = &ranking{state: s, entries: slices.Clip(entries), all: len(entries) < length}
+		r = &ranking{of: s, entries: slices.Clip(entries), all: len(entries) < length}
 		s.similarTo[i].Store(r)
 	}
-	return e.filterRanking(s, a, r, want, hit), nil
+	return e.filterRanking(a, r, want, hit, s.ids, func(i int32) *meta { return s.meta[i] }), nil
 }
 
 // filterRanking returns the first want entries of a cached ranking that
 // pass the request's rules, or nil when the ranking is too short to tell;
-// hit says whether the ranking came from the cache, for the metrics.
-func (e *Engine) filterRanking(s *state, a *ask, r *ranking, want int, hit bool) []topk.Entry {
+// hit says whether the ranking came from the cache, for the metrics. ids
+// and meta give the ranking model's items and their catalog entries (meta
+// is called under catMu).
+func (e *Engine) filterRanking(a *ask, r *ranking, want int, hit bool, ids []tailor.ItemID, meta func(i int32) *meta) []topk.Entry {
 	var skip func(int32) bool
 	if len(a.skip) > 0 {
-		skip = func(i int32) bool { return a.skip[s.ids[i]] }
+		skip = func(i int32) bool { return a.skip[ids[i]] }
 	}
 	out := make([]topk.Entry, 0, want)
 	e.catMu.RLock()
-	exclude, _ := a.keepFor(func(i int32) *meta { return s.meta[i] }, nil, skip)
+	exclude, _ := a.keepFor(meta, nil, skip)
 	for _, en := range r.entries {
 		if len(out) == want {
 			break
@@ -385,6 +387,31 @@ func (e *Engine) filterRanking(s *state, a *ask, r *ranking, want int, hit bool)
 		e.met.rankMiss.Inc()
 	}
 	return out
+}
+
+// repurchaseRanked answers buy-again from the history's cached ranking of
+// its past purchases under the shop models (history.rebuy), when the rules
+// only filter and the repurchase model ranks fixed; nil when it cannot:
+// the caller asks the model. q is the query without rules.
+func (e *Engine) repurchaseRanked(sh *shop, a *ask, q *model.Query) ([]topk.Entry, error) {
+	want, length := a.pool(), e.opts.Ranking
+	if length <= 0 || a.hist == nil || want > length || len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 ||
+		!model.RanksFixed(sh.repurchase, model.TaskRepurchase) {
+		return nil, nil
+	}
+	r := a.hist.rebuy.Load()
+	hit := r != nil && r.of == sh
+	if !hit {
+		whole := *q
+		whole.N = length
+		entries, err := sh.repurchase.Answer(&whole, nil)
+		if err != nil {
+			return nil, err
+		}
+		r = &ranking{of: sh, entries: slices.Clip(entries), all: len(entries) < length}
+		a.hist.rebuy.Store(r)
+	}
+	return e.filterRanking(a, r, want, hit, sh.items, func(i int32) *meta { return e.catalog[sh.items[i]] }), nil
 }
 
 // askState asks the version's model under the request's rules (and the
@@ -617,7 +644,10 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
 	}
 	q := model.Query{Task: model.TaskRepurchase, User: -1, History: c.bought, N: a.pool()}
-	entries, err := e.askShop(sh, sh.repurchase, a, &q)
+	entries, err := e.repurchaseRanked(sh, a, &q)
+	if err == nil && entries == nil {
+		entries, err = e.askShop(sh, sh.repurchase, a, &q)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -233,6 +233,11 @@ func (m *Model) score(h *history, at int64) float64 {
 // Tasks: repurchase.
 func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskRepurchase} }
 
+// RanksFixed reports true for repurchase: the past purchases are scored
+// from the history and the query's time alone, and Exclude only drops
+// some (model.FixedRanker).
+func (m *Model) RanksFixed(t model.Task) bool { return t == model.TaskRepurchase }
+
 // pastPurchases returns the purchase histories of a query.
 func pastPurchases(q *model.Query) []history {
 	var items []int32
