@@ -94,8 +94,8 @@ func (s *Service) Refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Fit the models now, in the background, not on a request.
-	sn.models()
+	// Price now, in the background, not on a request (read fitted the
+	// other models).
 	sn.pricing()
 	s.snap.Store(sn)
 	s.seen = sig
@@ -111,7 +111,6 @@ type snapshot struct {
 	data *dataset.Dataset
 	end  time.Time // the last purchase
 
-	once      sync.Once
 	clv       *analytics.CLVResult
 	clvErr    error
 	prop      *analytics.PropensityReport
@@ -220,11 +219,13 @@ func read(ctx context.Context, src Source, empty bool) (*snapshot, error) {
 		}
 	}
 	sn := &snapshot{read: time.Now(), data: d}
-	for _, pu := range sn.purchases() {
+	purchases := sn.purchases()
+	for _, pu := range purchases {
 		if pu.Time.After(sn.end) {
 			sn.end = pu.Time
 		}
 	}
+	sn.fit(purchases)
 	return sn, nil
 }
 
@@ -251,28 +252,25 @@ func (sn *snapshot) item(id tailor.ItemID) *tailor.Item {
 	return &tailor.Item{}
 }
 
-// models fits CLV (52 weeks ahead, calibrated on everything) and the
-// 30-day propensity once per snapshot.
-func (sn *snapshot) models() {
-	sn.once.Do(func() {
-		purchases := sn.purchases()
-		if len(purchases) == 0 {
-			sn.clvErr = fmt.Errorf("clv: there are no purchases")
-			sn.propErr = fmt.Errorf("propensity: there are no purchases")
-			return
+// fit fits CLV (52 weeks ahead, calibrated on everything) and the 30-day
+// propensity on the snapshot's purchases, once, as it is read.
+func (sn *snapshot) fit(purchases []analytics.Purchase) {
+	if len(purchases) == 0 {
+		sn.clvErr = fmt.Errorf("clv: there are no purchases")
+		sn.propErr = fmt.Errorf("propensity: there are no purchases")
+		return
+	}
+	sn.clv, sn.clvErr = analytics.ComputeCLV(purchases, sn.end, 52)
+	if sn.clvErr == nil {
+		sn.clvByUser = map[string]*analytics.CLVPrediction{}
+		for i := range sn.clv.Predictions {
+			sn.clvByUser[sn.clv.Predictions[i].User] = &sn.clv.Predictions[i]
 		}
-		sn.clv, sn.clvErr = analytics.ComputeCLV(purchases, sn.end, 52)
-		if sn.clvErr == nil {
-			sn.clvByUser = map[string]*analytics.CLVPrediction{}
-			for i := range sn.clv.Predictions {
-				sn.clvByUser[sn.clv.Predictions[i].User] = &sn.clv.Predictions[i]
-			}
-		}
-		sn.prop, sn.propModel, sn.propErr = analytics.EvaluatePropensity(purchases, 30*24*time.Hour)
-		if sn.propErr == nil {
-			sn.scores = sn.propModel.Score(purchases, sn.end.Add(time.Nanosecond))
-		}
-	})
+	}
+	sn.prop, sn.propModel, sn.propErr = analytics.EvaluatePropensity(purchases, 30*24*time.Hour)
+	if sn.propErr == nil {
+		sn.scores = sn.propModel.Score(purchases, sn.end.Add(time.Nanosecond))
+	}
 }
 
 // RFM scores shoppers at the date (zero: the day after the last purchase).
@@ -322,7 +320,6 @@ func (s *Service) CLV(ctx context.Context) (*analytics.CLVResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	sn.models()
 	return sn.clv, sn.clvErr
 }
 
@@ -332,7 +329,6 @@ func (s *Service) Propensity(ctx context.Context) (*analytics.PropensityReport, 
 	if err != nil {
 		return nil, err
 	}
-	sn.models()
 	return sn.prop, sn.propErr
 }
 
@@ -369,7 +365,6 @@ func (s *Service) AllSegments(ctx context.Context) (map[tailor.UserID]Segments, 
 	if err != nil {
 		return nil, err
 	}
-	sn.models()
 	out := make(map[tailor.UserID]Segments, len(rows))
 	for _, r := range rows {
 		sg := Segments{Segment: r.Segment}
@@ -491,7 +486,6 @@ func (s *Service) Profile(ctx context.Context, user tailor.UserID) (*Profile, er
 	}
 	slices.SortFunc(p.FavouriteCategories, func(a, b string) int { return cmp.Or(cmp.Compare(weights[b], weights[a]), cmp.Compare(a, b)) })
 	p.FavouriteCategories = p.FavouriteCategories[:min(3, len(p.FavouriteCategories))]
-	sn.models()
 	if sn.clvErr != nil {
 		p.Notes = append(p.Notes, sn.clvErr.Error())
 	} else if c, ok := sn.clvByUser[string(user)]; ok {

@@ -14,7 +14,6 @@ import (
 	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/store"
-	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // history is a shopper's recent behaviour, aggregated per item.
@@ -37,37 +36,6 @@ type history struct {
 	// and rebuy its past purchases ranked by one build of the shop models.
 	ranking atomic.Pointer[ranking]
 	rebuy   atomic.Pointer[ranking]
-}
-
-// ranking is the first Options.Ranking items of a model's ranking for a
-// history or an item (a model.FixedRanker's), the items the history
-// excludes by default left out and no rule applied: a list under rules
-// that only filter is its first items that pass them.
-type ranking struct {
-	of      any // what ranked: the model version's *state, or the *shop
-	entries []topk.Entry
-	all     bool // every item the model can rank is in entries
-	// because memoizes the explanation of each entry: the position in
-	// the converted history of the item that explains it, -1 for none,
-	// and 0 for not asked yet (positions are stored plus one).
-	because []atomic.Int32
-}
-
-// explained returns the explanation of the item at index ix, by why when
-// not memoized yet; why returns the position in the history or -1.
-func (r *ranking) explained(ix int32, why func(ix int32) int32) int32 {
-	for k := range r.entries {
-		if r.entries[k].Index != ix {
-			continue
-		}
-		if b := r.because[k].Load(); b != 0 {
-			return b - 1
-		}
-		b := why(ix)
-		r.because[k].Store(b + 1)
-		return b
-	}
-	return why(ix)
 }
 
 // nearestNew are the new items (a model version's fresh items) closest to
@@ -165,10 +133,6 @@ func (h *history) lastOf(it *histItem, t tailor.EventType) int64 {
 	return 0
 }
 
-// builtin are the built-in event types: an event's type is kept as one
-// of these shared strings when it is one.
-var builtin = tailor.BuiltinEventTypes()
-
 // typeTime is the newest event of a type.
 type typeTime struct {
 	typ tailor.EventType
@@ -254,7 +218,7 @@ func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 		}
 		it.weight += w
 		typ := ev.Type
-		for _, b := range builtin {
+		for _, b := range e.builtin {
 			if b == typ {
 				typ = b // a shared string
 				break

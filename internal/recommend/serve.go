@@ -225,38 +225,18 @@ func (e *Engine) diversify(cands []cand, rules *Rules, want int) []cand {
 	if rules.MaxPerCategory == 0 && rules.MMRLambda == 0 {
 		return cands
 	}
-	if rules.MMRLambda == 0 {
-		// max_per_category alone: the first items in order that keep to
-		// it, as many as the list and its pins can take (a pinned item
-		// is taken out of the list before it is pinned).
-		type seen struct {
-			cat string
-			n   int
+	if rules.MaxPerCategory > 0 {
+		// Alone, as many as the list and its pins can take (a pinned item
+		// is taken out of the list before it is pinned); before MMR, all
+		// it keeps, for MMR to choose from.
+		keep := len(cands)
+		if rules.MMRLambda == 0 {
+			keep = want + len(rules.Pins)
 		}
-		var counts []seen // a few categories: a slice beats a map
-		keep := want + len(rules.Pins)
-		out := make([]cand, 0, min(keep, len(cands)))
-		e.catMu.RLock()
-		for _, c := range cands {
-			if len(out) == keep {
-				break
-			}
-			if m := e.catalog[c.id]; m != nil && len(m.categories) > 0 {
-				key := m.categories[0]
-				k := slices.IndexFunc(counts, func(s seen) bool { return s.cat == key })
-				if k < 0 {
-					counts = append(counts, seen{cat: key})
-					k = len(counts) - 1
-				}
-				if counts[k].n >= rules.MaxPerCategory {
-					continue
-				}
-				counts[k].n++
-			}
-			out = append(out, c)
+		cands = e.perCategory(cands, rules.MaxPerCategory, keep)
+		if rules.MMRLambda == 0 {
+			return cands
 		}
-		e.catMu.RUnlock()
-		return out
 	}
 	cats := make([][]string, len(cands))
 	e.catMu.RLock()
@@ -266,24 +246,7 @@ func (e *Engine) diversify(cands []cand, rules *Rules, want int) []cand {
 		}
 	}
 	e.catMu.RUnlock()
-	if rules.MaxPerCategory > 0 {
-		count := map[string]int{}
-		var out []cand
-		var outCats [][]string
-		for i, c := range cands {
-			key := ""
-			if len(cats[i]) > 0 {
-				key = cats[i][0]
-			}
-			if key != "" && count[key] >= rules.MaxPerCategory {
-				continue
-			}
-			count[key]++
-			out, outCats = append(out, c), append(outCats, cats[i])
-		}
-		cands, cats = out, outCats
-	}
-	if rules.MMRLambda > 0 && len(cands) > 1 {
+	if len(cands) > 1 { // MMR
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, c := range cands {
 			lo, hi = math.Min(lo, c.score), math.Max(hi, c.score)
@@ -319,6 +282,39 @@ func (e *Engine) diversify(cands []cand, rules *Rules, want int) []cand {
 		cands = out
 	}
 	return cands
+}
+
+// perCategory returns the first candidates, in order and at most keep of
+// them, with at most limit of each (first) category; items without a
+// category are not limited.
+func (e *Engine) perCategory(cands []cand, limit, keep int) []cand {
+	type seen struct {
+		cat string
+		n   int
+	}
+	var counts []seen // a few categories: a slice beats a map
+	out := make([]cand, 0, min(keep, len(cands)))
+	e.catMu.RLock()
+	defer e.catMu.RUnlock()
+	for _, c := range cands {
+		if len(out) == keep {
+			break
+		}
+		if m := e.catalog[c.id]; m != nil && len(m.categories) > 0 {
+			key := m.categories[0]
+			k := slices.IndexFunc(counts, func(s seen) bool { return s.cat == key })
+			if k < 0 {
+				counts = append(counts, seen{cat: key})
+				k = len(counts) - 1
+			}
+			if counts[k].n >= limit {
+				continue
+			}
+			counts[k].n++
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func jaccard(a, b []string) float64 {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -293,125 +292,6 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 		ans.cands = e.withNewItems(s, a, ans.cands)
 	}
 	return ans, nil
-}
-
-// DefaultRanking is the default of Options.Ranking.
-const DefaultRanking = 128
-
-// fromRanking answers a personal list from the history's cached ranking
-// (with the ranking, whose explanations it memoizes) when the rules only filter (no boosts, the default exclusions) and the
-// model ranks histories fixed (model.FixedRanker): the same items as
-// asking the model with the rules, without scoring every item again. It
-// returns nil when it cannot answer so: the caller asks the model.
-func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ranking, error) {
-	want, length := a.pool(), e.opts.Ranking
-	if length <= 0 || a.list != ListPersonal || a.req.User == "" || a.rules.ExcludeTypes != nil || len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 ||
-		want > length || !model.RanksFixed(s.model, model.TaskPersonal) {
-		return nil, nil, nil
-	}
-	r := a.hist.ranking.Load()
-	hit := r != nil && r.of == s
-	if !hit {
-		excluded := c.excluded
-		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: length, Exclude: func(i int32) bool {
-			_, ok := slices.BinarySearch(excluded, i)
-			return ok
-		}}
-		entries, err := s.model.Answer(&q, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		r = &ranking{of: s, entries: slices.Clip(entries), all: len(entries) < length, because: make([]atomic.Int32, len(entries))}
-		a.hist.ranking.Store(r)
-	}
-	out := e.filterRanking(a, r, want, hit, s.ids, func(i int32) *meta { return s.meta[i] })
-	if out == nil {
-		return nil, nil, nil
-	}
-	return out, r, nil
-}
-
-// similarRanked answers a similar-items list from the item's cached
-// ranking under the version (state.similarTo) when the rules only filter
-// and the model ranks similar items fixed (model.FixedRanker): the same
-// items as asking the model with the rules. It returns nil when it cannot
-// answer so: the caller asks the model.
-func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) {
-	want, length := a.pool(), e.opts.Ranking
-	if s.similarTo == nil || want > length || len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 {
-		return nil, nil
-	}
-	r := s.similarTo[i].Load()
-	hit := r != nil
-	if !hit {
-		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: length}
-		entries, err := s.model.Answer(&q, nil)
-		if err != nil {
-			return nil, err
-		}
-		r = &ranking{of: s, entries: slices.Clip(entries), all: len(entries) < length}
-		s.similarTo[i].Store(r)
-	}
-	return e.filterRanking(a, r, want, hit, s.ids, func(i int32) *meta { return s.meta[i] }), nil
-}
-
-// filterRanking returns the first want entries of a cached ranking that
-// pass the request's rules, or nil when the ranking is too short to tell;
-// hit says whether the ranking came from the cache, for the metrics. ids
-// and meta give the ranking model's items and their catalog entries (meta
-// is called under catMu).
-func (e *Engine) filterRanking(a *ask, r *ranking, want int, hit bool, ids []tailor.ItemID, meta func(i int32) *meta) []topk.Entry {
-	var skip func(int32) bool
-	if len(a.skip) > 0 {
-		skip = func(i int32) bool { return a.skip[ids[i]] }
-	}
-	out := make([]topk.Entry, 0, want)
-	e.catMu.RLock()
-	exclude, _ := a.keepFor(meta, nil, skip)
-	for _, en := range r.entries {
-		if len(out) == want {
-			break
-		}
-		if !exclude(en.Index) {
-			out = append(out, en)
-		}
-	}
-	e.catMu.RUnlock()
-	switch {
-	case len(out) < want && !r.all:
-		e.met.rankShort.Inc()
-		return nil
-	case hit:
-		e.met.rankHit.Inc()
-	default:
-		e.met.rankMiss.Inc()
-	}
-	return out
-}
-
-// repurchaseRanked answers buy-again from the history's cached ranking of
-// its past purchases under the shop models (history.rebuy), when the rules
-// only filter and the repurchase model ranks fixed; nil when it cannot:
-// the caller asks the model. q is the query without rules.
-func (e *Engine) repurchaseRanked(sh *shop, a *ask, q *model.Query) ([]topk.Entry, error) {
-	want, length := a.pool(), e.opts.Ranking
-	if length <= 0 || a.hist == nil || want > length || len(a.rules.Boosts) > 0 || a.rules.FreshDays > 0 ||
-		!model.RanksFixed(sh.repurchase, model.TaskRepurchase) {
-		return nil, nil
-	}
-	r := a.hist.rebuy.Load()
-	hit := r != nil && r.of == sh
-	if !hit {
-		whole := *q
-		whole.N = length
-		entries, err := sh.repurchase.Answer(&whole, nil)
-		if err != nil {
-			return nil, err
-		}
-		r = &ranking{of: sh, entries: slices.Clip(entries), all: len(entries) < length}
-		a.hist.rebuy.Store(r)
-	}
-	return e.filterRanking(a, r, want, hit, sh.items, func(i int32) *meta { return e.catalog[sh.items[i]] }), nil
 }
 
 // askState asks the version's model under the request's rules (and the
