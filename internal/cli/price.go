@@ -175,7 +175,7 @@ per shopper.`,
 			}
 			var recs []*pricing.Recommendation
 			for _, id := range items {
-				r, err := pricing.Recommend(demand[id], el[id], c)
+				r, err := pricing.Recommend(demand[id].Baseline(pricing.BaselineWeeks), el[id], c)
 				if err != nil {
 					return usageError{err}
 				}

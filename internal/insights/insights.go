@@ -119,8 +119,11 @@ type snapshot struct {
 	scores    map[string]float64 // propensity now
 	clvByUser map[string]*analytics.CLVPrediction
 
-	priceOnce  sync.Once
-	demand     map[tailor.ItemID]*pricing.Demand
+	priceOnce sync.Once
+	// baseline is each item's pricing.Baseline: the weekly series are
+	// dropped once the elasticities are estimated (a year of weeks per
+	// item was the snapshot's largest part).
+	baseline   map[tailor.ItemID]pricing.Baseline
 	elasticity map[tailor.ItemID]*pricing.Elasticity
 	priceErr   error
 }
@@ -143,15 +146,20 @@ func (sn *snapshot) pricing() {
 				end = s.Time
 			}
 		}
-		sn.demand = pricing.WeeklyDemand(sales, end.Add(time.Nanosecond))
-		sn.elasticity, _, sn.priceErr = pricing.Estimate(sn.demand, pricing.EstimateOptions{Category: func(id tailor.ItemID) string {
+		demand := pricing.WeeklyDemand(sales, end.Add(time.Nanosecond))
+		sales = nil
+		sn.elasticity, _, sn.priceErr = pricing.Estimate(demand, pricing.EstimateOptions{Category: func(id tailor.ItemID) string {
 			if cs := sn.item(id).Categories; len(cs) > 0 {
 				return cs[0]
 			}
 			return "all"
 		}})
 		if sn.priceErr == nil {
-			pricing.CrossPrices(sn.demand, sn.elasticity, func(id tailor.ItemID) string { return sn.item(id).Title }, 8)
+			pricing.CrossPrices(demand, sn.elasticity, func(id tailor.ItemID) string { return sn.item(id).Title }, 8)
+		}
+		sn.baseline = make(map[tailor.ItemID]pricing.Baseline, len(demand))
+		for id, d := range demand {
+			sn.baseline[id] = d.Baseline(pricing.BaselineWeeks)
 		}
 	})
 }
@@ -177,7 +185,7 @@ func (s *Service) Elasticities(ctx context.Context) ([]*pricing.Elasticity, erro
 		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b *pricing.Elasticity) int {
-		return cmp.Or(cmp.Compare(sn.demand[b.Item].TotalUnits(), sn.demand[a.Item].TotalUnits()), cmp.Compare(a.Item, b.Item))
+		return cmp.Or(cmp.Compare(sn.baseline[b.Item].Total, sn.baseline[a.Item].Total), cmp.Compare(a.Item, b.Item))
 	})
 	return out, nil
 }
@@ -193,7 +201,7 @@ func (s *Service) PriceRecommendation(ctx context.Context, item tailor.ItemID, c
 	if !ok {
 		e = &pricing.Elasticity{Item: item, Reason: "the item has no sales", Estimate: math.NaN()}
 	}
-	return pricing.Recommend(sn.demand[item], e, c)
+	return pricing.Recommend(sn.baseline[item], e, c)
 }
 
 // snapshot returns the latest snapshot, waiting for the first one.

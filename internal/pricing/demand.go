@@ -143,7 +143,7 @@ func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
 	last := monday(end.Add(-time.Nanosecond))
 	out := map[tailor.ItemID]*Demand{}
 	for item, weeks := range by {
-		d := &Demand{Item: item}
+		d := &Demand{Item: item, Weeks: make([]Week, 0, int(last.Sub(first[item]).Hours()/(24*7))+1)}
 		for w := first[item]; !w.After(last); w = w.AddDate(0, 0, 7) {
 			wk := Week{Start: w}
 			if a := weeks[w]; a != nil {
@@ -247,6 +247,31 @@ func (d *Demand) RecentPrice(n int) float64 {
 		return d.LastPrice()
 	}
 	return rev / units
+}
+
+// Baseline is what a price recommendation starts from: an item's recent
+// weekly units and price, and all the units it sold. It is a few numbers
+// where the series is a year of weeks, so a server keeps baselines, not
+// series, once the elasticities are estimated.
+type Baseline struct {
+	// Units and Price are RecentUnits and RecentPrice over the weeks
+	// asked.
+	Units, Price float64
+	// Total is TotalUnits.
+	Total float64
+}
+
+// BaselineWeeks is how many recent weeks a recommendation's baseline
+// covers.
+const BaselineWeeks = 8
+
+// Baseline returns the series' baseline over its last n unmarked weeks;
+// a nil series has a zero baseline (no sales).
+func (d *Demand) Baseline(n int) Baseline {
+	if d == nil {
+		return Baseline{}
+	}
+	return Baseline{Units: d.RecentUnits(n), Price: d.RecentPrice(n), Total: d.TotalUnits()}
 }
 
 // TotalUnits sums the series.

@@ -125,7 +125,7 @@ func TestRecommend(t *testing.T) {
 		{"unreliable", &Elasticity{Item: "x", Estimate: -3, SE: 2, Reason: "too uncertain"}, Constraints{}, 10, "keep"},
 		{"no ending allowed", inelastic, Constraints{MaxChange: 0.04, Endings: []float64{0.5}}, 10, "keep"},
 	} {
-		r, err := Recommend(d, tc.e, tc.c)
+		r, err := Recommend(d.Baseline(BaselineWeeks), tc.e, tc.c)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -151,13 +151,13 @@ func TestRecommend(t *testing.T) {
 		{Constraints{CurrentPrice: f(-2)}, "current_price"},
 		{Constraints{Endings: []float64{0.999}}, "endings[0]"},
 	} {
-		_, err := Recommend(d, elastic, tc.c)
+		_, err := Recommend(d.Baseline(BaselineWeeks), elastic, tc.c)
 		ie, ok := err.(*InputError)
 		if !ok || ie.Field != tc.field {
 			t.Errorf("%+v: %v, want an error for %s", tc.c, err, tc.field)
 		}
 	}
-	if r, err := Recommend(&Demand{Item: "none"}, elastic, Constraints{}); err != nil || r.Action != "keep" || r.Reason == "" {
+	if r, err := Recommend((&Demand{Item: "none"}).Baseline(BaselineWeeks), elastic, Constraints{}); err != nil || r.Action != "keep" || r.Reason == "" {
 		t.Errorf("no sales: %+v, %v", r, err)
 	}
 }
@@ -210,7 +210,7 @@ func BenchmarkOnlineRetail(b *testing.B) {
 	cost := 1.5
 	b.Run("recommend-one", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := Recommend(demand["85123A"], el["85123A"], Constraints{Cost: &cost, Endings: []float64{0.49, 0.95, 0.99}}); err != nil {
+			if _, err := Recommend(demand["85123A"].Baseline(BaselineWeeks), el["85123A"], Constraints{Cost: &cost, Endings: []float64{0.49, 0.95, 0.99}}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -91,10 +91,11 @@ func (c *Constraints) validate() error {
 
 // Recommend picks the price on a one-cent grid within the guardrails that
 // maximizes expected weekly profit (with a cost) or revenue, with units
-// following (p/p₀)^elasticity. Unreliable elasticities, items without
+// following (p/p₀)^elasticity, from the item's baseline (its series'
+// Baseline over BaselineWeeks). Unreliable elasticities, items without
 // sales and grids with no allowed price answer "keep" with the reason;
 // constraints that cannot all hold are an InputError.
-func Recommend(d *Demand, e *Elasticity, c Constraints) (*Recommendation, error) {
+func Recommend(b Baseline, e *Elasticity, c Constraints) (*Recommendation, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -102,19 +103,19 @@ func Recommend(d *Demand, e *Elasticity, c Constraints) (*Recommendation, error)
 	if c.Cost != nil {
 		r.Objective = "profit"
 	}
-	if d == nil || d.TotalUnits() == 0 {
+	if b.Total == 0 {
 		if c.CurrentPrice != nil {
 			r.CurrentPrice, r.Price = *c.CurrentPrice, *c.CurrentPrice
 		}
 		r.Reason = "the item has no sales to learn from"
 		return r, nil
 	}
-	p0 := d.RecentPrice(8)
+	p0 := b.Price
 	if c.CurrentPrice != nil {
 		p0 = *c.CurrentPrice
 	}
 	r.CurrentPrice, r.Price = p0, p0
-	r.BaseUnits = d.RecentUnits(8)
+	r.BaseUnits = b.Units
 	lo, hi := p0*(1-c.MaxChange), p0*(1+c.MaxChange)
 	cost := 0.0
 	if c.Cost != nil {

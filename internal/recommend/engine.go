@@ -126,6 +126,13 @@ type Engine struct {
 	log  *slog.Logger
 	met  *metrics
 
+	// builds numbers each published build of a model version, the shop
+	// models and the texts (their build fields), so that what a cached
+	// history keeps names what it was computed from without keeping it
+	// alive: a history cached before a hot swap would otherwise hold the
+	// old version's matrices.
+	builds atomic.Uint64
+
 	cur   atomic.Pointer[state]
 	trend atomic.Pointer[trending]
 	shop  atomic.Pointer[shop]
@@ -235,6 +242,7 @@ func New(src Source, opts Options) (*Engine, error) {
 // state is one loaded model version; it never changes once published
 // (but for meta and fresh, which follow the catalog under catMu).
 type state struct {
+	build   uint64 // see Engine.builds
 	version store.ModelVersion
 	model   model.Model
 	explain model.Explainer // nil when the model cannot say
@@ -486,7 +494,7 @@ func (e *Engine) load(ctx context.Context, id string) (*state, error) {
 	if s, ok := m.(model.Sized); ok && s.NumItems() == 0 {
 		s.SetNumItems(len(ids))
 	}
-	s := &state{version: v, model: m, ids: make([]tailor.ItemID, len(ids)), index: make(map[tailor.ItemID]int32, len(ids))}
+	s := &state{build: e.builds.Add(1), version: v, model: m, ids: make([]tailor.ItemID, len(ids)), index: make(map[tailor.ItemID]int32, len(ids))}
 	if e.opts.Ranking > 0 && model.RanksFixed(m, model.TaskSimilar) {
 		s.similarTo = make([]atomic.Pointer[ranking], len(ids))
 	}

@@ -42,35 +42,35 @@ type history struct {
 // a history's content profile, best first, for one build of the item
 // vectors and one state of the fresh items.
 type nearestNew struct {
-	model *content.Model
-	state *state
-	gen   uint64
-	items []content.Scored
+	texts, state uint64 // their builds (Engine.builds)
+	gen          uint64 // the state's freshGen
+	items        []content.Scored
 }
 
-// stamp is an item at a time (Unix nanoseconds).
+// stamp is an item of the history (its position in history.items) at a
+// time (Unix nanoseconds).
 type stamp struct {
-	id tailor.ItemID
-	t  int64
+	k int32
+	t int64
 }
 
 // contentProfile is a history's mean content vector under one model.
 type contentProfile struct {
-	model *content.Model
+	texts uint64    // the build of the texts whose vectors made it
 	vec   []float32 // nil when none of the items has words
 }
 
-// contentProfile returns the history's content profile under cm, computed
-// once per build of the item vectors.
-func (h *history) contentProfile(cm *content.Model) []float32 {
-	if p := h.profile.Load(); p != nil && p.model == cm {
+// contentProfile returns the history's content profile under cm, the
+// item vectors of the texts' build, computed once per build.
+func (h *history) contentProfile(cm *content.Model, build uint64) []float32 {
+	if p := h.profile.Load(); p != nil && p.texts == build {
 		return p.vec
 	}
 	mine := make([]tailor.ItemID, len(h.items))
 	for i, it := range h.items {
 		mine[i] = it.id
 	}
-	p := &contentProfile{model: cm, vec: cm.Profile(mine)}
+	p := &contentProfile{texts: build, vec: cm.Profile(mine)}
 	h.profile.Store(p)
 	return p.vec
 }
@@ -103,7 +103,7 @@ func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool),
 	}
 	if purchases {
 		for _, p := range h.purchases {
-			if i, ok := index(p.id); ok {
+			if i, ok := index(h.items[p.k].id); ok {
 				c.bought = append(c.bought, model.Interaction{Item: i, Type: tailor.Purchase, Weight: 1, Time: p.t})
 			}
 		}
@@ -188,6 +188,7 @@ func (e *Engine) readHistory(ctx context.Context, user tailor.UserID, was *histo
 // aggregate turns events (any order) into a history.
 func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 	type item struct {
+		k         int32 // the order of first appearance
 		id        tailor.ItemID
 		weight    float64
 		strongest float64
@@ -197,6 +198,7 @@ func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 	}
 	at := make(map[tailor.ItemID]int, len(events))
 	var items []item
+	bought := 0
 	h := &history{read: now}
 	e.catMu.RLock()
 	for i := range events {
@@ -209,7 +211,7 @@ func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 			if m := e.catalog[id]; m != nil {
 				id = m.id // the catalog's copy: the event's own string goes with the page
 			}
-			items = append(items, item{id: id})
+			items = append(items, item{k: int32(k), id: id})
 		}
 		it := &items[k]
 		w := e.opts.Weights[ev.Type]
@@ -237,11 +239,25 @@ func (e *Engine) aggregate(events []tailor.Event, now time.Time) *history {
 			it.times[j].t = t
 		}
 		if typ == tailor.Purchase {
-			h.purchases = append(h.purchases, stamp{it.id, t})
+			bought++
 		}
 	}
 	e.catMu.RUnlock()
 	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(b.weight, a.weight) })
+	// The purchases, by position in the sorted items, in a slice of
+	// their exact length (a cache holds thousands of histories).
+	if bought > 0 {
+		pos := make([]int32, len(items)) // first appearance → sorted position
+		for k := range items {
+			pos[items[k].k] = int32(k)
+		}
+		h.purchases = make([]stamp, 0, bought)
+		for i := range events {
+			if ev := &events[i]; ev.Type == tailor.Purchase {
+				h.purchases = append(h.purchases, stamp{pos[at[ev.ItemID]], ev.Timestamp.UnixNano()})
+			}
+		}
+	}
 	h.items = make([]histItem, len(items))
 	n := 0
 	for k := range items {

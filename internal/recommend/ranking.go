@@ -17,7 +17,7 @@ const DefaultRanking = 128
 // excludes by default left out and no rule applied: a list under rules
 // that only filter is its first items that pass them.
 type ranking struct {
-	of      any // what ranked: the model version's *state, or the *shop
+	of      uint64 // what ranked: the build of the model version's state or of the shop models
 	entries []topk.Entry
 	all     bool // every item the model can rank is in entries
 	// because memoizes the explanation of each entry: the position in
@@ -58,7 +58,7 @@ func (a *ask) rankable(length int) bool {
 // caller asks the model. ids and meta give the ranking model's items and
 // their catalog entries (meta is called under catMu); memo keeps the
 // entries' explanations with the ranking.
-func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of any, memo bool, rank func(n int) ([]topk.Entry, error),
+func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, memo bool, rank func(n int) ([]topk.Entry, error),
 	ids []tailor.ItemID, meta func(i int32) *meta) ([]topk.Entry, *ranking, error) {
 	length := e.opts.Ranking
 	r := slot.Load()
@@ -68,7 +68,10 @@ func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of any, memo bool
 		if err != nil {
 			return nil, nil, err
 		}
-		r = &ranking{of: of, entries: slices.Clip(entries), all: len(entries) < length}
+		// A copy of exactly the entries: the model's answer may sit in
+		// a larger array (similar items ask for a pool), which the cache
+		// would otherwise keep alive for every item and history.
+		r = &ranking{of: of, entries: slices.Clone(entries), all: len(entries) < length}
 		if memo {
 			r.because = make([]atomic.Int32, len(entries))
 		}
@@ -115,7 +118,7 @@ func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ran
 		return nil, nil, nil
 	}
 	excluded := c.excluded
-	return e.ranked(a, &a.hist.ranking, s, true, func(n int) ([]topk.Entry, error) {
+	return e.ranked(a, &a.hist.ranking, s.build, true, func(n int) ([]topk.Entry, error) {
 		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: n, Exclude: func(i int32) bool {
 			_, ok := slices.BinarySearch(excluded, i)
 			return ok
@@ -132,7 +135,7 @@ func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) 
 	if s.similarTo == nil || !a.rankable(e.opts.Ranking) {
 		return nil, nil
 	}
-	entries, _, err := e.ranked(a, &s.similarTo[i], s, false, func(n int) ([]topk.Entry, error) {
+	entries, _, err := e.ranked(a, &s.similarTo[i], s.build, false, func(n int) ([]topk.Entry, error) {
 		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: n}
 		return s.model.Answer(&q, nil)
 	}, s.ids, func(i int32) *meta { return s.meta[i] })
@@ -147,7 +150,7 @@ func (e *Engine) repurchaseRanked(sh *shop, a *ask, q *model.Query) ([]topk.Entr
 	if a.hist == nil || !a.rankable(e.opts.Ranking) || !model.RanksFixed(sh.repurchase, model.TaskRepurchase) {
 		return nil, nil
 	}
-	entries, _, err := e.ranked(a, &a.hist.rebuy, sh, false, func(n int) ([]topk.Entry, error) {
+	entries, _, err := e.ranked(a, &a.hist.rebuy, sh.build, false, func(n int) ([]topk.Entry, error) {
 		whole := *q
 		whole.N = n
 		return sh.repurchase.Answer(&whole, nil)

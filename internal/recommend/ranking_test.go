@@ -4,25 +4,24 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model/all"
+	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
 
-// TestRankingCache checks that personal, buy-again and similar-item lists
-// filtered from a cached ranking are the lists the models give when asked
-// with the rules:
-// three engines over one store (rankings off, too short for most rules,
-// the default) answer every shopper alike under rules that filter,
-// diversify, page, boost and exclude, and the cache is used.
-func TestRankingCache(t *testing.T) {
-	ctx := context.Background()
-	db := testStore(t)
+// randomShop stores 150 items in five categories, with prices and stock,
+// and 60 shoppers u0…u59 who mostly view, cart and buy within one
+// category, drawn with a fixed seed. It returns the items.
+func randomShop(t *testing.T, db *sqlite.DB) []tailor.Item {
+	t.Helper()
 	r := rand.New(rand.NewPCG(7, 13))
 	cats := []string{"mugs", "bags", "lamps", "toys", "cards"}
 	var items []tailor.Item
@@ -47,6 +46,19 @@ func TestRankingCache(t *testing.T) {
 		}
 	}
 	writeItems(t, db, items, events)
+	return items
+}
+
+// TestRankingCache checks that personal, buy-again and similar-item lists
+// filtered from a cached ranking are the lists the models give when asked
+// with the rules:
+// three engines over one store (rankings off, too short for most rules,
+// the default) answer every shopper alike under rules that filter,
+// diversify, page, boost and exclude, and the cache is used.
+func TestRankingCache(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	items := randomShop(t, db)
 	activate(t, db, "ease")
 	engine := func(ranking int) *Engine {
 		e, err := New(db, Options{Lookup: all.Lookup, Ranking: ranking})
@@ -162,4 +174,59 @@ func TestRankingCache(t *testing.T) {
 			t.Errorf("rankings %s: %g", c.result, n)
 		}
 	}
+}
+
+// TestCachesDoNotPinOldBuilds checks that the rankings cached with the
+// histories and items do not keep a replaced model version or shop build
+// alive: after a hot swap and a rebuild, the old ones are collected while
+// the histories that ranked under them are still cached.
+func TestCachesDoNotPinOldBuilds(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	randomShop(t, db)
+	activate(t, db, "ease")
+	e, err := New(db, Options{Lookup: all.Lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rebuildShop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for u := range 60 {
+		req := Request{User: tailor.UserID(fmt.Sprint("u", u)), N: 10}
+		if _, err := e.Recommend(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.BuyAgain(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := testutil.ToFloat64(e.met.rankMiss); got < 60 {
+		t.Fatalf("%v rankings made, want at least 60 cached", got)
+	}
+	oldState, oldShop := weak.Make(e.cur.Load()), weak.Make(e.shop.Load())
+
+	activate(t, db, "ease") // a new version, and a new event for the shop models
+	writeItems(t, db, nil, []tailor.Event{{ID: "late", UserID: "u1", ItemID: "i001", Type: tailor.Purchase, Timestamp: time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC)}})
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rebuildShop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.hist.Len() < 60 {
+		t.Fatalf("%d histories cached, want the 60 that ranked", e.hist.Len())
+	}
+	runtime.GC()
+	runtime.GC()
+	if oldState.Value() != nil {
+		t.Error("the replaced model version is still reachable")
+	}
+	if oldShop.Value() != nil {
+		t.Error("the replaced shop models are still reachable")
+	}
+	runtime.KeepAlive(e) // the histories stay cached through the collection
 }

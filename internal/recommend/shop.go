@@ -29,6 +29,7 @@ var basketParams = json.RawMessage(`{"no_fill":true}`)
 // shop is the shop models fitted on the store's purchases, over one index
 // space; it never changes once published.
 type shop struct {
+	build uint64 // see Engine.builds
 	built time.Time
 	sig   store.Signature // what the store held
 	items []tailor.ItemID
@@ -63,7 +64,7 @@ func (e *Engine) buildShop(ctx context.Context) error {
 	if old := e.shop.Load(); old != nil && old.sig == sig {
 		return errUnchanged
 	}
-	sh := &shop{built: e.opts.Now(), sig: sig, index: map[tailor.ItemID]int32{}}
+	sh := &shop{build: e.builds.Add(1), built: e.opts.Now(), sig: sig, index: map[tailor.ItemID]int32{}}
 	if sig.Events == 0 {
 		e.shop.Store(sh)
 		return nil

@@ -379,11 +379,11 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 	if a.req.User == "" {
 		return cands
 	}
-	cm := e.contentModel()
+	cm, tb := e.contentModel()
 	if cm == nil {
 		return cands
 	}
-	profile := a.hist.contentProfile(cm)
+	profile := a.hist.contentProfile(cm, tb)
 	if profile == nil {
 		return cands
 	}
@@ -392,9 +392,9 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 	// state of the fresh items: enough for the longest list.
 	near := a.hist.nearest.Load()
 	gen := s.freshGen.Load()
-	if near == nil || near.model != cm || near.state != s || near.gen != gen {
+	if near == nil || near.texts != tb || near.state != s.build || near.gen != gen {
 		e.catMu.RLock() // s.fresh follows the catalog under catMu
-		near = &nearestNew{model: cm, state: s, gen: gen}
+		near = &nearestNew{texts: tb, state: s.build, gen: gen}
 		if len(s.fresh) > 0 {
 			near.items = cm.NearestAmong(profile, s.fresh, 2*MaxN/5+8)
 		}
@@ -561,7 +561,7 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 // content; nil when the item has no vector (yet: a new item has one once
 // the texts are rebuilt, within TextEvery).
 func (e *Engine) fromContent(a *ask) (*answer, error) {
-	cm := e.contentModel()
+	cm, _ := e.contentModel()
 	if cm == nil || cm.Vector(a.item) == nil {
 		return nil, nil
 	}

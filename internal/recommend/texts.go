@@ -22,6 +22,7 @@ const Personalization = 0.3
 // texts is the search index and the content vectors of one catalog; it
 // never changes once published.
 type texts struct {
+	build   uint64 // see Engine.builds
 	index   *search.Index
 	content *content.Model // nil for a catalog without words
 	built   time.Time
@@ -40,17 +41,18 @@ func (e *Engine) rebuildTexts(context.Context) error {
 	}
 	e.catMu.RUnlock()
 	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
-	t := &texts{index: search.Build(items), built: e.opts.Now()}
+	t := &texts{build: e.builds.Add(1), index: search.Build(items), built: e.opts.Now()}
 	t.content, _ = content.Fit(items, content.Options{Seed: 1}) // a catalog without words has no vectors
 	e.texts.Store(t)
 	return nil
 }
 
 // contentModel returns the item vectors as last built (nil before the
-// first build, or for a catalog without words).
-func (e *Engine) contentModel() *content.Model {
+// first build, or for a catalog without words) and the build of the texts
+// they belong to.
+func (e *Engine) contentModel() (*content.Model, uint64) {
 	if t := e.texts.Load(); t != nil {
-		return t.content
+		return t.content, t.build
 	}
-	return nil
+	return nil, 0
 }

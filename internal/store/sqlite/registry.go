@@ -54,8 +54,24 @@ func (db *DB) SaveModel(ctx context.Context, v store.ModelVersion, artifact []by
 	if v.CreatedAt.IsZero() {
 		v.CreatedAt = time.Now()
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`, artifact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
-		v.ID, v.Slot, v.Model, params, toNanos(v.DataUntil), metrics, v.Protocol, int64(len(artifact)), toNanos(v.CreatedAt), artifact)
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", v.ID, err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+		v.ID, v.Slot, v.Model, params, toNanos(v.DataUntil), metrics, v.Protocol, int64(len(artifact)), toNanos(v.CreatedAt))
+	for seq := 0; err == nil && (seq == 0 || seq*artifactChunk < len(artifact)); seq++ {
+		chunk := artifact[seq*artifactChunk : min(len(artifact), (seq+1)*artifactChunk)]
+		if chunk == nil {
+			chunk = []byte{} // an empty artifact, not NULL
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO model_chunks (model_id, seq, data) VALUES (?, ?, ?)`, v.ID, seq, chunk)
+	}
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		rollback(tx)
+	}
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", v.ID, err)
 	}
@@ -95,14 +111,40 @@ func (db *DB) ModelVersion(ctx context.Context, id string) (store.ModelVersion, 
 	return v, err
 }
 
-// ModelArtifact returns a version's artifact.
+// ModelArtifact returns a version's artifact, read chunk by chunk into
+// one slice of its size.
 func (db *DB) ModelArtifact(ctx context.Context, id string) ([]byte, error) {
-	var b []byte
-	err := db.r.QueryRowContext(ctx, `SELECT artifact FROM models WHERE id = ?`, id).Scan(&b)
-	if errors.Is(err, sql.ErrNoRows) {
+	rows, err := db.r.QueryContext(ctx, `SELECT m.bytes, c.data FROM models m LEFT JOIN model_chunks c ON c.model_id = m.id
+		WHERE m.id = ? ORDER BY c.seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("model version %s: read the artifact: %w", id, err)
+	}
+	defer rows.Close()
+	var (
+		b     []byte
+		size  int64
+		found bool
+	)
+	for rows.Next() {
+		var chunk sql.RawBytes // SQLite's copy, valid until the next row: appended at once
+		if err := rows.Scan(&size, &chunk); err != nil {
+			return nil, fmt.Errorf("model version %s: read the artifact: %w", id, err)
+		}
+		if !found {
+			found, b = true, make([]byte, 0, size)
+		}
+		b = append(b, chunk...)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("model version %s: read the artifact: %w", id, err)
+	}
+	if !found {
 		return nil, fmt.Errorf("model version %q: %w", id, store.ErrNotFound)
 	}
-	return b, err
+	if int64(len(b)) != size {
+		return nil, fmt.Errorf("model version %s: the artifact has %d bytes where the registry says %d", id, len(b), size)
+	}
+	return b, nil
 }
 
 // ActivateModel makes the version its slot's only active one, in one

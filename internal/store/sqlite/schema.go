@@ -97,7 +97,33 @@ INSERT INTO impressions_segmented SELECT minute, scenario, version, '', response
 DROP TABLE impressions;
 ALTER TABLE impressions_segmented RENAME TO impressions;
 `,
+	// Artifacts in chunks of artifactChunk bytes: SQLite reads a column
+	// whole into its own heap, and modernc's allocator keeps what it
+	// once held, so a 55 MB artifact read as one value left 55 MB
+	// resident in the server for good.
+	`
+CREATE TABLE model_chunks (
+	model_id TEXT NOT NULL,
+	seq      INTEGER NOT NULL,
+	data     BLOB NOT NULL,
+	PRIMARY KEY (model_id, seq)
+);
+WITH RECURSIVE parts(id, seq) AS (
+	SELECT id, 0 FROM models
+	UNION ALL
+	SELECT parts.id, parts.seq + 1 FROM parts JOIN models ON models.id = parts.id
+	WHERE (parts.seq + 1) * 1048576 < models.bytes
+)
+INSERT INTO model_chunks (model_id, seq, data)
+SELECT parts.id, parts.seq, coalesce(substr(models.artifact, parts.seq * 1048576 + 1, 1048576), X'')
+FROM parts JOIN models ON models.id = parts.id;
+ALTER TABLE models DROP COLUMN artifact;
+`,
 }
+
+// artifactChunk is the size of an artifact's chunks in model_chunks (the
+// migration that made the table has it as a literal).
+const artifactChunk = 1 << 20
 
 // eventIndexes are the secondary indexes of events. The first two grow at
 // random places as events arrive (events come roughly in time order, so the

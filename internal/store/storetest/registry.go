@@ -51,6 +51,21 @@ func testModelRegistry(t *testing.T, s store.Store) {
 	if err != nil || len(art) != 101 || art[0] != 1 {
 		t.Errorf("artifact of 01B: %d bytes, %v", len(art), err)
 	}
+	// Artifacts of tens of megabytes are usual; one of a few megabytes
+	// and an odd size, and an empty one, come back byte for byte.
+	big := make([]byte, 5<<20+12345)
+	for i := range big {
+		big[i] = byte(i*7 + i>>12)
+	}
+	for id, want := range map[string][]byte{"01D": big, "01E": {}} {
+		if err := s.SaveModel(ctx, store.ModelVersion{ID: id, Slot: "large", Model: "ease", DataUntil: until}, want); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.ModelArtifact(ctx, id)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("artifact of %s: %d bytes, %v; want the %d saved", id, len(got), err, len(want))
+		}
+	}
 	for _, id := range []string{"01A", "01B", "01A"} {
 		if err := s.ActivateModel(ctx, id); err != nil {
 			t.Fatal(err)
