@@ -202,9 +202,10 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	resp.RecommendationID = newID(resp.rankedBy, resp.Scenario, resp.segment)
 	resp.Items = make([]Item, len(cands))
 	defer e.count(resp)
-	for i, c := range cands {
+	for i := range cands {
+		c := &cands[i]
 		if c.lazy && explain != nil {
-			explain(&c)
+			explain(c)
 		}
 		resp.Items[i] = Item{ItemID: c.id, Score: c.score, Reason: c.reason, Due: c.due}
 		if req.Details {

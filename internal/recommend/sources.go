@@ -257,7 +257,10 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ans.cands = make([]cand, len(entries)) // empty when the rules leave nothing: not a cold start
+	// Empty when the rules leave nothing: not a cold start. Room for the
+	// new items withNewItems inserts (one in five), so that it inserts in
+	// place.
+	ans.cands = make([]cand, len(entries), len(entries)+max(1, len(entries)/5))
 	for k, en := range entries {
 		ans.cands[k] = cand{id: s.ids[en.Index], score: float64(en.Score), ix: en.Index, lazy: s.explain != nil}
 	}
