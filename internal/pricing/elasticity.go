@@ -18,7 +18,7 @@ type Elasticity struct {
 	Weeks   int     `json:"weeks"`
 	PriceSD float64 `json:"price_sd"`
 	// Raw and RawSE are the item's own least-squares estimate (NaN when
-	// its data cannot identify one).
+	// its data cannot identify one, null in JSON).
 	Raw   float64 `json:"raw"`
 	RawSE float64 `json:"raw_se"`
 	// Estimate, SE and CI95 are after shrinkage towards the category.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -78,13 +79,31 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if resp.status == http.StatusInternalServerError || resp.status == http.StatusServiceUnavailable {
 		s.met.storeErrors.Inc()
 	}
-	writeJSON(w, resp.status, errorBody{resp.body})
+	_ = s.writeJSON(w, resp.status, errorBody{resp.body}) // strings and rows of strings: it always encodes
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON encodes v whole, then sends it with the status: a value that
+// cannot be encoded (a NaN, say) is an error returned before anything is
+// sent, never a status followed by a broken body. Errors writing to the
+// client are not returned (the client is gone; nothing can be answered).
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) error {
+	buf, _ := s.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= 1<<20 { // a large listing's buffer is not kept
+			buf.Reset()
+			s.buffers.Put(buf)
+		}
+	}()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode the response: %w", err)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	w.Write(buf.Bytes())
+	return nil
 }

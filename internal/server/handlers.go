@@ -105,7 +105,7 @@ func (s *Server) routeTable() []route {
 func (s *Server) metricsRoute() http.Handler {
 	if s.opts.Gatherer == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{Error{Code: "unavailable", Message: "this server exports no metrics"}})
+			_ = s.writeJSON(w, http.StatusServiceUnavailable, errorBody{Error{Code: "unavailable", Message: "this server exports no metrics"}})
 		})
 	}
 	return metricsHandler(s.opts.Gatherer)

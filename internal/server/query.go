@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -180,6 +181,11 @@ func setValue(fv reflect.Value, f field, s string) error {
 		t, err := time.Parse(layout, s)
 		if err != nil {
 			return bad(want)
+		}
+		// The store keeps times as Unix nanoseconds in 64 bits: a time
+		// outside them would come back as another time, or match nothing.
+		if lo, hi := time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64); t.Before(lo) || t.After(hi) {
+			return bad(fmt.Sprintf("a time from %s to %s", lo.UTC().Format(time.RFC3339), hi.UTC().Format(time.RFC3339)))
 		}
 		fv.Set(reflect.ValueOf(t))
 	case f.typ == queryDuration, f.typ.Kind() == reflect.Pointer && f.typ.Elem() == queryDuration:

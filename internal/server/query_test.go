@@ -58,6 +58,22 @@ func TestDecodeQuery(t *testing.T) {
 	if err != nil || len(got.Types) != 3 || !got.Since.Equal(time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)) || *eq.Limit != 7 {
 		t.Errorf("events query: %+v, %v", got, err)
 	}
+	// Times the store cannot hold are refused, naming the parameter; the
+	// ends of its range are accepted.
+	for _, tc := range []struct {
+		q  string
+		ok bool
+	}{
+		{"since=0001-01-01T00:00:00Z", false}, {"until=9999-12-31T23:59:59Z", false}, {"since=1677-01-01T00:00:00Z", false},
+		{"until=2262-05-01T00:00:00Z", false}, {"since=1678-01-01T00:00:00Z", true}, {"until=2262-01-01T00:00:00Z", true},
+	} {
+		q, _ := url.ParseQuery(tc.q)
+		var eq EventsQuery
+		err := decodeQuery(q, &eq)
+		if name := strings.SplitN(tc.q, "=", 2)[0]; tc.ok != (err == nil) || (err != nil && !strings.Contains(err.Error(), name+":")) {
+			t.Errorf("%s: %v", tc.q, err)
+		}
+	}
 	many := url.Values{}
 	for range 33 {
 		many.Add("type", "view")

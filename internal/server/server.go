@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,8 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []route
 	met    *metrics
+	// buffers recycles the buffers responses are encoded into (writeJSON).
+	buffers sync.Pool
 	// openapi is the generated OpenAPI document.
 	openapi []byte
 }
@@ -135,11 +138,11 @@ func New(db Backend, opts Options) (*Server, error) {
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if _, pattern := paths.Handler(r); pattern != "" {
 			w.Header().Set("Allow", strings.Join(allowed[pattern], ", "))
-			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error{Code: "method_not_allowed",
+			_ = s.writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error{Code: "method_not_allowed",
 				Message: r.Method + " is not allowed on " + r.URL.Path + "; use " + strings.Join(allowed[pattern], " or ")}})
 			return
 		}
-		writeJSON(w, http.StatusNotFound, errorBody{Error{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path + " (see /openapi.json)"}})
+		_ = s.writeJSON(w, http.StatusNotFound, errorBody{Error{Code: "not_found", Message: "no such route: " + r.Method + " " + r.URL.Path + " (see /openapi.json)"}})
 	})
 	return s, nil
 }
@@ -210,6 +213,8 @@ func (s *Server) handler(rt route) http.Handler {
 			w.Write(raw)
 			return
 		}
-		writeJSON(w, http.StatusOK, v)
+		if err := s.writeJSON(w, http.StatusOK, v); err != nil {
+			s.writeError(w, r, err)
+		}
 	})
 }

@@ -154,7 +154,9 @@ func (db *DB) Close() error {
 
 // readStmt returns the read statement for query, prepared once: event
 // listings come in a few shapes, and parsing each request's SQL again
-// cost a tenth of a recommendation request.
+// cost a tenth of a recommendation request. The cache is not bounded, so
+// query must come from a bounded set of texts: values go in arguments,
+// never in the text (where builds one of at most 2⁸ shapes).
 func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	if st, ok := db.reads.Load(query); ok {
 		return st.(*sql.Stmt), nil
@@ -404,11 +406,13 @@ func where(q store.EventQuery) (string, []any) {
 		conds, args = append(conds, "e.item_ix = (SELECT ix FROM items WHERE id = ?)"), append(args, string(q.ItemID))
 	}
 	if len(q.Types) > 0 {
-		ph := strings.TrimSuffix(strings.Repeat("?,", len(q.Types)), ",")
-		conds = append(conds, "e.type IN ("+ph+")")
-		for _, t := range q.Types {
-			args = append(args, string(t))
-		}
+		// One JSON array, not a placeholder per type: the statement's
+		// text, which keys the prepared-statement cache, must not vary
+		// with the request (a listing per list length grew the cache
+		// without bound), nor may a long list reach SQLite's limit on
+		// variables.
+		types, _ := json.Marshal(q.Types) // a slice of strings always encodes
+		conds, args = append(conds, "e.type IN (SELECT value FROM json_each(?))"), append(args, string(types))
 	}
 	if !q.Since.IsZero() {
 		conds, args = append(conds, "e.ts >= ?"), append(args, toNanos(q.Since))

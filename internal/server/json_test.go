@@ -1,0 +1,61 @@
+package server_test
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"testing"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/pricing"
+	"github.com/tailorhq/tailor/internal/server"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// nanPricer answers with estimates that are not numbers, as the analyses
+// do for items their data cannot identify, and, for item "broken", with a
+// number no JSON can carry in a field that should never hold one.
+type nanPricer struct{}
+
+func (nanPricer) Elasticities(context.Context) ([]*pricing.Elasticity, error) {
+	return []*pricing.Elasticity{
+		{Item: "a", Raw: -1.2, RawSE: 0.3, Estimate: -1.1, SE: 0.2, CI95: [2]float64{-1.5, -0.7}, Reliable: true},
+		{Item: "b", Raw: math.NaN(), RawSE: math.NaN(), Estimate: -0.9, SE: 0.5, CI95: [2]float64{-1.9, 0.1}, Reason: "too uncertain"},
+	}, nil
+}
+
+func (nanPricer) PriceRecommendation(_ context.Context, item tailor.ItemID, _ pricing.Constraints) (*pricing.Recommendation, error) {
+	r := &pricing.Recommendation{Item: item, Action: "keep", Elasticity: math.NaN(), ElasticitySE: math.NaN(), Reason: "the item has no sales to learn from"}
+	if item == "broken" {
+		r.ExpectedUnits = math.Inf(1)
+	}
+	return r, nil
+}
+
+// TestResponsesAreWholeOrErrors checks that estimates that are not
+// numbers reach JSON as null, and that a response that cannot be encoded
+// is a 500 with the error body, never a 200 with a broken body.
+func TestResponsesAreWholeOrErrors(t *testing.T) {
+	f := newFixture(t, server.Options{Pricer: nanPricer{}})
+	err := f.db.Update(context.Background(), func(w store.Writer) error {
+		return w.UpsertItems(context.Background(), []tailor.Item{{ID: "none"}, {ID: "broken"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var es []map[string]any
+	if code := f.do("GET", "/v1/pricing/elasticities?n=5", "", &es); code != http.StatusOK || len(es) != 2 {
+		t.Fatalf("elasticities: %d, %v", code, es)
+	}
+	if es[1]["raw"] != nil || es[1]["estimate"] != -0.9 || es[0]["raw"] != -1.2 {
+		t.Errorf("elasticities: %v", es)
+	}
+	var rec map[string]any
+	if code := f.do("GET", "/v1/items/none/pricing", "", &rec); code != http.StatusOK || rec["elasticity"] != nil || rec["action"] != "keep" {
+		t.Errorf("pricing of an item without sales: %d, %v", code, rec)
+	}
+	var e errResp
+	if code := f.do("GET", "/v1/items/broken/pricing", "", &e); code != http.StatusInternalServerError || e.Error.Code != "internal" {
+		t.Errorf("a response that cannot be encoded: %d, %+v", code, e)
+	}
+}
