@@ -65,6 +65,9 @@ func decodeArrayFast[T any](body []byte, max int) ([]T, bool) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, false
 	}
+	if checkText(trimmed, 1, jsonNames(reflect.TypeFor[T]())) != nil {
+		return nil, false // the slow path says which row
+	}
 	return rows, true
 }
 
@@ -93,7 +96,7 @@ func decodeArraySlow[T any](body []byte, max int) ([]T, []RowError, error) {
 			return nil, nil, fmt.Errorf("element %d: %w", len(out), describeSyntax(err))
 		}
 		var v T
-		if fe := decodeStrict(raw, &v); fe != nil {
+		if fe := DecodeObject(raw, &v); fe != nil {
 			errs = append(errs, RowError{Index: len(out), FieldError: *fe})
 		}
 		out = append(out, v)
@@ -118,10 +121,11 @@ func describeSyntax(err error) error {
 	return err
 }
 
-// decodeStrict decodes one JSON object into v, rejecting invalid UTF-8,
-// unknown fields, wrong types and trailing data, and returns what is wrong
-// as a FieldError naming the field.
-func decodeStrict(raw []byte, v any) *tailor.FieldError {
+// DecodeObject decodes one JSON object into v, rejecting invalid UTF-8,
+// unknown fields, wrong types, trailing data, duplicate keys, field names
+// in another case and half surrogate pairs, and returns what is wrong as a
+// FieldError naming the field.
+func DecodeObject(raw []byte, v any) *tailor.FieldError {
 	if !utf8.Valid(raw) {
 		return &tailor.FieldError{Reason: "not valid UTF-8"}
 	}
@@ -136,7 +140,7 @@ func decodeStrict(raw []byte, v any) *tailor.FieldError {
 		if dec.More() {
 			return &tailor.FieldError{Reason: "unexpected data after the JSON object"}
 		}
-		return nil
+		return checkText(raw, 0, jsonNames(reflect.TypeOf(v)))
 	}
 	var (
 		te *json.UnmarshalTypeError

@@ -48,7 +48,7 @@ func parseJSONL(ctx context.Context, r io.Reader, name string, s *Sink) error {
 		loc := Loc{File: name, Line: line}
 		var k jsonlKind
 		if err := json.Unmarshal(b, &k); err != nil {
-			fe := decodeStrict(b, &k)
+			fe := DecodeObject(b, &k)
 			if fe == nil {
 				fe = &tailor.FieldError{Reason: err.Error()}
 			}
@@ -85,7 +85,7 @@ func parseJSONL(ctx context.Context, r io.Reader, name string, s *Sink) error {
 // or rejects the line.
 func jsonlRecord[T any](s *Sink, loc Loc, line []byte, accept func(*T) error) error {
 	var v T
-	if fe := decodeStrict(line, &v); fe != nil {
+	if fe := DecodeObject(line, &v); fe != nil {
 		s.Reject(loc, "malformed_json", fe.Field, fe.Reason)
 		return nil
 	}

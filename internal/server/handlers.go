@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"mime"
 	"net/http"
 	"slices"
 	"strconv"
@@ -139,8 +140,8 @@ func rowErrors(rows []ingest.RowError, i int, errs []tailor.FieldError) []ingest
 }
 
 func decodeBatch[T any](s *Server, r *http.Request) ([]T, []ingest.RowError, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return nil, nil, &apiError{http.StatusUnsupportedMediaType, Error{Code: "bad_request", Message: "Content-Type must be application/json, got " + ct}}
+	if err := checkJSONType(r); err != nil {
+		return nil, nil, err
 	}
 	rows, bad, err := ingest.DecodeArray[T](r.Body, s.opts.MaxBatch)
 	if err != nil {
@@ -157,6 +158,20 @@ func decodeBatch[T any](s *Server, r *http.Request) ([]T, []ingest.RowError, err
 		return nil, nil, badRequest("the batch is empty")
 	}
 	return rows, bad, nil
+}
+
+// checkJSONType refuses a body whose Content-Type, when given, is not
+// application/json (parameters such as charset=utf-8 allowed).
+func checkJSONType(r *http.Request) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	if mt, params, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" ||
+		(params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		return &apiError{http.StatusUnsupportedMediaType, Error{Code: "bad_request", Message: "Content-Type must be application/json, got " + ct}}
+	}
+	return nil
 }
 
 // undecoded marks the rows that failed to decode, which are not validated.

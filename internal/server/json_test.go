@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tailorhq/tailor"
@@ -58,4 +59,51 @@ func TestResponsesAreWholeOrErrors(t *testing.T) {
 	if code := f.do("GET", "/v1/items/broken/pricing", "", &e); code != http.StatusInternalServerError || e.Error.Code != "internal" {
 		t.Errorf("a response that cannot be encoded: %d, %+v", code, e)
 	}
+}
+
+// TestStrictBodies checks that bodies are JSON as this API reads it: the
+// media type application/json only, one value and nothing after it, no
+// key twice, names in their case; the error names what is wrong, and
+// nothing is written.
+func TestStrictBodies(t *testing.T) {
+	f := newFixture(t, server.Options{Pricer: nanPricer{}})
+	event := `[{"id":"e1","user_id":"u1","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`
+	for _, tc := range []struct {
+		name, path, body, ctype string
+		code                    int
+		says                    string
+	}{
+		{"json with charset", "/v1/events", event, "application/json; charset=utf-8", http.StatusOK, ""},
+		{"jsonx", "/v1/events", event, "application/jsonx", http.StatusUnsupportedMediaType, "application/json"},
+		{"latin-1", "/v1/events", event, "application/json; charset=latin-1", http.StatusUnsupportedMediaType, "application/json"},
+		{"trailing data", "/v1/events", event + `{"x":1}`, "application/json", http.StatusBadRequest, "after"},
+		{"duplicate key", "/v1/events", `[{"id":"e2","id":"e3","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`, "application/json", http.StatusBadRequest, "twice"},
+		{"other case", "/v1/events", `[{"ID":"e4","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`, "application/json", http.StatusBadRequest, "case-sensitive"},
+		{"half a surrogate", "/v1/events", `[{"id":"x\ud800","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`, "application/json", http.StatusBadRequest, "surrogate"},
+		{"body: trailing data", "/v1/pricing/recommendations", `{"items":[{"item_id":"a"}]} []`, "application/json", http.StatusBadRequest, "after"},
+		{"body: duplicate key", "/v1/pricing/recommendations", `{"items":[{"item_id":"a","item_id":"b"}]}`, "application/json", http.StatusBadRequest, "item_id: given twice"},
+		{"body: other case", "/v1/pricing/recommendations", `{"Items":[{"item_id":"a"}]}`, "application/json", http.StatusBadRequest, "Items"},
+		{"body: jsonx", "/v1/pricing/recommendations", `{"items":[{"item_id":"a"}]}`, "application/jsonx", http.StatusUnsupportedMediaType, "application/json"},
+	} {
+		var e errResp
+		var out any = &e
+		if tc.code == http.StatusOK {
+			out = nil
+		}
+		code := f.do("POST", tc.path, tc.body, out, "Content-Type", tc.ctype)
+		if code != tc.code || !strings.Contains(e.Error.Message+rowsText(e.Error), tc.says) {
+			t.Errorf("%s: %d %+v, want %d saying %q", tc.name, code, e.Error, tc.code, tc.says)
+		}
+	}
+	if c := f.counts(); c.Events != 1 {
+		t.Errorf("%d events stored, want the one valid batch's", c.Events)
+	}
+}
+
+func rowsText(e server.Error) string {
+	var b strings.Builder
+	for _, r := range e.Rows {
+		b.WriteString(" " + r.Field + ": " + r.Reason)
+	}
+	return b.String()
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/ingest"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -174,17 +176,23 @@ func listRequest(q *ListQuery) (recommend.Request, error) {
 	return req, nil
 }
 
-// decodeBody decodes the JSON body into v, rejecting unknown fields; a
-// body over the limit keeps its own error (413).
+// decodeBody decodes the JSON body, one object, into v as strictly as the
+// batches (ingest.DecodeObject); a body over the limit keeps its own error
+// (413).
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := checkJSONType(r); err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return err
 		}
 		return badRequest("body: %v", err)
+	}
+	if fe := ingest.DecodeObject(raw, v); fe != nil {
+		return badRequest("body: %v", fe)
 	}
 	return nil
 }

@@ -315,6 +315,12 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 			return res, fmt.Errorf("insert events: event %d has no id, item or timestamp", i)
 		}
 	}
+	fresh, err := w.newEvents(ctx, events)
+	if err != nil {
+		return res, fmt.Errorf("insert events: %w", err)
+	}
+	res.Duplicates = len(events) - len(fresh)
+	events = fresh
 	w.bindRefs(ctx)
 	args := make([]any, 0, 10*eventChunk)
 	for len(events) > 0 {
@@ -358,6 +364,80 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 		events = events[n:]
 	}
 	return res, nil
+}
+
+// newEvents returns the events to insert, leaving out the duplicates that
+// would create a shopper or an item: looking an unknown id up creates
+// it, and a retried event naming another shopper must not create one.
+// Only events with an unknown shopper or item are checked (against the
+// store and the batch before them); other duplicates create nothing and
+// are skipped by the insert itself. It returns events itself when none
+// is left out.
+func (w *writer) newEvents(ctx context.Context, events []tailor.Event) ([]tailor.Event, error) {
+	var check []int
+	for i := range events {
+		e := &events[i]
+		if _, ok := w.itemKey(e.ItemID); !ok {
+			check = append(check, i)
+		} else if _, ok := w.userKey(e.UserID); e.UserID != "" && !ok {
+			check = append(check, i)
+		}
+	}
+	if len(check) == 0 {
+		return events, nil
+	}
+	stored := map[string]bool{}
+	const chunk = 500
+	for lo := 0; lo < len(check); lo += chunk {
+		ids := make([]string, 0, chunk)
+		for _, i := range check[lo:min(lo+chunk, len(check))] {
+			ids = append(ids, events[i].ID)
+		}
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := w.tx.QueryContext(ctx, `SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+		if err != nil {
+			return nil, fmt.Errorf("find stored ids: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("find stored ids: %w", err)
+			}
+			stored[id] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("find stored ids: %w", err)
+		}
+	}
+	first := make(map[string]int, len(check)) // the first position of each checked id
+	for _, i := range check {
+		first[events[i].ID] = -1
+	}
+	for i := range events {
+		if k, ok := first[events[i].ID]; ok && k < 0 {
+			first[events[i].ID] = i
+		}
+	}
+	drop := map[int]bool{}
+	for _, i := range check {
+		if id := events[i].ID; stored[id] || first[id] < i {
+			drop[i] = true
+		}
+	}
+	if len(drop) == 0 {
+		return events, nil
+	}
+	fresh := make([]tailor.Event, 0, len(events)-len(drop))
+	for i := range events {
+		if !drop[i] {
+			fresh = append(fresh, events[i])
+		}
+	}
+	return fresh, nil
 }
 
 func jsonOrNil(present bool, v any) (any, error) {

@@ -251,6 +251,15 @@ func testEventsCreateReferences(t *testing.T, s store.Store) {
 	if _, err := s.Item(ctx, "i2"); err != nil {
 		t.Errorf("item created by event: %v", err)
 	}
+	// A duplicate, in the store or earlier in the batch, creates no
+	// shopper or item: it is not stored.
+	if res := insert(t, s, ev("e1", "ghost", "ghost-item", tailor.View, t0), ev("e3", "u1", "i1", tailor.View, t0),
+		ev("e3", "ghost2", "ghost-item2", tailor.View, t0)); res != (store.InsertResult{Inserted: 1, Duplicates: 2}) {
+		t.Errorf("insert with duplicates = %+v", res)
+	}
+	if c, _ := s.Counts(ctx); c != (store.Counts{Items: 2, Users: 1, Events: 3}) {
+		t.Errorf("after duplicates naming new shoppers and items: counts = %+v, want 2 items, 1 shopper, 3 events", c)
+	}
 	// A full record written later replaces the bare one.
 	update(t, s, func(ctx context.Context, w store.Writer) error {
 		return w.UpsertItems(ctx, []tailor.Item{{ID: "i1", Title: "Mug"}})
