@@ -1,7 +1,9 @@
 package server
 
 import (
+	"cmp"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -59,26 +61,63 @@ type Key struct {
 }
 
 // keyring finds the key a request presents.
-type keyring map[string]Key // by SHA-256
+type keyring []ringKey
+
+// ringKey is a configured key with its SHA-256 decoded; valid is false
+// when Key.SHA256 is not one (such a key matches nothing, but still
+// counts: a server with keys configured is never open).
+type ringKey struct {
+	Key
+	sum   [sha256.Size]byte
+	valid bool
+}
 
 func newKeyring(keys []Key) keyring {
-	k := keyring{}
+	var k keyring
 	for _, key := range keys {
-		k[key.SHA256] = key
+		rk := ringKey{Key: key}
+		if b, err := hex.DecodeString(key.SHA256); err == nil && len(b) == sha256.Size {
+			copy(rk.sum[:], b)
+			rk.valid = true
+		}
+		k = append(k, rk)
 	}
 	return k
 }
 
-// presented returns the key in the Authorization (Bearer) or X-API-Key
-// header.
-func presented(r *http.Request) string {
-	if v := r.Header.Get("X-API-Key"); v != "" {
-		return v
+// find returns the key whose SHA-256 is sum, comparing with every key in
+// constant time (no early exit), so that timing tells nothing about the
+// configured keys.
+func (k keyring) find(sum [sha256.Size]byte) (Key, bool) {
+	var found Key
+	match := 0
+	for i := range k {
+		if subtle.ConstantTimeCompare(k[i].sum[:], sum[:]) == 1 && k[i].valid {
+			found, match = k[i].Key, 1
+		}
 	}
-	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(v)
+	return found, match == 1
+}
+
+// presented returns the key in the X-API-Key header or the Authorization
+// header (scheme Bearer, in any case), and an error when the two headers
+// name different keys: which one was meant cannot be told.
+func presented(r *http.Request) (string, error) {
+	api := strings.TrimSpace(r.Header.Get("X-API-Key"))
+	var bearer string
+	if auth := strings.TrimSpace(r.Header.Get("Authorization")); auth != "" {
+		scheme, v, _ := strings.Cut(auth, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", &apiError{http.StatusUnauthorized, Error{Code: "unauthorized",
+				Message: "Authorization: the scheme must be Bearer ('Authorization: Bearer KEY')"}}
+		}
+		bearer = strings.TrimSpace(v)
 	}
-	return ""
+	if api != "" && bearer != "" && api != bearer {
+		return "", &apiError{http.StatusUnauthorized, Error{Code: "unauthorized",
+			Message: "the X-API-Key and Authorization headers carry different keys; send one"}}
+	}
+	return cmp.Or(api, bearer), nil
 }
 
 // authorize checks that the request may use a route needing role.
@@ -86,13 +125,15 @@ func (s *Server) authorize(r *http.Request, need Role) error {
 	if need == RoleNone || len(s.keys) == 0 {
 		return nil
 	}
-	plain := presented(r)
+	plain, err := presented(r)
+	if err != nil {
+		return err
+	}
 	if plain == "" {
 		return &apiError{http.StatusUnauthorized, Error{Code: "unauthorized",
 			Message: "an API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"}}
 	}
-	sum := sha256.Sum256([]byte(plain))
-	key, ok := s.keys[hex.EncodeToString(sum[:])]
+	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
 	if !ok {
 		return &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
 	}

@@ -76,6 +76,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 		resp = &apiError{http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; the server log has the details"}}
 	}
+	if resp.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tailor"`)
+	}
 	if resp.status == http.StatusInternalServerError || resp.status == http.StatusServiceUnavailable {
 		s.met.storeErrors.Inc()
 	}

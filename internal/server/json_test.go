@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -106,4 +107,45 @@ func rowsText(e server.Error) string {
 		b.WriteString(" " + r.Field + ": " + r.Reason)
 	}
 	return b.String()
+}
+
+// TestKeyHeaders checks how keys are presented: Bearer in any case, the
+// same key in both headers, a different key in each refused whichever is
+// right, a key with a malformed hash matching nothing (and not opening the
+// server), and every 401 naming the scheme in WWW-Authenticate.
+func TestKeyHeaders(t *testing.T) {
+	good, other := "write-key-0123456789", "read-key-0123456789"
+	ks := []server.Key{{Name: "w", Role: server.RoleWrite, SHA256: sha(good)}, {Name: "r", Role: server.RoleRead, SHA256: sha(other)},
+		{Name: "broken", Role: server.RoleAdmin, SHA256: "not-a-hash"}}
+	f := newFixture(t, server.Options{Keys: ks})
+	for _, tc := range []struct {
+		name   string
+		header []string
+		want   int
+	}{
+		{"bearer", []string{"Authorization", "Bearer " + good}, 200},
+		{"lower-case scheme", []string{"Authorization", "bearer " + good}, 200},
+		{"upper-case scheme", []string{"Authorization", "BEARER  " + good}, 200},
+		{"x-api-key", []string{"X-API-Key", good}, 200},
+		{"both, the same", []string{"X-API-Key", good, "Authorization", "Bearer " + good}, 200},
+		{"right in X-API-Key, wrong in Authorization", []string{"X-API-Key", good, "Authorization", "Bearer wrong-key-0123456789"}, 401},
+		{"wrong in X-API-Key, right in Authorization", []string{"X-API-Key", "wrong-key-0123456789", "Authorization", "Bearer " + good}, 401},
+		{"two valid keys", []string{"X-API-Key", other, "Authorization", "Bearer " + good}, 401},
+		{"another scheme", []string{"Authorization", "Basic " + good}, 401},
+		{"no key", nil, 401},
+		{"the malformed hash itself", []string{"X-API-Key", "not-a-hash"}, 401},
+	} {
+		req := httptest.NewRequest("GET", "/v1/users", nil)
+		for i := 0; i+1 < len(tc.header); i += 2 {
+			req.Header.Set(tc.header[i], tc.header[i+1])
+		}
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s: %d, want %d (%s)", tc.name, rec.Code, tc.want, rec.Body)
+		}
+		if got := rec.Header().Get("WWW-Authenticate"); (rec.Code == 401) != (got == `Bearer realm="tailor"`) {
+			t.Errorf("%s: %d with WWW-Authenticate %q", tc.name, rec.Code, got)
+		}
+	}
 }
