@@ -21,12 +21,13 @@ func newBenchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Measure whole jobs (see BENCHMARKS.md)",
 	}
 	var (
-		opts   loadgen.Options
-		runs   int
-		asJSON bool
+		opts       loadgen.Options
+		runs       int
+		asJSON     bool
+		durability string
 	)
 	events := &cobra.Command{
-		Use:   "events [--url URL] [--batch N] [--clients N] [--duration D] [--runs N]",
+		Use:   "events [--url URL] [--batch N] [--clients N] [--duration D] [--runs N] [--durability full|process]",
 		Short: "Post events to a server and report throughput and latency",
 		Long: `Bench events posts batches of generated events to POST /v1/events from concurrent
 clients and reports events per second and request latency (p50, p90, p99, max).
@@ -39,8 +40,11 @@ each run and the median.`,
 			if runs < 1 {
 				return usageError{fmt.Errorf("--runs %d: must be at least 1", runs)}
 			}
+			if durability != "full" && durability != "process" {
+				return usageError{fmt.Errorf("--durability %q: must be full or process", durability)}
+			}
 			if opts.URL == "" {
-				url, stop, err := startBenchServer(ctx, stderr)
+				url, stop, err := startBenchServer(ctx, stderr, durability)
 				if err != nil {
 					return err
 				}
@@ -89,6 +93,7 @@ each run and the median.`,
 	events.Flags().IntVar(&opts.Items, "items", 5000, "distinct items drawn from")
 	events.Flags().Uint64Var(&opts.Seed, "seed", 1, "seed of the event generator")
 	events.Flags().IntVar(&runs, "runs", 1, "number of runs; the median is reported")
+	events.Flags().StringVar(&durability, "durability", "full", "the started server's durability: full (each commit synced) or process (see the durability setting)")
 	events.Flags().BoolVar(&asJSON, "json", false, "print the results as one JSON object")
 	cmd.AddCommand(events, newBenchServeCmd(stdout, stderr))
 	return cmd
@@ -101,13 +106,14 @@ func printBench(w io.Writer, label string, r loadgen.Result) {
 
 // startBenchServer serves a fresh store from a temporary folder on a free
 // loopback port.
-func startBenchServer(ctx context.Context, stderr io.Writer) (url string, stop func(), err error) {
+func startBenchServer(ctx context.Context, stderr io.Writer, durability string) (url string, stop func(), err error) {
 	cfg := config.Default() // no keys: the server listens on loopback only
+	cfg.Server.Durability = durability
 	dir, err := os.MkdirTemp("", "tailor-bench-")
 	if err != nil {
 		return "", nil, err
 	}
-	db, err := openStore(ctx, dir)
+	db, err := openStoreWith(ctx, dir, storeOptions(cfg))
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err

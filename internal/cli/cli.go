@@ -126,12 +126,27 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-// openStore opens (creating if needed) the embedded store in dir.
+// openStore opens (creating if needed) the embedded store in dir, with
+// full durability.
 func openStore(ctx context.Context, dir string) (*sqlite.DB, error) {
+	return openStoreWith(ctx, dir, sqlite.Options{})
+}
+
+// openStoreWith opens the embedded store in dir with opts.
+func openStoreWith(ctx context.Context, dir string, opts sqlite.Options) (*sqlite.DB, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Join(dir, dbFile), sqlite.Options{})
+	return sqlite.Open(ctx, filepath.Join(dir, dbFile), opts)
+}
+
+// storeOptions are the store's options under the configuration.
+func storeOptions(cfg *config.Config) sqlite.Options {
+	var o sqlite.Options
+	if cfg.Server.Durability == "process" {
+		o.Durability = sqlite.DurabilityProcess
+	}
+	return o
 }
 
 // loadConfig loads the file at path, or the defaults when path is empty,

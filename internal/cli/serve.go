@@ -56,7 +56,7 @@ new version on that schedule and activates it.`,
 			}
 			so.train = train.Options{Model: modelName, Params: json.RawMessage(params), Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}
 			ctx := cmd.Context()
-			db, err := openStore(ctx, dataDir)
+			db, err := openStoreWith(ctx, dataDir, storeOptions(cfg))
 			if err != nil {
 				return err
 			}

@@ -32,6 +32,11 @@ type ServerConfig struct {
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	// MaxBatch is the most rows one batch request may carry (default 10000).
 	MaxBatch int `toml:"max_batch"`
+	// Durability is what an acknowledged write survives: "full" (the
+	// default) a crash of the machine, as each commit is synced to disk;
+	// "process" a crash of the process only, as the log is synced at
+	// checkpoints (faster ingestion; BENCHMARKS.md has the cost).
+	Durability string `toml:"durability"`
 }
 
 // EventsConfig says which events are accepted and what they weigh.
@@ -90,7 +95,7 @@ var Roles = []string{"read", "write", "admin"}
 // Default returns the configuration used when no file is given.
 func Default() *Config {
 	return &Config{
-		Server: ServerConfig{MaxBodyBytes: 16 << 20, MaxBatch: 10000},
+		Server: ServerConfig{MaxBodyBytes: 16 << 20, MaxBatch: 10000, Durability: "full"},
 		Events: EventsConfig{
 			AllowCustomTypes: true,
 			MaxFuture:        Duration(24 * time.Hour),
@@ -133,6 +138,9 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.Server.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("server.max_body_bytes: %d is below 1024", c.Server.MaxBodyBytes))
+	}
+	if d := c.Server.Durability; d != "full" && d != "process" {
+		errs = append(errs, fmt.Errorf("server.durability: %q must be full or process", d))
 	}
 	if c.Server.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("server.max_batch: %d must be at least 1", c.Server.MaxBatch))

@@ -137,7 +137,9 @@ func DecodeObject(raw []byte, v any) *tailor.FieldError {
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
-		if dec.More() {
+		// Whatever follows the object is refused (dec.More alone misses a
+		// stray '}' or ']').
+		if end := dec.InputOffset(); end != int64(len(raw)) {
 			return &tailor.FieldError{Reason: "unexpected data after the JSON object"}
 		}
 		return checkText(raw, 0, jsonNames(reflect.TypeOf(v)))

@@ -37,6 +37,9 @@ func checkText(b []byte, rows int, fields []string) *tailor.FieldError {
 			stack = append(stack, nil)
 			i++
 		case '}', ']':
+			if len(stack) == 0 {
+				return &tailor.FieldError{Reason: fmt.Sprintf("unexpected %q", b[i])} // not valid JSON: never after a decode
+			}
 			stack = stack[:len(stack)-1]
 			i++
 		case '"':

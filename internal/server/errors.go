@@ -70,6 +70,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		resp = &apiError{http.StatusNotFound, Error{Code: "not_found", Message: err.Error()}}
 	case errors.Is(err, store.ErrBadCursor):
 		resp = &apiError{http.StatusBadRequest, Error{Code: "bad_request", Message: "cursor: " + err.Error()}}
+	case errors.Is(err, store.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		resp = &apiError{http.StatusServiceUnavailable, Error{Code: "unavailable",
+			Message: "the store is busy with another writer (an import, or another process); nothing was written: retry"}}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		resp = &apiError{http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "the request was cancelled or timed out"}}
 	default:

@@ -18,6 +18,11 @@ import (
 // ErrNotFound is returned when the requested record does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrBusy is returned by a write when another writer (another process
+// importing into the store, say) held it for longer than a write waits;
+// the write may be retried.
+var ErrBusy = errors.New("the store is busy with another writer")
+
 // ErrBadCursor is returned when a page cursor cannot be decoded.
 var ErrBadCursor = errors.New("invalid cursor")
 

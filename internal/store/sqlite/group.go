@@ -101,7 +101,7 @@ func (db *DB) tryGroup(group []*update) (int, error) {
 	// The transaction outlives any one caller's context.
 	tx, err := db.w.BeginTx(context.Background(), nil)
 	if err != nil {
-		return -1, fmt.Errorf("begin write: %w", err)
+		return -1, fmt.Errorf("begin write: %w", busy(err))
 	}
 	w := &writer{tx: tx, now: time.Now(), st: db.st, shared: &db.refs}
 	w.refs.init()
@@ -124,7 +124,7 @@ func (db *DB) tryGroup(group []*update) (int, error) {
 	if err := tx.Commit(); err != nil {
 		// What the cache was told may not be true any more.
 		db.refs.reset()
-		return -1, fmt.Errorf("commit: %w", err)
+		return -1, fmt.Errorf("commit: %w", busy(err))
 	}
 	db.refs.add(&w.refs)
 	return -1, nil

@@ -20,7 +20,8 @@ import (
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/store"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	msqlite "modernc.org/sqlite" // also registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Options tune the backend. The zero value is usable.
@@ -33,7 +34,26 @@ type Options struct {
 	// analyses would otherwise fill every reader's cache with the whole
 	// database, which the operating system's page cache holds anyway.
 	CacheMiB, ReaderCacheMiB int
+	// Durability is what a committed write survives (default
+	// DurabilityFull).
+	Durability Durability
+	// BusyTimeout is how long a write waits for another writer (another
+	// process) before it fails with store.ErrBusy (0 means 10 s).
+	BusyTimeout time.Duration
 }
+
+// Durability is what a committed write survives.
+type Durability int
+
+const (
+	// DurabilityFull syncs the write-ahead log at every commit (SQLite's
+	// synchronous=FULL): a commit survives a crash of the machine.
+	DurabilityFull Durability = iota
+	// DurabilityProcess syncs it at checkpoints only (synchronous=NORMAL):
+	// a commit survives a crash of the process, and the last commits may
+	// be lost with the machine.
+	DurabilityProcess
+)
 
 // DB is a SQLite store. It is safe for concurrent use.
 type DB struct {
@@ -60,12 +80,19 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if opts.ReaderCacheMiB <= 0 {
 		opts.ReaderCacheMiB = 2
 	}
+	sync := "synchronous(FULL)"
+	if opts.Durability == DurabilityProcess {
+		sync = "synchronous(NORMAL)"
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
 	pragmas := func(cacheMiB int, extra ...string) string {
 		q := url.Values{}
 		ps := []string{
-			"busy_timeout(10000)",
+			fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()),
 			"journal_mode(WAL)",
-			"synchronous(NORMAL)",
+			sync,
 			fmt.Sprintf("cache_size(%d)", -cacheMiB*1024),
 			"temp_store(MEMORY)",
 			"wal_autocheckpoint(65536)",
@@ -170,6 +197,16 @@ func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		return prev.(*sql.Stmt), nil
 	}
 	return st, nil
+}
+
+// busy wraps SQLite's "database is locked" (another connection or process
+// holds the write lock past the busy timeout) as store.ErrBusy.
+func busy(err error) error {
+	var se *msqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_BUSY {
+		return fmt.Errorf("%w: %w", store.ErrBusy, err)
+	}
+	return err
 }
 
 // CheckpointInterval is how often Run checkpoints the write-ahead log.

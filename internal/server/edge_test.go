@@ -2,16 +2,21 @@ package server_test
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/pricing"
 	"github.com/tailorhq/tailor/internal/server"
 	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
 
 // nanPricer answers with estimates that are not numbers, as the analyses
@@ -147,5 +152,47 @@ func TestKeyHeaders(t *testing.T) {
 		if got := rec.Header().Get("WWW-Authenticate"); (rec.Code == 401) != (got == `Bearer realm="tailor"`) {
 			t.Errorf("%s: %d with WWW-Authenticate %q", tc.name, rec.Code, got)
 		}
+	}
+}
+
+// TestBusyStoreIs503 holds the store's write lock from another connection
+// (another process importing): a batch answers 503 with Retry-After and
+// the error body, not 500, and writes nothing.
+func TestBusyStoreIs503(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "tailor.db")
+	db, err := sqlite.Open(ctx, path, sqlite.Options{BusyTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv, err := server.New(db, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/v1/events", strings.NewReader(goodEvents))
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, req)
+	var e errResp
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || rec.Code != http.StatusServiceUnavailable || e.Error.Code != "unavailable" ||
+		rec.Header().Get("Retry-After") == "" {
+		t.Errorf("a write while another process holds the store: %d %s (Retry-After %q)", rec.Code, rec.Body, rec.Header().Get("Retry-After"))
+	}
+	conn.ExecContext(ctx, "ROLLBACK")
+	if c, _ := db.Counts(ctx); c.Events != 0 {
+		t.Errorf("%d events written", c.Events)
 	}
 }
