@@ -239,6 +239,9 @@ func (r *Rules) checkID(id string, required bool) string {
 	if strings.TrimSpace(id) == "" {
 		return "must not be blank"
 	}
+	if id == "." || id == ".." {
+		return fmt.Sprintf("%q cannot be used: a URL path would read it as a folder (/v1/items/%s)", id, id)
+	}
 	for _, c := range id {
 		if unicode.IsControl(c) {
 			return fmt.Sprintf("contains the control character %U", c)

@@ -89,6 +89,9 @@ func TestCheckItem(t *testing.T) {
 		{name: "bool attribute", item: tailor.Item{ID: "i", Attributes: map[string]any{"new": true}}, fields: []string{"attributes.new"}},
 		{name: "long title", item: tailor.Item{ID: "i", Title: strings.Repeat("t", 1025)}, fields: []string{"title"}},
 		{name: "bad utf8 description", item: tailor.Item{ID: "i", Description: "\xc3"}, fields: []string{"description"}},
+		{name: "dot id", item: tailor.Item{ID: "."}, fields: []string{"id"}},
+		{name: "dot-dot id", item: tailor.Item{ID: ".."}, fields: []string{"id"}},
+		{name: "dots in an id", item: tailor.Item{ID: "a..b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
