@@ -43,6 +43,8 @@ type Service struct {
 	once  sync.Once
 	mu    sync.Mutex      // one refresh at a time
 	seen  store.Signature // what the store held at the last refresh
+	// changed asks Run for a refresh before the next tick (Changed).
+	changed chan struct{}
 }
 
 // ErrRead is wrapped by the errors of reading the store: the analyses
@@ -55,7 +57,18 @@ func New(src Source, every time.Duration) *Service {
 	if every <= 0 {
 		every = time.Minute
 	}
-	return &Service{src: src, every: every, ready: make(chan struct{})}
+	return &Service{src: src, every: every, ready: make(chan struct{}), changed: make(chan struct{}, 1)}
+}
+
+// Changed tells the service that records were deleted, so that Run
+// refreshes the snapshot now rather than at its next tick: a deleted
+// shopper or item leaves the analyses within a refresh. Calls while a
+// refresh is pending are one request. It does not block.
+func (s *Service) Changed() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Run builds the first snapshot, then refreshes it every interval while
@@ -72,6 +85,7 @@ func (s *Service) Run(ctx context.Context, report func(error)) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.changed:
 		}
 	}
 }

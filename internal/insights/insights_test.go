@@ -117,3 +117,61 @@ func TestEmptyStore(t *testing.T) {
 		t.Errorf("CLV of an empty store: %v", err)
 	}
 }
+
+// TestDeletionLeavesTheAnalyses runs the service with an hourly tick:
+// after a shopper is deleted and Changed is called, RFM stops listing
+// them within five seconds.
+func TestDeletionLeavesTheAnalyses(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	price := 4.0
+	var events []tailor.Event
+	for u := range 10 {
+		for d := 0; d < 200; d += 10 + u {
+			events = append(events, tailor.Event{ID: fmt.Sprint(u, "-", d), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: "tea",
+				Type: tailor.Purchase, UnitPrice: &price, OrderID: fmt.Sprint(u, "-", d), Timestamp: t0.AddDate(0, 0, d)})
+		}
+	}
+	if err := db.Update(ctx, func(w store.Writer) error { _, err := w.InsertEvents(ctx, events); return err }); err != nil {
+		t.Fatal(err)
+	}
+	svc := New(db, time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx, nil) }()
+	listed := func(user tailor.UserID) bool {
+		_, rows, err := svc.RFM(ctx, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.User == string(user) {
+				return true
+			}
+		}
+		return false
+	}
+	if !listed("u3") {
+		t.Fatal("u3 is not in RFM before the deletion")
+	}
+	if _, err := db.DeleteUser(ctx, "u3"); err != nil {
+		t.Fatal(err)
+	}
+	svc.Changed()
+	deadline := time.Now().Add(5 * time.Second)
+	for listed("u3") {
+		if time.Now().After(deadline) {
+			t.Fatal("u3 is still in RFM 5 s after the deletion")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

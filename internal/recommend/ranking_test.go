@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 	"weak"
@@ -229,4 +230,88 @@ func TestCachesDoNotPinOldBuilds(t *testing.T) {
 		t.Error("the replaced shop models are still reachable")
 	}
 	runtime.KeepAlive(e) // the histories stay cached through the collection
+}
+
+// TestDeletionReachesEveryList deletes an item and a shopper the way the
+// API does (from the store, then telling the engine), with every cache
+// and shop model warm: at once, no list offers the item, and the shopper
+// has no purchases to buy again, before any rebuild.
+func TestDeletionReachesEveryList(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	items := randomShop(t, db)
+	activate(t, db, "ease")
+	e, err := New(db, Options{Lookup: all.Lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rebuildShop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type list struct {
+		name string
+		ask  func() (*Response, error)
+	}
+	var lists []list
+	for u := range 60 {
+		req := Request{User: tailor.UserID(fmt.Sprint("u", u)), N: 20}
+		lists = append(lists, list{"recommendations for " + string(req.User), func() (*Response, error) { return e.Recommend(ctx, req) }},
+			list{"buy again for " + string(req.User), func() (*Response, error) { return e.BuyAgain(ctx, req) }})
+	}
+	for _, it := range items[:50] {
+		id := it.ID
+		lists = append(lists, list{"similar to " + string(id), func() (*Response, error) { return e.Similar(ctx, id, Request{N: 20}) }},
+			list{"bought with " + string(id), func() (*Response, error) { return e.BoughtTogether(ctx, id, Request{N: 20}) }},
+			list{"cart of " + string(id), func() (*Response, error) { return e.CompleteCart(ctx, Request{N: 20, Items: []tailor.ItemID{id}}) }})
+	}
+	lists = append(lists, list{"trending", func() (*Response, error) { return e.Trending(ctx, Request{N: 50}) }})
+	// The most offered item goes.
+	offered := map[tailor.ItemID]int{}
+	for _, l := range lists {
+		resp, err := l.ask()
+		if err != nil {
+			t.Fatalf("%s: %v", l.name, err)
+		}
+		for _, it := range resp.Items {
+			offered[it.ItemID]++
+		}
+	}
+	var gone tailor.ItemID
+	for id, n := range offered {
+		if n > offered[gone] {
+			gone = id
+		}
+	}
+	if _, err := db.DeleteItem(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	e.ItemsDeleted(gone)
+	buyer := tailor.UserID("u0")
+	if resp, _ := e.BuyAgain(ctx, Request{User: buyer, N: 20}); len(resp.Items) == 0 {
+		t.Fatalf("%s has nothing to buy again before the deletion: pick another shopper", buyer)
+	}
+	if _, err := db.DeleteUser(ctx, buyer); err != nil {
+		t.Fatal(err)
+	}
+	e.UsersDeleted(buyer)
+	for _, l := range lists {
+		resp, err := l.ask()
+		if err != nil {
+			if strings.Contains(l.name, string(gone)) {
+				continue // asked about the deleted item itself: not found
+			}
+			t.Fatalf("%s after the deletion: %v", l.name, err)
+		}
+		for _, it := range resp.Items {
+			if it.ItemID == gone {
+				t.Errorf("%s offers the deleted item %s", l.name, gone)
+			}
+		}
+	}
+	if resp, err := e.BuyAgain(ctx, Request{User: buyer, N: 20}); err != nil || len(resp.Items) > 0 {
+		t.Errorf("buy again for the deleted shopper: %v, %v", resp.Items, err)
+	}
 }

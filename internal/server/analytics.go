@@ -21,6 +21,9 @@ type Analyst interface {
 	Profile(ctx context.Context, user tailor.UserID) (*insights.Profile, error)
 	AllSegments(ctx context.Context) (map[tailor.UserID]insights.Segments, error)
 	Apply(ctx context.Context, w insights.Writer) ([]tailor.UserID, error)
+	// Changed says that records were deleted: the analyses refresh soon,
+	// without the deleted ones.
+	Changed()
 }
 
 // SegmentsBody is the body of the segments endpoints: shoppers per

@@ -317,6 +317,9 @@ func (s *Server) deleteItem(r *http.Request) (any, error) {
 	if s.rec != nil {
 		s.rec.ItemsDeleted(tailor.ItemID(id))
 	}
+	if s.an != nil {
+		s.an.Changed()
+	}
 	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
 }
 
@@ -340,6 +343,9 @@ func (s *Server) deleteUser(r *http.Request) (any, error) {
 	}
 	if s.rec != nil {
 		s.rec.UsersDeleted(tailor.UserID(id))
+	}
+	if s.an != nil {
+		s.an.Changed()
 	}
 	return DeleteResult{Deleted: id, EventsDeleted: n}, nil
 }
