@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/tailorhq/tailor"
 )
@@ -15,11 +17,13 @@ import (
 //   - a \u escape of half a surrogate pair, which encoding/json turns into
 //     U+FFFD, so that two different ids would become one;
 //   - in the row objects (depth rows: 0 for a text that is one row, 1 for
-//     an array of rows), a key that matches one of fields only when case
-//     is ignored (encoding/json matches names case-insensitively).
+//     an array of rows), a key that matches one of the fields only when
+//     case is ignored (encoding/json matches names case-insensitively),
+//     and a time field given as Go's zero time 0001-01-01T00:00:00Z, which
+//     decodes to the same value as a time not given at all.
 //
 // b must be valid JSON (checkText runs after a decode succeeded).
-func checkText(b []byte, rows int, fields []string) *tailor.FieldError {
+func checkText(b []byte, rows int, fields rowFields) *tailor.FieldError {
 	type object struct {
 		keys []string
 		set  map[string]bool // once keys is long
@@ -78,9 +82,22 @@ func checkText(b []byte, rows int, fields []string) *tailor.FieldError {
 					return &tailor.FieldError{Field: name, Reason: "given twice in one object"}
 				}
 				if top == rows {
-					for _, f := range fields {
+					for _, f := range fields.names {
 						if name != f && strings.EqualFold(name, f) {
 							return &tailor.FieldError{Field: name, Reason: fmt.Sprintf("unknown field (names are case-sensitive: %q)", f)}
+						}
+					}
+					if slices.Contains(fields.times, name) && k+1 < len(b) {
+						v := k + 1
+						for v < len(b) && (b[v] == ' ' || b[v] == '\t' || b[v] == '\n' || b[v] == '\r') {
+							v++
+						}
+						if v < len(b) && b[v] == '"' {
+							if end, _, fe := scanString(b, v+1); fe == nil {
+								if t, err := time.Parse(time.RFC3339Nano, string(b[v+1:end])); err == nil && t.IsZero() {
+									return &tailor.FieldError{Field: name, Reason: "0001-01-01T00:00:00Z is not accepted: it reads as no time at all (leave the field out for the time of receipt)"}
+								}
+							}
 						}
 					}
 				}
@@ -140,28 +157,38 @@ func hex4(h []byte) int {
 	return v
 }
 
+// rowFields are the JSON names of a row type's fields, and those of them
+// that hold a time.Time.
+type rowFields struct{ names, times []string }
+
 // jsonNames returns the JSON names of t's fields, those of embedded
 // structs included.
-func jsonNames(t reflect.Type) []string {
+func jsonNames(t reflect.Type) rowFields {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
+	var out rowFields
 	if t.Kind() != reflect.Struct {
-		return nil
+		return out
 	}
-	var out []string
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		switch {
 		case name == "-":
+			continue
 		case f.Anonymous && name == "":
-			out = append(out, jsonNames(f.Type)...)
+			sub := jsonNames(f.Type)
+			out.names, out.times = append(out.names, sub.names...), append(out.times, sub.times...)
+			continue
 		case !f.IsExported():
+			continue
 		case name == "":
-			out = append(out, f.Name)
-		default:
-			out = append(out, name)
+			name = f.Name
+		}
+		out.names = append(out.names, name)
+		if f.Type == reflect.TypeFor[time.Time]() {
+			out.times = append(out.times, name)
 		}
 	}
 	return out

@@ -27,6 +27,9 @@ func TestStrictJSON(t *testing.T) {
 		{"other case", `{"id":"e6","Item_ID":"i","type":"view","timestamp":"2024-05-01T12:00:00Z"}`, "Item_ID", "case-sensitive"},
 		{"lone high surrogate", `{"id":"x\ud800","item_id":"i","type":"view","timestamp":"2024-05-01T12:00:00Z"}`, "", "surrogate"},
 		{"lone low surrogate", `{"id":"x\udfff","item_id":"i","type":"view","timestamp":"2024-05-01T12:00:00Z"}`, "", "surrogate"},
+		{"zero time", `{"id":"e7","item_id":"i","type":"view","timestamp":"0001-01-01T00:00:00Z"}`, "timestamp", "no time at all"},
+		{"zero time with an offset", `{"id":"e8","item_id":"i","type":"view","timestamp" : "0001-01-01T00:00:00.000Z"}`, "timestamp", "no time at all"},
+		{"no time", `{"id":"e9","item_id":"i","type":"view"}`, "", ""},
 		{"high then not low", `{"id":"x\ud800\u0041","item_id":"i","type":"view","timestamp":"2024-05-01T12:00:00Z"}`, "", "surrogate"},
 	} {
 		_, bad, err := DecodeArray[tailor.Event](strings.NewReader("["+ok+",\n"+tc.row+"]"), 10)

@@ -85,6 +85,7 @@ func TestStrictBodies(t *testing.T) {
 		{"trailing data", "/v1/events", event + `{"x":1}`, "application/json", http.StatusBadRequest, "after"},
 		{"duplicate key", "/v1/events", `[{"id":"e2","id":"e3","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`, "application/json", http.StatusBadRequest, "twice"},
 		{"other case", "/v1/events", `[{"ID":"e4","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`, "application/json", http.StatusBadRequest, "case-sensitive"},
+		{"zero time", "/v1/events", `[{"id":"e5","item_id":"i1","type":"view","timestamp":"0001-01-01T00:00:00Z"}]`, "application/json", http.StatusBadRequest, "timestamp: 0001-01-01T00:00:00Z"},
 		{"half a surrogate", "/v1/events", `[{"id":"x\ud800","item_id":"i1","type":"view","timestamp":"2026-11-28T10:00:00Z"}]`, "application/json", http.StatusBadRequest, "surrogate"},
 		{"body: trailing data", "/v1/pricing/recommendations", `{"items":[{"item_id":"a"}]} []`, "application/json", http.StatusBadRequest, "after"},
 		{"body: duplicate key", "/v1/pricing/recommendations", `{"items":[{"item_id":"a","item_id":"b"}]}`, "application/json", http.StatusBadRequest, "item_id: given twice"},
