@@ -50,6 +50,23 @@ func randomShop(t *testing.T, db *sqlite.DB) []tailor.Item {
 	return items
 }
 
+// warmEngine starts an engine over db with its shop models built.
+func warmEngine(t *testing.T, db *sqlite.DB, opts Options) *Engine {
+	t.Helper()
+	ctx := context.Background()
+	e, err := New(db, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rebuildShop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestRankingCache checks that personal, buy-again and similar-item lists
 // filtered from a cached ranking are the lists the models give when asked
 // with the rules:
@@ -61,19 +78,7 @@ func TestRankingCache(t *testing.T) {
 	db := testStore(t)
 	items := randomShop(t, db)
 	activate(t, db, "ease")
-	engine := func(ranking int) *Engine {
-		e, err := New(db, Options{Lookup: all.Lookup, Ranking: ranking})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.rebuildShop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return e
-	}
+	engine := func(ranking int) *Engine { return warmEngine(t, db, Options{Lookup: all.Lookup, Ranking: ranking}) }
 	off, short, def := engine(-1), engine(12), engine(0)
 	two, nine := 2.0, 9.0
 	empty := []tailor.EventType{}
@@ -186,16 +191,7 @@ func TestCachesDoNotPinOldBuilds(t *testing.T) {
 	db := testStore(t)
 	randomShop(t, db)
 	activate(t, db, "ease")
-	e, err := New(db, Options{Lookup: all.Lookup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.rebuildShop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e := warmEngine(t, db, Options{Lookup: all.Lookup})
 	for u := range 60 {
 		req := Request{User: tailor.UserID(fmt.Sprint("u", u)), N: 10}
 		if _, err := e.Recommend(ctx, req); err != nil {
@@ -241,16 +237,7 @@ func TestDeletionReachesEveryList(t *testing.T) {
 	db := testStore(t)
 	items := randomShop(t, db)
 	activate(t, db, "ease")
-	e, err := New(db, Options{Lookup: all.Lookup})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.rebuildShop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	e := warmEngine(t, db, Options{Lookup: all.Lookup})
 	type list struct {
 		name string
 		ask  func() (*Response, error)
