@@ -21,6 +21,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/all"
 	protocols "github.com/tailorhq/tailor/internal/protocol/all"
+	"github.com/tailorhq/tailor/internal/store"
 )
 
 // splitFlags are the flags that set eval.Options, each honoured by the
@@ -110,7 +111,7 @@ func newEvalCmd(stdout io.Writer) *cobra.Command {
 	var (
 		ds, protocol, models, ks, jsonPath, htmlPath string
 		params, configs                              []string
-		tune                                         bool
+		tune, save                                   bool
 		carves                                       int
 		seed                                         uint64
 		opts                                         eval.Options
@@ -148,6 +149,12 @@ Protocols:
 			if err != nil {
 				return usageError{fmt.Errorf("--protocol: %w", err)}
 			}
+			if _, isStore, err := storeDir(ds); save && (err != nil || !isStore) {
+				if err != nil {
+					return err
+				}
+				return usageError{fmt.Errorf("--save keeps the report in the evaluated store: it needs --dataset store:DATA-DIR, not %s", ds)}
+			}
 			if err := checkSplitFlags(cmd.Flags(), p); err != nil {
 				return err
 			}
@@ -179,6 +186,12 @@ Protocols:
 			}
 			rep := eval.Report{Dataset: ds, Protocol: p.Name, Seed: seed, Folds: len(folds), Ks: cutoffs, Results: results}
 			printEval(stdout, rep, cutoffs)
+			if save {
+				if err := saveEvalReport(ctx, ds, rep); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "Kept as the store's latest evaluation report (the dashboard shows it).\n")
+			}
 			return writeReports(rep, jsonPath, htmlPath)
 		},
 	}
@@ -189,6 +202,7 @@ Protocols:
 	f.StringVar(&ks, "k", "", "comma-separated cut-offs (default: the protocol's)")
 	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
 	f.StringVar(&jsonPath, "json", "", "also write the results as JSON to this file")
+	f.BoolVar(&save, "save", false, "with --dataset store:DATA-DIR, keep the results in that store as its latest evaluation report (the admin dashboard shows it)")
 	f.StringVar(&htmlPath, "report", "", "also write a self-contained HTML report with charts to this file")
 	f.StringArrayVar(&params, "params", nil, `a model's parameters, MODEL={"name": value, ...}; repeat for several models`)
 	f.StringArrayVar(&configs, "config", nil, "use the parameters in a file written by 'tailor tune'; repeat for several models")
@@ -348,6 +362,57 @@ func (d dateFlag) Set(s string) error {
 }
 
 func (dateFlag) Type() string { return "date" }
+
+// evaluateStore runs the temporal protocol (the last 20% of the events by
+// time held out) over the store in dir for the models, and keeps the
+// results as the store's latest evaluation report.
+func evaluateStore(ctx context.Context, dir string, models []string, seed uint64) (eval.Report, error) {
+	spec := "store:" + dir
+	p, err := protocols.Lookup("temporal")
+	if err != nil {
+		return eval.Report{}, err
+	}
+	var cands []eval.Candidate
+	for _, m := range models {
+		info, err := all.Lookup(m)
+		if err != nil {
+			return eval.Report{}, err
+		}
+		cands = append(cands, eval.Candidate{Info: info})
+	}
+	data, folds, err := splitData(ctx, spec, p, eval.Options{CutoffFraction: 0.8, Seed: seed})
+	if err != nil {
+		return eval.Report{}, err
+	}
+	results, err := eval.Run(ctx, folds, cands, eval.RunOptions{Ks: p.Ks, Seed: seed, FullRanking: p.FullRanking, WholeCatalog: p.WholeCatalog, Categories: data.Categories})
+	if err != nil {
+		return eval.Report{}, err
+	}
+	rep := eval.Report{Dataset: spec, Protocol: p.Name, Seed: seed, Folds: len(folds), Ks: p.Ks, Results: results}
+	return rep, saveEvalReport(ctx, spec, rep)
+}
+
+// saveEvalReport keeps rep as the latest evaluation report of the store
+// named by spec ("store:DATA-DIR").
+func saveEvalReport(ctx context.Context, spec string, rep eval.Report) error {
+	dir, _, err := storeDir(spec)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("encode the evaluation report: %w", err)
+	}
+	db, err := openStore(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.PutReport(ctx, store.Report{Kind: "evaluation", Body: body}); err != nil {
+		return fmt.Errorf("--save: %w", err)
+	}
+	return nil
+}
 
 // storeDir returns the data folder of a "store:DATA-DIR" spec.
 func storeDir(spec string) (string, bool, error) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/tailorhq/tailor/internal/server"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/train"
+	"github.com/tailorhq/tailor/internal/webui"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -72,6 +74,7 @@ new version on that schedule and activates it.`,
 	cmd.Flags().StringVar(&modelName, "model", "", "model to retrain (default: what 'tailor train' picks for the data)")
 	cmd.Flags().Var(levelFlag{&so.logLevel}, "log-level", "log level: debug (a line per request), info, warn or error")
 	cmd.Flags().StringVar(&params, "params", "", "the retrained model's parameters as JSON")
+	cmd.Flags().StringVar(&so.webuiDir, "webui-dir", "", "serve the web UI's files from this folder (internal/webui/assets of a checkout) instead of the built-in copy, to edit them without rebuilding")
 	return cmd
 }
 
@@ -81,6 +84,8 @@ type serveOptions struct {
 	train        train.Options
 	historyTTL   time.Duration // 0: the engine's default
 	logLevel     slog.Level
+	// webuiDir, if set, serves the web UI's assets from this folder.
+	webuiDir string
 	// warm, if set, is called once the engine has built its background
 	// models (search index, content vectors, session model).
 	warm func()
@@ -101,6 +106,35 @@ func (f levelFlag) Set(s string) error {
 }
 
 func (levelFlag) Type() string { return "level" }
+
+// withWebUI mounts the storefront and the dashboard beside the API, unless
+// the configuration turns them off. The storefront's key must be a read
+// key: every shopper's browser sees it.
+func withWebUI(api http.Handler, cfg *config.Config, keys []server.Key, dir string) (http.Handler, error) {
+	if cfg.WebUI.Disabled {
+		return api, nil
+	}
+	sk := cfg.WebUI.StorefrontKey
+	if sk != "" {
+		i := slices.IndexFunc(keys, func(k server.Key) bool { return k.SHA256 == config.HashKey(sk) })
+		if i < 0 {
+			return nil, fmt.Errorf("webui.storefront_key: not one of the API keys (list its hash with the role read)")
+		}
+		if keys[i].Role != server.RoleRead {
+			return nil, fmt.Errorf("webui.storefront_key: the key %q has the role %s; shoppers' browsers see this key, so it must have the role read", keys[i].Name, keys[i].Role)
+		}
+	}
+	ui, err := webui.Handler(webui.Options{Dir: dir, Demo: len(keys) == 0, StorefrontKey: sk})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	for _, p := range webui.Patterns() {
+		mux.Handle(p, ui)
+	}
+	mux.Handle("/", api)
+	return mux, nil
+}
 
 // cfgWeights converts the configuration's event weights.
 func cfgWeights(cfg *config.Config) map[tailor.EventType]float64 {
@@ -166,12 +200,16 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	if err != nil {
 		return err
 	}
+	handler, err := withWebUI(h, cfg, keys, so.webuiDir)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           h,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -179,6 +217,9 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	fmt.Fprintf(stdout, "Tailor API listening on http://%s (health: /healthz, API description: /openapi.json)\n", ln.Addr())
+	if !cfg.WebUI.Disabled {
+		fmt.Fprintf(stdout, "Storefront: http://%s/   Admin dashboard: http://%s/admin\n", ln.Addr(), ln.Addr())
+	}
 	if ready != nil {
 		ready(ln.Addr())
 	}

@@ -24,6 +24,17 @@ type Config struct {
 	Server ServerConfig `toml:"server"`
 	Events EventsConfig `toml:"events"`
 	Auth   AuthConfig   `toml:"auth"`
+	WebUI  WebUIConfig  `toml:"webui"`
+}
+
+// WebUIConfig configures the storefront (/) and dashboard (/admin) pages.
+type WebUIConfig struct {
+	// Disabled turns both pages off; the API is served alone.
+	Disabled bool `toml:"disabled"`
+	// StorefrontKey is the key the storefront's pages call the API with
+	// when keys are configured. Every shopper's browser sees it, so it must
+	// be one of the auth.keys with the role read, never write or admin.
+	StorefrontKey string `toml:"storefront_key"`
 }
 
 // ServerConfig configures the HTTP API.
@@ -182,6 +193,15 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: the same key is listed twice", field))
 		}
 		seen[k.SHA256] = true
+	}
+	if key := c.WebUI.StorefrontKey; key != "" {
+		i := slices.IndexFunc(c.Auth.Keys, func(k KeyConfig) bool { return k.SHA256 == HashKey(key) })
+		switch {
+		case i < 0:
+			errs = append(errs, errors.New("webui.storefront_key: not one of auth.keys (list its hash with the role read)"))
+		case c.Auth.Keys[i].Role != "read":
+			errs = append(errs, fmt.Errorf("webui.storefront_key: the key %q has the role %s; shoppers' browsers see this key, so it must have the role read", c.Auth.Keys[i].Name, c.Auth.Keys[i].Role))
+		}
 	}
 	return errors.Join(errs...)
 }

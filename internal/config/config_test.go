@@ -39,14 +39,16 @@ func TestLoadGood(t *testing.T) {
 
 func TestLoadBad(t *testing.T) {
 	want := map[string]string{
-		"unknown_key":    "unknown keys: server.listen",
-		"bad_role":       `auth.keys[0].role: "root"`,
-		"plain_key":      "auth.keys[0].sha256",
-		"bad_duration":   "max_future",
-		"bad_type":       `"Add To Cart"`,
-		"bad_batch":      "server.max_batch",
-		"bad_durability": `server.durability: "fast"`,
-		"bad_exclude":    "events.exclude_from_recommendations[0]",
+		"unknown_key":            "unknown keys: server.listen",
+		"bad_role":               `auth.keys[0].role: "root"`,
+		"plain_key":              "auth.keys[0].sha256",
+		"bad_duration":           "max_future",
+		"bad_type":               `"Add To Cart"`,
+		"bad_batch":              "server.max_batch",
+		"bad_durability":         `server.durability: "fast"`,
+		"bad_exclude":            "events.exclude_from_recommendations[0]",
+		"storefront_admin_key":   `webui.storefront_key: the key "shop-admin" has the role admin`,
+		"storefront_unknown_key": "webui.storefront_key: not one of auth.keys",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -166,7 +167,24 @@ func Import(ctx context.Context, t Target, paths []string, opts Options) (*Repor
 		return report, err
 	}
 	report.Items, report.Users, report.Events = c.Items, c.Users, c.Events
+	if rs, ok := t.(store.ReportStore); ok {
+		// The data is stored whatever happens here: a report that cannot be
+		// kept is a note, not a failed import.
+		if err := saveReport(ctx, rs, report); err != nil {
+			report.Notes = append(report.Notes, "the report was not kept in the store: "+err.Error())
+		}
+	}
 	return report, nil
+}
+
+// saveReport keeps the report as the store's latest "import" report, which
+// the dashboard shows.
+func saveReport(ctx context.Context, rs store.ReportStore, report *Report) error {
+	body, err := json.Marshal(report)
+	if err != nil {
+		return fmt.Errorf("encode the import report: %w", err)
+	}
+	return rs.PutReport(ctx, store.Report{Kind: "import", Body: body})
 }
 
 // estimateRows guesses how many rows the inputs hold from their size: 50

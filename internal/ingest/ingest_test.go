@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,18 @@ func TestImportFormats(t *testing.T) {
 			got := summary(run(t, db, tt.format, tt.paths...))
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("report (-want +got):\n%s", diff)
+			}
+			// The store keeps the report as its latest import report.
+			kept, err := db.Report(context.Background(), "import")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back ingest.Report
+			if err := json.Unmarshal(kept.Body, &back); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, summary(&back)); diff != "" {
+				t.Errorf("kept report (-want +got):\n%s", diff)
 			}
 			// Importing again stores no new event: each is a duplicate.
 			again := run(t, db, tt.format, tt.paths...)

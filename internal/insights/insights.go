@@ -140,6 +140,41 @@ type snapshot struct {
 	baseline   map[tailor.ItemID]pricing.Baseline
 	elasticity map[tailor.ItemID]*pricing.Elasticity
 	priceErr   error
+
+	// memo keeps the analyses already asked of this snapshot, by their
+	// parameters (at most maxMemo of them): the snapshot does not change,
+	// so neither do they, and a dashboard asks for the same ones each time.
+	memo     sync.Map // string → *memoEntry
+	memoSize atomic.Int32
+}
+
+// maxMemo bounds the analyses a snapshot keeps: parameters come from
+// requests, and each set is a new entry.
+const maxMemo = 64
+
+type memoEntry struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// memoize returns f's result for key, computed once per snapshot. The
+// result is shared: callers must not change it.
+func memoize[T any](sn *snapshot, key string, f func() (T, error)) (T, error) {
+	e, ok := sn.memo.Load(key)
+	if !ok {
+		if sn.memoSize.Load() >= maxMemo {
+			return f()
+		}
+		var loaded bool
+		if e, loaded = sn.memo.LoadOrStore(key, &memoEntry{}); !loaded {
+			sn.memoSize.Add(1)
+		}
+	}
+	m := e.(*memoEntry)
+	m.once.Do(func() { m.v, m.err = f() })
+	v, _ := m.v.(T)
+	return v, m.err
 }
 
 // pricing estimates the elasticities once per snapshot.
@@ -307,7 +342,7 @@ func (s *Service) RFM(ctx context.Context, at time.Time) (time.Time, []analytics
 	if at.After(sn.end.AddDate(1, 0, 0)) {
 		return at, nil, fmt.Errorf("rfm: the reference date %s is more than a year after the last purchase (%s)", at.Format(time.DateOnly), sn.end.Format(time.DateOnly))
 	}
-	rows, err := analytics.ComputeRFM(sn.purchases(), at)
+	rows, err := memoize(sn, "rfm "+at.Format(time.RFC3339), func() ([]analytics.RFM, error) { return analytics.ComputeRFM(sn.purchases(), at) })
 	return at, rows, err
 }
 
@@ -317,7 +352,7 @@ func (s *Service) Cohorts(ctx context.Context, period string) ([]analytics.Cohor
 	if err != nil {
 		return nil, err
 	}
-	return analytics.Cohorts(sn.purchases(), period)
+	return memoize(sn, "cohorts "+period, func() ([]analytics.Cohort, error) { return analytics.Cohorts(sn.purchases(), period) })
 }
 
 // Funnel computes a funnel over all events.
@@ -327,13 +362,16 @@ func (s *Service) Funnel(ctx context.Context, opts analytics.FunnelOptions) (*an
 		return nil, err
 	}
 	opts.Categories = func(id tailor.ItemID) []string { return sn.item(id).Categories }
-	// The events of the steps' types, as tailor.Events, for this request.
-	var events []tailor.Event
-	_ = sn.data.Chunks(4096, func(e *dataset.Event) bool { return slices.Contains(opts.Steps, sn.data.Type(e)) }, func(es []tailor.Event) error {
-		events = append(events, es...)
-		return nil
+	key := fmt.Sprintf("funnel %q %d %t", opts.Steps, opts.Window, opts.BySession)
+	return memoize(sn, key, func() (*analytics.Funnel, error) {
+		// The events of the steps' types, as tailor.Events.
+		var events []tailor.Event
+		_ = sn.data.Chunks(4096, func(e *dataset.Event) bool { return slices.Contains(opts.Steps, sn.data.Type(e)) }, func(es []tailor.Event) error {
+			events = append(events, es...)
+			return nil
+		})
+		return analytics.ComputeFunnel(events, opts)
 	})
-	return analytics.ComputeFunnel(events, opts)
 }
 
 // CLV returns the lifetime-value fit and predictions.
@@ -480,8 +518,9 @@ func (s *Service) Profile(ctx context.Context, user tailor.UserID) (*Profile, er
 	at, rows, err := s.RFM(ctx, time.Time{})
 	if err == nil {
 		if i := slices.IndexFunc(rows, func(r analytics.RFM) bool { return r.User == string(user) }); i >= 0 {
-			p.RFM = &rows[i]
-			p.Segment = rows[i].Segment
+			r := rows[i] // rows are shared: copy
+			p.RFM = &r
+			p.Segment = r.Segment
 		}
 	} else {
 		p.Notes = append(p.Notes, err.Error())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/analytics"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
@@ -173,5 +174,76 @@ func TestDeletionLeavesTheAnalyses(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The analyses of one snapshot are computed once per set of parameters,
+// up to maxMemo sets; a new snapshot computes them anew.
+func TestMemoizedAnalyses(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	price := 3.0
+	var events []tailor.Event
+	for u := range 12 {
+		for d := 0; d < 120; d += 9 + u {
+			user := tailor.UserID(fmt.Sprint("u", u))
+			events = append(events,
+				tailor.Event{ID: fmt.Sprint("v", u, "-", d), UserID: user, ItemID: "jar", Type: tailor.View, Timestamp: t0.AddDate(0, 0, d)},
+				tailor.Event{ID: fmt.Sprint("p", u, "-", d), UserID: user, ItemID: "jar", Type: tailor.Purchase, UnitPrice: &price,
+					OrderID: fmt.Sprint(u, "-", d), Timestamp: t0.AddDate(0, 0, d).Add(time.Hour)})
+		}
+	}
+	if err := db.Update(ctx, func(w store.Writer) error { _, err := w.InsertEvents(ctx, events); return err }); err != nil {
+		t.Fatal(err)
+	}
+	svc := New(db, time.Hour)
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	opts := analytics.FunnelOptions{Steps: []tailor.EventType{tailor.View, tailor.Purchase}}
+	f1, err := svc.Funnel(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, _ := svc.Funnel(ctx, opts)
+	if f1 != f2 {
+		t.Error("the same funnel was computed twice on one snapshot")
+	}
+	if f3, _ := svc.Funnel(ctx, analytics.FunnelOptions{Steps: opts.Steps, BySession: true}); f3 == f1 || f3.By != "session" {
+		t.Errorf("another funnel's options gave %+v", f3)
+	}
+	c1, _ := svc.Cohorts(ctx, "week")
+	c2, _ := svc.Cohorts(ctx, "month")
+	if len(c1) <= len(c2) {
+		t.Errorf("%d weekly and %d monthly cohorts", len(c1), len(c2))
+	}
+	// Past the bound, answers are still right, just not kept.
+	for w := range 2 * maxMemo {
+		f, err := svc.Funnel(ctx, analytics.FunnelOptions{Steps: opts.Steps, Window: time.Duration(w+1) * 24 * time.Hour})
+		if err != nil || f.Steps[0].Reached != 12 {
+			t.Fatalf("funnel with a %d-day window: %+v, %v", w+1, f, err)
+		}
+	}
+	if n := svc.snap.Load().memoSize.Load(); n != maxMemo {
+		t.Errorf("the snapshot keeps %d analyses, want %d", n, maxMemo)
+	}
+	// A new shopper's view: the next snapshot's funnel has them.
+	err = db.Update(ctx, func(w store.Writer) error {
+		_, err := w.InsertEvents(ctx, []tailor.Event{{ID: "new", UserID: "u99", ItemID: "jar", Type: tailor.View, Timestamp: t0.AddDate(0, 0, 130)}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f4, _ := svc.Funnel(ctx, opts); f4 == f1 || f4.Steps[0].Reached != 13 || f1.Steps[0].Reached != 12 {
+		t.Errorf("after a new view: funnel %+v (before %+v)", f4.Steps, f1.Steps)
 	}
 }

@@ -242,9 +242,22 @@ func (s *Server) postUsers(r *http.Request) (any, error) {
 }
 
 func (s *Server) postEvents(r *http.Request) (any, error) {
+	return s.insertEvents(r, 0, nil)
+}
+
+// insertEvents stores a batch of events: ids and missing timestamps filled
+// in, every row checked by the rules (and first by check, when given, whose
+// errors skip the rules), all or nothing. A batch of more than max events
+// (when max > 0) is refused whole.
+func (s *Server) insertEvents(r *http.Request, max int, check func(*tailor.Event) []tailor.FieldError) (any, error) {
 	now := s.opts.Now()
 	var res store.InsertResult
 	events, err := postBatch(s, r, func(e *tailor.Event) []tailor.FieldError {
+		if check != nil {
+			if errs := check(e); len(errs) > 0 {
+				return errs
+			}
+		}
 		if e.ID == "" {
 			e.ID = ulid.Make().String()
 		}
@@ -253,6 +266,9 @@ func (s *Server) postEvents(r *http.Request) (any, error) {
 		}
 		return s.opts.Rules.CheckEvent(e, now)
 	}, func(w store.Writer, events []tailor.Event) (err error) {
+		if max > 0 && len(events) > max {
+			return badRequest("the batch has %d events; this route takes at most %d", len(events), max)
+		}
 		res, err = w.InsertEvents(r.Context(), events)
 		return err
 	})
@@ -294,14 +310,6 @@ func eventQuery(q *EventsQuery) (store.EventQuery, error) {
 	}
 	eq.Since, eq.Until = q.Since, q.Until
 	return eq, nil
-}
-
-func (s *Server) listItems(r *http.Request, q *PageQuery) (any, error) {
-	p, err := pageRequest(q)
-	if err != nil {
-		return nil, err
-	}
-	return s.db.Items(r.Context(), p)
 }
 
 func (s *Server) getItem(r *http.Request) (any, error) {

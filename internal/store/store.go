@@ -142,6 +142,8 @@ type Store interface {
 	ModelRegistry
 	ScenarioStore
 	ImpressionStore
+	ReportStore
+	Browser
 	// Ping checks that the backend can serve requests.
 	Ping(ctx context.Context) error
 	// Close releases the backend's resources.
@@ -225,6 +227,53 @@ type ImpressionStore interface {
 	AddImpressions(ctx context.Context, counts []Impressions) error
 	// ImpressionCounts returns the counts of the minutes in [from, to).
 	ImpressionCounts(ctx context.Context, from, to time.Time) ([]Impressions, error)
+}
+
+// Report is the latest report of one kind: an import's cleaning report,
+// an evaluation's results. Body is the report as JSON.
+type Report struct {
+	Kind      string          `json:"kind"`
+	CreatedAt time.Time       `json:"created_at"`
+	Body      json.RawMessage `json:"body"`
+}
+
+// ReportStore keeps the latest report of each kind.
+type ReportStore interface {
+	// PutReport replaces the report of its kind; Body must be a JSON
+	// object.
+	PutReport(ctx context.Context, r Report) error
+	// Report returns the latest report of the kind, or ErrNotFound.
+	Report(ctx context.Context, kind string) (Report, error)
+}
+
+// CategoryCount is a category path and how many items it holds, its
+// sub-categories' included.
+type CategoryCount struct {
+	Category string `json:"category"`
+	Items    int    `json:"items"`
+}
+
+// DayCount is the number of events of one type on one day (UTC).
+type DayCount struct {
+	Day    string           `json:"day"`
+	Type   tailor.EventType `json:"type"`
+	Events int              `json:"events"`
+}
+
+// Browser reads the catalog by category and the events by day, for a
+// storefront and a dashboard.
+type Browser interface {
+	// Categories returns every category path and each of its ancestors
+	// with the number of items under it (non-products and hidden items
+	// not counted), in path order.
+	Categories(ctx context.Context) ([]CategoryCount, error)
+	// CategoryItems returns a page of the items under a category path (in
+	// it or in one of its sub-categories), hidden items and non-products
+	// left out, in id order.
+	CategoryItems(ctx context.Context, category string, p PageRequest) (Page[tailor.Item], error)
+	// EventsPerDay counts the events of each type on each UTC day from the
+	// day of since, oldest day first.
+	EventsPerDay(ctx context.Context, since time.Time) ([]DayCount, error)
 }
 
 // PageRequest asks for one page of a list.

@@ -119,6 +119,15 @@ SELECT parts.id, parts.seq, coalesce(substr(models.artifact, parts.seq * 1048576
 FROM parts JOIN models ON models.id = parts.id;
 ALTER TABLE models DROP COLUMN artifact;
 `,
+	// The latest report of each kind (an import's cleaning report, an
+	// evaluation), for the dashboard.
+	`
+CREATE TABLE reports (
+	kind       TEXT PRIMARY KEY,
+	created_at INTEGER NOT NULL,
+	body       TEXT NOT NULL
+);
+`,
 }
 
 // artifactChunk is the size of an artifact's chunks in model_chunks (the

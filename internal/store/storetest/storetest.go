@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ModelRegistry", testModelRegistry},
 		{"Scenarios", testScenarios},
 		{"Impressions", testImpressions},
+		{"Reports", testReports},
+		{"Browse", testBrowse},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,177 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/server"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+func TestCategoriesAndCategoryItems(t *testing.T) {
+	f := newFixture(t, server.Options{})
+	var body server.CategoriesBody
+	if code := f.do("GET", "/v1/categories", "", &body); code != 200 || body.Categories == nil || len(body.Categories) != 0 {
+		t.Fatalf("categories of an empty store: %d %+v", code, body)
+	}
+	items := `[{"id":"a","categories":["Tea/Teapots"]},{"id":"b","categories":["Tea/Cups","Gifts"]},
+		{"id":"c","categories":["Tea"],"hidden":true},{"id":"d","categories":["Teaware"]}]`
+	if code := f.do("POST", "/v1/items", items, nil); code != 200 {
+		t.Fatal(code)
+	}
+	f.do("GET", "/v1/categories", "", &body)
+	want := []store.CategoryCount{{Category: "Gifts", Items: 1}, {Category: "Tea", Items: 2}, {Category: "Tea/Cups", Items: 1},
+		{Category: "Tea/Teapots", Items: 1}, {Category: "Teaware", Items: 1}}
+	if fmt.Sprint(body.Categories) != fmt.Sprint(want) {
+		t.Errorf("categories = %v, want %v", body.Categories, want)
+	}
+	for _, tc := range []struct {
+		query string
+		want  string
+	}{
+		{"?category=Tea", "a b"},
+		{"?category=Tea&limit=1", "a"},
+		{"?category=Tea%2FCups", "b"},
+		{"?category=Nope", ""},
+		{"", "a b c d"},
+	} {
+		var page struct {
+			Data []struct {
+				ID string `json:"id"`
+			} `json:"data"`
+		}
+		if code := f.do("GET", "/v1/items"+tc.query, "", &page); code != 200 {
+			t.Fatalf("%s: %d", tc.query, code)
+		}
+		var ids []string
+		for _, it := range page.Data {
+			ids = append(ids, it.ID)
+		}
+		if got := strings.Join(ids, " "); got != tc.want {
+			t.Errorf("items%s = %q, want %q", tc.query, got, tc.want)
+		}
+	}
+}
+
+func TestStats(t *testing.T) {
+	f := newFixture(t, server.Options{})
+	var st server.Stats
+	if code := f.do("GET", "/v1/stats", "", &st); code != 200 || st.Events != 0 || st.EventsPerDay == nil {
+		t.Fatalf("stats of an empty store: %d %+v", code, st)
+	}
+	events := `[{"user_id":"u1","item_id":"i1","type":"view","timestamp":"2026-11-01T10:00:00Z"},
+		{"user_id":"u1","item_id":"i1","type":"view","timestamp":"2026-11-27T10:00:00Z"},
+		{"user_id":"u1","item_id":"i1","type":"purchase","value":1,"timestamp":"2026-11-27T11:00:00Z"},
+		{"user_id":"u2","item_id":"i2","type":"view","timestamp":"2026-11-28T09:00:00Z"}]`
+	if code := f.do("POST", "/v1/events", events, nil); code != 200 {
+		t.Fatal(code)
+	}
+	if code := f.do("GET", "/v1/stats?days=2", "", &st); code != 200 {
+		t.Fatal(code)
+	}
+	if st.Items != 2 || st.Users != 2 || st.Events != 4 || st.From != "2026-11-27" || st.To != "2026-11-28" ||
+		len(st.EventsPerDay) != 3 || st.EventsByType["view"] != 2 || st.EventsByType["purchase"] != 1 {
+		t.Errorf("stats over 2 days = %+v", st)
+	}
+	f.do("GET", "/v1/stats", "", &st)
+	if st.From != "2026-11-01" || st.EventsByType["view"] != 3 {
+		t.Errorf("stats over 400 days = %+v", st)
+	}
+	for _, q := range []string{"days=0", "days=3661", "days=x", "dayz=3"} {
+		var e errResp
+		if code := f.do("GET", "/v1/stats?"+q, "", &e); code != 400 || e.Error.Message == "" {
+			t.Errorf("stats?%s: %d %+v", q, code, e)
+		}
+	}
+}
+
+func TestReports(t *testing.T) {
+	f := newFixture(t, server.Options{})
+	var e errResp
+	if code := f.do("GET", "/v1/reports/import", "", &e); code != 404 {
+		t.Errorf("missing report: %d %+v", code, e)
+	}
+	if code := f.do("GET", "/v1/reports/secrets", "", &e); code != 400 || !strings.Contains(e.Error.Message, "kind") {
+		t.Errorf("bad kind: %d %+v", code, e)
+	}
+	if err := f.db.PutReport(context.Background(), store.Report{Kind: "import", Body: json.RawMessage(`{"events":3}`)}); err != nil {
+		t.Fatal(err)
+	}
+	var rep store.Report
+	if code := f.do("GET", "/v1/reports/import", "", &rep); code != 200 || rep.Kind != "import" || string(rep.Body) != `{"events":3}` {
+		t.Errorf("import report: %d %+v", code, rep)
+	}
+}
+
+func TestStorefrontEvents(t *testing.T) {
+	f := newFixture(t, server.Options{})
+	good := `[{"user_id":"u1","item_id":"i1","type":"view","recommendation_id":"r1"},
+		{"session_id":"s1","item_id":"i2","type":"add_to_cart"},
+		{"user_id":"u1","item_id":"i2","type":"purchase","value":1,"unit_price":2.5,"order_id":"o1"}]`
+	var res server.EventsResult
+	if code := f.do("POST", "/v1/storefront/events", good, &res, "Origin", "http://example.com", "Sec-Fetch-Site", "same-origin"); code != 200 || res.Inserted != 3 {
+		t.Fatalf("good batch: %d %+v", code, res)
+	}
+	var page store.Page[struct {
+		RecommendationID string `json:"recommendation_id"`
+		Timestamp        string `json:"timestamp"`
+	}]
+	f.do("GET", "/v1/users/u1/events?type=view", "", &page)
+	if len(page.Data) != 1 || page.Data[0].RecommendationID != "r1" || page.Data[0].Timestamp != "2026-11-28T12:00:00Z" {
+		t.Errorf("stored view = %+v", page.Data)
+	}
+	tests := []struct {
+		name, body string
+		header     []string
+		status     int
+		want       string
+	}{
+		{"return", `[{"user_id":"u1","item_id":"i1","type":"view"},{"user_id":"u1","item_id":"i1","type":"return"}]`, nil, 400, "type"},
+		{"custom type", `[{"user_id":"u1","item_id":"i1","type":"wishlist"}]`, nil, 400, "type"},
+		{"timestamp", `[{"user_id":"u1","item_id":"i1","type":"view","timestamp":"2020-01-01T00:00:00Z"}]`, nil, 400, "timestamp"},
+		{"no shopper", `[{"item_id":"i1","type":"view"}]`, nil, 400, "user_id"},
+		{"cross-site", `[{"user_id":"u1","item_id":"i1","type":"view"}]`, []string{"Sec-Fetch-Site", "cross-site"}, 403, "Sec-Fetch-Site"},
+		{"other origin", `[{"user_id":"u1","item_id":"i1","type":"view"}]`, []string{"Origin", "https://evil.test"}, 403, "Origin"},
+		{"too many", "[" + strings.Repeat(`{"user_id":"u1","item_id":"i1","type":"view"},`, 100) + `{"user_id":"u1","item_id":"i1","type":"view"}]`, nil, 400, "at most 100"},
+	}
+	before := f.counts()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e errResp
+			if code := f.do("POST", "/v1/storefront/events", tt.body, &e, tt.header...); code != tt.status {
+				t.Errorf("status %d, want %d (%+v)", code, tt.status, e)
+			}
+			if got, _ := json.Marshal(e.Error); !strings.Contains(string(got), tt.want) {
+				t.Errorf("error %s does not name %q", got, tt.want)
+			}
+		})
+	}
+	if c := f.counts(); c != before {
+		t.Errorf("refused batches wrote: %+v, want %+v", c, before)
+	}
+}
+
+func TestAuthRoute(t *testing.T) {
+	var body server.AuthBody
+	if code := newFixture(t, server.Options{}).do("GET", "/v1/auth", "", &body); code != 200 || !body.Open || body.Role != "admin" {
+		t.Errorf("open server: %d %+v", code, body)
+	}
+	f := newFixture(t, server.Options{Keys: []server.Key{
+		{Name: "shop", Role: server.RoleRead, SHA256: config.HashKey("k-read")},
+		{Name: "ops", Role: server.RoleAdmin, SHA256: config.HashKey("k-admin")},
+	}})
+	for key, want := range map[string]string{"k-read": "shop read", "k-admin": "ops admin"} {
+		body = server.AuthBody{}
+		if code := f.do("GET", "/v1/auth", "", &body, "Authorization", "Bearer "+key); code != 200 || body.Open || body.Name+" "+body.Role != want {
+			t.Errorf("key %s: %d %+v, want %s", key, code, body, want)
+		}
+	}
+	var e errResp
+	if code := f.do("GET", "/v1/auth", "", &e, "Authorization", "Bearer nope"); code != 401 {
+		t.Errorf("a bad key: %d %+v", code, e)
+	}
+}
