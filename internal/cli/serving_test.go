@@ -468,6 +468,22 @@ func TestAnalyticsEndpoints(t *testing.T) {
 		profile.LifetimeValue == nil || profile.Propensity == nil || *profile.Churn != 1-*profile.Propensity {
 		t.Errorf("profile: %d %+v", code, profile)
 	}
+	// The export holds the record, every event and the same profile.
+	var export struct {
+		User   struct{ ID string } `json:"user"`
+		Events []struct {
+			UserID string `json:"user_id"`
+		} `json:"events"`
+		Profile *struct{ Segment string } `json:"profile"`
+	}
+	var events struct {
+		Data []struct{} `json:"data"`
+	}
+	call(t, "GET", base+"/v1/users/12350/events?limit=1000", "", &events)
+	if code := call(t, "GET", base+"/v1/users/12350/export", "", &export); code != 200 || export.User.ID != "12350" ||
+		len(export.Events) == 0 || len(export.Events) != len(events.Data) || export.Profile == nil || export.Profile.Segment != profile.Segment {
+		t.Errorf("export: %d, %d events (of %d), profile %+v", code, len(export.Events), len(events.Data), export.Profile)
+	}
 	// Segments become shopper attributes, and a scenario routes by them.
 	var segs struct {
 		Shoppers int            `json:"shoppers"`

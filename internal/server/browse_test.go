@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/server"
@@ -173,5 +174,57 @@ func TestAuthRoute(t *testing.T) {
 	var e errResp
 	if code := f.do("GET", "/v1/auth", "", &e, "Authorization", "Bearer nope"); code != 401 {
 		t.Errorf("a bad key: %d %+v", code, e)
+	}
+}
+
+func TestExportUser(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, server.Options{})
+	// 1,500 events (more than one page of the store) for u1, a few for u2.
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 1500 {
+		fmt.Fprintf(&b, `{"id":"e%d","user_id":"u1","item_id":"i%d","type":"view","timestamp":"2026-10-%02dT10:00:00Z"},`, i, i%7, 1+i%28)
+	}
+	b.WriteString(`{"id":"x1","user_id":"u2","item_id":"i1","type":"view","timestamp":"2026-10-01T10:00:00Z"}]`)
+	if code := f.do("POST", "/v1/events", b.String(), nil); code != 200 {
+		t.Fatal(code)
+	}
+	if code := f.do("POST", "/v1/users", `[{"id":"u1","attributes":{"email":"u1@example.org"}}]`, nil); code != 200 {
+		t.Fatal(code)
+	}
+	for _, v := range []store.ModelVersion{
+		{ID: "before", Slot: "default", Model: "ease", DataUntil: time.Date(2026, 9, 30, 0, 0, 0, 0, time.UTC)},
+		{ID: "after", Slot: "default", Model: "ease", DataUntil: time.Date(2026, 10, 15, 0, 0, 0, 0, time.UTC)},
+	} {
+		if err := f.db.SaveModel(ctx, v, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out server.UserExport
+	if code := f.do("GET", "/v1/users/u1/export", "", &out); code != 200 {
+		t.Fatalf("export: %d", code)
+	}
+	if out.User.ID != "u1" || out.User.Attributes["email"] != "u1@example.org" || len(out.Events) != 1500 ||
+		fmt.Sprint(out.ModelVersions) != "[after]" || out.ExportedAt.IsZero() {
+		t.Errorf("export: user %+v, %d events, versions %v", out.User, len(out.Events), out.ModelVersions)
+	}
+	seen := map[string]bool{}
+	for _, e := range out.Events {
+		if e.UserID != "u1" || seen[e.ID] {
+			t.Fatalf("event %+v is another shopper's or listed twice", e)
+		}
+		seen[e.ID] = true
+	}
+	var e errResp
+	if code := f.do("GET", "/v1/users/nobody/export", "", &e); code != 404 {
+		t.Errorf("unknown shopper: %d %+v", code, e)
+	}
+	// After the deletion nothing is left to export.
+	if code := f.do("DELETE", "/v1/users/u1", "", nil); code != 200 {
+		t.Fatal(code)
+	}
+	if code := f.do("GET", "/v1/users/u1/export", "", &e); code != 404 {
+		t.Errorf("export after deletion: %d", code)
 	}
 }

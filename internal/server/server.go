@@ -104,7 +104,7 @@ func New(db Backend, opts Options) (*Server, error) {
 	}
 	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux()}
 	s.met = newMetrics(opts.Registerer)
-	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes(), s.browseRoutes())
+	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes(), s.browseRoutes(), s.exportRoutes())
 	for i := range s.routes {
 		rt := &s.routes[i]
 		if rt.query.handle != nil {

@@ -25,22 +25,30 @@ func benchEvents(n, users, items int, prefix string) []tailor.Event {
 	return evs
 }
 
-// BenchmarkInsertEvents measures one transaction of 1,000 events into a
-// store that already holds 100,000, over 10,000 users and 5,000 items.
-func BenchmarkInsertEvents(b *testing.B) {
+// seeded opens a store holding 100,000 events over 10,000 users and 5,000
+// items, closed when the benchmark ends (closing checkpoints the log: not
+// part of what is measured).
+func seeded(b *testing.B) *sqlite.DB {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "tailor.db"), sqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Closing checkpoints the log: not part of what is measured.
-	defer func() { b.StopTimer(); db.Close() }()
+	b.Cleanup(func() { b.StopTimer(); db.Close() })
 	if err := db.Update(ctx, func(w store.Writer) error {
 		_, err := w.InsertEvents(ctx, benchEvents(100000, 10000, 5000, "seed"))
 		return err
 	}); err != nil {
 		b.Fatal(err)
 	}
+	return db
+}
+
+// BenchmarkInsertEvents measures one transaction of 1,000 events into a
+// store that already holds 100,000, over 10,000 users and 5,000 items.
+func BenchmarkInsertEvents(b *testing.B) {
+	ctx := context.Background()
+	db := seeded(b)
 	batches := make([][]tailor.Event, b.N)
 	for i := range batches {
 		batches[i] = benchEvents(1000, 10000, 5000, fmt.Sprintf("b%d", i))
@@ -89,4 +97,21 @@ func BenchmarkConcurrentSingleUpdates(b *testing.B) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// BenchmarkDeleteUser measures deleting one shopper (10 events) from a
+// store of 100,000 events over 10,000 users, with the secure deletion and
+// the log truncation that follows it.
+func BenchmarkDeleteUser(b *testing.B) {
+	ctx := context.Background()
+	db := seeded(b)
+	if b.N > 10000 {
+		b.Fatalf("only 10,000 users to delete, b.N = %d", b.N)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if n, err := db.DeleteUser(ctx, tailor.UserID(fmt.Sprintf("u%d", i))); err != nil || n != 10 {
+			b.Fatalf("delete u%d: %d events, %v", i, n, err)
+		}
+	}
 }

@@ -1,0 +1,89 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/sqlite"
+)
+
+// A deleted shopper's or item's data is overwritten in the store's files,
+// not left readable in free pages: after the deletion and a clean close,
+// none of their ids, order ids or attribute values is in tailor.db (or a
+// log beside it).
+func TestDeletedDataIsOverwritten(t *testing.T) {
+	for _, durability := range []sqlite.Durability{sqlite.DurabilityFull, sqlite.DurabilityProcess} {
+		t.Run(fmt.Sprint("durability ", int(durability)), func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "tailor.db")
+			db, err := sqlite.Open(ctx, path, sqlite.Options{Durability: durability})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+			price := 2.5
+			var events []tailor.Event
+			// Enough of the shopper's events to fill whole pages, among
+			// others' so that pages are shared too.
+			for i := range 400 {
+				events = append(events,
+					tailor.Event{ID: fmt.Sprintf("gone-ev-%04d", i), UserID: "shopper-to-forget", ItemID: tailor.ItemID(fmt.Sprintf("kept-item-%d", i%20)),
+						Type: tailor.Purchase, UnitPrice: &price, OrderID: fmt.Sprintf("secret-order-%04d", i/4), Timestamp: t0.Add(time.Duration(i) * time.Minute)},
+					tailor.Event{ID: fmt.Sprintf("kept-ev-%04d", i), UserID: "kept-shopper", ItemID: "item-to-forget",
+						Type: tailor.View, Timestamp: t0.Add(time.Duration(i) * time.Minute)})
+			}
+			err = db.Update(ctx, func(w store.Writer) error {
+				if err := w.UpsertUsers(ctx, []tailor.User{{ID: "shopper-to-forget", Attributes: map[string]any{"email": "forget.me@example.org"}}}); err != nil {
+					return err
+				}
+				if err := w.UpsertItems(ctx, []tailor.Item{{ID: "item-to-forget", Title: "A very private title"}}); err != nil {
+					return err
+				}
+				_, err := w.InsertEvents(ctx, events)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.DeleteUser(ctx, "shopper-to-forget"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.DeleteItem(ctx, "item-to-forget"); err != nil {
+				t.Fatal(err)
+			}
+			check(t, path, "while open")
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			check(t, path, "after close")
+		})
+	}
+}
+
+func check(t *testing.T, path, when string) {
+	t.Helper()
+	files, _ := filepath.Glob(path + "*")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{"shopper-to-forget", "secret-order-", "gone-ev-", "forget.me@example.org", "item-to-forget", "A very private title"} {
+			if n := bytes.Count(b, []byte(secret)); n > 0 {
+				t.Errorf("%s, %s: holds %q %d times after the deletion", when, filepath.Base(f), secret, n)
+			}
+		}
+		// What was kept is still there.
+		if filepath.Base(f) == "tailor.db" && !bytes.Contains(b, []byte("kept-shopper")) {
+			t.Errorf("%s: tailor.db lost the shopper that was kept", when)
+		}
+	}
+}
