@@ -441,6 +441,27 @@ func TestWebUIInBrowser(t *testing.T) {
 			t.Errorf("recommendations come from %q, want %s", recs.ModelVersion, ids[0])
 		}
 
+		// The version rolled away from is an arm of the A/B test: deleting
+		// it is refused, and the page says why.
+		load(t, ctx, base+"/admin#/models", "models")
+		old := attrs(t, ctx, "button[data-delete]", "data-delete")
+		if len(old) != 1 || old[0] == ids[0] {
+			t.Fatalf("delete buttons for %v (serving %s)", old, ids[0])
+		}
+		sel := chromedp.CSS(`button[data-delete="` + old[0] + `"]`)
+		run(t, ctx, "delete an A/B arm", chromedp.Click(sel), chromedp.Click(sel), chromedp.WaitVisible(chromedp.CSS("#versions ~ * .error, .panel .error")))
+		if msg := val(t, ctx, "delete refused", chromedp.Text(chromedp.CSS(".panel .error"))); !strings.Contains(msg, "A/B test of scenario home_ab") {
+			t.Errorf("deleting an A/B arm says %q", msg)
+		}
+		if code := call(t, "DELETE", base+"/v1/scenarios/home_ab", "", nil); code != 200 {
+			t.Fatalf("delete the A/B scenario: %d", code)
+		}
+		load(t, ctx, base+"/admin#/models", "models")
+		run(t, ctx, "delete the old version", chromedp.Click(sel), chromedp.Click(sel), chromedp.WaitVisible(chromedp.CSS("#deleted")))
+		if code := get(t, base+"/v1/models", &reg); code != 200 || len(reg.Versions) != 1 || reg.Versions[0].ID != ids[0] {
+			t.Errorf("versions after the deletion: %d %+v", code, reg.Versions)
+		}
+
 		// The rules editor shows the API's error beside the field.
 		load(t, ctx, base+"/admin#/scenarios/new", "scenarios")
 		run(t, ctx, "bad rule",

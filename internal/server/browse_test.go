@@ -228,3 +228,49 @@ func TestExportUser(t *testing.T) {
 		t.Errorf("export after deletion: %d", code)
 	}
 }
+
+func TestDeleteModelVersion(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, server.Options{})
+	until := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for _, id := range []string{"v1", "v2", "v3", "v4"} {
+		if err := f.db.SaveModel(ctx, store.ModelVersion{ID: id, Slot: "default", Model: "ease", DataUntil: until}, []byte("artifact "+id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.db.ActivateModel(ctx, "v2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.PutScenario(ctx, "home", json.RawMessage(`{"ab_test":{"a":"v2","b":"v3","share_b":0.5}}`)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id     string
+		status int
+		want   string
+	}{
+		{"v2", 409, "v2 is active"},
+		{"v3", 409, "A/B test of scenario home"},
+		{"nope", 404, "nope"},
+		{"v1", 200, ""},
+		{"v1", 404, "v1"},
+	}
+	for _, tt := range tests {
+		var e errResp
+		if code := f.do("DELETE", "/v1/models/"+tt.id, "", &e); code != tt.status || !strings.Contains(e.Error.Message, tt.want) {
+			t.Errorf("DELETE %s: %d %q, want %d %q", tt.id, code, e.Error.Message, tt.status, tt.want)
+		}
+	}
+	vs, err := f.db.ModelVersions(ctx, "")
+	if err != nil || len(vs) != 3 {
+		t.Fatalf("versions after the deletions: %+v, %v", vs, err)
+	}
+	// Once the A/B test is gone, its arm may go too.
+	if err := f.db.DeleteScenario(ctx, "home"); err != nil {
+		t.Fatal(err)
+	}
+	var del server.DeleteResult
+	if code := f.do("DELETE", "/v1/models/v3", "", &del); code != 200 || del.Deleted != "v3" {
+		t.Errorf("DELETE v3 after the scenario: %d %+v", code, del)
+	}
+}

@@ -18,7 +18,7 @@ import (
 type Error struct {
 	// Code is a stable, machine-readable word: bad_request, invalid_batch,
 	// batch_too_large, body_too_large, unauthorized, forbidden, not_found,
-	// method_not_allowed, unavailable, internal.
+	// method_not_allowed, conflict, unavailable, internal.
 	Code string `json:"code"`
 	// Message says what went wrong, for a person.
 	Message string `json:"message"`

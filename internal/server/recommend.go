@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -129,6 +131,8 @@ func (s *Server) recommendRoutes() []route {
 			response: recommend.OnlineReport{}, query: withQuery(s.onlineMetrics)},
 		{method: "GET", path: "/v1/models", role: RoleRead, summary: "The model versions of the registry and the one being served",
 			response: ModelsBody{}, handle: s.models},
+		{method: "DELETE", path: "/v1/models/{id}", role: RoleAdmin, summary: "Delete a model version and its artifact (not the active one, nor one an A/B test serves)",
+			params: withID(), response: DeleteResult{}, handle: s.deleteModel},
 		{method: "POST", path: "/v1/models/{id}/activate", role: RoleAdmin, summary: "Serve a model version (roll forward or back); a version that fails to load is refused",
 			params: withID(), response: ModelsBody{}, handle: s.activate},
 
@@ -292,6 +296,47 @@ func (s *Server) models(r *http.Request) (any, error) {
 		body.Serving = s.rec.Status()
 	}
 	return body, nil
+}
+
+func (s *Server) deleteModel(r *http.Request) (any, error) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	v, err := s.db.ModelVersion(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	conflict := func(format string, args ...any) error {
+		return &apiError{http.StatusConflict, Error{Code: "conflict", Message: fmt.Sprintf(format, args...)}}
+	}
+	if v.Active {
+		return nil, conflict("model version %s is active in slot %s: activate another first", id, v.Slot)
+	}
+	if s.rec != nil {
+		if st := s.rec.Status(); st.Version != nil && st.Version.ID == id {
+			return nil, conflict("model version %s is being served: activate another first", id)
+		}
+	}
+	scenarios, err := s.db.Scenarios(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Sorted(maps.Keys(scenarios))
+	for _, name := range names {
+		rules, err := recommend.ParseRules(scenarios[name])
+		if err != nil {
+			continue // a stored scenario that no longer parses serves nothing
+		}
+		if ab := rules.ABTest; ab != nil && (ab.A == id || ab.B == id) {
+			return nil, conflict("model version %s is an arm of the A/B test of scenario %s: change or delete the scenario first", id, name)
+		}
+	}
+	if err := s.db.DeleteModel(ctx, id); err != nil {
+		if errors.Is(err, store.ErrActive) {
+			return nil, conflict("model version %s is active: activate another first", id)
+		}
+		return nil, err
+	}
+	return DeleteResult{Deleted: id}, nil
 }
 
 func (s *Server) activate(r *http.Request) (any, error) {

@@ -190,7 +190,13 @@ type ModelRegistry interface {
 	ActivateModel(ctx context.Context, id string) error
 	// ActiveModel returns the slot's active version, or ErrNotFound.
 	ActiveModel(ctx context.Context, slot string) (ModelVersion, error)
+	// DeleteModel removes a version and its artifact, or returns
+	// ErrNotFound, or ErrActive (wrapped) for its slot's active version.
+	DeleteModel(ctx context.Context, id string) error
 }
+
+// ErrActive is wrapped by the error of deleting the version a slot serves.
+var ErrActive = errors.New("the version is active")
 
 // ScenarioStore keeps named recommendation scenarios (their rules, as
 // JSON the serving layer validated).

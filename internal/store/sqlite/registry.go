@@ -176,6 +176,44 @@ func (db *DB) ActivateModel(ctx context.Context, id string) error {
 	return nil
 }
 
+// DeleteModel removes an inactive version and its artifact; the artifact's
+// bytes are overwritten on disk (secure_delete, then the log truncated).
+func (db *DB) DeleteModel(ctx context.Context, id string) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete model %s: %w", id, err)
+	}
+	var (
+		slot   string
+		active bool
+	)
+	if err := tx.QueryRowContext(ctx, `SELECT slot, active FROM models WHERE id = ?`, id).Scan(&slot, &active); err != nil {
+		rollback(tx)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("model version %q: %w", id, store.ErrNotFound)
+		}
+		return fmt.Errorf("delete model %s: %w", id, err)
+	}
+	if active {
+		rollback(tx)
+		return fmt.Errorf("delete model %s: %w in slot %s: activate another first", id, store.ErrActive, slot)
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM model_chunks WHERE model_id = ?`, id)
+	if err == nil {
+		_, err = tx.ExecContext(ctx, `DELETE FROM models WHERE id = ?`, id)
+	}
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		rollback(tx)
+	}
+	if err != nil {
+		return fmt.Errorf("delete model %s: %w", id, err)
+	}
+	db.scrubLog(ctx)
+	return nil
+}
+
 // ActiveModel returns the slot's active version.
 func (db *DB) ActiveModel(ctx context.Context, slot string) (store.ModelVersion, error) {
 	v, err := scanModel(db.r.QueryRowContext(ctx, `SELECT `+modelColumns+` FROM models WHERE slot = ? AND active = 1`, slot))

@@ -564,13 +564,18 @@ func (db *DB) deleteWithEvents(ctx context.Context, kind, id string) (int, error
 	if err != nil {
 		return n, err
 	}
-	// secure_delete zeroes the freed rows in the pages the deletion wrote
-	// to the log, but the log still holds the frames that first stored
-	// them. Copy the log into the database and truncate it, so that the
-	// deleted data is in neither file. It waits for readers (at most the
-	// busy timeout); if one outlasts it, the next checkpoint does the rest.
-	_, _ = db.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	db.scrubLog(ctx)
 	return n, nil
+}
+
+// scrubLog follows a deletion. secure_delete zeroes the freed rows in the
+// pages the deletion wrote to the log, but the log still holds the frames
+// that first stored them: copy the log into the database and truncate it,
+// so that the deleted data is in neither file. It waits for readers (at
+// most the busy timeout); if one outlasts it, the next checkpoint does the
+// rest.
+func (db *DB) scrubLog(ctx context.Context) {
+	_, _ = db.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
 func toNanos(t time.Time) int64 { return t.UnixNano() }

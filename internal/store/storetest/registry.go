@@ -163,3 +163,48 @@ func testImpressions(t *testing.T, s store.Store) {
 		t.Errorf("attributed events = %+v, %v", page.Data, err)
 	}
 }
+
+func testDeleteModel(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	until := time.Date(2011, 10, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"01A", "01B", "01C"} {
+		if err := s.SaveModel(ctx, store.ModelVersion{ID: id, Slot: "default", Model: "ease", DataUntil: until}, bytes.Repeat([]byte{byte(i)}, 3<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ActivateModel(ctx, "01B"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteModel(ctx, "01B"); !errors.Is(err, store.ErrActive) {
+		t.Errorf("deleting the active version: %v, want ErrActive", err)
+	}
+	if err := s.DeleteModel(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("deleting an unknown version: %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteModel(ctx, "01A"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ModelArtifact(ctx, "01A"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("artifact of a deleted version: %v", err)
+	}
+	if _, err := s.ModelVersion(ctx, "01A"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a deleted version: %v", err)
+	}
+	vs, err := s.ModelVersions(ctx, "")
+	if err != nil || len(vs) != 2 || vs[0].ID != "01C" || vs[1].ID != "01B" || !vs[1].Active {
+		t.Errorf("versions after the deletion: %+v, %v", vs, err)
+	}
+	if art, err := s.ModelArtifact(ctx, "01C"); err != nil || len(art) != 3<<20 || art[0] != 2 {
+		t.Errorf("the kept version's artifact: %d bytes, %v", len(art), err)
+	}
+	// Once another is active, the old one may go.
+	if err := s.ActivateModel(ctx, "01C"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteModel(ctx, "01B"); err != nil {
+		t.Errorf("deleting the version rolled away from: %v", err)
+	}
+	if a, err := s.ActiveModel(ctx, "default"); err != nil || a.ID != "01C" {
+		t.Errorf("active after the deletions: %+v, %v", a, err)
+	}
+}

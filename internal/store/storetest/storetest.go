@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"DeferIndexes", testDeferIndexes},
 		{"ModelRegistry", testModelRegistry},
+		{"DeleteModel", testDeleteModel},
 		{"Scenarios", testScenarios},
 		{"Impressions", testImpressions},
 		{"Reports", testReports},

@@ -99,7 +99,20 @@ async function modelsPage() {
             e.target.disabled = false;
             msg.replaceChildren(errorBox(err, `Version ${v.id} was not activated`));
           }
-        }}, v.created_at > (sv ? sv.created_at : '') ? 'Activate' : 'Roll back to this')))), {id: 'versions'})));
+        }}, v.created_at > (sv ? sv.created_at : '') ? 'Activate' : 'Roll back to this'),
+        v.active ? '' : h('button', {type: 'button', class: 'secondary', style: 'margin-left:6px', 'data-delete': v.id, onclick: async e => {
+          const b = e.target;
+          if (b.dataset.armed !== '1') { b.dataset.armed = '1'; b.textContent = 'Confirm delete'; return; }
+          b.disabled = true;
+          try {
+            await api.del(`/v1/models/${encodeURIComponent(v.id)}`);
+            await show();
+            $('main').prepend(h('p', {class: 'notice', id: 'deleted'}, `Version ${v.id} (${v.model}) and its artifact are deleted.`));
+          } catch (err) {
+            b.disabled = false;
+            msg.replaceChildren(errorBox(err, `Version ${v.id} was not deleted`));
+          }
+        }}, 'Delete')))), {id: 'versions'})));
     if (scen.ok) {
       const rows = Object.entries(scen.value).map(([name, r]) => h('tr', {}, h('td', {}, name),
         h('td', {}, r.ab_test ? `A/B: ${r.ab_test.a} (A) vs ${r.ab_test.b} (B, ${pct(r.ab_test.share_b)} of shoppers)` : r.route ? 'routes by segment: ' + Object.entries(r.route.scenarios || {}).map(([k, v]) => `${k}→${v}`).join(', ') : `the active version${sv ? ' ' + sv.id : ''}`)));
