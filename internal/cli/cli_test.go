@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -238,6 +240,23 @@ func TestServeLoopbackWithoutKeys(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "No API keys are configured") {
 		t.Errorf("output does not say why:\n%s", out)
+	}
+	// Even what net/http answers by itself has the API's error shape.
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(string(body), `"code":"bad_request"`) {
+		t.Errorf("a malformed header: %d %q %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
 }
 

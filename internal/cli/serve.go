@@ -227,7 +227,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	// to stop stops the other.
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(server.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil
