@@ -110,6 +110,11 @@ type EventReader interface {
 }
 
 // Deleter removes records.
+//
+// The deleted events leave tombstones for the backend's retention window:
+// inserting an event with a deleted event's id again in that time is a
+// no-op (counted as a duplicate), so a client's retry of a batch it sent
+// before the deletion brings nothing back.
 type Deleter interface {
 	// DeleteItem removes the item and all its events, or returns
 	// ErrNotFound. It reports how many events went with it.

@@ -128,6 +128,15 @@ CREATE TABLE reports (
 	body       TEXT NOT NULL
 );
 `,
+	// Tombstones of deleted events (the SHA-256 of each id, not the id):
+	// a retried batch that holds them stores nothing again.
+	`
+CREATE TABLE deleted_events (
+	id_hash    BLOB PRIMARY KEY,
+	deleted_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX deleted_events_at ON deleted_events (deleted_at);
+`,
 }
 
 // artifactChunk is the size of an artifact's chunks in model_chunks (the

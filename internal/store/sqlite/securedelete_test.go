@@ -87,3 +87,39 @@ func check(t *testing.T, path, when string) {
 		}
 	}
 }
+
+// Tombstones last the retention window: once purged, the same events are
+// stored again.
+func TestPurgeTombstones(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "tailor.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	batch := []tailor.Event{{ID: "p1", UserID: "u1", ItemID: "i1", Type: tailor.View, Timestamp: t0}}
+	insert := func() store.InsertResult {
+		var res store.InsertResult
+		if err := db.Update(ctx, func(w store.Writer) (err error) { res, err = w.InsertEvents(ctx, batch); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	insert()
+	if _, err := db.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PurgeTombstones(ctx, time.Now().Add(-time.Hour)); err != nil || n != 0 {
+		t.Errorf("purging tombstones older than an hour: %d, %v", n, err)
+	}
+	if res := insert(); res.Inserted != 0 {
+		t.Errorf("a retry within the window: %+v", res)
+	}
+	if n, err := db.PurgeTombstones(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+		t.Errorf("purging all tombstones: %d, %v", n, err)
+	}
+	if res := insert(); res.Inserted != 1 {
+		t.Errorf("the batch after the window: %+v", res)
+	}
+}

@@ -40,7 +40,15 @@ type Options struct {
 	// BusyTimeout is how long a write waits for another writer (another
 	// process) before it fails with store.ErrBusy (0 means 10 s).
 	BusyTimeout time.Duration
+	// TombstoneRetention is how long the ids of deleted events are kept
+	// (as hashes) so that a retried batch holding them stores nothing
+	// again; Run purges older ones. 0 means DefaultTombstoneRetention.
+	TombstoneRetention time.Duration
 }
+
+// DefaultTombstoneRetention is how long tombstones of deleted events last
+// by default: longer than any client retries a batch.
+const DefaultTombstoneRetention = 30 * 24 * time.Hour
 
 // Durability is what a committed write survives.
 type Durability int
@@ -66,6 +74,8 @@ type DB struct {
 	commit committer // queues Update calls for group commit
 	refs   refCache  // integer keys of items and users
 	reads  sync.Map  // query → *sql.Stmt on r (readStmt)
+
+	tombstoneRetention time.Duration
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings
@@ -141,7 +151,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		ck.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &DB{w: w, r: r, ck: ck, st: st}, nil
+	if opts.TombstoneRetention <= 0 {
+		opts.TombstoneRetention = DefaultTombstoneRetention
+	}
+	return &DB{w: w, r: r, ck: ck, st: st, tombstoneRetention: opts.TombstoneRetention}, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -222,6 +235,7 @@ const CheckpointInterval = 100 * time.Millisecond
 func (db *DB) Run(ctx context.Context) error {
 	t := time.NewTicker(CheckpointInterval)
 	defer t.Stop()
+	var purged time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -230,8 +244,33 @@ func (db *DB) Run(ctx context.Context) error {
 			if _, err := db.ck.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)"); err != nil && ctx.Err() == nil {
 				return fmt.Errorf("checkpoint: %w", err)
 			}
+			if time.Since(purged) > time.Hour {
+				purged = time.Now()
+				if _, err := db.PurgeTombstones(ctx, purged.Add(-db.tombstoneRetention)); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrBusy) {
+					return err
+				}
+			}
 		}
 	}
+}
+
+// PurgeTombstones forgets the deleted events' ids recorded before the time
+// (Run calls it hourly with the retention): a batch holding them is then
+// stored again. It returns how many it forgot.
+func (db *DB) PurgeTombstones(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := db.Update(ctx, func(w store.Writer) error {
+		res, err := w.(*writer).tx.ExecContext(ctx, `DELETE FROM deleted_events WHERE deleted_at < ?`, toNanos(before))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge tombstones: %w", err)
+	}
+	return int(n), nil
 }
 
 // Ping checks that both connection pools work.

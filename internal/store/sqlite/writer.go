@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,6 +131,9 @@ func (w *writer) deleteRecord(ctx context.Context, kind, id string) (int, error)
 		delete(w.refs.users, tailor.UserID(id))
 		w.shared.forget("", tailor.UserID(id))
 	}
+	if err := w.tombstone(ctx, kind, ix); err != nil {
+		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
+	}
 	res, err := w.tx.ExecContext(ctx, "DELETE FROM events WHERE "+kind+"_ix = ?", ix)
 	if err != nil {
 		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
@@ -138,6 +143,47 @@ func (w *writer) deleteRecord(ctx context.Context, kind, id string) (int, error)
 		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
 	}
 	return int(n), nil
+}
+
+// tombstone records the hashes of the ids of the events of the item or
+// user (kind) with the key ix, which are about to be deleted: a retry of a
+// batch that held them is then a no-op (newEvents).
+func (w *writer) tombstone(ctx context.Context, kind string, ix int64) error {
+	rows, err := w.tx.QueryContext(ctx, "SELECT id FROM events WHERE "+kind+"_ix = ?", ix)
+	if err != nil {
+		return err
+	}
+	var hashes []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		hashes = append(hashes, idHash(id))
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	now := toNanos(time.Now())
+	const chunk = 2000
+	for lo := 0; lo < len(hashes); lo += chunk {
+		list, err := json.Marshal(hashes[lo:min(lo+chunk, len(hashes))])
+		if err != nil {
+			return err
+		}
+		if _, err := w.tx.ExecContext(ctx, `INSERT OR REPLACE INTO deleted_events (id_hash, deleted_at)
+			SELECT unhex(value), ? FROM json_each(?)`, now, string(list)); err != nil {
+			return fmt.Errorf("record tombstones: %w", err)
+		}
+	}
+	return nil
+}
+
+// idHash is the hex SHA-256 of an event id, as tombstones keep it.
+func idHash(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
 func (w *writer) close() error {
@@ -366,6 +412,33 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 	return res, nil
 }
 
+// tombstoned marks in dead the ids of the deleted events among ids.
+func (w *writer) tombstoned(ctx context.Context, ids []string, dead map[string]bool) error {
+	byHash := make(map[string]string, len(ids))
+	hashes := make([]string, len(ids))
+	for i, id := range ids {
+		hashes[i] = idHash(id)
+		byHash[hashes[i]] = id
+	}
+	list, err := json.Marshal(hashes)
+	if err != nil {
+		return err
+	}
+	rows, err := w.tx.QueryContext(ctx, `SELECT lower(hex(id_hash)) FROM deleted_events WHERE id_hash IN (SELECT unhex(value) FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("find tombstones: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return fmt.Errorf("find tombstones: %w", err)
+		}
+		dead[byHash[h]] = true
+	}
+	return rows.Err()
+}
+
 // newEvents returns the events to insert, leaving out the duplicates that
 // would create a shopper or an item: looking an unknown id up creates
 // it, and a retried event naming another shopper must not create one.
@@ -392,6 +465,11 @@ func (w *writer) newEvents(ctx context.Context, events []tailor.Event) ([]tailor
 		ids := make([]string, 0, chunk)
 		for _, i := range check[lo:min(lo+chunk, len(check))] {
 			ids = append(ids, events[i].ID)
+		}
+		// Events deleted with their shopper or item (tombstoned) are
+		// left out like stored ones: a retry does not bring them back.
+		if err := w.tombstoned(ctx, ids, stored); err != nil {
+			return nil, err
 		}
 		list, err := json.Marshal(ids)
 		if err != nil {

@@ -129,3 +129,44 @@ func testBrowse(t *testing.T, s store.Store) {
 		t.Errorf("events per day (-want +got):\n%s", diff)
 	}
 }
+
+// testRetryAfterDelete: a batch acknowledged before a deletion and sent
+// again after it brings back neither the shopper, the item nor the events;
+// new events of the same shopper are stored.
+func testRetryAfterDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	batch := []tailor.Event{
+		ev("r1", "gone", "i1", tailor.View, t0),
+		ev("r2", "gone", "i2", tailor.Purchase, t0.Add(time.Minute)),
+		ev("r3", "kept", "gone-item", tailor.View, t0.Add(2*time.Minute)),
+		ev("r4", "kept", "i1", tailor.View, t0.Add(3*time.Minute)),
+	}
+	insert(t, s, batch...)
+	if _, err := s.DeleteUser(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DeleteItem(ctx, "gone-item"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := s.Counts(ctx)
+	res := insert(t, s, batch...)
+	if res.Inserted != 0 || res.Duplicates != 4 {
+		t.Errorf("the retried batch: %+v, want 0 inserted and 4 duplicates", res)
+	}
+	if _, err := s.User(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the retry brought the deleted shopper back: %v", err)
+	}
+	if _, err := s.Item(ctx, "gone-item"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the retry brought the deleted item back: %v", err)
+	}
+	if after, _ := s.Counts(ctx); after != before {
+		t.Errorf("counts after the retry %+v, before %+v", after, before)
+	}
+	// A new event of the same shopper is theirs to send.
+	if res := insert(t, s, ev("r5", "gone", "i1", tailor.View, t0.Add(time.Hour))); res.Inserted != 1 {
+		t.Errorf("a new event of a deleted shopper: %+v", res)
+	}
+	if _, err := s.User(ctx, "gone"); err != nil {
+		t.Errorf("the shopper's new event did not create them: %v", err)
+	}
+}

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeleteUser", testDeleteUser},
 		{"DeleteItem", testDeleteItem},
 		{"DeleteThenRecreate", testDeleteThenRecreate},
+		{"RetryAfterDelete", testRetryAfterDelete},
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"DeferIndexes", testDeferIndexes},
 		{"ModelRegistry", testModelRegistry},
