@@ -325,3 +325,34 @@ func TestReadMarks(t *testing.T) {
 		}
 	}
 }
+
+func TestServeRateLimit(t *testing.T) {
+	t.Setenv("TAILOR_API_KEYS", "")
+	cfg := filepath.Join(t.TempDir(), "tailor.toml")
+	if err := os.WriteFile(cfg, []byte(`[[auth.keys]]
+name = "shop"
+role = "read"
+sha256 = "`+config.HashKey("limited-key-0123456789")+`"
+rate_limit = 1
+burst = 2
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := startCmd(t, "serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--config", cfg)
+	var codes []int
+	var after string
+	for range 4 {
+		req, _ := http.NewRequest("GET", base+"/v1/items", nil)
+		req.Header.Set("X-API-Key", "limited-key-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes = append(codes, resp.StatusCode)
+		after = resp.Header.Get("Retry-After")
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[3] != 429 || after != "1" {
+		t.Errorf("four quick requests at 1/s, bursts of 2: %v, Retry-After %q", codes, after)
+	}
+}

@@ -315,7 +315,7 @@ func serverKeys(cfg *config.Config) ([]server.Key, error) {
 		if err != nil {
 			return nil, fmt.Errorf("key %q: %w", k.Name, err)
 		}
-		keys = append(keys, server.Key{Name: k.Name, Role: role, SHA256: k.SHA256})
+		keys = append(keys, server.Key{Name: k.Name, Role: role, SHA256: k.SHA256, RateLimit: k.RateLimit, Burst: k.Burst})
 	}
 	return keys, nil
 }

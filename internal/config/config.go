@@ -81,6 +81,11 @@ type KeyConfig struct {
 	Role string `toml:"role"`
 	// SHA256 is the lower-case hex SHA-256 of the key.
 	SHA256 string `toml:"sha256"`
+	// RateLimit is how many requests a second the key may make on
+	// average (0: no limit); Burst how many at once (0: RateLimit rounded
+	// up).
+	RateLimit float64 `toml:"rate_limit"`
+	Burst     int     `toml:"burst"`
 }
 
 // Duration is a time.Duration written as a string such as "36h".
@@ -188,6 +193,12 @@ func (c *Config) Validate() error {
 		}
 		if b, err := hex.DecodeString(k.SHA256); err != nil || len(b) != sha256.Size || strings.ToLower(k.SHA256) != k.SHA256 {
 			errs = append(errs, fmt.Errorf("%s.sha256: must be 64 lower-case hex digits (see 'tailor keys hash')", field))
+		}
+		if !(k.RateLimit >= 0 && k.RateLimit <= 1e6) {
+			errs = append(errs, fmt.Errorf("%s.rate_limit: %v must be from 0 (no limit) to 1000000 requests a second", field, k.RateLimit))
+		}
+		if k.Burst < 0 || k.Burst > 1e6 {
+			errs = append(errs, fmt.Errorf("%s.burst: %d must be from 0 to 1000000", field, k.Burst))
 		}
 		if seen[k.SHA256] {
 			errs = append(errs, fmt.Errorf("%s: the same key is listed twice", field))

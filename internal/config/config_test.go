@@ -35,6 +35,13 @@ func TestLoadGood(t *testing.T) {
 	if r.AllowCustomTypes || r.MaxFuture != time.Hour {
 		t.Errorf("rules = %+v", r)
 	}
+	sf, err := Load("testdata/storefront.good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := sf.Auth.Keys[0]; k.RateLimit != 50 || k.Burst != 100 || sf.WebUI.StorefrontKey != "tk_shop_read_1" {
+		t.Errorf("storefront config: key %+v, webui %+v", k, sf.WebUI)
+	}
 }
 
 func TestLoadBad(t *testing.T) {
@@ -49,6 +56,7 @@ func TestLoadBad(t *testing.T) {
 		"bad_exclude":            "events.exclude_from_recommendations[0]",
 		"storefront_admin_key":   `webui.storefront_key: the key "shop-admin" has the role admin`,
 		"storefront_unknown_key": "webui.storefront_key: not one of auth.keys",
+		"bad_rate_limit":         "auth.keys[0].rate_limit: -5 must be from 0",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {

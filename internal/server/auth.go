@@ -6,8 +6,11 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"net/http"
 	"strings"
+
+	"golang.org/x/time/rate"
 )
 
 // Role is what an API key may do. Each role may do everything the roles
@@ -58,6 +61,11 @@ type Key struct {
 	Role Role
 	// SHA256 is the lower-case hex SHA-256 of the key.
 	SHA256 string
+	// RateLimit is how many requests a second the key may make on
+	// average (0: no limit), Burst how many at once (0: RateLimit rounded
+	// up, at least 1). Past it a request is answered 429 with Retry-After.
+	RateLimit float64
+	Burst     int
 }
 
 // keyring finds the key a request presents.
@@ -70,12 +78,21 @@ type ringKey struct {
 	Key
 	sum   [sha256.Size]byte
 	valid bool
+	// limiter is the key's token bucket; nil without a rate limit.
+	limiter *rate.Limiter
 }
 
 func newKeyring(keys []Key) keyring {
 	var k keyring
 	for _, key := range keys {
 		rk := ringKey{Key: key}
+		if key.RateLimit > 0 {
+			burst := key.Burst
+			if burst <= 0 {
+				burst = max(1, int(math.Ceil(key.RateLimit)))
+			}
+			rk.limiter = rate.NewLimiter(rate.Limit(key.RateLimit), burst)
+		}
 		if b, err := hex.DecodeString(key.SHA256); err == nil && len(b) == sha256.Size {
 			copy(rk.sum[:], b)
 			rk.valid = true
@@ -88,12 +105,12 @@ func newKeyring(keys []Key) keyring {
 // find returns the key whose SHA-256 is sum, comparing with every key in
 // constant time (no early exit), so that timing tells nothing about the
 // configured keys.
-func (k keyring) find(sum [sha256.Size]byte) (Key, bool) {
-	var found Key
+func (k keyring) find(sum [sha256.Size]byte) (*ringKey, bool) {
+	var found *ringKey
 	match := 0
 	for i := range k {
 		if subtle.ConstantTimeCompare(k[i].sum[:], sum[:]) == 1 && k[i].valid {
-			found, match = k[i].Key, 1
+			found, match = &k[i], 1
 		}
 	}
 	return found, match == 1
@@ -136,6 +153,14 @@ func (s *Server) authorize(r *http.Request, need Role) error {
 	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
 	if !ok {
 		return &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
+	}
+	if key.limiter != nil && !key.limiter.Allow() {
+		// When a token comes, as whole seconds (at least 1).
+		res := key.limiter.Reserve()
+		wait := res.Delay()
+		res.Cancel()
+		return &retryAfter{seconds: max(1, int(math.Ceil(wait.Seconds()))), apiError: &apiError{http.StatusTooManyRequests, Error{Code: "rate_limited",
+			Message: fmt.Sprintf("key %q may make %g requests a second (bursts of %d): retry after the time in Retry-After", key.Name, key.RateLimit, key.limiter.Burst())}}}
 	}
 	if key.Role < need {
 		return &apiError{http.StatusForbidden, Error{Code: "forbidden",

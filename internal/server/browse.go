@@ -94,7 +94,10 @@ func (s *Server) auth(r *http.Request) (any, error) {
 		return nil, err
 	}
 	// authorize has admitted the key: it is one of s.keys.
-	key, _ := s.keys.find(sha256.Sum256([]byte(plain)))
+	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
+	if !ok {
+		return nil, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
+	}
 	return AuthBody{Name: key.Name, Role: key.Role.String()}, nil
 }
 

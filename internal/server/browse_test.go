@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,44 @@ func TestDeleteModelVersion(t *testing.T) {
 	var del server.DeleteResult
 	if code := f.do("DELETE", "/v1/models/v3", "", &del); code != 200 || del.Deleted != "v3" {
 		t.Errorf("DELETE v3 after the scenario: %d %+v", code, del)
+	}
+}
+
+func TestRateLimitPerKey(t *testing.T) {
+	f := newFixture(t, server.Options{Keys: []server.Key{
+		{Name: "shop", Role: server.RoleRead, SHA256: config.HashKey("k-limited"), RateLimit: 0.5, Burst: 3},
+		{Name: "ops", Role: server.RoleAdmin, SHA256: config.HashKey("k-free")},
+	}})
+	get := func(key string) (int, string, errResp) {
+		req := httptest.NewRequest("GET", "/v1/categories", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		f.srv.ServeHTTP(rec, req)
+		var e errResp
+		_ = json.Unmarshal(rec.Body.Bytes(), &e)
+		return rec.Code, rec.Header().Get("Retry-After"), e
+	}
+	// The burst passes, the next is refused with when to come back.
+	for i := range 3 {
+		if code, _, e := get("k-limited"); code != 200 {
+			t.Fatalf("request %d of the burst: %d %+v", i+1, code, e)
+		}
+	}
+	code, after, e := get("k-limited")
+	if code != 429 || e.Error.Code != "rate_limited" || !strings.Contains(e.Error.Message, `key "shop" may make 0.5 requests a second (bursts of 3)`) {
+		t.Errorf("past the burst: %d %+v", code, e)
+	}
+	if after != "2" {
+		t.Errorf("Retry-After %q, want 2 (a token every 2 s)", after)
+	}
+	// Another key is not limited by it, nor at all.
+	for range 20 {
+		if code, _, e := get("k-free"); code != 200 {
+			t.Fatalf("the unlimited key: %d %+v", code, e)
+		}
+	}
+	// A wrong key is refused as before, not counted against anyone.
+	if code, _, _ := get("k-wrong"); code != 401 {
+		t.Errorf("a wrong key: %d", code)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/tailorhq/tailor/internal/ingest"
 	"github.com/tailorhq/tailor/internal/recommend"
@@ -18,7 +19,7 @@ import (
 type Error struct {
 	// Code is a stable, machine-readable word: bad_request, invalid_batch,
 	// batch_too_large, body_too_large, unauthorized, forbidden, not_found,
-	// method_not_allowed, conflict, unavailable, internal.
+	// method_not_allowed, conflict, rate_limited, unavailable, internal.
 	Code string `json:"code"`
 	// Message says what went wrong, for a person.
 	Message string `json:"message"`
@@ -36,6 +37,14 @@ type apiError struct {
 	status int
 	body   Error
 }
+
+// retryAfter is an apiError sent with Retry-After (seconds).
+type retryAfter struct {
+	*apiError
+	seconds int
+}
+
+func (e *retryAfter) Unwrap() error { return e.apiError }
 
 func (e *apiError) Error() string { return e.body.Message }
 
@@ -79,6 +88,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		s.log.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
 		resp = &apiError{http.StatusInternalServerError, Error{Code: "internal", Message: "internal error; the server log has the details"}}
+	}
+	if ra := (*retryAfter)(nil); errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.Itoa(ra.seconds))
 	}
 	if resp.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tailor"`)
