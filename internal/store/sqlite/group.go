@@ -103,6 +103,19 @@ func (db *DB) tryGroup(group []*update) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("begin write: %w", busy(err))
 	}
+	// Another process that committed since our last write may have
+	// deleted records and reused their keys: then the cached keys are
+	// stale. data_version changes exactly when another connection
+	// commits (this process writes through this one connection only).
+	var version int64
+	if err := tx.QueryRow("PRAGMA data_version").Scan(&version); err != nil {
+		return -1, errors.Join(fmt.Errorf("read data_version: %w", err), rollback(tx))
+	}
+	if version != db.dataVersion {
+		db.refs.reset()
+		db.dataVersion = version
+		db.foreignCommits.Add(1)
+	}
 	w := &writer{tx: tx, now: time.Now(), st: db.st, shared: &db.refs}
 	w.refs.init()
 	defer w.close()

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -76,6 +77,13 @@ type DB struct {
 	reads  sync.Map  // query → *sql.Stmt on r (readStmt)
 
 	tombstoneRetention time.Duration
+
+	// dataVersion is the writer connection's PRAGMA data_version at the
+	// last write (only the group's leader reads or sets it), and
+	// foreignCommits counts the writes that found it changed: another
+	// process had committed, so the key caches were dropped.
+	dataVersion    int64
+	foreignCommits atomic.Int64
 }
 
 // Open opens (creating if needed) the SQLite database at path and brings
