@@ -16,9 +16,11 @@ import (
 // value changes nothing (hidden and non-product items are never
 // recommended, whatever the rules).
 type Rules struct {
-	// Categories keeps only items in at least one of these categories.
+	// Categories keeps only items in at least one of these categories or
+	// below one (a category path "Kitchen" takes in "Kitchen/Baking").
 	Categories []string `json:"categories,omitempty"`
-	// ExcludeCategories drops items in any of these categories.
+	// ExcludeCategories drops items in any of these categories or below
+	// one.
 	ExcludeCategories []string `json:"exclude_categories,omitempty"`
 	// MinPrice and MaxPrice keep items priced within [MinPrice, MaxPrice];
 	// items without a price are dropped when either is set.
@@ -362,10 +364,15 @@ func boosted(score float32, f float64) float32 {
 	return score / float32(f)
 }
 
+// overlaps reports whether one of the item's category paths (a) is one
+// of the rule's categories (b) or below one: a rule's "Kitchen" takes in
+// "Kitchen/Baking", not "Kitchenware".
 func overlaps(a, b []string) bool {
 	for _, x := range a {
-		if slices.Contains(b, x) {
-			return true
+		for _, c := range b {
+			if x == c || (len(x) > len(c) && x[len(c)] == '/' && strings.HasPrefix(x, c)) {
+				return true
+			}
 		}
 	}
 	return false

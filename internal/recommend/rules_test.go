@@ -73,6 +73,35 @@ func TestKeepAndBoost(t *testing.T) {
 			t.Errorf("%+v: keep = %v, want %v", tc.rules, got, tc.keep)
 		}
 	}
+	// Category rules take in the paths below them, and only those.
+	baking := metaOf(&tailor.Item{ID: "c", Categories: []string{"Kitchen/Baking/Tins", "Gifts"}})
+	for _, tc := range []struct {
+		rules Rules
+		keep  bool
+	}{
+		{Rules{Categories: []string{"Kitchen"}}, true},
+		{Rules{Categories: []string{"Kitchen/Baking"}}, true},
+		{Rules{Categories: []string{"Kitchen/Baking/Tins"}}, true},
+		{Rules{Categories: []string{"Kitchen/Bak"}}, false},
+		{Rules{Categories: []string{"Kitch"}}, false},
+		{Rules{Categories: []string{"Kitchen/Baking/Tins/Round"}}, false},
+		{Rules{ExcludeCategories: []string{"Kitchen"}}, false},
+		{Rules{ExcludeCategories: []string{"Kitchenware"}}, true},
+	} {
+		if got := tc.rules.keep(&baking); got != tc.keep {
+			t.Errorf("%+v on %v: keep = %v, want %v", tc.rules, baking.categories, got, tc.keep)
+		}
+	}
+	for _, tc := range []struct {
+		rules Rules
+		keep  bool
+	}{
+		{Rules{}, true},
+	} {
+		if got := tc.rules.keep(&m); got != tc.keep {
+			t.Errorf("%+v: keep = %v, want %v", tc.rules, got, tc.keep)
+		}
+	}
 	out := tailor.Item{ID: "b", InStock: &no}
 	mo := metaOf(&out)
 	if (&Rules{InStockOnly: true}).keep(&mo) || !(&Rules{}).keep(&mo) {
@@ -86,6 +115,9 @@ func TestKeepAndBoost(t *testing.T) {
 		FreshDays: 7, FreshBoost: 1.5}
 	if f := r.factor(&m, now); f != 2*3*1.5 {
 		t.Errorf("factor = %v, want 9", f)
+	}
+	if f := (&Rules{Boosts: []Boost{{Categories: []string{"Kitchen"}, Factor: 2}}}).factor(&baking, now); f != 2 {
+		t.Errorf("a boost of a parent category: factor %v, want 2", f)
 	}
 	if boosted(-1, 2) <= boosted(-1, 1) || boosted(1, 2) <= boosted(1, 1) {
 		t.Error("a larger boost does not rank higher")

@@ -267,8 +267,8 @@ async function pricingPage() {
 
 // ---- Scenarios and rules ----
 const ruleFields = [
-  ['categories', 'list', 'keep only items of these categories (full paths such as Kitchen/Baking, comma-separated)'],
-  ['exclude_categories', 'list', 'drop items of these categories'],
+  ['categories', 'list', 'keep only items of these categories or below them (Kitchen takes in Kitchen/Baking; comma-separated)'],
+  ['exclude_categories', 'list', 'drop items of these categories or below them'],
   ['min_price', 'number', 'keep items priced at least this'],
   ['max_price', 'number', 'keep items priced at most this'],
   ['in_stock_only', 'bool', 'keep only items in stock'],
