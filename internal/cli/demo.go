@@ -28,20 +28,9 @@ type collectionCount struct{ items, collections int }
 // assignCollections places every product without categories in a demo
 // collection derived from its title, in one transaction.
 func assignCollections(ctx context.Context, db store.Store) (collectionCount, error) {
-	var (
-		all []tailor.Item
-		req store.PageRequest
-	)
-	for {
-		page, err := db.Items(ctx, store.PageRequest{Limit: store.MaxPageSize, Cursor: req.Cursor})
-		if err != nil {
-			return collectionCount{}, err
-		}
-		all = append(all, page.Data...)
-		if page.NextCursor == "" {
-			break
-		}
-		req.Cursor = page.NextCursor
+	var all []tailor.Item
+	if err := store.AllItems(ctx, db, func(it *tailor.Item) error { all = append(all, *it); return nil }); err != nil {
+		return collectionCount{}, err
 	}
 	changed := demo.AssignCollections(all)
 	seen := map[string]bool{}
@@ -155,6 +144,9 @@ default model unless one is active, and serves the API with recommendations.`,
 				fmt.Fprintln(stdout, "\nEvaluating the models on the sample shop (protocol temporal, the last 20% of events held out) ...")
 				start := time.Now()
 				rep, err := evaluateStore(ctx, dataDir, demoEvalModels, 1)
+				if err == nil {
+					err = putEvalReport(ctx, db, rep)
+				}
 				if err != nil {
 					return fmt.Errorf("evaluate the demo models: %w", err)
 				}

@@ -176,15 +176,10 @@ Protocols:
 			}
 			ctx := cmd.Context()
 			opts.Seed = seed
-			data, folds, err := splitData(ctx, ds, p, opts)
+			rep, err := runEval(ctx, ds, p, opts, cands, cutoffs, seed)
 			if err != nil {
 				return err
 			}
-			results, err := eval.Run(ctx, folds, cands, eval.RunOptions{Ks: cutoffs, Seed: seed, FullRanking: p.FullRanking, WholeCatalog: p.WholeCatalog, Categories: data.Categories})
-			if err != nil {
-				return err
-			}
-			rep := eval.Report{Dataset: ds, Protocol: p.Name, Seed: seed, Folds: len(folds), Ks: cutoffs, Results: results}
 			printEval(stdout, rep, cutoffs)
 			if save {
 				if err := saveEvalReport(ctx, ds, rep); err != nil {
@@ -363,11 +358,22 @@ func (d dateFlag) Set(s string) error {
 
 func (dateFlag) Type() string { return "date" }
 
+// runEval splits the dataset by the protocol and measures the candidates.
+func runEval(ctx context.Context, ds string, p eval.Protocol, opts eval.Options, cands []eval.Candidate, ks []int, seed uint64) (eval.Report, error) {
+	data, folds, err := splitData(ctx, ds, p, opts)
+	if err != nil {
+		return eval.Report{}, err
+	}
+	results, err := eval.Run(ctx, folds, cands, eval.RunOptions{Ks: ks, Seed: seed, FullRanking: p.FullRanking, WholeCatalog: p.WholeCatalog, Categories: data.Categories})
+	if err != nil {
+		return eval.Report{}, err
+	}
+	return eval.Report{Dataset: ds, Protocol: p.Name, Seed: seed, Folds: len(folds), Ks: ks, Results: results}, nil
+}
+
 // evaluateStore runs the temporal protocol (the last 20% of the events by
-// time held out) over the store in dir for the models, and keeps the
-// results as the store's latest evaluation report.
+// time held out) over the store in dir for the models.
 func evaluateStore(ctx context.Context, dir string, models []string, seed uint64) (eval.Report, error) {
-	spec := "store:" + dir
 	p, err := protocols.Lookup("temporal")
 	if err != nil {
 		return eval.Report{}, err
@@ -380,16 +386,7 @@ func evaluateStore(ctx context.Context, dir string, models []string, seed uint64
 		}
 		cands = append(cands, eval.Candidate{Info: info})
 	}
-	data, folds, err := splitData(ctx, spec, p, eval.Options{CutoffFraction: 0.8, Seed: seed})
-	if err != nil {
-		return eval.Report{}, err
-	}
-	results, err := eval.Run(ctx, folds, cands, eval.RunOptions{Ks: p.Ks, Seed: seed, FullRanking: p.FullRanking, WholeCatalog: p.WholeCatalog, Categories: data.Categories})
-	if err != nil {
-		return eval.Report{}, err
-	}
-	rep := eval.Report{Dataset: spec, Protocol: p.Name, Seed: seed, Folds: len(folds), Ks: p.Ks, Results: results}
-	return rep, saveEvalReport(ctx, spec, rep)
+	return runEval(ctx, "store:"+dir, p, eval.Options{CutoffFraction: 0.8, Seed: seed}, cands, p.Ks, seed)
 }
 
 // saveEvalReport keeps rep as the latest evaluation report of the store
@@ -399,19 +396,24 @@ func saveEvalReport(ctx context.Context, spec string, rep eval.Report) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(rep)
-	if err != nil {
-		return fmt.Errorf("encode the evaluation report: %w", err)
-	}
 	db, err := openStore(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.PutReport(ctx, store.Report{Kind: "evaluation", Body: body}); err != nil {
+	if err := putEvalReport(ctx, db, rep); err != nil {
 		return fmt.Errorf("--save: %w", err)
 	}
 	return nil
+}
+
+// putEvalReport stores rep as the latest evaluation report.
+func putEvalReport(ctx context.Context, rs store.ReportStore, rep eval.Report) error {
+	body, err := json.Marshal(rep)
+	if err != nil {
+		return fmt.Errorf("encode the evaluation report: %w", err)
+	}
+	return rs.PutReport(ctx, store.Report{Kind: "evaluation", Body: body})
 }
 
 // storeDir returns the data folder of a "store:DATA-DIR" spec.

@@ -168,3 +168,28 @@ func (s *Server) authorize(r *http.Request, need Role) error {
 	}
 	return nil
 }
+
+// AuthBody is the body of GET /v1/auth: the key a request carries.
+type AuthBody struct {
+	// Open is true when the server has no keys: every request may do
+	// everything (Role is then admin).
+	Open bool   `json:"open"`
+	Name string `json:"name,omitempty"`
+	Role string `json:"role"`
+}
+
+func (s *Server) auth(r *http.Request) (any, error) {
+	if len(s.keys) == 0 {
+		return AuthBody{Open: true, Role: RoleAdmin.String()}, nil
+	}
+	plain, err := presented(r)
+	if err != nil {
+		return nil, err
+	}
+	// authorize has admitted the key: it is one of s.keys.
+	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
+	if !ok {
+		return nil, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
+	}
+	return AuthBody{Name: key.Name, Role: key.Role.String()}, nil
+}

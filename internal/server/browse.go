@@ -1,11 +1,7 @@
 package server
 
 import (
-	"crypto/sha256"
 	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -42,23 +38,11 @@ type Stats struct {
 	EventsByType map[tailor.EventType]int `json:"events_by_type"`
 }
 
-// AuthBody is the body of GET /v1/auth: the key a request carries.
-type AuthBody struct {
-	// Open is true when the server has no keys: every request may do
-	// everything (Role is then admin).
-	Open bool   `json:"open"`
-	Name string `json:"name,omitempty"`
-	Role string `json:"role"`
-}
-
-// storefrontTypes are the event types a shopper's browser may post.
-var storefrontTypes = []tailor.EventType{tailor.View, tailor.Click, tailor.AddToCart, tailor.RemoveFromCart, tailor.Purchase, tailor.Rating}
-
-// MaxStorefrontBatch is the most events one storefront post may carry.
-const MaxStorefrontBatch = 100
-
 var kindParam = param{name: "kind", in: "path", typ: "string", doc: "the report's kind: import or evaluation"}
 
+// browseRoutes are the routes a front end needs beside the lists: the
+// catalog by category, what the store holds, the last reports, the key's
+// role, and shoppers' own events.
 func (s *Server) browseRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/auth", role: RoleRead, summary: "The name and role of the API key the request carries (a sign-in check)",
@@ -83,22 +67,6 @@ func (s *Server) listItems(r *http.Request, q *ItemsQuery) (any, error) {
 		return s.db.CategoryItems(r.Context(), q.Category, p)
 	}
 	return s.db.Items(r.Context(), p)
-}
-
-func (s *Server) auth(r *http.Request) (any, error) {
-	if len(s.keys) == 0 {
-		return AuthBody{Open: true, Role: RoleAdmin.String()}, nil
-	}
-	plain, err := presented(r)
-	if err != nil {
-		return nil, err
-	}
-	// authorize has admitted the key: it is one of s.keys.
-	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
-	if !ok {
-		return nil, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
-	}
-	return AuthBody{Name: key.Name, Role: key.Role.String()}, nil
 }
 
 func (s *Server) categories(r *http.Request) (any, error) {
@@ -160,39 +128,4 @@ func (s *Server) report(r *http.Request) (any, error) {
 		return nil, err
 	}
 	return rep, nil
-}
-
-// sameOrigin refuses a request a browser sent from another site: its
-// Sec-Fetch-Site, when sent, must be same-origin, and its Origin, when
-// sent, must be this server's. Clients that are not browsers send neither.
-func sameOrigin(r *http.Request) error {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
-		return &apiError{http.StatusForbidden, Error{Code: "forbidden", Message: "the storefront route takes events from this server's own pages only (Sec-Fetch-Site: " + site + ")"}}
-	}
-	if o := r.Header.Get("Origin"); o != "" {
-		u, err := url.Parse(o)
-		if err != nil || !strings.EqualFold(u.Host, r.Host) {
-			return &apiError{http.StatusForbidden, Error{Code: "forbidden", Message: "the storefront route takes events from this server's own pages only (Origin: " + o + ")"}}
-		}
-	}
-	return nil
-}
-
-func (s *Server) storefrontEvents(r *http.Request) (any, error) {
-	if err := sameOrigin(r); err != nil {
-		return nil, err
-	}
-	return s.insertEvents(r, MaxStorefrontBatch, func(e *tailor.Event) []tailor.FieldError {
-		var errs []tailor.FieldError
-		if !slices.Contains(storefrontTypes, e.Type) {
-			errs = append(errs, tailor.FieldError{Field: "type", Reason: "a storefront event is one of view, click, add_to_cart, remove_from_cart, purchase, rating; got " + string(e.Type)})
-		}
-		if !e.Timestamp.IsZero() {
-			errs = append(errs, tailor.FieldError{Field: "timestamp", Reason: "storefront events are stamped by the server; leave it out"})
-		}
-		if e.UserID == "" && e.SessionID == "" {
-			errs = append(errs, tailor.FieldError{Field: "user_id", Reason: "a storefront event names its shopper (user_id) or anonymous session (session_id)"})
-		}
-		return errs
-	})
 }

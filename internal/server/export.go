@@ -43,17 +43,12 @@ func (s *Server) exportUser(r *http.Request) (any, error) {
 		return nil, err
 	}
 	out := UserExport{ExportedAt: s.opts.Now().UTC(), User: u, Events: []tailor.Event{}, ModelVersions: []string{}}
-	req := store.PageRequest{Limit: store.MaxPageSize}
-	for {
-		page, err := s.db.Events(ctx, store.EventQuery{UserID: id}, req)
-		if err != nil {
-			return nil, err
-		}
-		out.Events = append(out.Events, page.Data...)
-		if page.NextCursor == "" {
-			break
-		}
-		req.Cursor = page.NextCursor
+	err = store.AllEvents(ctx, s.db, store.EventQuery{UserID: id}, func(e *tailor.Event) error {
+		out.Events = append(out.Events, *e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if s.an != nil {
 		p, err := s.an.Profile(ctx, id)

@@ -46,21 +46,14 @@ func (c errorShapeConn) Write(p []byte) (int, error) {
 	if err != nil || status < 400 || status > 599 {
 		return c.Conn.Write(p)
 	}
-	code := "bad_request"
+	code, msg := "bad_request", "a malformed request line or header"
 	switch status {
 	case http.StatusRequestHeaderFieldsTooLarge:
-		code = "headers_too_large"
+		code, msg = "headers_too_large", "its headers are larger than this server accepts"
 	case http.StatusNotImplemented:
-		code = "not_implemented"
+		code, msg = "not_implemented", "unsupported transfer encoding"
 	}
 	// Go's text is the status and, for some errors, a detail after ": ".
-	msg := "a malformed request line or header"
-	switch status {
-	case http.StatusRequestHeaderFieldsTooLarge:
-		msg = "its headers are larger than this server accepts"
-	case http.StatusNotImplemented:
-		msg = "unsupported transfer encoding"
-	}
 	if _, detail, ok := strings.Cut(body, ": "); ok && detail != "" {
 		msg = detail
 	}

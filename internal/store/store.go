@@ -339,6 +339,12 @@ func AllUsers(ctx context.Context, r UserReader, fn func(*tailor.User) error) er
 	return pages(ctx, r.Users, fn)
 }
 
+// AllEvents calls fn for every event that matches q, newest first, reading
+// them page by page; it stops at fn's first error, which it returns.
+func AllEvents(ctx context.Context, r EventReader, q EventQuery, fn func(*tailor.Event) error) error {
+	return pages(ctx, func(ctx context.Context, p PageRequest) (Page[tailor.Event], error) { return r.Events(ctx, q, p) }, fn)
+}
+
 // pages calls fn for every record of a paged listing.
 func pages[T any](ctx context.Context, list func(context.Context, PageRequest) (Page[T], error), fn func(*T) error) error {
 	p := PageRequest{Limit: MaxPageSize}

@@ -104,33 +104,11 @@ func (db *DB) Categories(ctx context.Context) ([]store.CategoryCount, error) {
 // CategoryItems returns a page, in id order, of the offerable items (not
 // hidden, not non-products) under a category path.
 func (db *DB) CategoryItems(ctx context.Context, category string, p store.PageRequest) (store.Page[tailor.Item], error) {
-	var page store.Page[tailor.Item]
-	after, err := decodeIDCursor(p.Cursor)
-	if err != nil {
-		return page, err
-	}
-	n := p.Size()
-	rows, err := db.r.QueryContext(ctx, "SELECT "+itemColumns+` FROM items WHERE id > ?1 AND categories IS NOT NULL
-		AND hidden = 0 AND non_product = 0 AND EXISTS (SELECT 1 FROM json_each(items.categories) c
-			WHERE c.value = ?2 OR substr(c.value, 1, length(?2) + 1) = ?2 || '/')
-		ORDER BY id LIMIT ?3`, after, category, n+1)
+	page, err := db.itemPage(ctx, p, `AND categories IS NOT NULL AND hidden = 0 AND non_product = 0
+		AND EXISTS (SELECT 1 FROM json_each(items.categories) c WHERE c.value = ? OR substr(c.value, 1, length(?) + 1) = ? || '/')`,
+		category, category, category)
 	if err != nil {
 		return page, fmt.Errorf("list items in %q: %w", category, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		it, err := scanItem(rows)
-		if err != nil {
-			return page, fmt.Errorf("list items in %q: %w", category, err)
-		}
-		page.Data = append(page.Data, it)
-	}
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("list items in %q: %w", category, err)
-	}
-	if len(page.Data) > n {
-		page.Data = page.Data[:n]
-		page.NextCursor = encodeIDCursor(string(page.Data[n-1].ID))
 	}
 	return page, nil
 }

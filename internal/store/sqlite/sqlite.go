@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -362,26 +363,37 @@ func (db *DB) Item(ctx context.Context, id tailor.ItemID) (tailor.Item, error) {
 
 // Items returns a page of items in id order.
 func (db *DB) Items(ctx context.Context, p store.PageRequest) (store.Page[tailor.Item], error) {
+	page, err := db.itemPage(ctx, p, "")
+	if err != nil {
+		return page, fmt.Errorf("list items: %w", err)
+	}
+	return page, nil
+}
+
+// itemPage reads a page of items in id order, those that pass filter (SQL
+// after "WHERE id > ?", with its arguments) when it is not empty.
+func (db *DB) itemPage(ctx context.Context, p store.PageRequest, filter string, args ...any) (store.Page[tailor.Item], error) {
 	var page store.Page[tailor.Item]
 	after, err := decodeIDCursor(p.Cursor)
 	if err != nil {
 		return page, err
 	}
 	n := p.Size()
-	rows, err := db.r.QueryContext(ctx, "SELECT "+itemColumns+" FROM items WHERE id > ? ORDER BY id LIMIT ?", after, n+1)
+	rows, err := db.r.QueryContext(ctx, "SELECT "+itemColumns+" FROM items WHERE id > ? "+filter+" ORDER BY id LIMIT ?",
+		slices.Concat([]any{after}, args, []any{n + 1})...)
 	if err != nil {
-		return page, fmt.Errorf("list items: %w", err)
+		return page, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		it, err := scanItem(rows)
 		if err != nil {
-			return page, fmt.Errorf("list items: %w", err)
+			return page, err
 		}
 		page.Data = append(page.Data, it)
 	}
 	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("list items: %w", err)
+		return page, err
 	}
 	if len(page.Data) > n {
 		page.Data = page.Data[:n]

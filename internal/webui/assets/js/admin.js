@@ -1,12 +1,11 @@
 // admin.js: the admin dashboard. Every number comes from the API v1.
 /* global uPlot */
-import {Client, ApiError, loadConfig, h, errorBox, money, fmt} from './api.js';
+import {Client, ApiError, loadConfig, h, errorBox, money, fmt, settle} from './api.js';
 
 const $ = id => document.getElementById(id);
 const main = $('main');
 let api = new Client();
 const palette = ['#0b6e4f', '#e4572e', '#3538cd', '#f3a712', '#8e44ad', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22'];
-const settle = p => p.then(value => ({ok: true, value}), error => ({ok: false, error}));
 const panel = (title, ...body) => h('section', {class: 'panel'}, title ? h('h2', {style: 'margin-top:0'}, title) : null, ...body);
 const pct = v => v === undefined || v === null ? '–' : (100 * v).toFixed(1) + '%';
 const day = s => new Date(s).toLocaleString('en-GB', {dateStyle: 'medium', timeStyle: 'short'});

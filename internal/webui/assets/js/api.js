@@ -55,6 +55,10 @@ export class Client {
   del(path) { return this.call('DELETE', path); }
 }
 
+/** settle turns a call into {ok, value} or {ok: false, error}, so that one
+ * failed list shows its message beside the others. */
+export const settle = p => p.then(value => ({ok: true, value}), error => ({ok: false, error}));
+
 /** loadConfig reads the web UI's configuration from the server. */
 export async function loadConfig() {
   const resp = await fetch('/ui/config.json');

@@ -1,7 +1,7 @@
 // store.js: the storefront. Every list comes from the API v1 and every
 // view, click, add-to-cart and purchase goes back to it as an event that
 // carries the recommendation_id of the list it came from.
-import {Client, ApiError, loadConfig, h, errorBox, money, placeholder} from './api.js';
+import {Client, ApiError, loadConfig, h, errorBox, money, placeholder, settle} from './api.js';
 
 const $ = id => document.getElementById(id);
 const main = $('main');
@@ -76,8 +76,6 @@ function section(title, resp, empty, testid) {
     items.length ? h('div', {class: 'row'}, items.map(it => card(it, resp.recommendation_id))) : h('p', {class: 'muted'}, empty));
 }
 
-/** settle turns a call into {ok, value} or {ok: false, error}. */
-const settle = p => p.then(value => ({ok: true, value}), error => ({ok: false, error}));
 
 function sectionOr(title, res, empty, testid) {
   return res.ok ? section(title, res.value, empty, testid) : h('section', {'data-list': testid}, h('h2', {}, title), errorBox(res.error));
