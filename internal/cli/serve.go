@@ -128,12 +128,15 @@ func withWebUI(api http.Handler, cfg *config.Config, keys []server.Key, dir stri
 	if err != nil {
 		return nil, err
 	}
-	mux := http.NewServeMux()
-	for _, p := range webui.Patterns() {
-		mux.Handle(p, ui)
-	}
-	mux.Handle("/", api)
-	return mux, nil
+	// A plain test on the path, not a second ServeMux in front of the
+	// API's: every API request passes through here.
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if webui.Serves(r) {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}), nil
 }
 
 // cfgWeights converts the configuration's event weights.

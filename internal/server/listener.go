@@ -37,10 +37,13 @@ func (c errorShapeConn) Write(p []byte) (int, error) {
 	if !bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
 		return c.Conn.Write(p)
 	}
-	i := bytes.Index(p, []byte(goErrorHeaders))
-	if i < 0 || bytes.IndexByte(p[:i], '\n') >= 0 {
+	// Look at the status line only: a handler's response (most writes)
+	// costs one short scan, never a search through its body.
+	nl := bytes.IndexByte(p, '\n')
+	if len(p) < 10 || (p[9] != '4' && p[9] != '5') || nl < 1 || !bytes.HasPrefix(p[nl-1:], []byte(goErrorHeaders)) {
 		return c.Conn.Write(p)
 	}
+	i := nl - 1
 	line, body := string(p[:i]), string(p[i+len(goErrorHeaders):])
 	status, err := strconv.Atoi(strings.TrimPrefix(line, "HTTP/1.1 ")[:min(3, len(line)-len("HTTP/1.1 "))])
 	if err != nil || status < 400 || status > 599 {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strings"
 )
 
 //go:embed assets
@@ -97,5 +98,13 @@ func setSecurityHeaders(w http.ResponseWriter) {
 	h.Set("Referrer-Policy", "same-origin")
 }
 
-// Patterns are the http.ServeMux patterns to mount Handler on.
-func Patterns() []string { return []string{"GET /{$}", "GET /admin", "GET /ui/"} }
+// Serves reports whether a request is for Handler: a GET or HEAD of /,
+// /admin or a path under /ui/. The caller sends every other request
+// elsewhere (to the API).
+func Serves(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	p := r.URL.Path
+	return p == "/" || p == "/admin" || strings.HasPrefix(p, "/ui/")
+}
