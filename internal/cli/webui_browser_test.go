@@ -325,6 +325,7 @@ func TestWebUIInBrowser(t *testing.T) {
 		// A shopper id that does not exist is a clear message.
 		run(t, ctx, "unknown shopper",
 			chromedp.Click(chromedp.CSS("#shopper-btn")),
+			chromedp.WaitVisible(chromedp.CSS("#picker-id")),
 			chromedp.SendKeys(chromedp.CSS("#picker-id"), "no-such-shopper"),
 			chromedp.Click(chromedp.CSS("#picker-go")),
 			chromedp.WaitVisible(chromedp.CSS("#picker-err")))

@@ -330,7 +330,9 @@ async function openPicker() {
     }
   }
   renderPicker();
-  $('picker-q').focus();
+  // The list loads while the shopper may already be typing an id: focus
+  // the search box only if nothing in the picker has the focus yet.
+  if (!$('picker').contains(document.activeElement)) $('picker-q').focus();
 }
 
 function renderPicker() {
