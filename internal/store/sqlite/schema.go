@@ -137,6 +137,43 @@ CREATE TABLE deleted_events (
 ) WITHOUT ROWID;
 CREATE INDEX deleted_events_at ON deleted_events (deleted_at);
 `,
+	// Keys are never reused: a plain INTEGER PRIMARY KEY hands the next
+	// row the largest key plus one, so deleting the newest shopper freed
+	// their key for the next, and a process (or a retried request) that
+	// still held the old mapping wrote onto the new shopper. AUTOINCREMENT
+	// needs a new table; the copy keeps every key (sqlite_sequence starts
+	// at the largest).
+	`
+CREATE TABLE items_new (
+	ix          INTEGER PRIMARY KEY AUTOINCREMENT,
+	id          TEXT NOT NULL UNIQUE,
+	title       TEXT NOT NULL DEFAULT '',
+	description TEXT NOT NULL DEFAULT '',
+	categories  TEXT,
+	brand       TEXT NOT NULL DEFAULT '',
+	price       REAL,
+	currency    TEXT NOT NULL DEFAULT '',
+	in_stock    INTEGER,
+	stock       INTEGER,
+	attributes  TEXT,
+	hidden      INTEGER NOT NULL DEFAULT 0,
+	non_product INTEGER NOT NULL DEFAULT 0,
+	created_at  INTEGER NOT NULL,
+	updated_at  INTEGER NOT NULL
+);
+INSERT INTO items_new SELECT ix, id, title, description, categories, brand, price, currency, in_stock, stock, attributes, hidden, non_product, created_at, updated_at FROM items;
+DROP TABLE items;
+ALTER TABLE items_new RENAME TO items;
+CREATE TABLE users_new (
+	ix         INTEGER PRIMARY KEY AUTOINCREMENT,
+	id         TEXT NOT NULL UNIQUE,
+	attributes TEXT,
+	created_at INTEGER NOT NULL
+);
+INSERT INTO users_new SELECT ix, id, attributes, created_at FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+`,
 }
 
 // artifactChunk is the size of an artifact's chunks in model_chunks (the
