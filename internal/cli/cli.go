@@ -155,7 +155,7 @@ func loadConfig(path string) (*config.Config, error) {
 	c := config.Default()
 	if path != "" {
 		var err error
-		if c, err = config.Load(path); err != nil {
+		if c, err = config.Parse(path); err != nil {
 			return nil, err
 		}
 	}
@@ -165,9 +165,17 @@ func loadConfig(path string) (*config.Config, error) {
 			return nil, err
 		}
 		c.Auth.Keys = append(c.Auth.Keys, keys...)
-		if err := c.Validate(); err != nil {
-			return nil, err
+	}
+	if v := os.Getenv("TAILOR_TOKEN_SECRET"); v != "" {
+		c.Auth.TokenSecret = v
+	}
+	// Validated once, with the environment's keys: a storefront key may
+	// be one of them.
+	if err := c.Validate(); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
+		return nil, err
 	}
 	return c, nil
 }

@@ -356,3 +356,30 @@ burst = 2
 		t.Errorf("four quick requests at 1/s, bursts of 2: %v, Retry-After %q", codes, after)
 	}
 }
+
+// TestConfigWithEnvironmentKeys loads a config whose storefront key and
+// token secret come from the environment: the file is checked once, with
+// the environment's keys (it was refused when checked before them).
+func TestConfigWithEnvironmentKeys(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tailor.toml")
+	if err := os.WriteFile(path, []byte("[webui]\nstorefront_key = \"tk_storefront_0123456789\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TAILOR_API_KEYS", "read:tk_storefront_0123456789,write:tk_backend_0123456789")
+	t.Setenv("TAILOR_TOKEN_SECRET", "a secret of thirty-two characters!")
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(cfg.Auth.Keys) != 2 || cfg.Auth.TokenSecret != "a secret of thirty-two characters!" {
+		t.Errorf("keys %+v, token secret %q", cfg.Auth.Keys, cfg.Auth.TokenSecret)
+	}
+	t.Setenv("TAILOR_API_KEYS", "write:tk_storefront_0123456789")
+	if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), "webui.storefront_key: the key \"env-1\" has the role write") {
+		t.Errorf("a storefront key of the write role: %v", err)
+	}
+	t.Setenv("TAILOR_TOKEN_SECRET", "short")
+	if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), "auth.token_secret") {
+		t.Errorf("a short token secret: %v", err)
+	}
+}

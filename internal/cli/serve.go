@@ -176,6 +176,8 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		addr = net.JoinHostPort("127.0.0.1", port)
 	} else if len(keys) == 0 {
 		fmt.Fprintln(stdout, "No API keys are configured: the API is open, and listens on loopback only.")
+	} else if cfg.Auth.TokenSecret == "" {
+		fmt.Fprintln(stdout, "Shopper tokens are signed with a random secret: they stop working when the server restarts. Set auth.token_secret (or TAILOR_TOKEN_SECRET) to keep them.")
 	}
 	rules := cfg.Rules()
 	exclude := []tailor.EventType{}
@@ -199,6 +201,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
 		Recommender: eng, Analyst: analyst, Pricer: analyst, Registerer: reg, Gatherer: reg,
+		TokenSecret: []byte(cfg.Auth.TokenSecret), AllowedOrigins: cfg.Auth.AllowedOrigins,
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -68,9 +69,17 @@ type EventsConfig struct {
 	ExcludeFromRecommendations []string `toml:"exclude_from_recommendations"`
 }
 
-// AuthConfig lists the API keys.
+// AuthConfig lists the API keys, and what shopper tokens need.
 type AuthConfig struct {
 	Keys []KeyConfig `toml:"keys"`
+	// TokenSecret signs shopper tokens (at least 32 characters; also
+	// TAILOR_TOKEN_SECRET). Empty: a random secret each start, so tokens
+	// stop working when the server restarts and replicas refuse each
+	// other's.
+	TokenSecret string `toml:"token_secret"`
+	// AllowedOrigins are other sites (scheme://host[:port]) whose pages
+	// may call the API from a browser (CORS).
+	AllowedOrigins []string `toml:"allowed_origins"`
 }
 
 // KeyConfig is one API key, stored as the SHA-256 of the key, never the key.
@@ -127,6 +136,20 @@ func Default() *Config {
 // Load reads the TOML file at path over the defaults and validates the
 // result. Keys the file does not know are errors.
 func Load(path string) (*Config, error) {
+	c, err := Parse(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads the TOML file at path over the defaults without validating
+// the result (for a caller that adds to it first, then calls Validate).
+// Keys the file does not know are errors.
+func Parse(path string) (*Config, error) {
 	c := Default()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -142,9 +165,6 @@ func Load(path string) (*Config, error) {
 			keys[i] = k.String()
 		}
 		return nil, fmt.Errorf("config %s: unknown keys: %s", path, strings.Join(keys, ", "))
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }
@@ -182,7 +202,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("events.weights.%s: %v is out of range", t, w))
 		}
 	}
-	seen := map[string]bool{}
+	seen, names := map[string]bool{}, map[string]bool{}
 	for i, k := range c.Auth.Keys {
 		field := fmt.Sprintf("auth.keys[%d]", i)
 		if k.Name == "" {
@@ -203,7 +223,18 @@ func (c *Config) Validate() error {
 		if seen[k.SHA256] {
 			errs = append(errs, fmt.Errorf("%s: the same key is listed twice", field))
 		}
-		seen[k.SHA256] = true
+		if names[k.Name] && k.Name != "" {
+			errs = append(errs, fmt.Errorf("%s.name: %q is the name of another key (shopper tokens name the key that minted them)", field, k.Name))
+		}
+		seen[k.SHA256], names[k.Name] = true, true
+	}
+	if n := len(c.Auth.TokenSecret); n > 0 && n < 32 {
+		errs = append(errs, fmt.Errorf("auth.token_secret: %d characters; at least 32 are needed (any random string, such as a key from 'tailor keys generate')", n))
+	}
+	for i, o := range c.Auth.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("auth.allowed_origins[%d]: %q is not an origin such as https://shop.example (scheme and host, no path)", i, o))
+		}
 	}
 	if key := c.WebUI.StorefrontKey; key != "" {
 		i := slices.IndexFunc(c.Auth.Keys, func(k KeyConfig) bool { return k.SHA256 == HashKey(key) })

@@ -25,6 +25,9 @@ func TestLoadGood(t *testing.T) {
 		c.Events.Weights["wishlist"] != 3 || len(c.Auth.Keys) != 2 || c.Auth.Keys[1].Role != "write" {
 		t.Errorf("loaded %+v", c)
 	}
+	if c.Auth.TokenSecret != "0123456789abcdef0123456789abcdef" || strings.Join(c.Auth.AllowedOrigins, ",") != "https://shop.example,http://localhost:3000" {
+		t.Errorf("auth: token secret %q, origins %v", c.Auth.TokenSecret, c.Auth.AllowedOrigins)
+	}
 	if strings.Join(c.Events.ExcludeFromRecommendations, ",") != "purchase,add_to_cart" {
 		t.Errorf("exclude_from_recommendations = %v", c.Events.ExcludeFromRecommendations)
 	}
@@ -57,6 +60,9 @@ func TestLoadBad(t *testing.T) {
 		"storefront_admin_key":   `webui.storefront_key: the key "shop-admin" has the role admin`,
 		"storefront_unknown_key": "webui.storefront_key: not one of auth.keys",
 		"bad_rate_limit":         "auth.keys[0].rate_limit: -5 must be from 0",
+		"short_token_secret":     "auth.token_secret: 9 characters; at least 32",
+		"bad_origin":             `auth.allowed_origins[1]: "https://shop.example/path" is not an origin`,
+		"duplicate_key_name":     `auth.keys[1].name: "shop" is the name of another key`,
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {

@@ -137,34 +137,76 @@ func presented(r *http.Request) (string, error) {
 	return cmp.Or(api, bearer), nil
 }
 
-// authorize checks that the request may use a route needing role.
-func (s *Server) authorize(r *http.Request, need Role) error {
+// authorize checks that the request may use the route, and returns who
+// it was admitted as (the zero principal when the server has no keys or the
+// route needs none).
+func (s *Server) authorize(r *http.Request, rt *route) (principal, error) {
+	need := rt.role
 	if need == RoleNone || len(s.keys) == 0 {
-		return nil
+		return principal{}, nil
 	}
 	plain, err := presented(r)
 	if err != nil {
-		return err
+		return principal{}, err
 	}
 	if plain == "" {
-		return &apiError{http.StatusUnauthorized, Error{Code: "unauthorized",
+		return principal{}, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized",
 			Message: "an API key is required: send it as 'Authorization: Bearer KEY' or 'X-API-Key: KEY'"}}
 	}
-	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
-	if !ok {
-		return &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
+	var p principal
+	if strings.HasPrefix(plain, tokenPrefix) {
+		c, err := s.verifyToken(plain)
+		if err != nil {
+			return p, err
+		}
+		// The key that minted it must still be there, and still able to
+		// mint: removing it (or lowering its role) revokes its tokens.
+		p.key = s.keys.named(c.Key)
+		if p.key == nil || p.key.Role < RoleWrite {
+			return p, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized",
+				Message: fmt.Sprintf("the shopper token was minted by key %q, which is no longer a write or admin key: the token is revoked", c.Key)}}
+		}
+		p.shopper = c.Sub
+	} else {
+		key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
+		if !ok {
+			return p, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
+		}
+		p.key = key
 	}
-	if key.limiter != nil && !key.limiter.Allow() {
-		// When a token comes, as whole seconds (at least 1).
-		res := key.limiter.Reserve()
-		wait := res.Delay()
-		res.Cancel()
-		return &retryAfter{seconds: max(1, int(math.Ceil(wait.Seconds()))), apiError: &apiError{http.StatusTooManyRequests, Error{Code: "rate_limited",
-			Message: fmt.Sprintf("key %q may make %g requests a second (bursts of %d): retry after the time in Retry-After", key.Name, key.RateLimit, key.limiter.Burst())}}}
+	if err := p.key.allow(); err != nil {
+		return p, err
 	}
-	if key.Role < need {
-		return &apiError{http.StatusForbidden, Error{Code: "forbidden",
-			Message: fmt.Sprintf("this route needs a %s key; key %q has the %s role", need, key.Name, key.Role)}}
+	if p.shopper != "" {
+		return p, checkTokenScope(r, rt, p.shopper)
+	}
+	if p.key.Role < need {
+		return p, &apiError{http.StatusForbidden, Error{Code: "forbidden",
+			Message: fmt.Sprintf("this route needs a %s key; key %q has the %s role", need, p.key.Name, p.key.Role)}}
+	}
+	return p, nil
+}
+
+// allow takes one request from the key's rate limit, or says when to
+// retry.
+func (key *ringKey) allow() error {
+	if key.limiter == nil || key.limiter.Allow() {
+		return nil
+	}
+	// When a token comes, as whole seconds (at least 1).
+	res := key.limiter.Reserve()
+	wait := res.Delay()
+	res.Cancel()
+	return &retryAfter{seconds: max(1, int(math.Ceil(wait.Seconds()))), apiError: &apiError{http.StatusTooManyRequests, Error{Code: "rate_limited",
+		Message: fmt.Sprintf("key %q may make %g requests a second (bursts of %d): retry after the time in Retry-After", key.Name, key.RateLimit, key.limiter.Burst())}}}
+}
+
+// named returns the key called name, or nil.
+func (k keyring) named(name string) *ringKey {
+	for i := range k {
+		if k[i].Name == name && k[i].valid {
+			return &k[i]
+		}
 	}
 	return nil
 }
@@ -175,21 +217,23 @@ type AuthBody struct {
 	// everything (Role is then admin).
 	Open bool   `json:"open"`
 	Name string `json:"name,omitempty"`
-	Role string `json:"role"`
+	// Role is the key's role, or "shopper" for a shopper token, whose
+	// shopper is UserID.
+	Role   string `json:"role"`
+	UserID string `json:"user_id,omitempty"`
 }
 
 func (s *Server) auth(r *http.Request) (any, error) {
 	if len(s.keys) == 0 {
 		return AuthBody{Open: true, Role: RoleAdmin.String()}, nil
 	}
-	plain, err := presented(r)
-	if err != nil {
-		return nil, err
-	}
-	// authorize has admitted the key: it is one of s.keys.
-	key, ok := s.keys.find(sha256.Sum256([]byte(plain)))
-	if !ok {
+	// authorize has admitted the request and recorded who it is.
+	p, _ := r.Context().Value(principalKey{}).(principal)
+	if p.key == nil {
 		return nil, &apiError{http.StatusUnauthorized, Error{Code: "unauthorized", Message: "the API key is not valid"}}
 	}
-	return AuthBody{Name: key.Name, Role: key.Role.String()}, nil
+	if p.shopper != "" {
+		return AuthBody{Name: p.key.Name, Role: "shopper", UserID: p.shopper}, nil
+	}
+	return AuthBody{Name: p.key.Name, Role: p.key.Role.String()}, nil
 }

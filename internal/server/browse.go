@@ -46,7 +46,7 @@ var kindParam = param{name: "kind", in: "path", typ: "string", doc: "the report'
 func (s *Server) browseRoutes() []route {
 	return []route{
 		{method: "GET", path: "/v1/auth", role: RoleRead, summary: "The name and role of the API key the request carries (a sign-in check)",
-			response: AuthBody{}, handle: s.auth},
+			response: AuthBody{}, handle: s.auth, whoCalls: true},
 		{method: "GET", path: "/v1/categories", role: RoleRead, summary: "The category paths with the number of offerable items under each",
 			response: CategoriesBody{}, handle: s.categories},
 		{method: "GET", path: "/v1/stats", role: RoleWrite, summary: "Counts of items, shoppers and events, and events per day and type",

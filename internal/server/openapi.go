@@ -29,7 +29,16 @@ func openAPIMap(routes []route) map[string]any {
 			"operationId": operationID(rt),
 		}
 		if rt.role != RoleNone {
-			op["description"] = "Needs an API key with the " + rt.role.String() + " role (or higher)."
+			desc := "Needs an API key with the " + rt.role.String() + " role (or higher)."
+			switch tokenScopes[rt.method+" "+rt.path] {
+			case tokenCatalog:
+				desc += " A shopper token may call it too (a user parameter, if given, must be the token's shopper)."
+			case tokenOwn:
+				desc += " A shopper token may call it for its own shopper."
+			case tokenEvents:
+				desc += " A shopper token may call it with events of its own shopper."
+			}
+			op["description"] = desc
 			op["security"] = []map[string][]string{{"bearer": {}}, {"apiKey": {}}}
 		} else {
 			op["security"] = []map[string][]string{}

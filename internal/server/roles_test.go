@@ -34,6 +34,15 @@ func TestEveryRouteEnforcesItsRole(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
+	mint := func(user string) string {
+		var tok server.TokenResult
+		if code := f.do("POST", "/v1/users/"+user+"/token", "", &tok, "X-API-Key", keys[server.RoleWrite]); code != 200 {
+			t.Fatalf("mint a token for %s: %d", user, code)
+		}
+		return tok.Token
+	}
+	// Tokens for the shopper the routes name (x1), and for another.
+	own, other := mint("x1"), mint("x2")
 	needs := regexp.MustCompile(`Needs an API key with the (\w+) role`)
 	var paths []string
 	for p := range doc.Paths {
@@ -70,9 +79,29 @@ func TestEveryRouteEnforcesItsRole(t *testing.T) {
 					t.Errorf("%s %s with a %s key: %d %s, but the route needs %s", method, target, role, rec.Code, rec.Body, need)
 				}
 			}
+			// A shopper token is let through where the document says so,
+			// and refused (403) everywhere else; a token for another
+			// shopper is refused on the routes about shopper x1.
+			tokenMay := strings.Contains(op.Description, "A shopper token may call it")
+			ownOnly := strings.Contains(op.Description, "for its own shopper")
+			for _, tok := range []string{own, other} {
+				req := httptest.NewRequest(method, target, strings.NewReader(""))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				rec := httptest.NewRecorder()
+				f.srv.ServeHTTP(rec, req)
+				refused := rec.Code == http.StatusUnauthorized || rec.Code == http.StatusForbidden
+				want := tokenMay && (tok == own || !ownOnly)
+				if need == server.RoleNone {
+					want = true
+				}
+				if want == refused {
+					t.Errorf("%s %s with a shopper token for %s: %d %s (let through: %v)", method, target,
+						map[bool]string{true: "x1", false: "x2"}[tok == own], rec.Code, rec.Body, want)
+				}
+			}
 		}
 	}
-	t.Logf("%d routes checked with 4 keys each", routes)
+	t.Logf("%d routes checked with 4 keys and 2 shopper tokens each", routes)
 	if routes < 30 {
 		t.Errorf("%d routes in the OpenAPI document; the list looks short", routes)
 	}

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,6 +64,14 @@ type Options struct {
 	// ones; nil answers them with 503.
 	Analyst Analyst
 	Pricer  Pricer
+	// TokenSecret signs shopper tokens (at least 32 bytes). Empty means a
+	// random secret: tokens then stop working when the server restarts,
+	// and other replicas do not accept them.
+	TokenSecret []byte
+	// AllowedOrigins are the origins (scheme://host[:port]) of other
+	// sites whose pages may call the API from a browser (CORS), such as a
+	// shop's own front end holding shopper tokens.
+	AllowedOrigins []string
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
@@ -81,10 +90,12 @@ type Server struct {
 	buffers sync.Pool
 	// openapi is the generated OpenAPI document.
 	openapi []byte
+	// tokenSecret signs and checks shopper tokens.
+	tokenSecret []byte
 }
 
-// New returns a Server over db. It fails only if the OpenAPI document
-// cannot be built, which is a programming error.
+// New returns a Server over db. It fails if the token secret is too short,
+// or if the OpenAPI document cannot be built (a programming error).
 func New(db Backend, opts Options) (*Server, error) {
 	if opts.Rules.MaxIDLen == 0 {
 		opts.Rules = tailor.DefaultRules()
@@ -102,9 +113,16 @@ func New(db Backend, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux()}
+	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux(),
+		tokenSecret: opts.TokenSecret}
+	if len(s.tokenSecret) == 0 {
+		s.tokenSecret = make([]byte, 32)
+		rand.Read(s.tokenSecret) // never fails (crypto/rand)
+	} else if len(s.tokenSecret) < 32 {
+		return nil, fmt.Errorf("the token secret has %d bytes; at least 32 are needed", len(s.tokenSecret))
+	}
 	s.met = newMetrics(opts.Registerer)
-	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes(), s.browseRoutes(), s.exportRoutes())
+	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes(), s.browseRoutes(), s.exportRoutes(), s.tokenRoutes())
 	for i := range s.routes {
 		rt := &s.routes[i]
 		if rt.query.handle != nil {
@@ -152,6 +170,9 @@ func New(db Backend, opts Options) (*Server, error) {
 
 // ServeHTTP serves one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.opts.AllowedOrigins) > 0 && s.cors(w, r) {
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -173,6 +194,9 @@ type route struct {
 	// raw, when set, serves the route instead of handle (a body that is
 	// not JSON).
 	raw http.Handler
+	// whoCalls is set on routes whose handler reads who called it
+	// (principalKey); it is always there for shopper tokens.
+	whoCalls bool
 }
 
 // param is a query or path parameter.
@@ -195,9 +219,13 @@ func (s *Server) handler(rt route) http.Handler {
 					slog.Int("status", w.status), slog.Duration("duration", d))
 			}
 		}()
-		if err := s.authorize(r, rt.role); err != nil {
+		p, err := s.authorize(r, &rt)
+		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if p.shopper != "" || (rt.whoCalls && p.key != nil) {
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -18,7 +19,11 @@ const MaxStorefrontBatch = 100
 // sameOrigin refuses a request a browser sent from another site: its
 // Sec-Fetch-Site, when sent, must be same-origin, and its Origin, when
 // sent, must be this server's. Clients that are not browsers send neither.
-func sameOrigin(r *http.Request) error {
+// A page of an allowed origin (Options.AllowedOrigins) passes too.
+func (s *Server) sameOrigin(r *http.Request) error {
+	if s.allowedOrigin(r.Header.Get("Origin")) {
+		return nil
+	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return &apiError{http.StatusForbidden, Error{Code: "forbidden", Message: "the storefront route takes events from this server's own pages only (Sec-Fetch-Site: " + site + ")"}}
 	}
@@ -32,7 +37,7 @@ func sameOrigin(r *http.Request) error {
 }
 
 func (s *Server) storefrontEvents(r *http.Request) (any, error) {
-	if err := sameOrigin(r); err != nil {
+	if err := s.sameOrigin(r); err != nil {
 		return nil, err
 	}
 	return s.insertEvents(r, MaxStorefrontBatch, func(e *tailor.Event) []tailor.FieldError {
@@ -43,9 +48,41 @@ func (s *Server) storefrontEvents(r *http.Request) (any, error) {
 		if !e.Timestamp.IsZero() {
 			errs = append(errs, tailor.FieldError{Field: "timestamp", Reason: "storefront events are stamped by the server; leave it out"})
 		}
-		if e.UserID == "" && e.SessionID == "" {
+		if shopper := tokenShopper(r.Context()); shopper != "" && string(e.UserID) != shopper {
+			errs = append(errs, tailor.FieldError{Field: "user_id", Reason: fmt.Sprintf("this shopper token is for shopper %q; got %q", shopper, e.UserID)})
+		} else if e.UserID == "" && e.SessionID == "" {
 			errs = append(errs, tailor.FieldError{Field: "user_id", Reason: "a storefront event names its shopper (user_id) or anonymous session (session_id)"})
 		}
 		return errs
 	})
+}
+
+// allowedOrigin reports whether origin is one of Options.AllowedOrigins.
+func (s *Server) allowedOrigin(origin string) bool {
+	return origin != "" && slices.Contains(s.opts.AllowedOrigins, origin)
+}
+
+// cors answers a browser's preflight request from an allowed origin, and
+// marks the answers to its requests as readable by that origin. It reports
+// whether the request has been answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if len(s.opts.AllowedOrigins) == 0 || origin == "" {
+		return false
+	}
+	w.Header().Add("Vary", "Origin")
+	if !s.allowedOrigin(origin) {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE")
+		h.Set("Access-Control-Allow-Headers", "Authorization, X-API-Key, Content-Type")
+		h.Set("Access-Control-Max-Age", "600")
+		w.WriteHeader(http.StatusNoContent)
+		return true
+	}
+	h.Set("Access-Control-Expose-Headers", "Retry-After")
+	return false
 }
