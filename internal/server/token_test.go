@@ -1,8 +1,8 @@
 package server_test
 
 import (
-	"fmt"
 	"encoding/base64"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
