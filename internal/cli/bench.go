@@ -95,7 +95,7 @@ each run and the median.`,
 	events.Flags().IntVar(&runs, "runs", 1, "number of runs; the median is reported")
 	events.Flags().StringVar(&durability, "durability", "full", "the started server's durability: full (each commit synced) or process (see the durability setting)")
 	events.Flags().BoolVar(&asJSON, "json", false, "print the results as one JSON object")
-	cmd.AddCommand(events, newBenchServeCmd(stdout, stderr))
+	cmd.AddCommand(events, newBenchServeCmd(stdout, stderr), newBenchSoakCmd(stdout))
 	return cmd
 }
 

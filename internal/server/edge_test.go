@@ -197,3 +197,29 @@ func TestBusyStoreIs503(t *testing.T) {
 		t.Errorf("%d events written", c.Events)
 	}
 }
+
+// TestUnparsableQueries sends queries Go's URL parser cannot read whole: a
+// bad escape, a semicolon, more parameters than it takes. Each is a 400
+// naming the query, never an answer as if the query had not been sent
+// (r.URL.Query() drops what it cannot parse: 10,001 type= values gave a
+// 200 with every event).
+func TestUnparsableQueries(t *testing.T) {
+	f := newFixture(t, server.Options{})
+	if code := f.do("POST", "/v1/events", goodEvents, nil); code != 200 {
+		t.Fatalf("post events: %d", code)
+	}
+	for _, c := range []struct {
+		name, path, msg string
+	}{
+		{"too many parameters", "/v1/users/u1/events?type=view" + strings.Repeat("&type=click", server.MaxQueryParams), "query: more than 10000 parameters"},
+		{"bad escape", "/v1/users/u1/events?limit=%zz", `query: invalid URL escape "%zz"`},
+		{"semicolon", "/v1/users/u1/events?type=view;limit=1", "query: invalid semicolon separator"},
+		{"bad escape, route without parameters", "/v1/models?x=%zz", "query: invalid URL escape"},
+		{"many parameters, route without parameters", "/v1/models?" + strings.Repeat("a=1&", server.MaxQueryParams+1), "query: more than 10000 parameters"},
+	} {
+		var e errResp
+		if code := f.do("GET", c.path, "", &e); code != 400 || !strings.Contains(e.Error.Message, c.msg) {
+			t.Errorf("%s: %d %q, want 400 %q", c.name, code, e.Error.Message, c.msg)
+		}
+	}
+}

@@ -51,12 +51,35 @@ func withQuery[Q any](h func(r *http.Request, q *Q) (any, error)) queryRoute {
 	return queryRoute{typ: reflect.TypeFor[Q](), handle: func(r *http.Request) (any, error) {
 		var q Q
 		if r.URL.RawQuery != "" {
-			if err := decodeFields(r.URL.Query(), fs, reflect.ValueOf(&q).Elem()); err != nil {
+			vals, err := queryValues(r)
+			if err != nil {
+				return nil, err
+			}
+			if err := decodeFields(vals, fs, reflect.ValueOf(&q).Elem()); err != nil {
 				return nil, err
 			}
 		}
 		return h(r, &q)
 	}}
+}
+
+// MaxQueryParams is the most parameters a query may have (Go's URL parser
+// refuses more).
+const MaxQueryParams = 10000
+
+// queryValues parses the request's query strictly: r.URL.Query() drops
+// what it cannot parse (a bad escape, a semicolon, every parameter past
+// MaxQueryParams) and would let the route answer as if it had not been
+// sent.
+func queryValues(r *http.Request) (url.Values, error) {
+	vals, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		if strings.Count(r.URL.RawQuery, "&") >= MaxQueryParams {
+			return nil, badRequest("query: more than %d parameters", MaxQueryParams)
+		}
+		return nil, badRequest("query: %v", err)
+	}
+	return vals, nil
 }
 
 // field is one declared parameter.

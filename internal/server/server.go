@@ -131,7 +131,11 @@ func New(db Backend, opts Options) (*Server, error) {
 		} else if rt.raw == nil {
 			handle := rt.handle
 			rt.handle = func(r *http.Request) (any, error) {
-				if err := decodeQuery(r.URL.Query(), nil); err != nil {
+				vals, err := queryValues(r)
+				if err != nil {
+					return nil, err
+				}
+				if err := decodeQuery(vals, nil); err != nil {
 					return nil, err
 				}
 				return handle(r)
