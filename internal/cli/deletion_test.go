@@ -1,11 +1,16 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
 )
 
 // TestDeletionReachesTheAnalyses deletes a shopper and an item through the
@@ -107,5 +112,84 @@ func TestDeletionReachesTheAnalyses(t *testing.T) {
 			t.Fatalf("5 s after deleting shopper %s and item %s, they are still in: %s", shopper, item, strings.Join(left, ", "))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDeletionReachesTheModelVersions deletes a shopper through the API of
+// a served shop whose stored model versions (one with shopper vectors,
+// one without) hold the shopper: within 5 s no artifact holds their id,
+// and every version still loads.
+func TestDeletionReachesTheModelVersions(t *testing.T) {
+	ctx := context.Background()
+	dir := importSample(t)
+	const shopper = "shopper-to-delete-9d2c41"
+	db, err := openStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items, err := db.Items(ctx, store.PageRequest{Limit: 8})
+	if err != nil || len(items.Data) < 8 {
+		t.Fatalf("items: %v", err)
+	}
+	var events []tailor.Event
+	for k, it := range items.Data {
+		events = append(events, tailor.Event{ID: fmt.Sprint("del-", k), UserID: shopper, ItemID: it.ID, Type: tailor.Purchase,
+			Timestamp: time.Date(2011, 10, 1, 9, k, 0, 0, time.UTC)})
+	}
+	if err := db.Update(ctx, func(w store.Writer) error { _, err := w.InsertEvents(ctx, events); return err }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, m := range []string{"ials", "ease"} {
+		if code, out, errOut := runMain(t, "train", "--data-dir", dir, "--model", m, "--skip-holdout"); code != 0 {
+			t.Fatalf("train %s: %d %s %s", m, code, out, errOut)
+		}
+	}
+	base, _ := startCmd(t, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
+	// A second handle on the store, as another process would have.
+	db, err = openStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	holding := func() []string {
+		versions, err := db.ModelVersions(ctx, "")
+		if err != nil || len(versions) != 2 {
+			t.Fatalf("versions: %d, %v", len(versions), err)
+		}
+		var out []string
+		for _, v := range versions {
+			b, err := db.ModelArtifact(ctx, v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, []byte(shopper)) {
+				out = append(out, v.Model)
+			}
+		}
+		return out
+	}
+	if got := holding(); len(got) != 2 {
+		t.Fatalf("before the deletion only %v hold the shopper: the test shows nothing", got)
+	}
+	if code := call(t, "DELETE", base+"/v1/users/"+shopper, "", nil); code != 200 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(holding()) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the deletion, %v still hold %s", holding(), shopper)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Both versions still load and serve.
+	var models struct {
+		Versions []store.ModelVersion `json:"versions"`
+	}
+	call(t, "GET", base+"/v1/models", "", &models)
+	for _, v := range models.Versions {
+		if code := call(t, "POST", base+"/v1/models/"+v.ID+"/activate", "", nil); code != 200 {
+			t.Errorf("activate the scrubbed %s version: %d", v.Model, code)
+		}
 	}
 }

@@ -274,6 +274,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	if so.retrainEvery > 0 {
 		g.Go(func() error { return retrain(gctx, db, eng, so, log) })
 	}
+	g.Go(func() error { return scrubModels(gctx, db, log) })
 	err = g.Wait()
 	fmt.Fprintln(stdout, "Tailor stopped.")
 	return err
@@ -306,11 +307,43 @@ func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOpt
 	}
 }
 
-// backend is what serve needs of the store: the API's backend and a
-// background job to run beside the server.
+// scrubEvery is how often serve looks for deleted shoppers to clear from
+// the stored model versions (a query of the tombstones when there are
+// none).
+const scrubEvery = 2 * time.Second
+
+// scrubModels clears the stored model versions of deleted shoppers (by
+// this process or another on the same store) every scrubEvery; a failed
+// run is logged and tried again.
+func scrubModels(ctx context.Context, db backend, log *slog.Logger) error {
+	t := time.NewTicker(scrubEvery)
+	defer t.Stop()
+	for {
+		start := time.Now()
+		rep, err := train.Scrub(ctx, db, all.Lookup)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Error("clear the model versions of deleted shoppers; trying again", slog.Any("err", err))
+		case rep.Rewritten > 0:
+			log.Info("cleared deleted shoppers from model versions", slog.Int("versions", rep.Rewritten), slog.Int("shoppers", rep.Shoppers),
+				slog.Duration("took", time.Since(start)))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// backend is what serve needs of the store: the API's backend, the model
+// scrubber and a background job to run beside the server.
 type backend interface {
 	server.Backend
 	store.Counter
+	store.ModelScrubber
 	Run(ctx context.Context) error
 }
 

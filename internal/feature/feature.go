@@ -105,6 +105,46 @@ func (d *Dataset) ItemUsers() []int32 {
 	return n
 }
 
+// ForgetUsers removes the users for whom gone reports true: their ids
+// become "" and their rows empty, so that nothing of them is left (the
+// indices of the others do not move). It returns how many it removed. The
+// dataset's slices are modified in place.
+func (d *Dataset) ForgetUsers(gone func(id string) bool) int {
+	removed := 0
+	var w int64 // where the kept entries go
+	weights, times := len(d.Weights) == len(d.Cols), len(d.Times) == len(d.Cols)
+	for u := range d.Users {
+		lo, hi := d.RowPtr[u], d.RowPtr[u+1]
+		d.RowPtr[u] = w
+		if d.Users[u] != "" && gone(d.Users[u]) {
+			d.Users[u] = ""
+			removed++
+			continue
+		}
+		copy(d.Cols[w:], d.Cols[lo:hi])
+		if weights {
+			copy(d.Weights[w:], d.Weights[lo:hi])
+		}
+		if times {
+			copy(d.Times[w:], d.Times[lo:hi])
+		}
+		w += hi - lo
+	}
+	d.RowPtr[len(d.Users)] = w
+	// The tails held the removed rows' entries: clear them before cutting.
+	clear(d.Cols[w:])
+	d.Cols = d.Cols[:w]
+	if weights {
+		clear(d.Weights[w:])
+		d.Weights = d.Weights[:w]
+	}
+	if times {
+		clear(d.Times[w:])
+		d.Times = d.Times[:w]
+	}
+	return removed
+}
+
 // Transpose returns the item×user matrix: row i lists the users of item i
 // in increasing order, with the same weights and times.
 func (d *Dataset) Transpose() *Dataset {

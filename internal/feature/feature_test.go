@@ -78,3 +78,30 @@ func TestDecoderBytes(t *testing.T) {
 		t.Error("a truncated payload decoded")
 	}
 }
+
+// TestForgetUsers removes two of four users: their ids and rows go, the
+// others keep their indices, items, weights and times.
+func TestForgetUsers(t *testing.T) {
+	d, err := Build([]string{"a", "b", "c", "d"}, []string{"x", "y", "z"}, []Interaction{
+		{User: 0, Item: 1, Weight: 1, Time: 10}, {User: 1, Item: 0, Weight: 2, Time: 20}, {User: 1, Item: 2, Weight: 3, Time: 30},
+		{User: 2, Item: 2, Weight: 4, Time: 40}, {User: 3, Item: 0, Weight: 5, Time: 50}, {User: 3, Item: 1, Weight: 6, Time: 60},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := d.ForgetUsers(func(id string) bool { return id == "b" || id == "d" || id == "nobody" })
+	if n != 2 || !slices.Equal(d.Users, []string{"a", "", "c", ""}) {
+		t.Fatalf("removed %d, users %q", n, d.Users)
+	}
+	if !slices.Equal(d.RowPtr, []int64{0, 1, 1, 2, 2}) || !slices.Equal(d.Cols, []int32{1, 2}) ||
+		!slices.Equal(d.Weights, []float32{1, 4}) || !slices.Equal(d.Times, []int64{10, 40}) {
+		t.Errorf("matrix after: rows %v cols %v weights %v times %v", d.RowPtr, d.Cols, d.Weights, d.Times)
+	}
+	if items, _ := d.Row(2); !slices.Equal(items, []int32{2}) {
+		t.Errorf("c's row: %v", items)
+	}
+	// Forgetting again removes nothing (an emptied id is never asked about).
+	if n := d.ForgetUsers(func(string) bool { return true }); n != 2 || d.NNZ() != 0 {
+		t.Errorf("forgetting everyone left: removed %d, %d entries", n, d.NNZ())
+	}
+}

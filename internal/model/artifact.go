@@ -26,6 +26,26 @@ type PersistentMatrix interface {
 	encoding.BinaryUnmarshaler
 }
 
+// Forgetter is implemented by models whose state holds shoppers' own data
+// (their ids, their rows of the training matrix, their vectors).
+// ForgetUsers removes all of it for the shoppers gone reports true for,
+// keeping what was learned from everyone together (item similarities,
+// item vectors, counts), and returns how many it removed. It is called on
+// a loaded model that serves nothing else (a stored version being
+// scrubbed after deletions), so it need not be safe for concurrent use.
+type Forgetter interface {
+	ForgetUsers(gone func(id string) bool) int
+}
+
+// ForgetUsers removes the shoppers gone reports true for from m, when m
+// keeps any (Forgetter), and returns how many it removed.
+func ForgetUsers(m Model, gone func(id string) bool) int {
+	if f, ok := m.(Forgetter); ok {
+		return f.ForgetUsers(gone)
+	}
+	return 0
+}
+
 // Sized is implemented by models that know the size of the catalog they
 // were fitted on; artifacts record it, and loading tells it back.
 type Sized interface {

@@ -24,6 +24,12 @@ import (
 // in orders of two to four items, over 60 days.
 func shopFixture(t *testing.T) *dataset.Dataset {
 	t.Helper()
+	events, items := shopEvents()
+	return dataset.FromEvents(events, items)
+}
+
+// shopEvents are shopFixture's events and items.
+func shopEvents() ([]tailor.Event, []tailor.Item) {
 	var items []tailor.Item
 	for i := range 16 {
 		kind, colour := "MUG", []string{"RED", "BLUE", "GREEN", "PINK"}[i%4]
@@ -53,7 +59,7 @@ func shopFixture(t *testing.T) *dataset.Dataset {
 			}
 		}
 	}
-	return dataset.FromEvents(events, items)
+	return events, items
 }
 
 // queries are one query of each task for the fixture, over user u0 (index
@@ -266,6 +272,76 @@ func TestConformance(t *testing.T) {
 					if err != nil || !slices.Equal(got, answers[fmt.Sprint(task, k)]) {
 						t.Errorf("%s query %d after loading: %v (%v), fitted %v", task, k, got, err, answers[fmt.Sprint(task, k)])
 					}
+				}
+			}
+		})
+	}
+}
+
+// TestForgetUsers fits every model that can be saved on the shop fixture
+// with one shopper of a distinctive id, removes that shopper from the
+// loaded model, and saves it again: the id appears nowhere in the new
+// artifact, the model loads, and it still answers for another shopper.
+// Models that keep shoppers' data must implement model.Forgetter.
+func TestForgetUsers(t *testing.T) {
+	const forgotten = "shopper-to-forget-7f3a9c"
+	events, items := shopEvents()
+	for i := range events {
+		if events[i].UserID == "u7" {
+			events[i].UserID = forgotten
+		}
+	}
+	d := dataset.FromEvents(events, items)
+	qs := queries(t, d)
+	for _, info := range all.Models() {
+		t.Run(info.Name, func(t *testing.T) {
+			m, err := info.New(nil, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !model.IsPersistent(m) {
+				t.Skip("cannot be saved")
+			}
+			if err := m.Fit(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+			var before bytes.Buffer
+			if _, err := model.Save(&before, info.Name, nil, m); err != nil {
+				t.Fatal(err)
+			}
+			holds := bytes.Contains(before.Bytes(), []byte(forgotten))
+			loaded, _, _, err := model.LoadBytes(before.Bytes(), all.Lookup)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := model.ForgetUsers(loaded, func(id string) bool { return id == forgotten })
+			if holds && n != 1 {
+				t.Fatalf("the artifact holds the shopper's id, and ForgetUsers removed %d shoppers, not 1", n)
+			}
+			if !holds && n != 0 {
+				t.Errorf("the artifact does not hold the shopper, and ForgetUsers removed %d", n)
+			}
+			var after bytes.Buffer
+			if _, err := model.Save(&after, info.Name, nil, loaded); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(after.Bytes(), []byte(forgotten)) {
+				t.Error("the artifact still holds the shopper's id")
+			}
+			again, _, _, err := model.LoadBytes(after.Bytes(), all.Lookup)
+			if err != nil {
+				t.Fatalf("load the scrubbed artifact: %v", err)
+			}
+			for _, task := range again.Tasks() {
+				if len(qs[task]) == 0 {
+					continue
+				}
+				q := qs[task][0]
+				if task == model.TaskPersonal && q.User < 0 && !model.AnswersHistories(again) {
+					continue
+				}
+				if _, err := again.Answer(&q, nil); err != nil {
+					t.Errorf("%s after scrubbing: %v", task, err)
 				}
 			}
 		})

@@ -348,6 +348,15 @@ func (a *matrixModel) UnmarshalBinary(b []byte) error {
 	return p.UnmarshalBinary(b)
 }
 
+// ForgetUsers removes shoppers from the matrix model inside, when it keeps
+// any (Forgetter).
+func (a *matrixModel) ForgetUsers(gone func(id string) bool) int {
+	if f, ok := a.m.(Forgetter); ok {
+		return f.ForgetUsers(gone)
+	}
+	return 0
+}
+
 // persistent reports whether the matrix model inside can be saved.
 func (a *matrixModel) persistent() bool {
 	_, ok := a.m.(PersistentMatrix)

@@ -145,6 +145,7 @@ type Store interface {
 	Deleter
 	Counter
 	ModelRegistry
+	ModelScrubber
 	ScenarioStore
 	ImpressionStore
 	ReportStore
@@ -176,6 +177,29 @@ type ModelVersion struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Active is set on the slot's serving version.
 	Active bool `json:"active"`
+	// ScrubbedAt is when the artifact was last cleared of deleted
+	// shoppers (or when its training began reading the data): no shopper
+	// deleted before holds anything in it.
+	ScrubbedAt time.Time `json:"scrubbed_at,omitzero"`
+}
+
+// UserTombstone is what a store keeps of a deleted shopper for its
+// tombstone retention: the SHA-256 of the id, and when it was deleted.
+type UserTombstone struct {
+	IDHash    [32]byte
+	DeletedAt time.Time
+}
+
+// ModelScrubber lets stored model versions be cleared of deleted shoppers.
+type ModelScrubber interface {
+	// DeletedUsers lists the shoppers deleted after a time, oldest first.
+	DeletedUsers(ctx context.Context, after time.Time) ([]UserTombstone, error)
+	// ScrubModel replaces a version's artifact (unless artifact is nil)
+	// and moves its ScrubbedAt to through (never back), in one
+	// transaction; the old artifact's bytes are overwritten on disk. It
+	// returns ErrNotFound for a version that is not there (deleted
+	// meanwhile).
+	ScrubModel(ctx context.Context, id string, artifact []byte, through time.Time) error
 }
 
 // ModelRegistry keeps trained model versions and which one each slot

@@ -87,6 +87,10 @@ func Train(ctx context.Context, src Source, opts Options) (store.ModelVersion, e
 			opts.Progress(s)
 		}
 	}
+	// Shoppers deleted before this moment are not in what is read next;
+	// Scrub clears the version of those deleted after it. The store's
+	// clock, not opts.Now: tombstones carry the store's time.
+	readFrom := time.Now()
 	step("reading events")
 	data, err := dataset.RecordsFromStore(ctx, src)
 	if err != nil {
@@ -129,7 +133,7 @@ func Train(ctx context.Context, src Source, opts Options) (store.ModelVersion, e
 	if !model.IsPersistent(m) {
 		return store.ModelVersion{}, fmt.Errorf("train: %s cannot be saved", name)
 	}
-	v := store.ModelVersion{ID: ulid.Make().String(), Slot: opts.Slot, Model: name, Params: opts.Params, CreatedAt: opts.Now()}
+	v := store.ModelVersion{ID: ulid.Make().String(), Slot: opts.Slot, Model: name, Params: opts.Params, CreatedAt: opts.Now(), ScrubbedAt: readFrom}
 	for i := range data.Events {
 		if t := data.Events[i].Timestamp; t.After(v.DataUntil) {
 			v.DataUntil = t

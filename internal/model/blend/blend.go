@@ -253,6 +253,18 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	return dst
 }
 
+// ForgetUsers removes the shoppers gone reports true for from every member
+// that keeps any.
+func (m *Model) ForgetUsers(gone func(id string) bool) int {
+	n := 0
+	for _, sc := range m.members {
+		if f, ok := sc.(model.Forgetter); ok {
+			n = max(n, f.ForgetUsers(gone))
+		}
+	}
+	return n
+}
+
 // MarshalBinary encodes each member's artifact payload, in order.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

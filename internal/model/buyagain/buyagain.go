@@ -127,6 +127,10 @@ func (m *Model) Because(items []int32, item int32) (int32, bool) {
 	return item, slices.Contains(items, item)
 }
 
+// ForgetUsers removes the shoppers gone reports true for from the
+// training matrix: their ids and rows.
+func (m *Model) ForgetUsers(gone func(id string) bool) int { return m.d.ForgetUsers(gone) }
+
 // MarshalBinary encodes the training matrix and the popularity ranking.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

@@ -216,6 +216,10 @@ func (m *Model) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entry {
 	return append(dst, topk.Select(m.b[int(i)*m.n:int(i+1)*m.n], n, func(j int32) bool { return j == i })...)
 }
 
+// ForgetUsers removes the shoppers gone reports true for from the
+// training matrix: their ids and rows.
+func (m *Model) ForgetUsers(gone func(id string) bool) int { return m.d.ForgetUsers(gone) }
+
 // MarshalBinary encodes the training matrix and B.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

@@ -116,6 +116,25 @@ func (r *Recommender) ItemVectors() []float32 { return r.h }
 // UserVector returns user u's vector; it aliases the model.
 func (r *Recommender) UserVector(u int32) []float32 { return r.w[int(u)*r.k : int(u+1)*r.k] }
 
+// ForgetUsers removes the shoppers gone reports true for: their ids and
+// rows of the training matrix, and their vectors (zeroed). The item
+// vectors, learned from everyone, stay.
+func (r *Recommender) ForgetUsers(gone func(id string) bool) int {
+	n := 0
+	for u, id := range r.d.Users {
+		// An emptied id is a shopper removed before (perhaps through
+		// another model sharing the matrix): its vector goes too.
+		if id == "" || gone(id) {
+			clear(r.w[u*r.k : (u+1)*r.k])
+			if id != "" {
+				n++
+			}
+		}
+	}
+	r.d.ForgetUsers(gone)
+	return n
+}
+
 // MarshalBinary encodes the training matrix, the vectors and the biases.
 func (r *Recommender) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

@@ -83,6 +83,10 @@ func (r *Recommender) SimilarItems(i int32, n int, dst []topk.Entry) []topk.Entr
 	return r.lists.Similar(i, n, dst)
 }
 
+// ForgetUsers removes the shoppers gone reports true for from the training
+// matrix (their ids and rows); the item lists stay.
+func (r *Recommender) ForgetUsers(gone func(id string) bool) int { return r.d.ForgetUsers(gone) }
+
 // MarshalBinary encodes the training matrix and the lists.
 func (r *Recommender) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

@@ -201,6 +201,10 @@ func (m *Model) Recommend(u int32, n int, exclude func(int32) bool, dst []topk.E
 	return dst
 }
 
+// ForgetUsers removes the shoppers gone reports true for from the
+// training matrix: their ids and rows.
+func (m *Model) ForgetUsers(gone func(id string) bool) int { return m.d.ForgetUsers(gone) }
+
 // MarshalBinary encodes the training matrix, which is the whole model.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer

@@ -11,7 +11,7 @@ import (
 	"github.com/tailorhq/tailor/internal/store"
 )
 
-const modelColumns = `id, slot, model, params, data_until, metrics, protocol, bytes, created_at, active`
+const modelColumns = `id, slot, model, params, data_until, metrics, protocol, bytes, created_at, active, scrubbed_at`
 
 func scanModel(sc interface{ Scan(...any) error }) (store.ModelVersion, error) {
 	var (
@@ -19,8 +19,9 @@ func scanModel(sc interface{ Scan(...any) error }) (store.ModelVersion, error) {
 		params, metrics sql.NullString
 		until, created  int64
 		active          int
+		scrubbed        int64
 	)
-	if err := sc.Scan(&v.ID, &v.Slot, &v.Model, &params, &until, &metrics, &v.Protocol, &v.Bytes, &created, &active); err != nil {
+	if err := sc.Scan(&v.ID, &v.Slot, &v.Model, &params, &until, &metrics, &v.Protocol, &v.Bytes, &created, &active, &scrubbed); err != nil {
 		return v, err
 	}
 	if params.Valid {
@@ -32,6 +33,9 @@ func scanModel(sc interface{ Scan(...any) error }) (store.ModelVersion, error) {
 		}
 	}
 	v.DataUntil, v.CreatedAt, v.Active = fromNanos(until), fromNanos(created), active == 1
+	if scrubbed != 0 {
+		v.ScrubbedAt = fromNanos(scrubbed)
+	}
 	return v, nil
 }
 
@@ -58,14 +62,14 @@ func (db *DB) SaveModel(ctx context.Context, v store.ModelVersion, artifact []by
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", v.ID, err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-		v.ID, v.Slot, v.Model, params, toNanos(v.DataUntil), metrics, v.Protocol, int64(len(artifact)), toNanos(v.CreatedAt))
-	for seq := 0; err == nil && (seq == 0 || seq*artifactChunk < len(artifact)); seq++ {
-		chunk := artifact[seq*artifactChunk : min(len(artifact), (seq+1)*artifactChunk)]
-		if chunk == nil {
-			chunk = []byte{} // an empty artifact, not NULL
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO model_chunks (model_id, seq, data) VALUES (?, ?, ?)`, v.ID, seq, chunk)
+	var scrubbed int64
+	if !v.ScrubbedAt.IsZero() {
+		scrubbed = toNanos(v.ScrubbedAt)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO models (`+modelColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+		v.ID, v.Slot, v.Model, params, toNanos(v.DataUntil), metrics, v.Protocol, int64(len(artifact)), toNanos(v.CreatedAt), scrubbed)
+	if err == nil {
+		err = writeChunks(ctx, tx, v.ID, artifact)
 	}
 	if err == nil {
 		err = tx.Commit()
@@ -322,4 +326,86 @@ func (db *DB) ImpressionCounts(ctx context.Context, from, to time.Time) ([]store
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// writeChunks stores an artifact in model_chunks.
+func writeChunks(ctx context.Context, tx *sql.Tx, id string, artifact []byte) error {
+	for seq := 0; seq == 0 || seq*artifactChunk < len(artifact); seq++ {
+		chunk := artifact[seq*artifactChunk : min(len(artifact), (seq+1)*artifactChunk)]
+		if chunk == nil {
+			chunk = []byte{} // an empty artifact, not NULL
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO model_chunks (model_id, seq, data) VALUES (?, ?, ?)`, id, seq, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeletedUsers lists the shoppers deleted after a time, oldest first.
+func (db *DB) DeletedUsers(ctx context.Context, after time.Time) ([]store.UserTombstone, error) {
+	var since int64
+	if !after.IsZero() {
+		since = toNanos(after)
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id_hash, deleted_at FROM deleted_users WHERE deleted_at > ? ORDER BY deleted_at`, since)
+	if err != nil {
+		return nil, fmt.Errorf("list deleted shoppers: %w", err)
+	}
+	defer rows.Close()
+	var out []store.UserTombstone
+	for rows.Next() {
+		var (
+			h  []byte
+			at int64
+			t  store.UserTombstone
+		)
+		if err := rows.Scan(&h, &at); err != nil {
+			return nil, fmt.Errorf("list deleted shoppers: %w", err)
+		}
+		if len(h) != len(t.IDHash) {
+			return nil, fmt.Errorf("list deleted shoppers: a tombstone of %d bytes", len(h))
+		}
+		copy(t.IDHash[:], h)
+		t.DeletedAt = fromNanos(at)
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// ScrubModel replaces a version's artifact (unless artifact is nil) and
+// moves its scrubbed_at forward to through, in one transaction; the old
+// artifact's bytes are overwritten on disk (secure_delete, then the log
+// truncated).
+func (db *DB) ScrubModel(ctx context.Context, id string, artifact []byte, through time.Time) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("scrub model %s: %w", id, err)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE models SET scrubbed_at = max(scrubbed_at, ?) WHERE id = ?`, toNanos(through), id)
+	if err == nil {
+		if n, _ := res.RowsAffected(); n == 0 {
+			rollback(tx)
+			return fmt.Errorf("model version %q: %w", id, store.ErrNotFound)
+		}
+	}
+	if err == nil && artifact != nil {
+		if _, err = tx.ExecContext(ctx, `DELETE FROM model_chunks WHERE model_id = ?`, id); err == nil {
+			if err = writeChunks(ctx, tx, id, artifact); err == nil {
+				_, err = tx.ExecContext(ctx, `UPDATE models SET bytes = ? WHERE id = ?`, int64(len(artifact)), id)
+			}
+		}
+	}
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		rollback(tx)
+	}
+	if err != nil {
+		return fmt.Errorf("scrub model %s: %w", id, err)
+	}
+	if artifact != nil {
+		db.scrubLog(ctx)
+	}
+	return nil
 }

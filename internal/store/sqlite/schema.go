@@ -174,6 +174,17 @@ INSERT INTO users_new SELECT ix, id, attributes, created_at FROM users;
 DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
 `,
+	// Tombstones of deleted shoppers (the SHA-256 of the id), so that
+	// stored model versions can be cleared of them; each version records
+	// when it last was.
+	`
+CREATE TABLE deleted_users (
+	id_hash    BLOB PRIMARY KEY,
+	deleted_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX deleted_users_at ON deleted_users (deleted_at);
+ALTER TABLE models ADD COLUMN scrubbed_at INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // artifactChunk is the size of an artifact's chunks in model_chunks (the

@@ -53,10 +53,25 @@ func TestDeletedDataIsOverwritten(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A model version holding the shopper, over several chunks, is
+			// rewritten without them (as train.Scrub does).
+			artifact := func(who string) []byte {
+				var b bytes.Buffer
+				for b.Len() < 3<<20 {
+					fmt.Fprintf(&b, "%s:%08d;", who, b.Len())
+				}
+				return b.Bytes()
+			}
+			if err := db.SaveModel(ctx, store.ModelVersion{ID: "v1", Slot: "default", Model: "ease", DataUntil: t0}, artifact("shopper-to-forget")); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := db.DeleteUser(ctx, "shopper-to-forget"); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.DeleteItem(ctx, "item-to-forget"); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.ScrubModel(ctx, "v1", artifact("kept-shopper"), time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			check(t, path, "while open")
@@ -116,8 +131,12 @@ func TestPurgeTombstones(t *testing.T) {
 	if res := insert(); res.Inserted != 0 {
 		t.Errorf("a retry within the window: %+v", res)
 	}
-	if n, err := db.PurgeTombstones(ctx, time.Now().Add(time.Second)); err != nil || n != 1 {
+	// The event's tombstone and the shopper's.
+	if n, err := db.PurgeTombstones(ctx, time.Now().Add(time.Second)); err != nil || n != 2 {
 		t.Errorf("purging all tombstones: %d, %v", n, err)
+	}
+	if tombs, err := db.DeletedUsers(ctx, time.Time{}); err != nil || len(tombs) != 0 {
+		t.Errorf("shoppers' tombstones after the purge: %v, %v", tombs, err)
 	}
 	if res := insert(); res.Inserted != 1 {
 		t.Errorf("the batch after the window: %+v", res)

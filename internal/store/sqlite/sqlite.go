@@ -263,17 +263,27 @@ func (db *DB) Run(ctx context.Context) error {
 	}
 }
 
-// PurgeTombstones forgets the deleted events' ids recorded before the time
-// (Run calls it hourly with the retention): a batch holding them is then
-// stored again. It returns how many it forgot.
+// PurgeTombstones forgets the deleted events' and shoppers' ids recorded
+// before the time (Run calls it hourly with the retention): a batch holding
+// those events is then stored again. It returns how many it forgot.
 func (db *DB) PurgeTombstones(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := db.Update(ctx, func(w store.Writer) error {
-		res, err := w.(*writer).tx.ExecContext(ctx, `DELETE FROM deleted_events WHERE deleted_at < ?`, toNanos(before))
+		tx := w.(*writer).tx
+		res, err := tx.ExecContext(ctx, `DELETE FROM deleted_events WHERE deleted_at < ?`, toNanos(before))
 		if err != nil {
 			return err
 		}
 		n, err = res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `DELETE FROM deleted_users WHERE deleted_at < ?`, toNanos(before))
+		if err != nil {
+			return err
+		}
+		users, err := res.RowsAffected()
+		n += users
 		return err
 	})
 	if err != nil {

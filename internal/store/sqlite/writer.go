@@ -134,6 +134,14 @@ func (w *writer) deleteRecord(ctx context.Context, kind, id string) (int, error)
 	if err := w.tombstone(ctx, kind, ix); err != nil {
 		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
 	}
+	if kind == "user" {
+		// Stored model versions are cleared of the shopper later
+		// (train.Scrub), by this tombstone.
+		if _, err := w.tx.ExecContext(ctx, `INSERT OR REPLACE INTO deleted_users (id_hash, deleted_at) VALUES (unhex(?), ?)`,
+			idHash(id), toNanos(time.Now())); err != nil {
+			return 0, fmt.Errorf("delete %s %q: record the tombstone: %w", kind, id, err)
+		}
+	}
 	res, err := w.tx.ExecContext(ctx, "DELETE FROM events WHERE "+kind+"_ix = ?", ix)
 	if err != nil {
 		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -206,5 +207,72 @@ func testDeleteModel(t *testing.T, s store.Store) {
 	}
 	if a, err := s.ActiveModel(ctx, "default"); err != nil || a.ID != "01C" {
 		t.Errorf("active after the deletions: %+v, %v", a, err)
+	}
+}
+
+// testModelScrubber deletes shoppers and checks their tombstones (hashes,
+// in order, after a time), then replaces an artifact and moves its
+// ScrubbedAt, which never goes back.
+func testModelScrubber(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	at := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	err := s.Update(ctx, func(w store.Writer) error {
+		_, err := w.InsertEvents(ctx, []tailor.Event{
+			{ID: "e1", UserID: "ann", ItemID: "i1", Type: tailor.View, Timestamp: at},
+			{ID: "e2", UserID: "ben", ItemID: "i1", Type: tailor.View, Timestamp: at},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if tombs, err := s.DeletedUsers(ctx, time.Time{}); err != nil || len(tombs) != 0 {
+		t.Fatalf("tombstones before any deletion: %v, %v", tombs, err)
+	}
+	for _, u := range []tailor.UserID{"ann", "ben"} {
+		if _, err := s.DeleteUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	tombs, err := s.DeletedUsers(ctx, time.Time{})
+	if err != nil || len(tombs) != 2 {
+		t.Fatalf("tombstones: %v, %v", tombs, err)
+	}
+	if tombs[0].IDHash != sha256.Sum256([]byte("ann")) || tombs[1].IDHash != sha256.Sum256([]byte("ben")) ||
+		tombs[0].DeletedAt.Before(before) || !tombs[1].DeletedAt.After(tombs[0].DeletedAt) {
+		t.Errorf("tombstones: %+v", tombs)
+	}
+	if later, err := s.DeletedUsers(ctx, tombs[0].DeletedAt); err != nil || len(later) != 1 || later[0].IDHash != tombs[1].IDHash {
+		t.Errorf("tombstones after ann's: %+v, %v", later, err)
+	}
+
+	v := store.ModelVersion{ID: "01S", Slot: "default", Model: "ease", DataUntil: at, ScrubbedAt: before}
+	if err := s.SaveModel(ctx, v, bytes.Repeat([]byte{7}, 3000)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ModelVersion(ctx, "01S"); err != nil || !got.ScrubbedAt.Equal(before) {
+		t.Fatalf("saved: %+v, %v", got, err)
+	}
+	if err := s.ScrubModel(ctx, "01S", []byte("smaller"), tombs[1].DeletedAt); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ModelVersion(ctx, "01S")
+	if art, _ := s.ModelArtifact(ctx, "01S"); err != nil || string(art) != "smaller" || got.Bytes != 7 || !got.ScrubbedAt.Equal(tombs[1].DeletedAt) {
+		t.Errorf("after the scrub: %+v, %q, %v", got, art, err)
+	}
+	// Only the mark moves (and never back); the artifact stays.
+	if err := s.ScrubModel(ctx, "01S", nil, before); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.ModelVersion(ctx, "01S"); !got.ScrubbedAt.Equal(tombs[1].DeletedAt) {
+		t.Errorf("the mark went back to %v", got.ScrubbedAt)
+	}
+	if art, _ := s.ModelArtifact(ctx, "01S"); string(art) != "smaller" {
+		t.Errorf("a nil artifact replaced it: %q", art)
+	}
+	if err := s.ScrubModel(ctx, "no-such", []byte("x"), before); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("scrub a version that is not there: %v", err)
 	}
 }

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DeferIndexes", testDeferIndexes},
 		{"ModelRegistry", testModelRegistry},
 		{"DeleteModel", testDeleteModel},
+		{"ModelScrubber", testModelScrubber},
 		{"Scenarios", testScenarios},
 		{"Impressions", testImpressions},
 		{"Reports", testReports},
