@@ -309,26 +309,37 @@ func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOpt
 
 // scrubEvery is how often serve looks for deleted shoppers to clear from
 // the stored model versions (a query of the tombstones when there are
-// none).
-const scrubEvery = 2 * time.Second
+// none), and scrubGap the least time between two passes that rewrite
+// artifacts: a lone deletion is cleared within scrubEvery, a stream of
+// them in batches, one pass (a load and save of every version touched)
+// per scrubGap at most.
+const (
+	scrubEvery = 2 * time.Second
+	scrubGap   = 30 * time.Second
+)
 
 // scrubModels clears the stored model versions of deleted shoppers (by
-// this process or another on the same store) every scrubEvery; a failed
-// run is logged and tried again.
+// this process or another on the same store); a failed run is logged and
+// tried again.
 func scrubModels(ctx context.Context, db backend, log *slog.Logger) error {
 	t := time.NewTicker(scrubEvery)
 	defer t.Stop()
+	var last time.Time // of the last pass that loaded artifacts
 	for {
-		start := time.Now()
-		rep, err := train.Scrub(ctx, db, all.Lookup)
-		switch {
-		case ctx.Err() != nil:
-			return nil
-		case err != nil:
-			log.Error("clear the model versions of deleted shoppers; trying again", slog.Any("err", err))
-		case rep.Rewritten > 0:
-			log.Info("cleared deleted shoppers from model versions", slog.Int("versions", rep.Rewritten), slog.Int("shoppers", rep.Shoppers),
-				slog.Duration("took", time.Since(start)))
+		if time.Since(last) >= scrubGap {
+			start := time.Now()
+			rep, err := train.Scrub(ctx, db, all.Lookup)
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				log.Error("clear the model versions of deleted shoppers; trying again", slog.Any("err", err))
+			case rep.Versions > 0:
+				// Versions were loaded, whether or not they held anyone.
+				last = start
+				log.Info("cleared deleted shoppers from model versions", slog.Int("looked_at", rep.Versions), slog.Int("rewritten", rep.Rewritten),
+					slog.Int("shoppers", rep.Shoppers), slog.Duration("took", time.Since(start)))
+			}
 		}
 		select {
 		case <-ctx.Done():
