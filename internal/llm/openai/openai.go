@@ -400,4 +400,3 @@ func (m *metrics) usage(op string, u llm.Usage, promptPrice, completionPrice flo
 	m.tokens.WithLabelValues(op, "completion").Add(float64(u.CompletionTokens))
 	m.cost.WithLabelValues(op).Add((float64(u.PromptTokens)*promptPrice + float64(u.CompletionTokens)*completionPrice) / 1e6)
 }
-
