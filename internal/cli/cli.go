@@ -122,6 +122,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTrainCmd(stdout, stderr),
 		newAnalyzeCmd(stdout),
 		newPriceCmd(stdout),
+		newVectorsCmd(stdout),
 	)
 	return root
 }

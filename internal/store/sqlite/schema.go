@@ -185,6 +185,16 @@ CREATE TABLE deleted_users (
 CREATE INDEX deleted_users_at ON deleted_users (deleted_at);
 ALTER TABLE models ADD COLUMN scrubbed_at INTEGER NOT NULL DEFAULT 0;
 `,
+	// Embeddings of texts by a model (llm.Cached): the SHA-256 of the
+	// text, not the text; vectors as little-endian float32.
+	`
+CREATE TABLE embeddings (
+	model     TEXT NOT NULL,
+	text_hash BLOB NOT NULL,
+	vector    BLOB NOT NULL,
+	PRIMARY KEY (model, text_hash)
+) WITHOUT ROWID;
+`,
 }
 
 // artifactChunk is the size of an artifact's chunks in model_chunks (the
