@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -257,10 +258,17 @@ func candidates(flags *pflag.FlagSet, p eval.Protocol, models string, params, co
 	for name := range given {
 		return nil, usageError{fmt.Errorf("--params names %q, which is not in --models", name)}
 	}
-	for _, c := range cands {
+	for i, c := range cands {
 		if c.Params != nil {
 			if _, err := c.Info.New(c.Params, seed); err != nil {
 				return nil, usageError{fmt.Errorf("--params: %w", err)}
+			}
+		}
+		// Search by meaning without word vectors falls back to LSA: say
+		// so where the results are read.
+		if m, err := c.Info.New(c.Params, seed); err == nil {
+			if e, ok := m.(interface{ Embedder() string }); ok && e.Embedder() == "lsa" && !strings.Contains(string(c.Params), `"lsa"`) {
+				cands[i].Label = cmp.Or(c.Label, c.Info.Name) + " (LSA: no word vectors; see 'tailor vectors install')"
 			}
 		}
 	}

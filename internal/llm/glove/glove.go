@@ -22,12 +22,24 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"unicode"
 
 	"github.com/tailorhq/tailor/internal/feature"
 )
+
+// DefaultPath is where 'tailor vectors install' writes the vectors and
+// where their users look first: glove-6b-100d.bin in the user's cache
+// folder (os.UserCacheDir).
+func DefaultPath() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "tailor", "glove-6b-100d.bin")
+}
 
 // SIF is the weighting's a (the paper's value).
 const SIF = 1e-3

@@ -21,6 +21,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/random"
 	"github.com/tailorhq/tailor/internal/model/rebuy"
 	"github.com/tailorhq/tailor/internal/model/rp3beta"
+	"github.com/tailorhq/tailor/internal/model/semantic"
 	"github.com/tailorhq/tailor/internal/model/sknn"
 	"github.com/tailorhq/tailor/internal/model/slim"
 	"github.com/tailorhq/tailor/internal/model/textsearch"
@@ -56,6 +57,8 @@ func Models() []model.Info {
 		popcat.Info(),
 		random.Info(),
 		textsearch.Info(Lookup),
+		semantic.Info(),
+		semantic.HybridInfo(),
 	}
 }
 

@@ -1,0 +1,232 @@
+// Package semantic is search by meaning over the catalog: items and the
+// query are embedded (SIF-weighted GloVe word vectors, package llm/glove,
+// with the catalog's common component removed; or Tailor's own LSA text
+// vectors, package content), and the items closest to the query by cosine
+// are found by an exact scan of a dense float32 matrix (package kernels),
+// which stays exact up to a million items. A hybrid index blends the
+// cosine with package search's BM25 score: (1 − text)·cosine + text·BM25 /
+// the query's best BM25 score.
+package semantic
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/content"
+	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/llm/glove"
+	"github.com/tailorhq/tailor/internal/search"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// MinCommon is the least number of items whose common component is
+// removed from the GloVe embeddings.
+const MinCommon = 50
+
+// Options configure Build.
+type Options struct {
+	// Vectors are the word vectors; nil embeds with LSA vectors of the
+	// catalog's own text (Dims dimensions, default 64).
+	Vectors *glove.Vectors
+	Dims    int
+	// Text is the BM25 share of a hybrid score, in [0, 1) (0: meaning
+	// alone, no BM25 index).
+	Text float64
+	// Seed seeds the LSA projection and the power iteration.
+	Seed uint64
+}
+
+// Index is an immutable semantic (or hybrid) index. It is safe for
+// concurrent use.
+type Index struct {
+	ids    []tailor.ItemID
+	dims   int
+	vecs   []float32 // len(ids)×dims, unit rows (zero: no words)
+	has    []bool
+	embed  func(text string) []float32
+	common []float32 // GloVe: the catalog's first principal direction
+	bm25   *search.Index
+	pos    map[tailor.ItemID]int32
+	text   float64
+	lsa    bool
+}
+
+// Text returns the text an item is embedded by: its title, brand,
+// category words and description.
+func Text(it *tailor.Item) string {
+	cats := make([]string, len(it.Categories))
+	for i, c := range it.Categories {
+		cats[i] = strings.NewReplacer("/", " ", "&", " ").Replace(c)
+	}
+	return strings.Join([]string{it.Title, it.Brand, strings.Join(cats, " "), it.Description}, " ")
+}
+
+// Build embeds the offerable items (in id order) and, for a hybrid index,
+// indexes their text.
+func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, error) {
+	if !(opts.Text >= 0 && opts.Text < 1) {
+		return nil, errors.New("semantic: the BM25 share must be in [0, 1)")
+	}
+	items = slices.DeleteFunc(slices.Clone(items), func(it tailor.Item) bool { return it.Hidden || it.NonProduct })
+	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
+	if len(items) == 0 {
+		return nil, errors.New("semantic: the catalog has no offerable items")
+	}
+	x := &Index{text: opts.Text, pos: make(map[tailor.ItemID]int32, len(items))}
+	for k := range items {
+		x.ids = append(x.ids, items[k].ID)
+		x.pos[items[k].ID] = int32(k)
+	}
+	var rows [][]float32
+	if v := opts.Vectors; v != nil {
+		x.dims = v.Dims()
+		texts := make([]string, len(items))
+		for k := range items {
+			texts[k] = Text(&items[k])
+		}
+		var err error
+		if rows, err = v.Embed(ctx, texts); err != nil {
+			return nil, err
+		}
+		// SIF's common component: the direction every text shares
+		// (frequent words, the shop's register). Only a catalog of some
+		// size estimates it; in a handful of items it is one of them.
+		if len(rows) >= MinCommon {
+			x.common = firstComponent(rows, x.dims, opts.Seed)
+		}
+		x.embed = func(text string) []float32 {
+			out, err := v.Embed(context.Background(), []string{text})
+			if err != nil {
+				return nil
+			}
+			return x.finish(out[0])
+		}
+		for k := range rows {
+			rows[k] = x.finish(rows[k])
+		}
+	} else {
+		lsa, err := content.Fit(items, content.Options{Dims: cmp.Or(opts.Dims, 64), Seed: opts.Seed})
+		if err != nil {
+			return nil, err
+		}
+		x.dims, x.embed, x.lsa = lsa.Dims(), lsa.EmbedText, true
+		for k := range items {
+			rows = append(rows, lsa.Vector(items[k].ID))
+		}
+	}
+	x.vecs, x.has = make([]float32, len(items)*x.dims), make([]bool, len(items))
+	for k, r := range rows {
+		if r != nil {
+			copy(x.vecs[k*x.dims:], r)
+			x.has[k] = true
+		}
+	}
+	if opts.Text > 0 {
+		x.bm25 = search.Build(items)
+	}
+	return x, ctx.Err()
+}
+
+// Embedder names what the index embeds with: "glove-sif" or "lsa".
+func (x *Index) Embedder() string {
+	if x.lsa {
+		return "lsa"
+	}
+	return "glove-sif"
+}
+
+// Len is the number of items.
+func (x *Index) Len() int { return len(x.ids) }
+
+// finish removes the common component from a GloVe embedding and makes it
+// unit length; nil for a zero vector.
+func (x *Index) finish(v []float32) []float32 {
+	if x.common != nil {
+		kernels.Axpy(-kernels.Dot(v, x.common), x.common, v)
+	}
+	norm := math.Sqrt(float64(kernels.Dot(v, v)))
+	if norm < 1e-9 {
+		return nil
+	}
+	for j := range v {
+		v[j] /= float32(norm)
+	}
+	return v
+}
+
+// firstComponent is the unit first right singular vector of the rows (the
+// direction they share most), by power iteration from a seeded start.
+func firstComponent(rows [][]float32, dims int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 0x5146))
+	u := make([]float32, dims)
+	for j := range u {
+		u[j] = float32(r.NormFloat64())
+	}
+	next := make([]float32, dims)
+	for range 50 {
+		clear(next)
+		for _, row := range rows {
+			kernels.Axpy(kernels.Dot(row, u), row, next)
+		}
+		norm := math.Sqrt(float64(kernels.Dot(next, next)))
+		if norm == 0 {
+			return nil
+		}
+		for j := range next {
+			u[j] = next[j] / float32(norm)
+		}
+	}
+	return u
+}
+
+// Search returns the n best items for the query among those keep accepts
+// (nil: all), best first, ties to the smaller id. An item with neither a
+// vector nor a text match is never returned.
+func (x *Index) Search(query string, n int, keep func(tailor.ItemID) bool) []search.Hit {
+	if n <= 0 {
+		return nil
+	}
+	scores := make([]float32, len(x.ids))
+	matched := make([]bool, len(x.ids))
+	qv := x.embed(query)
+	if qv != nil {
+		kernels.MatVec(x.vecs, qv, scores)
+		if x.text > 0 {
+			for i := range scores {
+				scores[i] *= float32(1 - x.text)
+			}
+		}
+	}
+	if x.bm25 != nil {
+		hits := x.bm25.Search(query, 1000, keep)
+		if len(hits) > 0 {
+			best := hits[0].Score
+			for _, h := range hits {
+				k := x.pos[h.Item]
+				scores[k] += float32(x.text * h.Score / best)
+				matched[k] = true
+			}
+		}
+	}
+	if qv == nil && x.bm25 == nil {
+		return nil
+	}
+	h := topk.New(n)
+	for k := range scores {
+		if (matched[k] || (qv != nil && x.has[k])) && (keep == nil || matched[k] || keep(x.ids[k])) {
+			h.Push(int32(k), scores[k])
+		}
+	}
+	best := h.Sorted(nil)
+	out := make([]search.Hit, len(best))
+	for i, e := range best {
+		out[i] = search.Hit{Item: x.ids[e.Index], Score: float64(e.Score)}
+	}
+	return out
+}
