@@ -170,6 +170,9 @@ func loadConfig(path string) (*config.Config, error) {
 	if v := os.Getenv("TAILOR_TOKEN_SECRET"); v != "" {
 		c.Auth.TokenSecret = v
 	}
+	if v := os.Getenv("TAILOR_LLM_API_KEY"); v != "" && c.LLM.BaseURL != "" {
+		c.LLM.APIKey = v
+	}
 	// Validated once, with the environment's keys: a storefront key may
 	// be one of them.
 	if err := c.Validate(); err != nil {

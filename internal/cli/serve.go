@@ -20,7 +20,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/assistant"
 	"github.com/tailorhq/tailor/internal/insights"
+	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/server"
@@ -184,8 +186,17 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	for _, t := range cfg.Events.ExcludeFromRecommendations {
 		exclude = append(exclude, tailor.EventType(t))
 	}
+	prov, err := llmProvider(cfg, reg)
+	if err != nil {
+		return err
+	}
+	emb, queries, note, err := searchEmbedder(cfg, prov, db, reg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, note)
 	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
-		Registerer: reg})
+		Registerer: reg, Embedder: emb, QueryEmbedder: queries})
 	if err != nil {
 		return err
 	}
@@ -198,10 +209,22 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		fmt.Fprintln(stdout, "No model version is active yet: recommendations answer with trending items until 'tailor train' activates one.")
 	}
 	analyst := insights.New(db, time.Minute)
+	ao := assistant.Options{Shop: eng, Catalog: db, Registerer: reg,
+		Profile: func(ctx context.Context, u tailor.UserID) (any, error) { return analyst.Profile(ctx, u) }}
+	if prov != nil && cfg.LLM.ChatModel != "" {
+		ao.Chat = prov
+		fmt.Fprintf(stdout, "The shopping assistant talks with %s at %s.\n", cfg.LLM.ChatModel, cfg.LLM.BaseURL)
+	} else {
+		fmt.Fprintln(stdout, "The shopping assistant is off (no llm.chat_model): it answers with search and recommendations.")
+	}
+	asst, err := assistant.New(ao)
+	if err != nil {
+		return err
+	}
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
 		Recommender: eng, Analyst: analyst, Pricer: analyst, Registerer: reg, Gatherer: reg,
-		TokenSecret: []byte(cfg.Auth.TokenSecret), AllowedOrigins: cfg.Auth.AllowedOrigins,
+		TokenSecret: []byte(cfg.Auth.TokenSecret), AllowedOrigins: cfg.Auth.AllowedOrigins, Assistant: asst,
 	})
 	if err != nil {
 		return err
@@ -355,6 +378,7 @@ type backend interface {
 	server.Backend
 	store.Counter
 	store.ModelScrubber
+	llm.EmbeddingStore
 	Run(ctx context.Context) error
 }
 

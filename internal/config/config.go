@@ -26,6 +26,38 @@ type Config struct {
 	Events EventsConfig `toml:"events"`
 	Auth   AuthConfig   `toml:"auth"`
 	WebUI  WebUIConfig  `toml:"webui"`
+	LLM    LLMConfig    `toml:"llm"`
+}
+
+// LLMConfig configures the word vectors of search by meaning and, when a
+// shop has one, a language-model provider: any OpenAI-compatible API
+// (a hosted provider, or a vLLM, Ollama or llama.cpp server). Tailor works
+// fully without a provider.
+type LLMConfig struct {
+	// Vectors is the word-vector file search finds items by meaning with:
+	// empty uses the file of 'tailor vectors install' when it is there;
+	// "off" searches by words only.
+	Vectors string `toml:"vectors"`
+	// BaseURL is the provider's API, such as https://api.openai.com/v1;
+	// empty means no provider.
+	BaseURL string `toml:"base_url"`
+	// APIKey is the provider's key; TAILOR_LLM_API_KEY in the
+	// environment overrides it (keep keys out of files).
+	APIKey string `toml:"api_key"`
+	// ChatModel is the chat model of the shopping assistant and of LLM
+	// re-ranking; EmbeddingModel, when set, embeds the catalog and the
+	// queries of search instead of the word vectors (each text once: the
+	// store keeps the embeddings).
+	ChatModel      string `toml:"chat_model"`
+	EmbeddingModel string `toml:"embedding_model"`
+	// Timeout bounds each request to the provider (default 30s);
+	// RateLimit is the most requests a second sent to it (0: no limit).
+	Timeout   Duration `toml:"timeout"`
+	RateLimit float64  `toml:"rate_limit"`
+	// PromptPrice and CompletionPrice are what a million tokens cost in
+	// dollars, for the cost counter in /metrics.
+	PromptPrice     float64 `toml:"prompt_price"`
+	CompletionPrice float64 `toml:"completion_price"`
 }
 
 // WebUIConfig configures the storefront (/) and dashboard (/admin) pages.
@@ -235,6 +267,19 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || u.Fragment != "" {
 			errs = append(errs, fmt.Errorf("auth.allowed_origins[%d]: %q is not an origin such as https://shop.example (scheme and host, no path)", i, o))
 		}
+	}
+	if l := c.LLM; l.BaseURL != "" {
+		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("llm.base_url: %q is not an http(s) URL such as https://api.openai.com/v1", l.BaseURL))
+		}
+		if l.ChatModel == "" && l.EmbeddingModel == "" {
+			errs = append(errs, errors.New("llm.base_url: name a chat_model, an embedding_model or both"))
+		}
+	} else if l.ChatModel != "" || l.EmbeddingModel != "" || l.APIKey != "" {
+		errs = append(errs, errors.New("llm.chat_model, llm.embedding_model and llm.api_key need llm.base_url"))
+	}
+	if l := c.LLM; l.Timeout < 0 || !(l.RateLimit >= 0) || !(l.PromptPrice >= 0) || !(l.CompletionPrice >= 0) {
+		errs = append(errs, errors.New("llm.timeout, llm.rate_limit, llm.prompt_price and llm.completion_price must not be negative"))
 	}
 	if key := c.WebUI.StorefrontKey; key != "" {
 		i := slices.IndexFunc(c.Auth.Keys, func(k KeyConfig) bool { return k.SHA256 == HashKey(key) })

@@ -25,6 +25,9 @@ func TestLoadGood(t *testing.T) {
 		c.Events.Weights["wishlist"] != 3 || len(c.Auth.Keys) != 2 || c.Auth.Keys[1].Role != "write" {
 		t.Errorf("loaded %+v", c)
 	}
+	if l := c.LLM; l.Vectors != "off" || l.ChatModel != "llama3.1" || l.EmbeddingModel != "nomic-embed-text" || time.Duration(l.Timeout) != 20*time.Second || l.RateLimit != 4 || l.CompletionPrice != 0.6 {
+		t.Errorf("llm: %+v", l)
+	}
 	if c.Auth.TokenSecret != "0123456789abcdef0123456789abcdef" || strings.Join(c.Auth.AllowedOrigins, ",") != "https://shop.example,http://localhost:3000" {
 		t.Errorf("auth: token secret %q, origins %v", c.Auth.TokenSecret, c.Auth.AllowedOrigins)
 	}
@@ -63,6 +66,8 @@ func TestLoadBad(t *testing.T) {
 		"short_token_secret":     "auth.token_secret: 9 characters; at least 32",
 		"bad_origin":             `auth.allowed_origins[1]: "https://shop.example/path" is not an origin`,
 		"duplicate_key_name":     `auth.keys[1].name: "shop" is the name of another key`,
+		"llm_without_url":        "llm.chat_model, llm.embedding_model and llm.api_key need llm.base_url",
+		"llm_bad_url":            `llm.base_url: "localhost:11434" is not an http(s) URL`,
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {

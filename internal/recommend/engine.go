@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -60,6 +61,14 @@ type Source interface {
 type Options struct {
 	// Slot is the recommender slot served (default "default").
 	Slot string
+	// Embedder, when set, embeds the catalog and the queries so that
+	// search finds items by meaning as well as by their words (a hybrid
+	// of both, package semantic, with its DefaultText BM25 share): word
+	// vectors (llm/glove) or a provider's model. Nil searches by words.
+	// A query it cannot embed is answered by its words (counted in
+	// /metrics). QueryEmbedder, when set, embeds the queries instead (the
+	// same model without a cache that would keep every query).
+	Embedder, QueryEmbedder llm.Embedder
 	// Weights is what each event type counts for in a live history
 	// (default DefaultWeights); types not listed are ignored.
 	Weights map[tailor.EventType]float64

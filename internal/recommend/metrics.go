@@ -14,6 +14,9 @@ type metrics struct {
 	buildFailures *prometheus.CounterVec
 	modelLoads    *prometheus.CounterVec // result: loaded, refused
 	answers       *prometheus.CounterVec // list, source
+	// embedFailures counts searches whose query could not be embedded
+	// (answered by their words alone).
+	embedFailures prometheus.Counter
 
 	// Counters looked up once, for the request path.
 	histHit, histStale, histMiss prometheus.Counter
@@ -50,9 +53,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Model versions loaded, or refused (the current one keeps serving)."}, []string{"result"}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_recommendation_lists_total",
 			Help: "Lists served, by list and by the source that answered."}, []string{"list", "source"}),
+		embedFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tailor_search_embedding_failures_total",
+			Help: "Searches whose query the embedder could not embed (a provider's error or timeout): answered by their words alone."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers)
+		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers, m.embedFailures)
 	}
 	m.histHit, m.histStale, m.histMiss = m.cache.WithLabelValues("histories", "hit"), m.cache.WithLabelValues("histories", "stale"), m.cache.WithLabelValues("histories", "miss")
 	m.attrHit, m.attrStale, m.attrMiss = m.cache.WithLabelValues("attributes", "hit"), m.cache.WithLabelValues("attributes", "stale"), m.cache.WithLabelValues("attributes", "miss")

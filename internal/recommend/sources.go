@@ -667,10 +667,14 @@ func (e *Engine) fromSearch(a *ask) (*answer, error) {
 	if t == nil {
 		return &answer{cands: []cand{}, fallback: "text", rankedBy: "search"}, nil
 	}
-	hits := t.index.Search(a.query, max(100, a.want), func(id tailor.ItemID) bool {
+	hits, err := t.search(a.ctx, a.query, max(100, a.want), func(id tailor.ItemID) bool {
 		m := e.item(id)
 		return m != nil && a.rules.keep(m)
 	})
+	if err != nil {
+		// Answered by the words alone; the embedder's failure is counted.
+		e.met.embedFailures.Inc()
+	}
 	reason := fmt.Sprintf("matches %q", strings.TrimSpace(a.query))
 	ans := &answer{fallback: "text", rankedBy: "search"}
 	var suits []bool

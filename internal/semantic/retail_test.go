@@ -35,7 +35,7 @@ func TestOnlineRetailByMeaning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := semantic.Build(context.Background(), d.Catalog, semantic.Options{Vectors: v, Text: 0.9, Seed: 1})
+	x, err := semantic.Build(context.Background(), d.Catalog, semantic.Options{Embedder: v, Text: 0.9, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestOnlineRetailByMeaning(t *testing.T) {
 		{"infant", []string{"BABY", "CHILD"}, false},
 	} {
 		var got []string
-		for _, h := range x.Search(c.query, 5, nil) {
+		for _, h := range search_(t, x, c.query, 5, nil) {
 			got = append(got, titles[h.Item])
 		}
 		var text []string

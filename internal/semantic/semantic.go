@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -20,10 +21,17 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/content"
 	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/llm/glove"
 	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/topk"
 )
+
+// DefaultText is the BM25 share of a hybrid index when nothing else is
+// chosen: the share 'tailor eval --tune' chose for the hybrid model on
+// search-replay's validation window (Online Retail, cutoff 2011-09-01;
+// BENCHMARKS.md).
+const DefaultText = 0.9
 
 // MinCommon is the least number of items whose common component is
 // removed from the GloVe embeddings.
@@ -31,10 +39,16 @@ const MinCommon = 50
 
 // Options configure Build.
 type Options struct {
-	// Vectors are the word vectors; nil embeds with LSA vectors of the
-	// catalog's own text (Dims dimensions, default 64).
-	Vectors *glove.Vectors
-	Dims    int
+	// Embedder embeds the items and the queries: word vectors (package
+	// llm/glove, whose common component Build removes) or a provider's
+	// model; nil embeds with LSA vectors of the catalog's own text (Dims
+	// dimensions, default 64).
+	Embedder llm.Embedder
+	Dims     int
+	// Queries, when set, embeds the queries instead of Embedder: the
+	// same model without the store's cache, which would keep every query
+	// ever asked.
+	Queries llm.Embedder
 	// Text is the BM25 share of a hybrid score, in [0, 1) (0: meaning
 	// alone, no BM25 index).
 	Text float64
@@ -49,12 +63,12 @@ type Index struct {
 	dims   int
 	vecs   []float32 // len(ids)×dims, unit rows (zero: no words)
 	has    []bool
-	embed  func(text string) []float32
+	embed  func(ctx context.Context, text string) ([]float32, error)
 	common []float32 // GloVe: the catalog's first principal direction
 	bm25   *search.Index
 	pos    map[tailor.ItemID]int32
 	text   float64
-	lsa    bool
+	name   string // the embedder's
 }
 
 // Text returns the text an item is embedded by: its title, brand,
@@ -84,30 +98,42 @@ func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, erro
 		x.pos[items[k].ID] = int32(k)
 	}
 	var rows [][]float32
-	if v := opts.Vectors; v != nil {
-		x.dims = v.Dims()
+	if em := opts.Embedder; em != nil {
 		texts := make([]string, len(items))
 		for k := range items {
 			texts[k] = Text(&items[k])
 		}
 		var err error
-		if rows, err = v.Embed(ctx, texts); err != nil {
-			return nil, err
+		if rows, err = em.Embed(ctx, texts); err != nil {
+			return nil, fmt.Errorf("semantic: embed the catalog: %w", err)
 		}
-		// SIF's common component: the direction every text shares
-		// (frequent words, the shop's register). Only a catalog of some
-		// size estimates it; in a handful of items it is one of them.
-		if len(rows) >= MinCommon {
+		if len(rows) != len(items) || len(rows[0]) == 0 {
+			return nil, fmt.Errorf("semantic: %s gave %d vectors for %d items", em.Name(), len(rows), len(items))
+		}
+		x.dims, x.name = len(rows[0]), em.Name()
+		// SIF's common component: the direction every text of word
+		// vectors shares (frequent words, the shop's register). Only a
+		// catalog of some size estimates it; in a handful of items it is
+		// one of them.
+		_, words := em.(*glove.Vectors)
+		if words && len(rows) >= MinCommon {
 			x.common = firstComponent(rows, x.dims, opts.Seed)
 		}
-		x.embed = func(text string) []float32 {
-			out, err := v.Embed(context.Background(), []string{text})
+		queries := cmp.Or(opts.Queries, em)
+		x.embed = func(ctx context.Context, text string) ([]float32, error) {
+			out, err := queries.Embed(ctx, []string{text})
 			if err != nil {
-				return nil
+				return nil, err
 			}
-			return x.finish(out[0])
+			if len(out) != 1 || len(out[0]) != x.dims {
+				return nil, fmt.Errorf("%s: a query vector of the wrong length: %w", em.Name(), llm.ErrMalformed)
+			}
+			return x.finish(out[0]), nil
 		}
 		for k := range rows {
+			if len(rows[k]) != x.dims {
+				return nil, fmt.Errorf("semantic: %s gave vectors of %d and %d dimensions", em.Name(), x.dims, len(rows[k]))
+			}
 			rows[k] = x.finish(rows[k])
 		}
 	} else {
@@ -115,7 +141,8 @@ func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, erro
 		if err != nil {
 			return nil, err
 		}
-		x.dims, x.embed, x.lsa = lsa.Dims(), lsa.EmbedText, true
+		x.dims, x.name = lsa.Dims(), "lsa"
+		x.embed = func(_ context.Context, text string) ([]float32, error) { return lsa.EmbedText(text), nil }
 		for k := range items {
 			rows = append(rows, lsa.Vector(items[k].ID))
 		}
@@ -133,13 +160,9 @@ func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, erro
 	return x, ctx.Err()
 }
 
-// Embedder names what the index embeds with: "glove-sif" or "lsa".
-func (x *Index) Embedder() string {
-	if x.lsa {
-		return "lsa"
-	}
-	return "glove-sif"
-}
+// Embedder names what the index embeds with: the embedder's Name, or
+// "lsa".
+func (x *Index) Embedder() string { return x.name }
 
 // Len is the number of items.
 func (x *Index) Len() int { return len(x.ids) }
@@ -187,14 +210,19 @@ func firstComponent(rows [][]float32, dims int, seed uint64) []float32 {
 
 // Search returns the n best items for the query among those keep accepts
 // (nil: all), best first, ties to the smaller id. An item with neither a
-// vector nor a text match is never returned.
-func (x *Index) Search(query string, n int, keep func(tailor.ItemID) bool) []search.Hit {
+// vector nor a text match is never returned. When the query cannot be
+// embedded (a provider's error), a hybrid index answers by its words
+// alone and Search returns the error beside the answer.
+func (x *Index) Search(ctx context.Context, query string, n int, keep func(tailor.ItemID) bool) ([]search.Hit, error) {
 	if n <= 0 {
-		return nil
+		return nil, nil
 	}
 	scores := make([]float32, len(x.ids))
 	matched := make([]bool, len(x.ids))
-	qv := x.embed(query)
+	qv, err := x.embed(ctx, query)
+	if err != nil {
+		qv = nil
+	}
 	if qv != nil {
 		kernels.MatVec(x.vecs, qv, scores)
 		if x.text > 0 {
@@ -215,7 +243,7 @@ func (x *Index) Search(query string, n int, keep func(tailor.ItemID) bool) []sea
 		}
 	}
 	if qv == nil && x.bm25 == nil {
-		return nil
+		return nil, err
 	}
 	h := topk.New(n)
 	for k := range scores {
@@ -228,5 +256,5 @@ func (x *Index) Search(query string, n int, keep func(tailor.ItemID) bool) []sea
 	for i, e := range best {
 		out[i] = search.Hit{Item: x.ids[e.Index], Score: float64(e.Score)}
 	}
-	return out
+	return out, err
 }

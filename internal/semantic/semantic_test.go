@@ -2,12 +2,14 @@ package semantic_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/llm/glove"
+	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/semantic"
 )
 
@@ -52,30 +54,30 @@ func TestSearchByMeaning(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, text := range []float64{0, 0.9} {
-		x, err := semantic.Build(ctx, items, semantic.Options{Vectors: v, Text: text, Seed: 1})
+		x, err := semantic.Build(ctx, items, semantic.Options{Embedder: v, Text: text, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if x.Embedder() != "glove-sif" || x.Len() != 4 {
+		if !strings.HasPrefix(x.Embedder(), "glove-sif:") || x.Len() != 4 {
 			t.Fatalf("embedder %s, %d items", x.Embedder(), x.Len())
 		}
-		hits := x.Search("present for someone who loves tea", 2, nil)
+		hits := search_(t, x, "present for someone who loves tea", 2, nil)
 		if len(hits) == 0 || hits[0].Item != "i1" {
 			t.Errorf("text share %v: a present for a tea lover: %+v, want the teapot first", text, hits)
 		}
-		hits = x.Search("red candle", 2, nil)
+		hits = search_(t, x, "red candle", 2, nil)
 		if len(hits) < 2 || hits[0].Item != "i2" || hits[1].Item != "i4" {
 			t.Errorf("text share %v: red candle: %+v, want the red candle, then the holder", text, hits)
 		}
-		if hits := x.Search("red candle", 3, func(id tailor.ItemID) bool { return id != "i2" }); len(hits) == 0 || hits[0].Item == "i2" {
+		if hits := search_(t, x, "red candle", 3, func(id tailor.ItemID) bool { return id != "i2" }); len(hits) == 0 || hits[0].Item == "i2" {
 			t.Errorf("text share %v: the filter was ignored: %+v", text, hits)
 		}
-		for _, h := range x.Search("bone china cup", 4, nil) {
+		for _, h := range search_(t, x, "bone china cup", 4, nil) {
 			if h.Item == "i5" {
 				t.Errorf("text share %v: a hidden item was found", text)
 			}
 		}
-		if hits := x.Search("zzz qqq", 3, nil); len(hits) != 0 {
+		if hits := search_(t, x, "zzz qqq", 3, nil); len(hits) != 0 {
 			t.Errorf("text share %v: a query without known words found %+v", text, hits)
 		}
 	}
@@ -84,10 +86,61 @@ func TestSearchByMeaning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hits := x.Search("chamomile teapot", 1, nil); x.Embedder() != "lsa" || len(hits) != 1 || hits[0].Item != "i1" {
+	if hits := search_(t, x, "chamomile teapot", 1, nil); x.Embedder() != "lsa" || len(hits) != 1 || hits[0].Item != "i1" {
 		t.Errorf("LSA: %s, %+v", x.Embedder(), hits)
 	}
 	if _, err := semantic.Build(ctx, items, semantic.Options{Text: 1}); err == nil {
 		t.Error("a BM25 share of 1 was accepted")
+	}
+}
+
+// search_ is Search without an error expected.
+func search_(t *testing.T, x *semantic.Index, query string, n int, keep func(tailor.ItemID) bool) []search.Hit {
+	t.Helper()
+	hits, err := x.Search(context.Background(), query, n, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hits
+}
+
+// flaky embeds the catalog, then fails every query (a provider that went
+// down).
+type flaky struct {
+	*glove.Vectors
+	calls int
+}
+
+func (f *flaky) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	f.calls++
+	if f.calls > 1 {
+		return nil, errors.New("provider down")
+	}
+	return f.Vectors.Embed(ctx, texts)
+}
+
+// TestEmbedderDown: a hybrid index answers by its words when the query
+// cannot be embedded, and says why; a semantic-only one answers nothing
+// and says why.
+func TestEmbedderDown(t *testing.T) {
+	v, err := glove.Convert(strings.NewReader(vectorsJSON()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	x, err := semantic.Build(ctx, items, semantic.Options{Embedder: &flaky{Vectors: v}, Text: 0.9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hits, err := x.Search(ctx, "red candle", 2, nil)
+	if err == nil || len(hits) == 0 || hits[0].Item != "i2" {
+		t.Errorf("hybrid with the embedder down: %+v, %v", hits, err)
+	}
+	y, err := semantic.Build(ctx, items, semantic.Options{Embedder: &flaky{Vectors: v}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hits, err := y.Search(ctx, "red candle", 2, nil); err == nil || len(hits) != 0 {
+		t.Errorf("semantic with the embedder down: %+v, %v", hits, err)
 	}
 }

@@ -37,6 +37,8 @@ func openAPIMap(routes []route) map[string]any {
 				desc += " A shopper token may call it for its own shopper."
 			case tokenEvents:
 				desc += " A shopper token may call it with events of its own shopper."
+			case tokenBody:
+				desc += " A shopper token may call it as its shopper (user_id, when given, must be the token's)."
 			}
 			op["description"] = desc
 			op["security"] = []map[string][]string{{"bearer": {}}, {"apiKey": {}}}

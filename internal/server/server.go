@@ -64,6 +64,8 @@ type Options struct {
 	// ones; nil answers them with 503.
 	Analyst Analyst
 	Pricer  Pricer
+	// Assistant serves POST /v1/assistant; nil answers it with 503.
+	Assistant Assistant
 	// TokenSecret signs shopper tokens (at least 32 bytes). Empty means a
 	// random secret: tokens then stop working when the server restarts,
 	// and other replicas do not accept them.
@@ -122,7 +124,7 @@ func New(db Backend, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("the token secret has %d bytes; at least 32 are needed", len(s.tokenSecret))
 	}
 	s.met = newMetrics(opts.Registerer)
-	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes(), s.browseRoutes(), s.exportRoutes(), s.tokenRoutes())
+	s.routes = slices.Concat(s.routeTable(), s.recommendRoutes(), s.analyticsRoutes(), s.pricingRoutes(), s.basketRoutes(), s.browseRoutes(), s.exportRoutes(), s.tokenRoutes(), s.assistantRoutes())
 	for i := range s.routes {
 		rt := &s.routes[i]
 		if rt.query.handle != nil {

@@ -56,6 +56,9 @@ const (
 	// tokenEvents: the route takes events, each of which must name the
 	// token's shopper (checked by the handler, see tokenShopper).
 	tokenEvents
+	// tokenBody: the body's shopper, when given, must be the token's
+	// (checked by the handler), and is the token's when not given.
+	tokenBody
 )
 
 // tokenScopes lists the routes a shopper token may call; every other route
@@ -185,7 +188,7 @@ func checkTokenScope(r *http.Request, rt *route, shopper string) error {
 			return forbidden(fmt.Sprintf("this shopper token is for shopper %q, not %q", shopper, id))
 		}
 		return nil
-	case tokenEvents:
+	case tokenEvents, tokenBody:
 		return nil
 	}
 	return forbidden("a shopper token reaches only its shopper's recommendations, buy-again, rerank and storefront events, and the catalog; " +

@@ -29,16 +29,11 @@ type Config struct {
 	// means those always.
 	Vectors string `json:"vectors,omitempty"`
 	// Text is the BM25 share of a hybrid score, in [0, 1): 0 ranks by
-	// meaning alone (semantic's; hybrid's default is DefaultText).
+	// meaning alone (semantic's; hybrid's default is semantic.DefaultText).
 	Text *float64 `json:"text,omitempty"`
 	// Dims is the number of LSA dimensions (default 64).
 	Dims int `json:"dims,omitempty"`
 }
-
-// DefaultText is hybrid's BM25 share when none is given: the share
-// --tune chose on search-replay's validation window (Online Retail,
-// cutoff 2011-09-01; BENCHMARKS.md).
-const DefaultText = 0.9
 
 // Info describes "semantic" for package all.
 func Info() model.Info { return info("semantic", 0, nil) }
@@ -50,7 +45,7 @@ func HybridInfo() model.Info {
 	for _, t := range []string{"0.1", "0.3", "0.5", "0.7", "0.8", "0.9", "0.95"} {
 		grid = append(grid, json.RawMessage(`{"text":`+t+`}`))
 	}
-	return info("hybrid", DefaultText, grid)
+	return info("hybrid", semantic.DefaultText, grid)
 }
 
 func info(name string, text float64, grid []json.RawMessage) model.Info {
@@ -113,7 +108,7 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
-		opts.Vectors = v
+		opts.Embedder = v
 	}
 	x, err := semantic.Build(ctx, d.Catalog, opts)
 	if err != nil {
@@ -141,10 +136,14 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 	if err := model.CheckQuery(m.name, q, len(m.items)); err != nil {
 		return dst, err
 	}
-	for _, h := range m.index.Search(q.Text, q.N, func(id tailor.ItemID) bool {
+	hits, err := m.index.Search(context.Background(), q.Text, q.N, func(id tailor.ItemID) bool {
 		i, ok := m.items[id]
 		return ok && q.Allowed(i)
-	}) {
+	})
+	if err != nil {
+		return dst, err
+	}
+	for _, h := range hits {
 		dst = append(dst, topk.Entry{Index: m.items[h.Item], Score: float32(h.Score)})
 	}
 	return dst, nil
