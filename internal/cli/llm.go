@@ -13,6 +13,8 @@ import (
 	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/llm/glove"
 	"github.com/tailorhq/tailor/internal/llm/openai"
+	"github.com/tailorhq/tailor/internal/llm/rerank"
+	"github.com/tailorhq/tailor/internal/recommend"
 )
 
 // llmProvider returns the configured OpenAI-compatible client, or nil when
@@ -61,4 +63,13 @@ func searchEmbedder(cfg *config.Config, prov *openai.Client, cache llm.Embedding
 		return nil, nil, "", err
 	}
 	return v, nil, fmt.Sprintf("Search finds items by words and meaning: %d word vectors from %s.", v.Len(), path), nil
+}
+
+// llmRanker is the chat model that orders the lists of scenarios with
+// llm_rerank, or nil without one.
+func llmRanker(cfg *config.Config, prov *openai.Client) recommend.LLMRanker {
+	if prov == nil || cfg.LLM.ChatModel == "" {
+		return nil
+	}
+	return &rerank.Reranker{Chat: prov}
 }

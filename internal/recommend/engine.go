@@ -69,6 +69,9 @@ type Options struct {
 	// /metrics). QueryEmbedder, when set, embeds the queries instead (the
 	// same model without a cache that would keep every query).
 	Embedder, QueryEmbedder llm.Embedder
+	// LLMRanker, when set, orders the lists of scenarios with
+	// llm_rerank (nil: such scenarios keep the recommender's order).
+	LLMRanker LLMRanker
 	// Weights is what each event type counts for in a live history
 	// (default DefaultWeights); types not listed are ignored.
 	Weights map[tailor.EventType]float64

@@ -53,6 +53,10 @@ type Rules struct {
 	// λ·relevance − (1−λ)·(largest category overlap with the items
 	// already chosen), relevance scaled to [0, 1].
 	MMRLambda float64 `json:"mmr_lambda,omitempty"`
+	// LLMRerank has the configured chat model order the list (its first
+	// page) from the items and the shopper's history; off by default, and
+	// the recommender's order is kept on any error or timeout.
+	LLMRerank bool `json:"llm_rerank,omitempty"`
 	// FreshDays and FreshBoost multiply the score of items created within
 	// the last FreshDays days by FreshBoost.
 	FreshDays  float64 `json:"fresh_days,omitempty"`
@@ -253,6 +257,7 @@ func (r Rules) Merge(over Rules) Rules {
 		r.MaxPrice = over.MaxPrice
 	}
 	r.InStockOnly = r.InStockOnly || over.InStockOnly
+	r.LLMRerank = r.LLMRerank || over.LLMRerank
 	if over.Attributes != nil {
 		r.Attributes = over.Attributes
 	}

@@ -1,13 +1,19 @@
 package recommend
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/llm/rerank"
 )
 
 func TestParseRulesNamesTheField(t *testing.T) {
@@ -201,4 +207,48 @@ func itemsOf(cands []cand) []tailor.ItemID {
 		ids = append(ids, c.id)
 	}
 	return ids
+}
+
+// reverse orders candidates last first, or fails.
+type reverse struct {
+	fail   bool
+	recent []rerank.Product
+}
+
+func (r *reverse) Order(_ context.Context, recent, cands []rerank.Product) ([]tailor.ItemID, error) {
+	r.recent = recent
+	if r.fail {
+		return nil, errors.New("timeout")
+	}
+	var out []tailor.ItemID
+	for i := len(cands) - 1; i >= 0; i-- {
+		out = append(out, cands[i].ID)
+	}
+	return out, nil
+}
+
+// TestLLMOrder: the chat model's order is taken around the pinned items,
+// with the shopper's strongest items as context; on its error the order
+// is kept and counted.
+func TestLLMOrder(t *testing.T) {
+	r := &reverse{}
+	e := &Engine{catalog: map[tailor.ItemID]*meta{}, met: newMetrics(nil), log: slog.New(slog.DiscardHandler), opts: Options{LLMRanker: r}}
+	for _, id := range []tailor.ItemID{"a", "b", "c", "d", "h"} {
+		e.catalog[id] = &meta{id: id, title: "TITLE " + string(id)}
+	}
+	cands := []cand{{id: "a"}, {id: "b", reason: "pinned"}, {id: "c"}, {id: "d"}}
+	hist := &history{items: []histItem{{id: "h"}}}
+	if got := itemsOf(e.llmOrder(context.Background(), cands, hist)); !slices.Equal(got, []tailor.ItemID{"d", "b", "c", "a"}) {
+		t.Errorf("ordered: %v", got)
+	}
+	if len(r.recent) != 1 || r.recent[0].Title != "TITLE h" {
+		t.Errorf("the shopper's items sent: %+v", r.recent)
+	}
+	r.fail = true
+	if got := itemsOf(e.llmOrder(context.Background(), cands, nil)); !slices.Equal(got, []tailor.ItemID{"a", "b", "c", "d"}) {
+		t.Errorf("kept: %v", got)
+	}
+	if testutil.ToFloat64(e.met.llmRerank.WithLabelValues("kept")) != 1 || testutil.ToFloat64(e.met.llmRerank.WithLabelValues("ordered")) != 1 {
+		t.Error("the outcomes were not counted")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/llm/rerank"
 	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/store"
 )
@@ -159,13 +160,14 @@ func (e *Engine) answer(a *ask) (*Response, error) {
 	}
 	e.met.answeredBy(a.list, got.source).Inc()
 	resp := &Response{ModelVersion: got.version, Model: got.model, Scenario: a.req.Scenario, Fallback: got.fallback, rankedBy: got.rankedBy}
-	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req, got.explain)
+	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req, got.explain, a.hist)
 }
 
-// finish diversifies, pins, pages and describes the candidates.
-// explain, when not nil, describes a lazy candidate: its reason (and due
-// date), from its model index.
-func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules *Rules, req *Request, explain func(c *cand)) (*Response, error) {
+// finish diversifies, pins, has the chat model order (LLMRerank), pages and
+// describes the candidates. explain, when not nil, describes a lazy
+// candidate: its reason (and due date), from its model index; hist is the
+// shopper's history (nil: none).
+func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules *Rules, req *Request, explain func(c *cand), hist *history) (*Response, error) {
 	want := req.Offset + req.N
 	cands = e.diversify(cands, rules, want)
 	if len(rules.Pins) > 0 {
@@ -187,6 +189,9 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 	}
 	if len(cands) > want {
 		cands = cands[:want]
+	}
+	if rules.LLMRerank && e.opts.LLMRanker != nil && req.Offset == 0 && len(cands) > 1 {
+		cands = e.llmOrder(ctx, cands, hist)
 	}
 	if req.Offset >= len(cands) {
 		cands = nil
@@ -547,4 +552,58 @@ const MaxRerank = 1000
 // byScore sorts candidates best first, stably.
 func byScore(cands []cand) {
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+}
+
+// LLMRanker orders candidates with a language model (package
+// llm/rerank): the shopper's items (strongest interest first) and the
+// candidates in, their ids in the model's order out.
+type LLMRanker interface {
+	Order(ctx context.Context, recent, candidates []rerank.Product) ([]tailor.ItemID, error)
+}
+
+// llmOrder has the chat model order the candidates; on any error it keeps
+// theirs (counted in /metrics). Pinned items keep their places.
+func (e *Engine) llmOrder(ctx context.Context, cands []cand, hist *history) []cand {
+	title := func(id tailor.ItemID) string {
+		e.catMu.RLock()
+		defer e.catMu.RUnlock()
+		if m := e.catalog[id]; m != nil {
+			return m.title
+		}
+		return ""
+	}
+	var recent []rerank.Product
+	if hist != nil {
+		for _, it := range hist.items[:min(10, len(hist.items))] {
+			recent = append(recent, rerank.Product{ID: it.id, Title: title(it.id)})
+		}
+	}
+	var free []rerank.Product
+	for _, c := range cands {
+		if c.reason != "pinned" {
+			free = append(free, rerank.Product{ID: c.id, Title: title(c.id)})
+		}
+	}
+	order, err := e.opts.LLMRanker.Order(ctx, recent, free)
+	if err != nil {
+		e.met.llmRerank.WithLabelValues("kept").Inc()
+		e.log.Debug("the chat model's order was not used", "err", err)
+		return cands
+	}
+	e.met.llmRerank.WithLabelValues("ordered").Inc()
+	byID := make(map[tailor.ItemID]cand, len(cands))
+	for _, c := range cands {
+		byID[c.id] = c
+	}
+	out := make([]cand, 0, len(cands))
+	k := 0
+	for _, c := range cands {
+		if c.reason == "pinned" {
+			out = append(out, c)
+			continue
+		}
+		out = append(out, byID[order[k]])
+		k++
+	}
+	return out
 }
