@@ -164,6 +164,16 @@ func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, erro
 // "lsa".
 func (x *Index) Embedder() string { return x.name }
 
+// Vector returns an item's unit vector (nil for an item without words or
+// not indexed); it aliases the index.
+func (x *Index) Vector(id tailor.ItemID) []float32 {
+	k, ok := x.pos[id]
+	if !ok || !x.has[k] {
+		return nil
+	}
+	return x.vecs[int(k)*x.dims : int(k+1)*x.dims : int(k+1)*x.dims]
+}
+
 // Len is the number of items.
 func (x *Index) Len() int { return len(x.ids) }
 

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 
 	"github.com/tailorhq/tailor"
@@ -21,7 +22,9 @@ import (
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/llm/glove"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/semantic"
 	"github.com/tailorhq/tailor/internal/topk"
 )
 
@@ -29,6 +32,10 @@ import (
 type Config struct {
 	// Dims is the number of LSA dimensions (default 64).
 	Dims int `json:"dims"`
+	// Vectors embeds the items with SIF-weighted GloVe word vectors
+	// instead of LSA: "glove" for those of 'tailor vectors install', or
+	// the path of such a file. Empty: LSA.
+	Vectors string `json:"vectors,omitempty"`
 }
 
 // Info describes the model for package all.
@@ -42,6 +49,14 @@ func Info() model.Info {
 		}
 		if c.Dims < 0 {
 			return nil, fmt.Errorf("content: dims %d must be positive", c.Dims)
+		}
+		if c.Vectors == "glove" {
+			c.Vectors = glove.DefaultPath()
+		}
+		if c.Vectors != "" {
+			if _, err := os.Stat(c.Vectors); err != nil {
+				return nil, fmt.Errorf("content: vectors: %w (install them with 'tailor vectors install')", err)
+			}
 		}
 		return &Model{cfg: c, seed: seed}, nil
 	}}
@@ -60,13 +75,31 @@ type Model struct {
 func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 	items := slices.Clone(d.Catalog)
 	slices.SortFunc(items, func(a, b tailor.Item) int { return cmp.Compare(a.ID, b.ID) })
-	lsa, err := content.Fit(items, content.Options{Dims: m.cfg.Dims, Seed: m.seed})
-	if err != nil {
-		return err
+	var vector func(tailor.ItemID) []float32
+	if m.cfg.Vectors != "" {
+		v, err := glove.Load(m.cfg.Vectors)
+		if err != nil {
+			return fmt.Errorf("content: %w", err)
+		}
+		// Hidden items too: they can be asked about (similar items).
+		for k := range items {
+			items[k].Hidden, items[k].NonProduct = false, false
+		}
+		x, err := semantic.Build(ctx, items, semantic.Options{Embedder: v, Seed: m.seed})
+		if err != nil {
+			return fmt.Errorf("content: %w", err)
+		}
+		vector = x.Vector
+	} else {
+		lsa, err := content.Fit(items, content.Options{Dims: m.cfg.Dims, Seed: m.seed})
+		if err != nil {
+			return err
+		}
+		vector = lsa.Vector
 	}
 	m.vecs = make([][]float32, d.NumItems())
 	for i, id := range d.Items {
-		m.vecs[i] = lsa.Vector(tailor.ItemID(id))
+		m.vecs[i] = vector(tailor.ItemID(id))
 	}
 	return ctx.Err()
 }
