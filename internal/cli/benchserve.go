@@ -25,14 +25,14 @@ import (
 
 func newBenchServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		dataDir, endpoint, filters string
+		dataDir, endpoint, filters, configPath string
 		opts                       loadgen.GetOptions
 		runs, freshness            int
 		swapEvery, historyTTL      time.Duration
 		asJSON                     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "serve --data-dir DIR [--endpoint recommendations|similar|trending|search|sessions] [--filters QUERY] [--clients 16] [--duration 10s]",
+		Use:   "serve --data-dir DIR [--config FILE] [--endpoint recommendations|similar|trending|search|sessions] [--filters QUERY] [--clients 16] [--duration 10s]",
 		Short: "Drive the recommendation endpoints of a server over loopback and report throughput and latency",
 		Long: `Bench serve starts a server in-process on loopback over the store in --data-dir
 (which must have an active model version: run 'tailor train' first) and has
@@ -61,7 +61,7 @@ into the store: use a copy).`,
 			if _, err := url.ParseQuery(filters); err != nil {
 				return usageError{fmt.Errorf("--filters %q: %w", filters, err)}
 			}
-			cfg, err := loadConfig("")
+			cfg, err := loadConfig(configPath)
 			if err != nil {
 				return err
 			}
@@ -186,6 +186,7 @@ into the store: use a copy).`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "the server's config file (such as [llm] vectors = \"off\")")
 	f.StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store (with an active model version)")
 	f.StringVar(&endpoint, "endpoint", "recommendations", "recommendations, similar, trending, search or sessions")
 	f.StringVar(&filters, "filters", "", "query parameters added to every request, such as 'in_stock=true&max_per_category=3'")
