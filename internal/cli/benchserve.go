@@ -26,10 +26,10 @@ import (
 func newBenchServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		dataDir, endpoint, filters, configPath string
-		opts                       loadgen.GetOptions
-		runs, freshness            int
-		swapEvery, historyTTL      time.Duration
-		asJSON                     bool
+		opts                                   loadgen.GetOptions
+		runs, freshness                        int
+		swapEvery, historyTTL                  time.Duration
+		asJSON                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --data-dir DIR [--config FILE] [--endpoint recommendations|similar|trending|search|sessions] [--filters QUERY] [--clients 16] [--duration 10s]",

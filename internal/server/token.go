@@ -190,6 +190,7 @@ func checkTokenScope(r *http.Request, rt *route, shopper string) error {
 		return nil
 	case tokenEvents, tokenBody:
 		return nil
+	case tokenRefused:
 	}
 	return forbidden("a shopper token reaches only its shopper's recommendations, buy-again, rerank and storefront events, and the catalog; " +
 		rt.method + " " + rt.path + " needs an API key")
