@@ -25,8 +25,9 @@ func newBenchSoakCmd(stdout io.Writer) *cobra.Command {
 		Short: "Run a long mixed load of reads, writes and hostile requests and follow the server's memory",
 		Long: `Bench soak sends a mixed load to a running server for a long time: recommendations,
 similar items, trending, buy-again, search with unique queries, event listings with type
-lists of every length, cart and rerank lists, event batches (some naming new shoppers, who
-are deleted again), storefront events, and hostile requests that must be refused (more
+lists of every length, cart and rerank lists, event batches (their ids from a space of
+100,000, so the store stops growing once they are in; some name new shoppers, who are
+deleted again), storefront events, and hostile requests that must be refused (more
 type values than allowed, malformed or deeply nested JSON, invalid text, duplicate keys,
 unknown parameters, attribute filters and scenarios of random names, long unknown paths,
 times out of range, wrong content types). Every answer is checked against what its kind

@@ -19,6 +19,12 @@ import (
 	"time"
 )
 
+// SoakEventIDs bounds the ids of the events a soak writes: once they are
+// all stored, the store stops growing and later batches are idempotent
+// retries (counted as duplicates), so that the memory followed is the
+// server's, not that of a growing data set.
+const SoakEventIDs = 100000
+
 // SoakOptions configure a soak: a long mixed load of reads, writes and
 // hostile requests against a running server, sampling the server's memory
 // from its /metrics as it goes.
@@ -239,12 +245,12 @@ func (s *soaker) next(rng *rand.Rand, c, n int) soakRequest {
 			if rng.IntN(20) == 0 {
 				u = fmt.Sprintf("soak-new-%d", rng.IntN(500))
 			}
-			fmt.Fprintf(&b, `{"user_id":%q,"item_id":%q,"type":%q}`, u, s.o.Items[rng.IntN(len(s.o.Items))], eventTypes[rng.IntN(5)])
+			fmt.Fprintf(&b, `{"id":"soak-%d","user_id":%q,"item_id":%q,"type":%q}`, rng.IntN(SoakEventIDs), u, s.o.Items[rng.IntN(len(s.o.Items))], eventTypes[rng.IntN(5)])
 		}
 		b.WriteByte(']')
 		return soakRequest{kind: "events", method: "POST", path: "/v1/events", body: b.String(), ok: []int{200, 503}}
 	case p < 78:
-		body := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"view"}]`, user, item)
+		body := fmt.Sprintf(`[{"id":"soak-sf-%d","user_id":%q,"item_id":%q,"type":"view"}]`, rng.IntN(SoakEventIDs/10), user, item)
 		return soakRequest{kind: "storefront-events", method: "POST", path: "/v1/storefront/events", body: body, ok: []int{200, 503}}
 	case p < 79:
 		return soakRequest{kind: "delete-user", method: "DELETE", path: fmt.Sprintf("/v1/users/soak-new-%d", rng.IntN(500)), ok: []int{200, 404, 503}}
