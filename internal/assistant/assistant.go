@@ -394,25 +394,37 @@ func (a *Assistant) products(ctx context.Context, text string) (string, []Card, 
 	return strings.Join(strings.Fields(out), " "), cards, refused
 }
 
-// fallback answers without the chat model: search results for the message
-// (recommendations when nothing matches, or the message has no words).
+// fallback answers without the chat model: search results for the
+// message, then recommendations for the shopper (all recommendations when
+// nothing matches, or the message has no words), six cards in all.
 func (a *Assistant) fallback(ctx context.Context, user tailor.UserID, msg string, rep *Reply, text string) error {
-	req := recommend.Request{N: 6, User: user, Details: true}
+	const n = 6
+	req := recommend.Request{N: n, User: user, Details: true}
 	req.Rules.InStockOnly = true
-	q := clip(msg, recommend.MaxQuery)
-	resp, err := a.opts.Shop.Search(ctx, q, req)
-	if err != nil || len(resp.Items) == 0 {
-		if resp, err = a.opts.Shop.Recommend(ctx, req); err != nil {
-			return err
+	rep.Items = []Card{}
+	seen := map[tailor.ItemID]bool{}
+	add := func(resp *recommend.Response, most int) {
+		for _, it := range resp.Items {
+			if d := it.Details; d != nil && !seen[d.ID] && len(rep.Items) < most {
+				seen[d.ID] = true
+				rep.Items = append(rep.Items, Card{ItemID: d.ID, Title: d.Title, Price: d.Price, Currency: d.Currency, InStock: d.InStock, Categories: d.Categories})
+			}
 		}
+	}
+	if resp, err := a.opts.Shop.Search(ctx, clip(msg, recommend.MaxQuery), req); err == nil {
+		add(resp, n-2) // room for two recommendations
+	}
+	if len(rep.Items) == 0 {
 		text = strings.Replace(text, "here is what matches your words", "nothing matched your words; here are products you may like", 1)
+	} else {
+		text = strings.Replace(text, "here is what matches your words", "here is what matches your words, and products you may like", 1)
 	}
-	rep.Reply, rep.Items = text, []Card{}
-	for _, it := range resp.Items {
-		if d := it.Details; d != nil {
-			rep.Items = append(rep.Items, Card{ItemID: d.ID, Title: d.Title, Price: d.Price, Currency: d.Currency, InStock: d.InStock, Categories: d.Categories})
-		}
+	resp, err := a.opts.Shop.Recommend(ctx, req)
+	if err != nil {
+		return err
 	}
+	add(resp, n)
+	rep.Reply = text
 	return nil
 }
 

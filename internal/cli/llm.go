@@ -11,6 +11,7 @@ import (
 
 	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/llm"
+	"github.com/tailorhq/tailor/internal/llm/explain"
 	"github.com/tailorhq/tailor/internal/llm/glove"
 	"github.com/tailorhq/tailor/internal/llm/openai"
 	"github.com/tailorhq/tailor/internal/llm/rerank"
@@ -63,6 +64,15 @@ func searchEmbedder(cfg *config.Config, prov *openai.Client, cache llm.Embedding
 		return nil, nil, "", err
 	}
 	return v, nil, fmt.Sprintf("Search finds items by words and meaning: %d word vectors from %s.", v.Len(), path), nil
+}
+
+// llmSentencer is the chat model that writes reasons as sentences, or nil
+// without one.
+func llmSentencer(cfg *config.Config, prov *openai.Client) recommend.Sentencer {
+	if prov == nil || cfg.LLM.ChatModel == "" {
+		return nil
+	}
+	return &explain.Explainer{Chat: prov}
 }
 
 // llmRanker is the chat model that orders the lists of scenarios with

@@ -196,7 +196,7 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	}
 	fmt.Fprintln(stdout, note)
 	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
-		Registerer: reg, Embedder: emb, QueryEmbedder: queries, LLMRanker: llmRanker(cfg, prov)})
+		Registerer: reg, Embedder: emb, QueryEmbedder: queries, LLMRanker: llmRanker(cfg, prov), Sentencer: llmSentencer(cfg, prov)})
 	if err != nil {
 		return err
 	}

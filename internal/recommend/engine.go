@@ -72,6 +72,9 @@ type Options struct {
 	// LLMRanker, when set, orders the lists of scenarios with
 	// llm_rerank (nil: such scenarios keep the recommender's order).
 	LLMRanker LLMRanker
+	// Sentencer, when set, writes the sentences of requests that ask for
+	// them (Request.Sentences).
+	Sentencer Sentencer
 	// Weights is what each event type counts for in a live history
 	// (default DefaultWeights); types not listed are ignored.
 	Weights map[tailor.EventType]float64

@@ -20,6 +20,9 @@ type metrics struct {
 	// llmRerank counts lists the chat model ordered, or whose order was
 	// kept (its error, timeout or invalid answer).
 	llmRerank *prometheus.CounterVec
+	// llmSentences counts lists whose reasons the chat model wrote as
+	// sentences, or kept (its error, timeout or invalid answer).
+	llmSentences *prometheus.CounterVec
 
 	// Counters looked up once, for the request path.
 	histHit, histStale, histMiss prometheus.Counter
@@ -56,13 +59,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Model versions loaded, or refused (the current one keeps serving)."}, []string{"result"}),
 		answers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_recommendation_lists_total",
 			Help: "Lists served, by list and by the source that answered."}, []string{"list", "source"}),
+		llmSentences: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_llm_sentences_total",
+			Help: "Lists asked for sentences: written by the chat model, or the reasons kept (its error, timeout or invalid answer)."}, []string{"result"}),
 		llmRerank: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_llm_rerank_total",
 			Help: "Lists of scenarios with llm_rerank: ordered by the chat model, or kept in the recommender's order (its error, timeout or invalid answer)."}, []string{"result"}),
 		embedFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tailor_search_embedding_failures_total",
 			Help: "Searches whose query the embedder could not embed (a provider's error or timeout): answered by their words alone."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers, m.embedFailures, m.llmRerank)
+		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers, m.embedFailures, m.llmRerank, m.llmSentences)
 	}
 	m.histHit, m.histStale, m.histMiss = m.cache.WithLabelValues("histories", "hit"), m.cache.WithLabelValues("histories", "stale"), m.cache.WithLabelValues("histories", "miss")
 	m.attrHit, m.attrStale, m.attrMiss = m.cache.WithLabelValues("attributes", "hit"), m.cache.WithLabelValues("attributes", "stale"), m.cache.WithLabelValues("attributes", "miss")

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/llm/explain"
 	"github.com/tailorhq/tailor/internal/llm/rerank"
 )
 
@@ -250,5 +251,37 @@ func TestLLMOrder(t *testing.T) {
 	}
 	if testutil.ToFloat64(e.met.llmRerank.WithLabelValues("kept")) != 1 || testutil.ToFloat64(e.met.llmRerank.WithLabelValues("ordered")) != 1 {
 		t.Error("the outcomes were not counted")
+	}
+}
+
+// sentencer writes "WHY: reason", or fails.
+type sentencer struct{ fail bool }
+
+func (s sentencer) Sentences(_ context.Context, items []explain.Evidence) (map[tailor.ItemID]string, error) {
+	if s.fail {
+		return nil, errors.New("timeout")
+	}
+	out := map[tailor.ItemID]string{}
+	for _, it := range items[:len(items)-1] { // leaves the last one out
+		out[it.ID] = "WHY: " + it.Title + " " + it.Reason
+	}
+	return out, nil
+}
+
+// TestSentences: the chat model's sentences are given beside the reasons
+// (an item it left out has none); on its error the reasons stand alone.
+func TestSentences(t *testing.T) {
+	e := &Engine{catalog: map[tailor.ItemID]*meta{"a": {id: "a", title: "TEAPOT"}, "b": {id: "b", title: "MUG"}}, met: newMetrics(nil), log: slog.New(slog.DiscardHandler),
+		opts: Options{Sentencer: sentencer{}}}
+	resp := &Response{Items: []Item{{ItemID: "a", Reason: "trending"}, {ItemID: "b", Reason: "because you bought CUP"}}}
+	e.sentences(context.Background(), resp)
+	if resp.Items[0].Explanation != "WHY: TEAPOT trending" || resp.Items[1].Explanation != "" || resp.Items[0].Reason != "trending" {
+		t.Errorf("written: %+v", resp.Items)
+	}
+	e.opts.Sentencer = sentencer{fail: true}
+	resp = &Response{Items: []Item{{ItemID: "a", Reason: "trending"}}}
+	e.sentences(context.Background(), resp)
+	if resp.Items[0].Explanation != "" || testutil.ToFloat64(e.met.llmSentences.WithLabelValues("kept")) != 1 {
+		t.Errorf("kept: %+v", resp.Items)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/llm/explain"
 	"github.com/tailorhq/tailor/internal/llm/rerank"
 	"github.com/tailorhq/tailor/internal/search"
 	"github.com/tailorhq/tailor/internal/store"
@@ -35,6 +36,10 @@ type Request struct {
 	Rules    Rules
 	// Details adds each item's catalog record.
 	Details bool
+	// Sentences has the configured chat model turn each item's reason
+	// into a sentence for the shopper (Item.Explanation); without one, or
+	// on its error, the reasons alone are given.
+	Sentences bool
 }
 
 // Response is a list of recommended items.
@@ -66,6 +71,9 @@ type Item struct {
 	// Due says when a past purchase is due again (buy it again only).
 	Due     *DueDate     `json:"due,omitempty"`
 	Details *tailor.Item `json:"details,omitempty"`
+	// Explanation is the reason as a sentence by the chat model, when
+	// asked for (Request.Sentences) and given.
+	Explanation string `json:"explanation,omitempty"`
 }
 
 // DueDate is when a shopper is expected to buy an item again.
@@ -223,7 +231,35 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 			}
 		}
 	}
+	if req.Sentences && e.opts.Sentencer != nil && len(resp.Items) > 0 {
+		e.sentences(ctx, resp)
+	}
 	return resp, nil
+}
+
+// Sentencer turns reasons into sentences with a language model (package
+// llm/explain).
+type Sentencer interface {
+	Sentences(ctx context.Context, items []explain.Evidence) (map[tailor.ItemID]string, error)
+}
+
+// sentences asks the chat model for the items' sentences; on its error
+// the reasons stand alone (counted in /metrics).
+func (e *Engine) sentences(ctx context.Context, resp *Response) {
+	ev := make([]explain.Evidence, len(resp.Items))
+	for i, it := range resp.Items {
+		ev[i] = explain.Evidence{ID: it.ItemID, Title: e.title(it.ItemID), Reason: it.Reason}
+	}
+	got, err := e.opts.Sentencer.Sentences(ctx, ev)
+	if err != nil {
+		e.met.llmSentences.WithLabelValues("kept").Inc()
+		e.log.Debug("the chat model's sentences were not used", "err", err)
+		return
+	}
+	e.met.llmSentences.WithLabelValues("written").Inc()
+	for i := range resp.Items {
+		resp.Items[i].Explanation = got[resp.Items[i].ItemID]
+	}
 }
 
 // diversify applies max_per_category and MMR.

@@ -69,6 +69,7 @@ type ListQuery struct {
 	Offset          int                 `query:"offset" doc:"items to skip first, 0 to 1000 (default 0)"`
 	Scenario        string              `query:"scenario" doc:"apply this stored scenario's rules"`
 	Details         bool                `query:"details" doc:"add each item's catalog record"`
+	Sentences       bool                `query:"sentences" doc:"have the chat model (when one is configured) write each item's reason as a sentence (explanation)"`
 	Category        []string            `query:"category,comma" doc:"keep items of these categories (comma-separated)"`
 	ExcludeCategory []string            `query:"exclude_category,comma" doc:"drop items of these categories (comma-separated)"`
 	MinPrice        *float64            `query:"min_price" doc:"keep items priced at least this"`
@@ -153,7 +154,7 @@ var errNoRecommender = &apiError{status: http.StatusServiceUnavailable, body: Er
 // listRequest makes a request of the list query: paging, scenario,
 // details and the rules.
 func listRequest(q *ListQuery) (recommend.Request, error) {
-	req := recommend.Request{N: 10, Offset: q.Offset, Scenario: q.Scenario, Details: q.Details}
+	req := recommend.Request{N: 10, Offset: q.Offset, Scenario: q.Scenario, Details: q.Details, Sentences: q.Sentences}
 	if q.N != nil {
 		req.N = *q.N
 	}
