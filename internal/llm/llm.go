@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
 // Embedder turns texts into vectors of one model.
@@ -153,4 +155,23 @@ func (c *Cached) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		return nil, fmt.Errorf("embedding cache: %w", err)
 	}
 	return out, nil
+}
+
+// AskJSON sends one system and one user message to the chat model within
+// timeout and decodes its answer, JSON (in a code fence or not), into out;
+// an answer that is not that JSON wraps ErrMalformed.
+func AskJSON(ctx context.Context, chat Chatter, system, user string, maxTokens int, timeout time.Duration, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := chat.Chat(ctx, ChatRequest{MaxTokens: maxTokens, Messages: []Message{{Role: RoleSystem, Content: system}, {Role: RoleUser, Content: user}}})
+	if err != nil {
+		return err
+	}
+	text := strings.TrimSpace(resp.Message.Content)
+	// Models wrap JSON in a code fence now and then.
+	text = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(text, "```json"), "```"), "```"))
+	if err := json.Unmarshal([]byte(text), out); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return nil
 }

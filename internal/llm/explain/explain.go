@@ -51,24 +51,18 @@ func (x *Explainer) Sentences(ctx context.Context, items []Evidence) (map[tailor
 	if timeout <= 0 {
 		timeout = 3 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	in, err := json.Marshal(items)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := x.Chat.Chat(ctx, llm.ChatRequest{MaxTokens: 60 * len(items), Messages: []llm.Message{
-		{Role: llm.RoleSystem, Content: prompt}, {Role: llm.RoleUser, Content: string(in)}}})
-	if err != nil {
-		return nil, err
-	}
-	text := strings.TrimSpace(resp.Message.Content)
-	text = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(text, "```json"), "```"), "```")
 	var out struct {
 		Sentences map[tailor.ItemID]string `json:"sentences"`
 	}
-	if err := json.Unmarshal([]byte(strings.TrimSpace(text)), &out); err != nil {
-		return nil, fmt.Errorf("explain: %w: %v", ErrInvalid, err)
+	if err := llm.AskJSON(ctx, x.Chat, prompt, string(in), 60*len(items), timeout, &out); err != nil {
+		if errors.Is(err, llm.ErrMalformed) {
+			return nil, fmt.Errorf("explain: %w: %v", ErrInvalid, err)
+		}
+		return nil, err
 	}
 	asked := make(map[tailor.ItemID]bool, len(items))
 	for _, it := range items {

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -52,25 +51,18 @@ func (r *Reranker) Order(ctx context.Context, recent, candidates []Product) ([]t
 	if timeout <= 0 {
 		timeout = 3 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	in, err := json.Marshal(map[string]any{"recent": recent, "candidates": candidates})
 	if err != nil {
 		return nil, err
 	}
-	resp, err := r.Chat.Chat(ctx, llm.ChatRequest{MaxTokens: 40 * len(candidates), Messages: []llm.Message{
-		{Role: llm.RoleSystem, Content: prompt}, {Role: llm.RoleUser, Content: string(in)}}})
-	if err != nil {
-		return nil, err
-	}
-	text := strings.TrimSpace(resp.Message.Content)
-	// Models wrap JSON in a code fence now and then.
-	text = strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(text, "```json"), "```"), "```")
 	var out struct {
 		Order []tailor.ItemID `json:"order"`
 	}
-	if err := json.Unmarshal([]byte(strings.TrimSpace(text)), &out); err != nil {
-		return nil, fmt.Errorf("rerank: %w: %v", ErrInvalid, err)
+	if err := llm.AskJSON(ctx, r.Chat, prompt, string(in), 40*len(candidates), timeout, &out); err != nil {
+		if errors.Is(err, llm.ErrMalformed) {
+			return nil, fmt.Errorf("rerank: %w: %v", ErrInvalid, err)
+		}
+		return nil, err
 	}
 	known := make(map[tailor.ItemID]bool, len(candidates))
 	for _, c := range candidates {
