@@ -25,6 +25,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/sknn"
 	"github.com/tailorhq/tailor/internal/model/slim"
 	"github.com/tailorhq/tailor/internal/model/textsearch"
+	"github.com/tailorhq/tailor/internal/model/tifuknn"
 	"github.com/tailorhq/tailor/internal/model/userknn"
 )
 
@@ -50,6 +51,7 @@ func Models() []model.Info {
 		sknn.STANInfo(),
 		sknn.LastItemInfo(),
 		rebuy.Info(),
+		tifuknn.Info(),
 		rebuy.FrequentInfo(),
 		rebuy.RecentInfo(),
 		// Content, search and baselines.
