@@ -122,8 +122,9 @@ type posting struct {
 	val  float32
 }
 
-// Tasks: personal recommendations.
-func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal} }
+// Tasks: personal recommendations, and repurchase (the same scores over
+// the shopper's own past items).
+func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal, model.TaskRepurchase} }
 
 // basket is one basket's items at a time.
 type basket struct {
@@ -284,7 +285,7 @@ func (m *Model) neighbours(v vec, self int32) []int32 {
 
 // Answer ranks the allowed items by α·own + (1−α)·neighbours' mean.
 func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
-	if q.Task != model.TaskPersonal {
+	if q.Task != model.TaskPersonal && q.Task != model.TaskRepurchase {
 		return dst, &model.TaskError{Model: "tifuknn", Task: q.Task}
 	}
 	if m.users == nil {
@@ -295,7 +296,7 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 	}
 	var own vec
 	var nbrs []int32
-	if q.User >= 0 && int(q.User) < len(m.users) {
+	if q.User >= 0 && int(q.User) < len(m.users) && q.Task == model.TaskPersonal {
 		own, nbrs = m.users[q.User], m.nbrs[q.User]
 	} else {
 		lines := make([]line, 0, len(q.History))
@@ -328,9 +329,15 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 	}
 	h := topk.New(q.N)
 	for _, it := range touched {
-		if q.Allowed(it) {
-			h.Push(it, q.Boosted(it, scores[it]))
+		if !q.Allowed(it) {
+			continue
 		}
+		if q.Task == model.TaskRepurchase {
+			if _, mine := slices.BinarySearch(own.items, it); !mine {
+				continue
+			}
+		}
+		h.Push(it, q.Boosted(it, scores[it]))
 	}
 	return h.Sorted(dst), nil
 }
