@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unsafe"
 
 	"github.com/tailorhq/tailor/internal/feature"
 )
@@ -169,12 +170,24 @@ func (v *Vectors) Write(w io.Writer) error {
 	return e.Err()
 }
 
-// Load reads vectors Write stored.
+// Load reads vectors Write stored. The int8 vectors stay in the file's
+// memory mapping (on Unix), read-only: only the pages of the words looked
+// up become resident.
 func Load(path string) (*Vectors, error) {
-	b, err := os.ReadFile(path)
+	b, release, err := mapFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("word vectors: %w", err)
 	}
+	v, err := decode(path, b)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return v, nil
+}
+
+// decode reads the layout Write wrote from b, whose vectors it aliases.
+func decode(path string, b []byte) (*Vectors, error) {
 	d := feature.NewDecoder(b)
 	if m := d.String(); d.Err() != nil || m != magic {
 		return nil, fmt.Errorf("word vectors %s: not a file of 'tailor vectors install'", path)
@@ -197,10 +210,7 @@ func Load(path string) (*Vectors, error) {
 	if !slices.IsSorted(v.words) {
 		return nil, fmt.Errorf("word vectors %s: words out of order", path)
 	}
-	v.q = make([]int8, len(q))
-	for i, x := range q {
-		v.q[i] = int8(x)
-	}
+	v.q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(q))), len(q)) // aliases the mapping
 	v.setWeights()
 	return v, nil
 }

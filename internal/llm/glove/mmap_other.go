@@ -1,0 +1,11 @@
+//go:build !unix
+
+package glove
+
+import "os"
+
+// mapFile reads the file (no mapping on this system).
+func mapFile(path string) ([]byte, func(), error) {
+	b, err := os.ReadFile(path)
+	return b, func() {}, err
+}
