@@ -60,7 +60,7 @@ func (e *Engine) rebuildTexts(ctx context.Context) error {
 	if e.opts.Embedder != nil && len(items) > 0 {
 		// Without the embeddings (a provider's error), search by words
 		// is published all the same, and the failure counted.
-		t.meaning, err = semantic.Build(ctx, items, semantic.Options{Embedder: e.opts.Embedder, Queries: e.opts.QueryEmbedder, Text: semantic.DefaultText, Seed: 1})
+		t.meaning, err = semantic.Build(ctx, items, semantic.Options{Embedder: e.opts.Embedder, Queries: e.opts.QueryEmbedder, Text: semantic.DefaultText, Seed: 1, BM25: t.index})
 		if err != nil {
 			e.catalogChanged.Store(true) // try again at the next check
 		}

@@ -54,6 +54,9 @@ type Options struct {
 	Text float64
 	// Seed seeds the LSA projection and the power iteration.
 	Seed uint64
+	// BM25, when set, is the text index of the same items for a hybrid
+	// index, instead of building another.
+	BM25 *search.Index
 }
 
 // Index is an immutable semantic (or hybrid) index. It is safe for
@@ -107,6 +110,9 @@ func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, erro
 		if rows, err = em.Embed(ctx, texts); err != nil {
 			return nil, fmt.Errorf("semantic: embed the catalog: %w", err)
 		}
+		if t, ok := em.(interface{ Trim() }); ok {
+			t.Trim() // the catalog's words need not stay resident
+		}
 		if len(rows) != len(items) || len(rows[0]) == 0 {
 			return nil, fmt.Errorf("semantic: %s gave %d vectors for %d items", em.Name(), len(rows), len(items))
 		}
@@ -155,7 +161,10 @@ func Build(ctx context.Context, items []tailor.Item, opts Options) (*Index, erro
 		}
 	}
 	if opts.Text > 0 {
-		x.bm25 = search.Build(items)
+		x.bm25 = opts.BM25
+		if x.bm25 == nil {
+			x.bm25 = search.Build(items)
+		}
 	}
 	return x, ctx.Err()
 }

@@ -24,6 +24,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"unicode"
 	"unsafe"
@@ -50,11 +51,18 @@ const magic = "TAILOR-WORDVEC-1"
 // Vectors are word vectors, looked up by word. They are safe for
 // concurrent use.
 type Vectors struct {
-	dims  int
-	words []string  // sorted
-	rank  []int32   // frequency rank of words[i]
+	dims int
+	// words are the words, sorted, one after another in text: word i is
+	// text[ends[i-1]:ends[i]] (one string, not one per word: no pointer
+	// for the collector to follow per word).
+	text  string
+	ends  []int32
+	rank  []int32   // frequency rank of word i
 	scale []float32 // per word
-	q     []int8    // len(words)×dims
+	q     []int8    // Len()×dims
+	// mapped is the file's memory mapping, which q aliases (nil when
+	// built in memory).
+	mapped []byte
 	// weight[r] is the SIF weight of the word of rank r.
 	weight []float32
 }
@@ -63,15 +71,50 @@ type Vectors struct {
 func (v *Vectors) Dims() int { return v.dims }
 
 // Len is the number of words.
-func (v *Vectors) Len() int { return len(v.words) }
+func (v *Vectors) Len() int { return len(v.ends) }
 
 // Name identifies the model for the embedding cache.
-func (v *Vectors) Name() string { return fmt.Sprintf("glove-sif:%dd:%dw", v.dims, len(v.words)) }
+func (v *Vectors) Name() string { return fmt.Sprintf("glove-sif:%dd:%dw", v.dims, v.Len()) }
+
+// word returns word i.
+func (v *Vectors) word(i int) string {
+	lo := int32(0)
+	if i > 0 {
+		lo = v.ends[i-1]
+	}
+	return v.text[lo:v.ends[i]]
+}
+
+// setWords stores sorted words compactly.
+func (v *Vectors) setWords(words []string) {
+	var b strings.Builder
+	v.ends = make([]int32, len(words))
+	for i, w := range words {
+		b.WriteString(w)
+		v.ends[i] = int32(b.Len())
+	}
+	v.text = b.String()
+}
+
+// words returns every word (for Write).
+func (v *Vectors) words() []string {
+	out := make([]string, v.Len())
+	for i := range out {
+		out[i] = v.word(i)
+	}
+	return out
+}
 
 // Lookup returns the index of a lower-case word, or false.
 func (v *Vectors) Lookup(word string) (int, bool) {
-	return slices.BinarySearch(v.words, word)
+	return sort.Find(v.Len(), func(i int) int { return strings.Compare(word, v.word(i)) })
 }
+
+// Trim lets the system drop the resident pages of the vectors after a
+// large job (embedding a catalog touches thousands of words): the few a
+// query needs come back from the page cache. It does nothing for vectors
+// built in memory.
+func (v *Vectors) Trim() { dontNeed(v.mapped) }
 
 // Words splits a text into the lower-case words Embed looks up: runs of
 // letters and digits (an apostrophe inside a word is kept).
@@ -121,9 +164,10 @@ func newVectors(dims int, byRank []string, vecs [][]float32) *Vectors {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(byRank[a], byRank[b]) })
-	v := &Vectors{dims: dims, words: make([]string, n), rank: make([]int32, n), scale: make([]float32, n), q: make([]int8, n*dims)}
+	v := &Vectors{dims: dims, rank: make([]int32, n), scale: make([]float32, n), q: make([]int8, n*dims)}
+	sorted := make([]string, n)
 	for i, r := range order {
-		v.words[i], v.rank[i] = byRank[r], r
+		sorted[i], v.rank[i] = byRank[r], r
 		var m float32
 		for _, x := range vecs[r] {
 			m = max(m, float32(math.Abs(float64(x))))
@@ -136,13 +180,14 @@ func newVectors(dims int, byRank []string, vecs [][]float32) *Vectors {
 			v.q[i*dims+d] = int8(math.Round(float64(x / v.scale[i])))
 		}
 	}
+	v.setWords(sorted)
 	v.setWeights()
 	return v
 }
 
 // setWeights computes the SIF weight of each rank from Zipf's law.
 func (v *Vectors) setWeights() {
-	n := len(v.words)
+	n := v.Len()
 	var h float64
 	for r := 1; r <= n; r++ {
 		h += 1 / float64(r)
@@ -159,7 +204,7 @@ func (v *Vectors) Write(w io.Writer) error {
 	e := feature.NewEncoder(w)
 	e.String(magic)
 	e.Uint64(uint64(v.dims))
-	e.Strings(v.words)
+	e.Strings(v.words())
 	e.Int32s(v.rank)
 	e.Float32s(v.scale)
 	q := make([]byte, len(v.q))
@@ -183,6 +228,7 @@ func Load(path string) (*Vectors, error) {
 		release()
 		return nil, err
 	}
+	v.mapped = b
 	return v, nil
 }
 
@@ -193,12 +239,13 @@ func decode(path string, b []byte) (*Vectors, error) {
 		return nil, fmt.Errorf("word vectors %s: not a file of 'tailor vectors install'", path)
 	}
 	v := &Vectors{dims: int(d.Uint64())}
-	v.words, v.rank, v.scale = d.Strings(), d.Int32s(), d.Float32s()
+	words := d.Strings()
+	v.rank, v.scale = d.Int32s(), d.Float32s()
 	q := d.Bytes()
 	if err := d.Err(); err != nil {
 		return nil, fmt.Errorf("word vectors %s: %w", path, err)
 	}
-	n := len(v.words)
+	n := len(words)
 	if v.dims <= 0 || len(v.rank) != n || len(v.scale) != n || len(q) != n*v.dims {
 		return nil, fmt.Errorf("word vectors %s: inconsistent sizes", path)
 	}
@@ -207,9 +254,10 @@ func decode(path string, b []byte) (*Vectors, error) {
 			return nil, fmt.Errorf("word vectors %s: a rank out of range", path)
 		}
 	}
-	if !slices.IsSorted(v.words) {
+	if !slices.IsSorted(words) {
 		return nil, fmt.Errorf("word vectors %s: words out of order", path)
 	}
+	v.setWords(words)
 	v.q = unsafe.Slice((*int8)(unsafe.Pointer(unsafe.SliceData(q))), len(q)) // aliases the mapping
 	v.setWeights()
 	return v, nil

@@ -31,3 +31,11 @@ func mapFile(path string) (b []byte, release func(), err error) {
 	}
 	return b, func() { syscall.Munmap(b) }, nil
 }
+
+// dontNeed tells the system the mapped pages need not stay resident: they
+// are read again from the page cache when a word is looked up.
+func dontNeed(b []byte) {
+	if len(b) > 0 {
+		syscall.Madvise(b, syscall.MADV_DONTNEED)
+	}
+}
