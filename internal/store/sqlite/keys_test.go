@@ -2,11 +2,9 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -94,21 +92,8 @@ func TestKeysNeverReused(t *testing.T) {
 func TestAutoincrementMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tailor.db")
-	k := slices.IndexFunc(migrations, func(m string) bool { return strings.Contains(m, "AUTOINCREMENT") })
-	if k < 0 {
-		t.Fatal("no migration makes the keys AUTOINCREMENT")
-	}
-	raw, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v, m := range migrations[:k] {
-		if _, err := raw.ExecContext(ctx, m); err != nil {
-			t.Fatalf("migration %d: %v", v+1, err)
-		}
-	}
+	raw := storeBefore(t, path, "AUTOINCREMENT")
 	for _, q := range []string{
-		fmt.Sprintf("PRAGMA user_version = %d", k),
 		`INSERT INTO users (ix, id, attributes, created_at) VALUES (1, 'u1', '{"segment":"x"}', 5), (7, 'u7', NULL, 6)`,
 		`INSERT INTO items (ix, id, title, price, created_at, updated_at) VALUES (3, 'i3', 'Teapot', 9.5, 1, 2)`,
 		`INSERT INTO events (id, user_ix, item_ix, type, ts) VALUES ('e1', 7, 3, 'purchase', 1000)`,

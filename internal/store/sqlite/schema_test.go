@@ -17,22 +17,7 @@ import (
 func TestArtifactChunksMigration(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "tailor.db")
-	k := slices.IndexFunc(migrations, func(m string) bool { return strings.Contains(m, "CREATE TABLE model_chunks") })
-	if k < 0 {
-		t.Fatal("no migration makes model_chunks")
-	}
-	raw, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for v, m := range migrations[:k] {
-		if _, err := raw.ExecContext(ctx, m); err != nil {
-			t.Fatalf("migration %d: %v", v+1, err)
-		}
-	}
-	if _, err := raw.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", k)); err != nil {
-		t.Fatal(err)
-	}
+	raw := storeBefore(t, path, "CREATE TABLE model_chunks")
 	arts := map[string][]byte{"big": make([]byte, 2*artifactChunk+7), "one": bytes.Repeat([]byte{3}, artifactChunk), "empty": {}}
 	for i := range arts["big"] {
 		arts["big"][i] = byte(i ^ i>>9)
@@ -62,4 +47,28 @@ func TestArtifactChunksMigration(t *testing.T) {
 	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM model_chunks WHERE model_id = 'big'`).Scan(&chunks); err != nil || chunks != 3 {
 		t.Errorf("big is in %d chunks (%v), want 3", chunks, err)
 	}
+}
+
+// storeBefore makes a store at path with the migrations before the first
+// that contains marker, as a binary of that time left it, and returns a
+// plain connection to it (close it before opening the store).
+func storeBefore(t *testing.T, path, marker string) *sql.DB {
+	t.Helper()
+	k := slices.IndexFunc(migrations, func(m string) bool { return strings.Contains(m, marker) })
+	if k < 0 {
+		t.Fatalf("no migration contains %q", marker)
+	}
+	raw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, m := range migrations[:k] {
+		if _, err := raw.ExecContext(context.Background(), m); err != nil {
+			t.Fatalf("migration %d: %v", v+1, err)
+		}
+	}
+	if _, err := raw.ExecContext(context.Background(), fmt.Sprintf("PRAGMA user_version = %d", k)); err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
