@@ -336,6 +336,20 @@ func TestWebUIInBrowser(t *testing.T) {
 		// An item that does not exist is a message too, not a blank page.
 		load(t, ctx, base+"/", "home")
 		run(t, ctx, "unknown product", chromedp.Navigate(base+"/#/p/NO-SUCH-ITEM"), chromedp.WaitVisible(chromedp.CSS(`main .error`)))
+
+		// The assistant, off on this server (no chat model), answers with
+		// products and says so.
+		timings = append(timings, load(t, ctx, base+"/#/ask", "ask"))
+		run(t, ctx, "ask the assistant",
+			chromedp.SendKeys(chromedp.CSS("#ask-input"), "heart holder"),
+			chromedp.Click(chromedp.CSS("#ask-send")),
+			chromedp.WaitVisible(chromedp.CSS(`.msg.assistant`)))
+		if n := count(t, ctx, `.msg.assistant .card`); n == 0 {
+			t.Error("the assistant's reply shows no products")
+		}
+		if note := val(t, ctx, "assistant note", chromedp.Text(chromedp.CSS(`.msg.assistant .note`))); !strings.Contains(note, "The assistant is off") {
+			t.Errorf("the assistant's note: %q", note)
+		}
 	})
 
 	t.Run("dashboard", func(t *testing.T) {

@@ -398,6 +398,57 @@ async function categories() {
   }
 }
 
+// ---- the shopping assistant ----
+let conversation = null; // {id, user, messages: [{from, text, items, note}]}
+
+async function ask() {
+  const user = shopper ? shopper.id : null;
+  if (!conversation || conversation.user !== user) conversation = {id: '', user, messages: []};
+  const list = h('div', {class: 'chat', id: 'chat'});
+  const input = h('input', {id: 'ask-input', placeholder: 'Ask for something, such as: a present for someone who loves tea', autocomplete: 'off', 'aria-label': 'Your message'});
+  const status = h('div', {id: 'ask-status', class: 'muted'});
+  const render = () => list.replaceChildren(...conversation.messages.map(m =>
+    h('div', {class: 'msg ' + m.from, 'data-from': m.from},
+      h('p', {}, m.text),
+      m.note ? h('p', {class: 'muted note'}, m.note) : null,
+      m.items && m.items.length ? h('div', {class: 'row'}, m.items.map(it => card(it))) : null)));
+  const send = async () => {
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    conversation.messages.push({from: 'you', text});
+    render();
+    status.textContent = 'Thinking…';
+    delete main.dataset.ready;
+    try {
+      const body = {message: text};
+      if (conversation.id) body.conversation_id = conversation.id;
+      if (user) body.user_id = user;
+      const r = await api.post('/v1/assistant', body);
+      conversation.id = r.conversation_id;
+      const notes = [];
+      if (r.assistant === 'off') notes.push('The assistant is off on this server (no chat model is configured): here are search results and recommendations.');
+      if (r.assistant === 'unavailable') notes.push('The assistant is unavailable right now: here are search results and recommendations.');
+      notes.push(...(r.notes || []));
+      if (r.refused && r.refused.length) notes.push(`Not shown, as they are not for sale here: ${r.refused.join(', ')}.`);
+      conversation.messages.push({from: 'assistant', text: r.reply, items: r.items, note: notes.join(' ')});
+      status.textContent = '';
+    } catch (err) {
+      status.replaceChildren(errorBox(err, 'The assistant could not answer'));
+    }
+    render();
+    ready('ask');
+  };
+  main.replaceChildren(h('h1', {}, 'Ask the shopping assistant'),
+    h('p', {class: 'muted'}, shopper ? `Shopping as ${shopper.id}.` : 'Shopping anonymously.'),
+    list,
+    h('form', {class: 'ask', onsubmit: e => { e.preventDefault(); send(); }}, input, h('button', {type: 'submit', id: 'ask-send'}, 'Send')),
+    status);
+  render();
+  input.focus();
+  ready('ask');
+}
+
 // ---- routing ----
 async function route() {
   delete main.dataset.ready;
@@ -413,6 +464,7 @@ async function route() {
     case 'p': return await product(parts.slice(1).join('/'), params.get('rec'));
     case 'search': return await search(params.get('q') || '');
     case 'cart': return await cartPage();
+    case 'ask': return await ask();
     case 'thanks': return await thanks(parts[1] || '');
     default:
       main.replaceChildren(h('div', {class: 'error'}, `There is no page ${hash}.`), h('a', {href: '#/'}, 'Back to the shop'));
