@@ -20,6 +20,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/popular"
 	"github.com/tailorhq/tailor/internal/model/random"
 	"github.com/tailorhq/tailor/internal/model/rebuy"
+	"github.com/tailorhq/tailor/internal/model/repeatexplore"
 	"github.com/tailorhq/tailor/internal/model/rp3beta"
 	"github.com/tailorhq/tailor/internal/model/semantic"
 	"github.com/tailorhq/tailor/internal/model/sknn"
@@ -52,6 +53,7 @@ func Models() []model.Info {
 		sknn.LastItemInfo(),
 		rebuy.Info(),
 		tifuknn.Info(),
+		repeatexplore.Info(Lookup),
 		rebuy.FrequentInfo(),
 		rebuy.RecentInfo(),
 		// Content, search and baselines.
