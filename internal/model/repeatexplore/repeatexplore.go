@@ -17,6 +17,7 @@
 package repeatexplore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -26,6 +27,7 @@ import (
 	"slices"
 
 	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -428,4 +430,112 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 		}
 	}
 	return best.Sorted(dst), nil
+}
+
+// MarshalBinary encodes the statistics, the regressions, the shoppers'
+// purchase days (by index, without ids) and the explore model.
+func (m *Model) MarshalBinary() ([]byte, error) {
+	if m.explore == nil {
+		return nil, errors.New("repeatexplore: not fitted")
+	}
+	p, ok := m.explore.(model.Persistent)
+	if !ok || !model.IsPersistent(m.explore) {
+		return nil, fmt.Errorf("repeatexplore: explore %s: %w", m.cfg.Explore, model.ErrNotPersistent)
+	}
+	payload, err := p.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("repeatexplore: explore: %w", err)
+	}
+	var ptr []int64
+	var items []int32
+	var days []int64
+	ptr = append(ptr, 0)
+	for _, h := range m.hist {
+		keys := make([]int32, 0, len(h))
+		for it := range h {
+			keys = append(keys, it)
+		}
+		slices.Sort(keys)
+		for _, it := range keys {
+			items = append(items, it)
+			days = append(days, int64(len(h[it])))
+			days = append(days, h[it]...)
+		}
+		ptr = append(ptr, int64(len(items)))
+	}
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	e.Uint64(uint64(m.n))
+	e.Int64s([]int64{m.end})
+	e.Float64s(m.items.cycle)
+	e.Float64s(m.items.share)
+	e.Float64s([]float64{m.items.global})
+	e.Float64s(m.repeatW)
+	e.Float64s(m.exploreW)
+	e.Int64s(ptr)
+	e.Int32s(items)
+	e.Int64s(days)
+	e.String(string(payload))
+	return b.Bytes(), e.Err()
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (m *Model) UnmarshalBinary(data []byte) error {
+	d := feature.NewDecoder(data)
+	n := int(d.Uint64())
+	end, cycle, share, global := d.Int64s(), d.Float64s(), d.Float64s(), d.Float64s()
+	rw, xw := d.Float64s(), d.Float64s()
+	ptr, items, days := d.Int64s(), d.Int32s(), d.Int64s()
+	payload := d.Bytes()
+	if err := d.Err(); err != nil {
+		return err
+	}
+	if len(end) != 1 || len(cycle) != n || len(share) != n || len(global) != 1 || len(rw) != 7 || len(xw) != 4 || len(ptr) == 0 || ptr[len(ptr)-1] != int64(len(items)) {
+		return fmt.Errorf("repeatexplore: %w", feature.ErrCorrupt)
+	}
+	hist := make([]history, len(ptr)-1)
+	at := 0
+	for u := range hist {
+		hist[u] = history{}
+		for k := ptr[u]; k < ptr[u+1]; k++ {
+			if at >= len(days) || items[k] < 0 || int(items[k]) >= n {
+				return fmt.Errorf("repeatexplore: %w", feature.ErrCorrupt)
+			}
+			c := int(days[at])
+			if c < 1 || at+1+c > len(days) {
+				return fmt.Errorf("repeatexplore: %w", feature.ErrCorrupt)
+			}
+			hist[u][items[k]] = days[at+1 : at+1+c : at+1+c]
+			at += 1 + c
+		}
+	}
+	ex, err := m.info.New(m.cfg.Params, m.seed)
+	if err != nil {
+		return err
+	}
+	p, ok := ex.(model.Persistent)
+	if !ok || !model.IsPersistent(ex) {
+		return fmt.Errorf("repeatexplore: explore %s: %w", m.cfg.Explore, model.ErrNotPersistent)
+	}
+	if err := p.UnmarshalBinary(payload); err != nil {
+		return fmt.Errorf("repeatexplore: explore: %w", err)
+	}
+	if s, ok := ex.(model.Sized); ok {
+		s.SetNumItems(n)
+	}
+	m.n, m.end, m.items, m.repeatW, m.exploreW, m.hist, m.explore = n, end[0], itemStats{cycle: cycle, share: share, global: global[0]}, rw, xw, hist, ex
+	return nil
+}
+
+// NumItems returns the size of the catalog.
+func (m *Model) NumItems() int { return m.n }
+
+// SetNumItems is a no-op: the artifact holds the catalog size.
+func (m *Model) SetNumItems(int) {}
+
+// ForgetUsers removes deleted shoppers from the explore model, which
+// keeps their ids and rows (this model's own purchase days are by index,
+// without ids).
+func (m *Model) ForgetUsers(gone func(id string) bool) int {
+	return model.ForgetUsers(m.explore, gone)
 }
