@@ -123,6 +123,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newAnalyzeCmd(stdout),
 		newPriceCmd(stdout),
 		newVectorsCmd(stdout),
+		newSelectCmd(stdout),
 	)
 	return root
 }

@@ -279,6 +279,18 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, opts RunOptions) 
 				}
 			}
 		}
+		// A metric that is undefined (novelty of lists that are all
+		// empty, AUC without negatives) is left out: JSON has no NaN.
+		for key, v := range res.Metrics {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				delete(res.Metrics, key)
+			}
+		}
+		for key, ci := range res.CI95 {
+			if math.IsNaN(ci[0]) || math.IsNaN(ci[1]) {
+				delete(res.CI95, key)
+			}
+		}
 		res.TestUsers = evalCases
 		if evalTime > 0 {
 			res.UsersPerSecond = float64(evalCases) / evalTime.Seconds()

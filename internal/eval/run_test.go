@@ -360,3 +360,33 @@ func TestSearchShopProtocol(t *testing.T) {
 		t.Errorf("best %s (%v) of %d trials", best.Params, best.ValidNDCG, len(trials))
 	}
 }
+
+// nothing answers every query with no items.
+type nothing struct{}
+
+func (nothing) Fit(context.Context, *dataset.Dataset) error { return nil }
+func (nothing) Tasks() []model.Task                       { return []model.Task{model.TaskPersonal} }
+func (nothing) Answer(_ *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
+	return dst, nil
+}
+
+// TestEmptyAnswersEncode: a model that answers nothing has metrics of 0
+// where they are defined and none where they are not (novelty of empty
+// lists), so its result encodes as JSON (which has no NaN).
+func TestEmptyAnswersEncode(t *testing.T) {
+	folds := split(t, "kfold", synthetic(30, 20), eval.Options{Seed: 1, Folds: 3})
+	info := model.Info{Name: "nothing", New: func(json.RawMessage, uint64) (model.Model, error) { return nothing{}, nil }}
+	res, err := eval.Run(context.Background(), folds, []eval.Candidate{{Info: info}}, eval.RunOptions{Ks: []int{5}, Seed: 1, FullRanking: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := json.Marshal(res); err != nil {
+		t.Errorf("encode: %v", err)
+	}
+	if v, ok := res[0].Metrics["ndcg@5"]; !ok || v != 0 {
+		t.Errorf("ndcg@5 = %v (present %v)", v, ok)
+	}
+	if _, ok := res[0].Metrics["novelty@5"]; ok {
+		t.Error("novelty of empty lists is reported")
+	}
+}

@@ -3,7 +3,8 @@
 // SIGIR 2020): a shopper is the time-decayed frequency vector of the items
 // of their baskets, blended with the mean vector of their k nearest
 // shoppers. Baskets are a shopper's orders (purchases without an order id
-// and datasets without purchases: their events of a day); the newest
+// and datasets without purchases: their events of a day; a training matrix
+// without events: a shopper's row); the newest
 // baskets form groups of Group baskets (the oldest group takes the rest),
 // a group's vector is Σ r_b^(k−j)·basket_j / k over its k baskets, and the
 // shopper's is Σ r_g^(G−i)·group_i / G over their G groups. Neighbours are
@@ -236,6 +237,26 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 			continue
 		}
 		lines[e.User] = append(lines[e.User], line{time: e.Time, order: e.Order, item: e.Item})
+	}
+	// Protocols that split (shopper, item) pairs give a training matrix
+	// without events: a shopper's row is then one basket.
+	var mx *feature.Dataset
+	for u := range lines {
+		if len(lines[u]) > 0 {
+			continue
+		}
+		if mx == nil {
+			var err error
+			if mx, err = d.Matrix(); err != nil {
+				return err
+			}
+		}
+		items, weights := mx.Row(int32(u))
+		for k, it := range items {
+			if weights[k] > 0 {
+				lines[u] = append(lines[u], line{order: -1, item: it})
+			}
+		}
 	}
 	m.users, m.norm2 = make([]vec, d.NumUsers()), make([]float32, d.NumUsers())
 	m.postings = make([][]posting, m.n)
