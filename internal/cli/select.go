@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tailorhq/tailor/internal/eval"
+	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/all"
 	protocols "github.com/tailorhq/tailor/internal/protocol/all"
 )
@@ -70,71 +73,11 @@ misses and exits with an error.`,
 			if k < 1 {
 				return usageError{fmt.Errorf("--k %d: must be a positive integer", k)}
 			}
-			var cands []eval.Candidate
-			names := strings.Split(models, ",")
-			if models == "" {
-				names = nil
-				for _, info := range all.Models() {
-					if tasks, err := info.TasksOf(); err == nil && slices.Contains(tasks, p.Task) && info.Name != "random" {
-						names = append(names, info.Name)
-					}
-				}
-			}
-			for _, name := range names {
-				info, err := all.Lookup(strings.TrimSpace(name))
-				if err != nil {
-					return usageError{fmt.Errorf("--models: %w", err)}
-				}
-				if err := fitting("--models", info, p); err != nil {
-					return err
-				}
-				cands = append(cands, eval.Candidate{Info: info})
-			}
-			ctx := cmd.Context()
-			opts.Seed = seed
-			_, folds, err := splitData(ctx, datasetSpec, p, opts)
+			sc, err := runSelect(cmd.Context(), stdout, selectSpec{dataset: datasetSpec, protocol: p, opts: opts, models: models, budget: b, budgetText: budget, k: k, seed: seed})
 			if err != nil {
 				return err
 			}
-			v, err := eval.Validation(ctx, "select", folds[0], seed)
-			if err != nil {
-				return err
-			}
-			results, err := eval.Run(ctx, []eval.Fold{*v}, cands, eval.RunOptions{Ks: []int{k}, Seed: seed, FullRanking: p.FullRanking, WholeCatalog: p.WholeCatalog})
-			if err != nil {
-				return err
-			}
-			metric := fmt.Sprintf("ndcg@%d", k)
-			st, best := eval.Select(results, metric, b)
-			order := make([]int, len(st))
-			for i := range order {
-				order[i] = i
-			}
-			slices.SortStableFunc(order, func(a, c int) int {
-				switch {
-				case st[a].Accuracy > st[c].Accuracy:
-					return -1
-				case st[a].Accuracy < st[c].Accuracy:
-					return 1
-				}
-				return 0
-			})
-			fmt.Fprintf(stdout, "%s, protocol %s, validation part of fold 1, %d cases; budget %s\n", datasetSpec, protocol, len(v.Cases), budgetText(budget))
-			fmt.Fprintf(stdout, "%-22s %10s %9s %11s %9s  %-5s %s\n", "model", metric, "p99 ms", "heap MiB", "train s", "front", "budget")
-			for _, i := range order {
-				s := st[i]
-				front, within := "", "within"
-				if s.Front {
-					front = "yes"
-				}
-				if len(s.Misses) > 0 {
-					within = "misses " + strings.Join(s.Misses, ", ")
-				}
-				if i == best {
-					within += " (chosen)"
-				}
-				fmt.Fprintf(stdout, "%-22s %10.4f %9.2f %11.1f %9.2f  %-5s %s\n", s.Label, s.Accuracy, s.P99Ms, float64(s.MemoryBytes)/(1<<20), s.TrainSeconds, front, within)
-			}
+			results, st, best, metric := sc.results, sc.standings, sc.best, sc.metric
 			sel := selection{Dataset: datasetSpec, Protocol: protocol, Metric: metric, Budget: budget, Standings: st, Results: results}
 			if best >= 0 {
 				sel.Chosen = st[best].Label
@@ -144,6 +87,11 @@ misses and exits with an error.`,
 			}
 			if reportPath != "" {
 				rep := eval.Report{Dataset: datasetSpec, Protocol: protocol + " (validation part, for select)", Seed: seed, Folds: 1, Ks: []int{k}, Results: results}
+				for _, s := range st {
+					if s.Front {
+						rep.Front = append(rep.Front, s.Label)
+					}
+				}
 				if err := writeReports(rep, "", reportPath); err != nil {
 					return err
 				}
@@ -191,4 +139,97 @@ func budgetText(b string) string {
 		return "none"
 	}
 	return b
+}
+
+// selectSpec is what runSelect selects on.
+type selectSpec struct {
+	dataset    string
+	protocol   eval.Protocol
+	opts       eval.Options
+	models     string // comma-separated; "" every model of the task but random
+	servable   bool   // only models 'tailor serve' can use (saved, answering histories)
+	budget     eval.Budget
+	budgetText string
+	k          int
+	seed       uint64
+}
+
+// selected is what runSelect found.
+type selected struct {
+	results   []eval.Result
+	standings []eval.Standing
+	best      int
+	metric    string
+}
+
+// runSelect fits the candidates on the first fold's validation part,
+// prints their standings and returns them.
+func runSelect(ctx context.Context, stdout io.Writer, sp selectSpec) (selected, error) {
+	p, models, k, seed := sp.protocol, sp.models, sp.k, sp.seed
+	var cands []eval.Candidate
+	names := strings.Split(models, ",")
+	if models == "" {
+		names = nil
+		for _, info := range all.Models() {
+			tasks, err := info.TasksOf()
+			if err != nil || !slices.Contains(tasks, p.Task) || info.Name == "random" {
+				continue
+			}
+			if sp.servable {
+				m, err := info.New(nil, seed)
+				if err != nil || !model.IsPersistent(m) || !model.AnswersHistories(m) {
+					continue
+				}
+			}
+			names = append(names, info.Name)
+		}
+	}
+	for _, name := range names {
+		info, err := all.Lookup(strings.TrimSpace(name))
+		if err != nil {
+			return selected{}, usageError{fmt.Errorf("--models: %w", err)}
+		}
+		if err := fitting("--models", info, p); err != nil {
+			return selected{}, err
+		}
+		cands = append(cands, eval.Candidate{Info: info})
+	}
+	opts := sp.opts
+	opts.Seed = seed
+	_, folds, err := splitData(ctx, sp.dataset, p, opts)
+	if err != nil {
+		return selected{}, err
+	}
+	v, err := eval.Validation(ctx, "select", folds[0], seed)
+	if err != nil {
+		return selected{}, err
+	}
+	results, err := eval.Run(ctx, []eval.Fold{*v}, cands, eval.RunOptions{Ks: []int{k}, Seed: seed, FullRanking: p.FullRanking, WholeCatalog: p.WholeCatalog})
+	if err != nil {
+		return selected{}, err
+	}
+	metric := fmt.Sprintf("ndcg@%d", k)
+	st, best := eval.Select(results, metric, sp.budget)
+	order := make([]int, len(st))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, c int) int { return cmp.Compare(st[c].Accuracy, st[a].Accuracy) })
+	fmt.Fprintf(stdout, "%s, protocol %s, validation part of fold 1, %d cases; budget %s\n", sp.dataset, p.Name, len(v.Cases), budgetText(sp.budgetText))
+	fmt.Fprintf(stdout, "%-22s %10s %9s %11s %9s  %-5s %s\n", "model", metric, "p99 ms", "heap MiB", "train s", "front", "budget")
+	for _, i := range order {
+		s := st[i]
+		front, within := "", "within"
+		if s.Front {
+			front = "yes"
+		}
+		if len(s.Misses) > 0 {
+			within = "misses " + strings.Join(s.Misses, ", ")
+		}
+		if i == best {
+			within += " (chosen)"
+		}
+		fmt.Fprintf(stdout, "%-22s %10.4f %9.2f %11.1f %9.2f  %-5s %s\n", s.Label, s.Accuracy, s.P99Ms, float64(s.MemoryBytes)/(1<<20), s.TrainSeconds, front, within)
+	}
+	return selected{results: results, standings: st, best: best, metric: metric}, nil
 }

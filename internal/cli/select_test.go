@@ -21,9 +21,12 @@ func TestSelect(t *testing.T) {
 	}
 	out := filepath.Join(dir, "chosen.json")
 	code, stdout, stderr := runMain(t, "select", "--dataset", "online-retail:"+sample, "--protocol", "kfold", "--models", "popular,itemknn",
-		"--budget", "train=1h,memory=4GiB", "--out", out)
+		"--budget", "train=1h,memory=4GiB", "--out", out, "--report", filepath.Join(dir, "select.html"))
 	if code != 0 || !strings.Contains(stdout, "(chosen)") || !strings.Contains(stdout, "front") {
 		t.Fatalf("select: %d\n%s\n%s", code, stdout, stderr)
+	}
+	if html, err := os.ReadFile(filepath.Join(dir, "select.html")); err != nil || !strings.Contains(string(html), "Pareto front") || !strings.Contains(string(html), `stroke="#222"`) {
+		t.Errorf("the report does not draw the front: %v", err)
 	}
 	var chosen tuned
 	b, err := os.ReadFile(out)
@@ -39,5 +42,21 @@ func TestSelect(t *testing.T) {
 	}
 	if code, _, stderr := runMain(t, "select", "--dataset", "online-retail:"+sample, "--protocol", "kfold", "--budget", "latency=5ms"); code != 2 || !strings.Contains(stderr, `unknown key "latency"`) {
 		t.Errorf("a bad budget: %d %s", code, stderr)
+	}
+}
+
+// TestTrainSelect chooses the model on the store's events and trains it;
+// --budget without --select, and --select with --model, are usage errors.
+func TestTrainSelect(t *testing.T) {
+	dir := importSample(t)
+	code, stdout, stderr := runMain(t, "train", "--data-dir", dir, "--select", "--budget", "train=1h", "--skip-holdout")
+	if code != 0 || !strings.Contains(stdout, "(chosen)") || !strings.Contains(stdout, "saved and activated") {
+		t.Fatalf("train --select: %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runMain(t, "train", "--data-dir", dir, "--budget", "train=1h"); code != 2 || !strings.Contains(stderr, "--budget needs --select") {
+		t.Errorf("--budget alone: %d %s", code, stderr)
+	}
+	if code, _, stderr := runMain(t, "train", "--data-dir", dir, "--select", "--model", "ease"); code != 2 || !strings.Contains(stderr, "not both") {
+		t.Errorf("--select with --model: %d %s", code, stderr)
 	}
 }

@@ -11,18 +11,20 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/model/all"
+	protocols "github.com/tailorhq/tailor/internal/protocol/all"
 	"github.com/tailorhq/tailor/internal/train"
 )
 
 func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		dataDir, configPath, modelName, params, tunedPath, slot string
-		seed                                                    uint64
-		noActivate, skipHoldout, asJSON                         bool
+		dataDir, configPath, modelName, params, tunedPath, slot, budget string
+		seed                                                            uint64
+		noActivate, skipHoldout, asJSON, doSelect                       bool
 	)
 	cmd := &cobra.Command{
-		Use:   "train [--data-dir DIR] [--model NAME [--params JSON] | --config FILE] [--no-activate]",
+		Use:   "train [--data-dir DIR] [--model NAME [--params JSON] | --config FILE | --select [--budget B]] [--no-activate]",
 		Short: "Train a model version on the store's events and activate it",
 		Long: `Train reads every event of the store, measures the model on a time holdout (the
 last 10% of positive events by time; the metrics are kept with the version), fits
@@ -30,7 +32,8 @@ it on all the data, and saves it in the store's model registry as a new version,
 which it activates unless --no-activate is given. A running 'tailor serve' loads
 it within two seconds. With no model named it trains EASE for catalogs up to 20,000
 items and iALS beyond. --config takes the model and parameters from a file written
-by 'tailor tune'.`,
+by 'tailor tune' or 'tailor select'; --select chooses the model here, on the store's events
+(see 'tailor select').`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configPath)
@@ -48,6 +51,31 @@ by 'tailor tune'.`,
 					return usageError{err}
 				}
 				opts.Model, opts.Params = t.Model, t.Params
+			}
+			if doSelect {
+				if modelName != "" || params != "" || tunedPath != "" {
+					return usageError{fmt.Errorf("--select: give either --select or --model/--params/--config, not both")}
+				}
+				b, err := eval.ParseBudget(budget)
+				if err != nil {
+					return usageError{fmt.Errorf("--budget: %w", err)}
+				}
+				p, err := protocols.Lookup("temporal")
+				if err != nil {
+					return err
+				}
+				sc, err := runSelect(cmd.Context(), stdout, selectSpec{dataset: "store:" + dataDir, protocol: p, servable: true, budget: b, budgetText: budget, k: 10, seed: seed,
+					opts: eval.Options{CutoffFraction: 0.9, Repeats: "exclude"}})
+				if err != nil {
+					return err
+				}
+				if sc.best < 0 {
+					return fmt.Errorf("--select: no model is within the budget %s; the table says what each misses", budgetText(budget))
+				}
+				opts.Model, opts.Params = sc.results[sc.best].Model, sc.results[sc.best].Params
+				fmt.Fprintf(stdout, "Chosen: %s.\n", opts.Model)
+			} else if budget != "" {
+				return usageError{fmt.Errorf("--budget needs --select")}
 			}
 			if params != "" && !json.Valid([]byte(params)) {
 				return usageError{fmt.Errorf("--params: not valid JSON: %s", params)}
@@ -127,5 +155,7 @@ by 'tailor tune'.`,
 	f.BoolVar(&noActivate, "no-activate", false, "save the version without activating it")
 	f.BoolVar(&skipHoldout, "skip-holdout", false, "fit without measuring on a holdout first")
 	f.BoolVar(&asJSON, "json", false, "print the version as JSON")
+	f.BoolVar(&doSelect, "select", false, "choose the model first, as 'tailor select' does on the store's events (temporal, the last 10% for validation; models serve can use)")
+	f.StringVar(&budget, "budget", "", "with --select: bounds the chosen model must meet (p99=5ms,memory=2GiB,train=10m)")
 	return cmd
 }

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
 	"io"
@@ -18,6 +19,9 @@ type Report struct {
 	Folds    int      `json:"folds"`
 	Ks       []int    `json:"ks"`
 	Results  []Result `json:"results"`
+	// Front, when set, names the models on the Pareto front of a
+	// selection (tailor select): the trade-off chart draws it, by p99.
+	Front []string `json:"pareto_front,omitempty"`
 }
 
 // palette colours the models of a chart.
@@ -140,21 +144,45 @@ func latencyChart(rep Report) chart {
 	return chart{Title: "latency", SVG: template.HTML(b.String())}
 }
 
-// tradeoffChart places each model by latency (x) and NDCG at the first K.
+// tradeoffChart places each model by latency (x) and NDCG at the first K;
+// with a selection's front, by p99, the front joined by a line and its
+// models ringed.
 func tradeoffChart(rep Report) chart {
 	var b strings.Builder
 	key := Key(NDCG, rep.Ks[0])
+	lat, title := "p50", "accuracy against latency"
+	if len(rep.Front) > 0 {
+		lat, title = "p99", "accuracy against p99 latency, Pareto front"
+	}
 	xmax, ymax := 0.0, 0.0
 	for _, r := range rep.Results {
-		xmax = math.Max(xmax, r.LatencyMs["p50"])
+		xmax = math.Max(xmax, r.LatencyMs[lat])
 		ymax = math.Max(ymax, r.Metrics[key])
 	}
-	fx, fy := frame(&b, "accuracy against latency", "p50 latency (ms)", key, 0, niceCeil(xmax), 0, niceCeil(ymax), []float64{0, niceCeil(xmax) / 2, niceCeil(xmax)})
+	fx, fy := frame(&b, title, lat+" latency (ms)", key, 0, niceCeil(xmax), 0, niceCeil(ymax), []float64{0, niceCeil(xmax) / 2, niceCeil(xmax)})
+	var front []Result
+	for _, r := range rep.Results {
+		if slices.Contains(rep.Front, r.Model) {
+			front = append(front, r)
+		}
+	}
+	if len(front) > 1 {
+		slices.SortFunc(front, func(a, c Result) int { return cmp.Compare(a.LatencyMs[lat], c.LatencyMs[lat]) })
+		b.WriteString(`<polyline fill="none" stroke="#888" stroke-dasharray="4 3" points="`)
+		for _, r := range front {
+			fmt.Fprintf(&b, "%.1f,%.1f ", fx(r.LatencyMs[lat]), fy(r.Metrics[key]))
+		}
+		b.WriteString(`"/>`)
+	}
 	var names []string
 	for i, r := range rep.Results {
 		names = append(names, r.Model)
-		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="6" fill="%s"><title>%s</title></circle>`,
-			fx(r.LatencyMs["p50"]), fy(r.Metrics[key]), palette[i%len(palette)], template.HTMLEscapeString(r.Model))
+		ring := ""
+		if slices.Contains(rep.Front, r.Model) {
+			ring = ` stroke="#222" stroke-width="2"`
+		}
+		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="6" fill="%s"%s><title>%s</title></circle>`,
+			fx(r.LatencyMs[lat]), fy(r.Metrics[key]), palette[i%len(palette)], ring, template.HTMLEscapeString(r.Model))
 	}
 	legend(&b, names)
 	b.WriteString("</svg>")

@@ -365,7 +365,7 @@ func TestSearchShopProtocol(t *testing.T) {
 type nothing struct{}
 
 func (nothing) Fit(context.Context, *dataset.Dataset) error { return nil }
-func (nothing) Tasks() []model.Task                       { return []model.Task{model.TaskPersonal} }
+func (nothing) Tasks() []model.Task                         { return []model.Task{model.TaskPersonal} }
 func (nothing) Answer(_ *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 	return dst, nil
 }
