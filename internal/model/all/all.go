@@ -19,6 +19,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/popcat"
 	"github.com/tailorhq/tailor/internal/model/popular"
 	"github.com/tailorhq/tailor/internal/model/random"
+	"github.com/tailorhq/tailor/internal/model/ranker"
 	"github.com/tailorhq/tailor/internal/model/rebuy"
 	"github.com/tailorhq/tailor/internal/model/repeatexplore"
 	"github.com/tailorhq/tailor/internal/model/rp3beta"
@@ -54,6 +55,7 @@ func Models() []model.Info {
 		rebuy.Info(),
 		tifuknn.Info(),
 		repeatexplore.Info(Lookup),
+		ranker.Info(Lookup),
 		rebuy.FrequentInfo(),
 		rebuy.RecentInfo(),
 		// Content, search and baselines.

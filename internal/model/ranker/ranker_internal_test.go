@@ -1,0 +1,115 @@
+package ranker
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/buyagain"
+	"github.com/tailorhq/tailor/internal/model/ease"
+	"github.com/tailorhq/tailor/internal/model/itemknn"
+	"github.com/tailorhq/tailor/internal/model/popular"
+	"github.com/tailorhq/tailor/internal/model/tifuknn"
+)
+
+// lookup finds the default generators (package all imports this one).
+func lookup(name string) (model.Info, error) {
+	for _, info := range []model.Info{buyagain.Info(), ease.Info(), itemknn.Info(), tifuknn.Info(), popular.Info()} {
+		if info.Name == name {
+			return info, nil
+		}
+	}
+	return model.Info{}, fmt.Errorf("no model %q", name)
+}
+
+// TestRanker fits on a shop where every shopper buys their own staple
+// every week and a few other things: the trees learn (importances), every
+// feature of every candidate is a finite number (new shoppers and items
+// without a price included), the staple comes first for its shopper, and a
+// query that leaves out what the shopper bought is ranked by the trees of
+// new items.
+func TestRanker(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC)
+	var events []tailor.Event
+	n := 0
+	price := 3.0
+	for day := range 120 {
+		for u := range 40 {
+			if (day+u)%7 != 0 {
+				continue
+			}
+			n++
+			staple := fmt.Sprint("staple", u%10)
+			events = append(events, tailor.Event{ID: fmt.Sprint(n), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: tailor.ItemID(staple),
+				Type: tailor.Purchase, UnitPrice: &price, OrderID: fmt.Sprint("o", n), Timestamp: t0.AddDate(0, 0, day)})
+			n++
+			var p *float64
+			if u%2 == 0 {
+				p = &price
+			}
+			events = append(events, tailor.Event{ID: fmt.Sprint(n), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: tailor.ItemID(fmt.Sprint("other", (day*7+u)%25)),
+				Type: tailor.Purchase, UnitPrice: p, OrderID: fmt.Sprint("o", n-1), Timestamp: t0.AddDate(0, 0, day).Add(time.Minute)})
+		}
+	}
+	d := dataset.FromEvents(events, nil)
+	info := Info(lookup)
+	mm, err := info.New(nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.(*Model)
+	m.cfg.MinLeaf = 5
+	if err := m.Fit(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	imp := m.Importances()
+	total := 0.0
+	for _, v := range imp {
+		total += v
+	}
+	if len(imp) != len(m.FeatureNames()) || total <= 0 {
+		t.Errorf("importances %v", imp)
+	}
+	u3, _ := d.UserIndex("u3")
+	staple, _ := d.ItemIndex("staple3")
+	got, err := m.Answer(&model.Query{Task: model.TaskPersonal, User: u3, N: 5}, nil)
+	if err != nil || len(got) == 0 || got[0].Index != staple {
+		t.Errorf("u3's list %v (%v), want staple3 first", got, err)
+	}
+	// Every feature of a training shopper and of a new one is finite.
+	s := m.state
+	for _, q := range []model.Query{{Task: model.TaskPersonal, User: u3, N: 50}, {Task: model.TaskPersonal, User: -1, N: 50}} {
+		days, lastAny, spend, cats := map[int32][]int64{}, int64(-1), 0.0, map[string]float64{}
+		if q.User >= 0 {
+			days, lastAny, spend, cats = s.days[q.User], s.lastAny[q.User], s.spend[q.User], s.catShare[q.User]
+		}
+		gr, err := m.candidates(m.gens, s, &q, days, lastAny, spend, cats)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, x := range gr.x {
+			for j, v := range x {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					t.Errorf("user %d, item %d: feature %s is %v", q.User, gr.items[k], m.FeatureNames()[j], v)
+				}
+			}
+		}
+	}
+	// Leaving out all they bought, the staple cannot come, and the list is
+	// still full.
+	had := s.days[u3]
+	got, err = m.Answer(&model.Query{Task: model.TaskPersonal, User: u3, N: 5, Exclude: func(i int32) bool { _, ok := had[i]; return ok }}, nil)
+	if err != nil || len(got) != 5 {
+		t.Errorf("new items for u3: %v (%v)", got, err)
+	}
+	for _, e := range got {
+		if _, ok := had[e.Index]; ok {
+			t.Errorf("an excluded item %d came back", e.Index)
+		}
+	}
+}
