@@ -418,18 +418,14 @@ func grow(bins [][]uint8, bn binner, g, h []float64, o Options, importance []flo
 		root.h += h[i]
 	}
 	leaves := []*leaf{root}
-	type node struct {
-		leaf   *leaf
-		parent int
-		left   bool
+	type link struct {
+		node int
+		left bool
 	}
 	var t Tree
 	// where[k] says how leaf k is linked: the node and side that point at
 	// it (−1: the root).
-	where := []struct {
-		node int
-		left bool
-	}{{-1, false}}
+	where := []link{{-1, false}}
 	for len(leaves) < o.MaxLeaves {
 		bestK, bestGain := -1, 0.0
 		for k, lf := range leaves {
@@ -461,15 +457,9 @@ func grow(bins [][]uint8, bn binner, g, h []float64, o Options, importance []flo
 		left := &leaf{rows: sp.left, g: sp.gl, h: sp.hl}
 		right := &leaf{rows: sp.rght, g: lf.g - sp.gl, h: lf.h - sp.hl}
 		leaves[bestK] = left
-		where[bestK] = struct {
-			node int
-			left bool
-		}{int(n), true}
+		where[bestK] = link{int(n), true}
 		leaves = append(leaves, right)
-		where = append(where, struct {
-			node int
-			left bool
-		}{int(n), false})
+		where = append(where, link{int(n), false})
 	}
 	t.Leaf = make([]float32, len(leaves))
 	for k, lf := range leaves {
