@@ -553,7 +553,8 @@ sha256 = %q
 	if n := count(t, ctx, `section[data-list="trending"]`); n != 1 {
 		t.Errorf("the storefront home has %d trending sections", n)
 	}
-	run(t, ctx, "picker", chromedp.Click(chromedp.CSS("#shopper-btn")), chromedp.WaitVisible(chromedp.CSS("#picker-list li")))
+	run(t, ctx, "picker", chromedp.Click(chromedp.CSS("#shopper-btn")), chromedp.WaitVisible(chromedp.CSS("#picker-list li")),
+		chromedp.WaitNotPresent(chromedp.CSS("#picker-list li.loading")))
 	if msg := val(t, ctx, "picker message", chromedp.Text(chromedp.CSS("#picker-list li"))); !strings.Contains(msg, "type a shopper id") {
 		t.Errorf("picker with a read key says %q", msg)
 	}

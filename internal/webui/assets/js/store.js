@@ -310,7 +310,7 @@ async function openPicker() {
   $('picker').hidden = false;
   err.hidden = true;
   if (shoppers === null && canListShoppers) {
-    list.replaceChildren(h('li', {class: 'muted'}, 'Loading shoppers…'));
+    list.replaceChildren(h('li', {class: 'muted loading'}, 'Loading shoppers…'));
     try {
       shoppers = [];
       for (let cursor = ''; ;) {
