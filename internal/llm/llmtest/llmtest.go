@@ -47,8 +47,9 @@ type Server struct {
 	mu       sync.Mutex
 	failures []Failure
 	replies  []Reply
-	// Requests are the bodies of the chat requests received, decoded.
-	Requests []map[string]any
+	// requests are the bodies of the chat requests received, decoded
+	// (Chats).
+	requests []map[string]any
 	// Key, when set, must come as the bearer token.
 	Key string
 	// Calls counts the requests per path.
@@ -77,6 +78,14 @@ func (s *Server) Script(r ...Reply) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.replies = append(s.replies, r...)
+}
+
+// Chats returns the bodies of the chat requests received so far,
+// decoded, oldest first.
+func (s *Server) Chats() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]any(nil), s.requests...)
 }
 
 // Count returns the requests made to path.
@@ -167,7 +176,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.mu.Lock()
-		s.Requests = append(s.Requests, req)
+		s.requests = append(s.requests, req)
 		var rep Reply
 		if len(s.replies) > 0 {
 			rep = s.replies[0]

@@ -136,11 +136,11 @@ func TestToolCalls(t *testing.T) {
 	if err != nil || rep.Message.Content != "Here are teapots." {
 		t.Fatalf("second reply %+v, %v", rep, err)
 	}
-	first := s.Requests[0]
+	first := s.Chats()[0]
 	if first["model"] != "chat-small" || fmt.Sprint(first["tools"]) == "" || !strings.Contains(fmt.Sprint(first["tools"]), "search the catalogue") {
 		t.Errorf("first request %v", first)
 	}
-	sent := s.Requests[1]["messages"].([]any)
+	sent := s.Chats()[1]["messages"].([]any)
 	if len(sent) != 4 || sent[2].(map[string]any)["tool_calls"] == nil || sent[3].(map[string]any)["tool_call_id"] != "call_0" {
 		t.Errorf("second request's messages %v", sent)
 	}

@@ -56,7 +56,7 @@ func TestOrder(t *testing.T) {
 			t.Errorf("%v does not wrap ErrInvalid", err)
 		}
 	}
-	if sent := srv.Requests[0]["messages"].([]any)[1].(map[string]any)["content"].(string); !strings.Contains(sent, `"recent":[{"id":"P1","title":"TEAPOT"}]`) {
+	if sent := srv.Chats()[0]["messages"].([]any)[1].(map[string]any)["content"].(string); !strings.Contains(sent, `"recent":[{"id":"P1","title":"TEAPOT"}]`) {
 		t.Errorf("the request: %s", sent)
 	}
 }
