@@ -1,0 +1,140 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The gradient checks: a loss L = Σ y·r with fixed random r, the analytic
+// gradient of each input against central differences of L.
+
+func randVec(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+func dot64(a, b []float32) float64 {
+	s := 0.0
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+// check compares grad with central differences of loss over the entries
+// of x.
+func check(t *testing.T, name string, x, grad []float32, loss func() float64) {
+	t.Helper()
+	const eps = 1e-2
+	for i := range x {
+		old := x[i]
+		x[i] = old + eps
+		up := loss()
+		x[i] = old - eps
+		down := loss()
+		x[i] = old
+		num := (up - down) / (2 * eps)
+		if diff := math.Abs(num - float64(grad[i])); diff > 2e-2*math.Max(1, math.Abs(num)) {
+			t.Errorf("%s[%d]: analytic %v, numeric %v", name, i, grad[i], num)
+		}
+	}
+}
+
+func TestLinearGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const T, in, out = 3, 4, 5
+	x, w, b, rr := randVec(r, T*in), randVec(r, in*out), randVec(r, out), randVec(r, T*out)
+	y := make([]float32, T*out)
+	loss := func() float64 { Linear(x, T, in, w, out, b, y); return dot64(y, rr) }
+	loss()
+	dx, dw, db := make([]float32, T*in), make([]float32, in*out), make([]float32, out)
+	LinearBackward(x, T, in, w, out, rr, dx, dw, db)
+	check(t, "x", x, dx, loss)
+	check(t, "w", w, dw, loss)
+	check(t, "b", b, db, loss)
+	// By hand: x = [1 2], W = [[1 0 2], [0 1 1]], b = [1 1 1] → y = [2 3 5].
+	y1 := make([]float32, 3)
+	Linear([]float32{1, 2}, 1, 2, []float32{1, 0, 2, 0, 1, 1}, 3, []float32{1, 1, 1}, y1)
+	if y1[0] != 2 || y1[1] != 3 || y1[2] != 5 {
+		t.Errorf("linear by hand: %v", y1)
+	}
+}
+
+func TestLayerNormGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(2, 1))
+	const T, d = 3, 6
+	x, gamma, beta, rr := randVec(r, T*d), randVec(r, d), randVec(r, d), randVec(r, T*d)
+	y := make([]float32, T*d)
+	var inv []float32
+	loss := func() float64 { inv = LayerNorm(x, T, d, gamma, beta, y); return dot64(y, rr) }
+	loss()
+	dx, dg, dbeta := make([]float32, T*d), make([]float32, d), make([]float32, d)
+	LayerNormBackward(x, T, d, gamma, inv, rr, dx, dg, dbeta)
+	check(t, "x", x, dx, loss)
+	check(t, "gamma", gamma, dg, loss)
+	check(t, "beta", beta, dbeta, loss)
+	// By hand: [1 2 3] → mean 2, variance 2/3: [−1.2247, 0, 1.2247].
+	y1 := make([]float32, 3)
+	LayerNorm([]float32{1, 2, 3}, 1, 3, []float32{1, 1, 1}, []float32{0, 0, 0}, y1)
+	if math.Abs(float64(y1[2])-math.Sqrt(1.5)) > 1e-4 || y1[1] != 0 {
+		t.Errorf("layer norm by hand: %v", y1)
+	}
+}
+
+func TestSoftmaxAndReLUGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 1))
+	const T, n = 2, 5
+	x, rr := randVec(r, T*n), randVec(r, T*n)
+	y := make([]float32, T*n)
+	loss := func() float64 { Softmax(x, T, n, y); return dot64(y, rr) }
+	loss()
+	dx := make([]float32, T*n)
+	SoftmaxBackward(y, T, n, rr, dx)
+	check(t, "softmax x", x, dx, loss)
+	z := make([]float32, T*n)
+	lossR := func() float64 { ReLU(x, z); return dot64(z, rr) }
+	lossR()
+	dz := make([]float32, T*n)
+	ReLUBackward(x, rr, dz)
+	check(t, "relu x", x, dz, lossR)
+}
+
+func TestCrossEntropy(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 1))
+	const T, n = 4, 7
+	logits := randVec(r, T*n)
+	targets := []int32{3, -1, 0, 6} // the second position has no target
+	dl := make([]float32, T*n)
+	CrossEntropy(logits, T, n, targets, dl)
+	check(t, "logits", logits, dl, func() float64 { return CrossEntropy(logits, T, n, targets, nil) })
+	// By hand: two equal logits, target 0: −log ½.
+	if l := CrossEntropy([]float32{0, 0}, 1, 2, []int32{0}, nil); math.Abs(l-math.Ln2) > 1e-6 {
+		t.Errorf("cross-entropy by hand: %v, want ln 2", l)
+	}
+}
+
+func TestAttentionGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 1))
+	const T, d = 4, 3
+	q, k, v, rr := randVec(r, T*d), randVec(r, T*d), randVec(r, T*d), randVec(r, T*d)
+	o := make([]float32, T*d)
+	var p []float32
+	loss := func() float64 { p = Attention(q, k, v, T, d, o); return dot64(o, rr) }
+	loss()
+	dq, dk, dv := make([]float32, T*d), make([]float32, T*d), make([]float32, T*d)
+	AttentionBackward(q, k, v, p, T, d, rr, dq, dk, dv)
+	check(t, "q", q, dq, loss)
+	check(t, "k", k, dk, loss)
+	check(t, "v", v, dv, loss)
+	// Causal: the first position sees only itself, so its output is v_0.
+	for j := range d {
+		if math.Abs(float64(o[j]-v[j])) > 1e-6 {
+			t.Errorf("position 0 output %v, want v_0 %v", o[:d], v[:d])
+			break
+		}
+	}
+}
