@@ -29,7 +29,12 @@ func dot64(a, b []float32) float64 {
 // of x.
 func check(t *testing.T, name string, x, grad []float32, loss func() float64) {
 	t.Helper()
-	const eps = 1e-2
+	checkEps(t, name, x, grad, loss, 1e-2)
+}
+
+// checkEps is check with a step of eps.
+func checkEps(t *testing.T, name string, x, grad []float32, loss func() float64, eps float32) {
+	t.Helper()
 	for i := range x {
 		old := x[i]
 		x[i] = old + eps
@@ -37,7 +42,7 @@ func check(t *testing.T, name string, x, grad []float32, loss func() float64) {
 		x[i] = old - eps
 		down := loss()
 		x[i] = old
-		num := (up - down) / (2 * eps)
+		num := (up - down) / (2 * float64(eps))
 		if diff := math.Abs(num - float64(grad[i])); diff > 2e-2*math.Max(1, math.Abs(num)) {
 			t.Errorf("%s[%d]: analytic %v, numeric %v", name, i, grad[i], num)
 		}
@@ -136,5 +141,35 @@ func TestAttentionGradients(t *testing.T) {
 			t.Errorf("position 0 output %v, want v_0 %v", o[:d], v[:d])
 			break
 		}
+	}
+}
+
+// TestBlockGradients checks a two-head block end to end: the input and
+// every parameter against finite differences.
+func TestBlockGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 1))
+	b, err := NewBlock(4, 2, 6, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Gains and shifts away from 1 and 0, so that their gradients show.
+	for _, p := range [][]float32{b.G1, b.Be1, b.G2, b.Be2, b.B1, b.B2} {
+		for i := range p {
+			p[i] += float32(r.NormFloat64()) * 0.3
+		}
+	}
+	const T = 3
+	x, rr := randVec(r, T*4), randVec(r, T*4)
+	loss := func() float64 { y, _ := b.Forward(x, T); return dot64(y, rr) }
+	_, cache := b.Forward(x, T)
+	dx, grads := b.Backward(cache, rr)
+	// A smaller step: the ReLU's kink is within 0.01 of some inputs.
+	checkEps(t, "x", x, dx, loss, 1e-3)
+	names := []string{"Wq", "Wk", "Wv", "Wo", "W1", "B1", "W2", "B2", "G1", "Be1", "G2", "Be2"}
+	for i, p := range b.Params() {
+		checkEps(t, names[i], p, grads[i], loss, 1e-3)
+	}
+	if _, err := NewBlock(5, 2, 4, r); err == nil {
+		t.Error("a width that is not a multiple of the heads was accepted")
 	}
 }
