@@ -55,8 +55,8 @@ func (b *Block) Params() [][]float32 {
 	return [][]float32{b.Wq, b.Wk, b.Wv, b.Wo, b.W1, b.B1, b.W2, b.B2, b.G1, b.Be1, b.G2, b.Be2}
 }
 
-// blockCache is what Forward keeps for Backward.
-type blockCache struct {
+// BlockCache is what Forward keeps for Backward.
+type BlockCache struct {
 	t                  int
 	x, h1, q, k, v     []float32
 	inv1, inv2         []float32
@@ -66,9 +66,9 @@ type blockCache struct {
 }
 
 // Forward computes the block's output for t positions.
-func (b *Block) Forward(x []float32, t int) ([]float32, *blockCache) {
+func (b *Block) Forward(x []float32, t int) ([]float32, *BlockCache) {
 	d, h, dh := b.D, b.Hidden, b.D/b.Heads
-	c := &blockCache{t: t, x: x}
+	c := &BlockCache{t: t, x: x}
 	c.h1 = make([]float32, t*d)
 	c.inv1 = LayerNorm(x, t, d, b.G1, b.Be1, c.h1)
 	c.q, c.k, c.v = make([]float32, t*d), make([]float32, t*d), make([]float32, t*d)
@@ -105,7 +105,7 @@ func (b *Block) Forward(x []float32, t int) ([]float32, *blockCache) {
 
 // Backward returns the gradient at the input and the parameters' gradients
 // (in the order of Params) of a loss whose gradient at the output is dy.
-func (b *Block) Backward(c *blockCache, dy []float32) ([]float32, [][]float32) {
+func (b *Block) Backward(c *BlockCache, dy []float32) ([]float32, [][]float32) {
 	d, h, dh, t := b.D, b.Hidden, b.D/b.Heads, c.t
 	g := make([][]float32, 12)
 	for i, p := range b.Params() {

@@ -23,6 +23,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/rebuy"
 	"github.com/tailorhq/tailor/internal/model/repeatexplore"
 	"github.com/tailorhq/tailor/internal/model/rp3beta"
+	"github.com/tailorhq/tailor/internal/model/sasrec"
 	"github.com/tailorhq/tailor/internal/model/semantic"
 	"github.com/tailorhq/tailor/internal/model/sknn"
 	"github.com/tailorhq/tailor/internal/model/slim"
@@ -56,6 +57,7 @@ func Models() []model.Info {
 		tifuknn.Info(),
 		repeatexplore.Info(Lookup),
 		ranker.Info(Lookup),
+		sasrec.Info(),
 		rebuy.FrequentInfo(),
 		rebuy.RecentInfo(),
 		// Content, search and baselines.
