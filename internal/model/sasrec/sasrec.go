@@ -4,8 +4,8 @@
 // positional embeddings, a stack of pre-norm causal self-attention blocks
 // (package nn, every layer gradient-checked), trained to predict the next
 // item at every position of each shopper's sequence with Adam, on both
-// cores, early stopping on each shopper's last training item. This first
-// version has no dropout.
+// cores, early stopping on each shopper's last training item, dropout on
+// the input embeddings.
 package sasrec
 
 import (
@@ -46,6 +46,9 @@ type Config struct {
 	Epochs       int     `json:"epochs,omitempty"`
 	Patience     int     `json:"patience,omitempty"`
 	Batch        int     `json:"batch,omitempty"`
+	// Dropout is the share of the input embeddings' entries zeroed in
+	// training (default 0.2; the kept ones are scaled up to match).
+	Dropout *float64 `json:"dropout,omitempty"`
 }
 
 // Info describes the model for package all.
@@ -57,6 +60,13 @@ func Info() model.Info {
 		}
 		c.Dims, c.Heads, c.Blocks, c.MaxLen = cmp.Or(c.Dims, 64), cmp.Or(c.Heads, 2), cmp.Or(c.Blocks, 2), cmp.Or(c.MaxLen, 50)
 		c.LearningRate, c.Epochs, c.Patience, c.Batch = cmp.Or(c.LearningRate, 0.001), cmp.Or(c.Epochs, 30), cmp.Or(c.Patience, 3), cmp.Or(c.Batch, 32)
+		if c.Dropout == nil {
+			dropout := 0.2
+			c.Dropout = &dropout
+		}
+		if !(*c.Dropout >= 0 && *c.Dropout < 1) {
+			return nil, fmt.Errorf("sasrec: dropout %v must be in [0, 1)", *c.Dropout)
+		}
 		switch {
 		case c.Dims < 2 || c.Dims > 1024 || c.Heads < 1 || c.Dims%c.Heads != 0:
 			return nil, fmt.Errorf("sasrec: dims %d must be from 2 to 1024 and a multiple of heads %d", c.Dims, c.Heads)
@@ -136,12 +146,16 @@ type trace struct {
 	last   []float32 // the last block's output
 }
 
-func (m *Model) forward(seq []int32) *trace {
+func (m *Model) forward(seq []int32, mask []float32) *trace {
 	d, t := m.cfg.Dims, len(seq)
 	tr := &trace{t: t, x0: make([]float32, t*d)}
 	for i, it := range seq {
 		copy(tr.x0[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
 		kernels.Axpy(1, m.pos[i*d:(i+1)*d], tr.x0[i*d:(i+1)*d])
+	}
+	// Dropout in training: mask holds 0 or 1/(1−p) per entry.
+	for i := range mask[:min(len(mask), t*d)] {
+		tr.x0[i] *= mask[i]
 	}
 	x := tr.x0
 	for _, b := range m.blocks {
@@ -169,13 +183,22 @@ func (m *Model) newGrads() grads {
 
 // step adds one sequence's loss gradient to g and returns its summed loss
 // and target count: the next item at every position.
-func (m *Model) step(seq []int32, g grads, logits []float32) (float64, int) {
+func (m *Model) step(seq []int32, g grads, logits []float32, r *rand.Rand) (float64, int) {
 	if len(seq) < 2 {
 		return 0, 0
 	}
 	in, targets := seq[:len(seq)-1], seq[1:]
 	d, t, n := m.cfg.Dims, len(in), m.n
-	tr := m.forward(in)
+	var mask []float32
+	if p := *m.cfg.Dropout; p > 0 && r != nil {
+		mask = make([]float32, t*d)
+		for i := range mask {
+			if r.Float64() >= p {
+				mask[i] = float32(1 / (1 - p))
+			}
+		}
+	}
+	tr := m.forward(in, mask)
 	logits = logits[:t*n]
 	for i := range t {
 		h := tr.hf[i*d : (i+1)*d]
@@ -208,7 +231,10 @@ func (m *Model) step(seq []int32, g grads, logits []float32) (float64, int) {
 			kernels.Axpy(1, gi, g[4+12*k+i])
 		}
 	}
-	// x₀ = E[in] + P.
+	// x₀ = (E[in] + P) ⊙ mask.
+	for i := range mask {
+		dx[i] *= mask[i]
+	}
 	for i, it := range in {
 		kernels.Axpy(1, dx[i*d:(i+1)*d], g[0][int(it)*d:int(it+1)*d])
 		kernels.Axpy(1, dx[i*d:(i+1)*d], g[1][i*d:(i+1)*d])
@@ -223,7 +249,7 @@ func (m *Model) scores(seq []int32, out []float32) {
 		seq = seq[len(seq)-m.cfg.MaxLen:]
 	}
 	d := m.cfg.Dims
-	tr := m.forward(seq)
+	tr := m.forward(seq, nil)
 	h := tr.hf[(tr.t-1)*d : tr.t*d]
 	kernels.MatVec(m.emb, h, out)
 }
@@ -289,6 +315,10 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 	adamM, adamV := m.newGrads(), m.newGrads()
 	workers := runtime.GOMAXPROCS(0)
 	wg := make([]grads, workers)
+	rngs := make([]*rand.Rand, workers) // each worker's dropout masks
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(m.seed, uint64(w)+0xd0))
+	}
 	buf := make([][]float32, workers)
 	for w := range workers {
 		wg[w], buf[w] = m.newGrads(), make([]float32, c.MaxLen*m.n)
@@ -320,7 +350,7 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 					var l float64
 					var n int
 					for k := w; k < len(batch); k += workers {
-						li, ni := m.step(train[batch[k]], wg[w], buf[w])
+						li, ni := m.step(train[batch[k]], wg[w], buf[w], rngs[w])
 						l, n = l+li, n+ni
 					}
 					mu.Lock()
