@@ -402,7 +402,6 @@ type leaf struct {
 type split struct {
 	gain       float64
 	feature    int
-	bin        uint8
 	threshold  float32
 	left, rght []int32
 	gl, hl     float64
@@ -541,7 +540,7 @@ func bestSplit(bins [][]uint8, bn binner, g, h []float64, lf *leaf, o Options) *
 		return nil
 	}
 	c := found[bf]
-	sp := &split{gain: c.gain, feature: bf, bin: c.bin, threshold: bn.cuts[bf][c.bin], gl: c.gl, hl: c.hl}
+	sp := &split{gain: c.gain, feature: bf, threshold: bn.cuts[bf][c.bin], gl: c.gl, hl: c.hl}
 	for _, r := range lf.rows {
 		if bins[bf][r] <= c.bin {
 			sp.left = append(sp.left, r)

@@ -105,7 +105,7 @@ type itemStats struct {
 	global float64   // the median gap over all items
 }
 
-// purchase is one purchase day of an item.
+// history is a shopper's purchase days of each item.
 type history map[int32][]int64 // item → its purchase days (Unix day numbers), ascending
 
 // historiesBefore gathers each shopper's purchase days of each item before

@@ -140,7 +140,6 @@ type trace struct {
 	t      int
 	x0     []float32
 	caches []*nn.BlockCache
-	outs   [][]float32 // each block's input
 	hf     []float32
 	invF   []float32
 	last   []float32 // the last block's output
@@ -159,7 +158,6 @@ func (m *Model) forward(seq []int32, mask []float32) *trace {
 	}
 	x := tr.x0
 	for _, b := range m.blocks {
-		tr.outs = append(tr.outs, x)
 		y, c := b.Forward(x, t)
 		tr.caches = append(tr.caches, c)
 		x = y
