@@ -14,6 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/llm"
+	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/postgres"
 	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
 
@@ -128,26 +131,68 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	return root
 }
 
-// openStore opens (creating if needed) the embedded store in dir, with
-// full durability.
-func openStore(ctx context.Context, dir string) (*sqlite.DB, error) {
-	return openStoreWith(ctx, dir, sqlite.Options{})
+// storeBackend is a store with its upkeep (checkpoints, partitions,
+// tombstones), which serve runs beside the server: what every command
+// opens, the embedded SQLite store or PostgreSQL.
+type storeBackend interface {
+	store.Store
+	llm.EmbeddingStore
+	Run(ctx context.Context) error
 }
 
-// openStoreWith opens the embedded store in dir with opts.
-func openStoreWith(ctx context.Context, dir string, opts sqlite.Options) (*sqlite.DB, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// storeSettings are the options of both backends.
+type storeSettings struct {
+	sqlite  sqlite.Options
+	readURL string // PostgreSQL only
+}
+
+// storeLocation returns where a command's store is: the --store flag if
+// given, else TAILOR_STORE or the configuration's store.url (cfg may be
+// nil: the environment alone), else the embedded store in dataDir.
+func storeLocation(flag string, cfg *config.Config, dataDir string) string {
+	switch {
+	case flag != "":
+		return flag
+	case cfg != nil && cfg.Store.URL != "":
+		return cfg.Store.URL
+	case os.Getenv("TAILOR_STORE") != "":
+		return os.Getenv("TAILOR_STORE")
+	}
+	return dataDir
+}
+
+// openStore opens the store at loc: a postgres:// URL, or the folder of
+// the embedded store (created if needed), with full durability.
+func openStore(ctx context.Context, loc string) (storeBackend, error) {
+	return openStoreWith(ctx, loc, storeSettings{})
+}
+
+// openStoreWith opens the store at loc with o.
+func openStoreWith(ctx context.Context, loc string, o storeSettings) (storeBackend, error) {
+	if postgres.IsURL(loc) {
+		db, err := postgres.Open(ctx, loc, postgres.Options{ReadURL: o.readURL})
+		if err != nil {
+			return nil, err
+		}
+		return db, nil
+	}
+	if err := os.MkdirAll(loc, 0o755); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Join(dir, dbFile), opts)
+	db, err := sqlite.Open(ctx, filepath.Join(loc, dbFile), o.sqlite)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // storeOptions are the store's options under the configuration.
-func storeOptions(cfg *config.Config) sqlite.Options {
-	var o sqlite.Options
+func storeOptions(cfg *config.Config) storeSettings {
+	var o storeSettings
 	if cfg.Server.Durability == "process" {
-		o.Durability = sqlite.DurabilityProcess
+		o.sqlite.Durability = sqlite.DurabilityProcess
 	}
+	o.readURL = cfg.Store.ReadURL
 	return o
 }
 
@@ -167,6 +212,12 @@ func loadConfig(path string) (*config.Config, error) {
 			return nil, err
 		}
 		c.Auth.Keys = append(c.Auth.Keys, keys...)
+	}
+	if v := os.Getenv("TAILOR_STORE"); v != "" {
+		c.Store.URL = v
+	}
+	if v := os.Getenv("TAILOR_STORE_READ_URL"); v != "" {
+		c.Store.ReadURL = v
 	}
 	if v := os.Getenv("TAILOR_TOKEN_SECRET"); v != "" {
 		c.Auth.TokenSecret = v

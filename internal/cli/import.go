@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +17,8 @@ import (
 
 func newImportCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		format, dataDir, configPath string
-		asJSON, strict              bool
+		format, dataDir, configPath, storeURL string
+		asJSON, strict                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import --format FORMAT [--data-dir DIR] FILE...",
@@ -41,7 +42,7 @@ Formats:
 			}
 			rules := cfg.Rules()
 			ctx := cmd.Context()
-			db, err := openStore(ctx, dataDir)
+			db, err := openStore(ctx, storeLocation(storeURL, cfg, dataDir))
 			if err != nil {
 				return err
 			}
@@ -72,11 +73,16 @@ Formats:
 			if err != nil {
 				return fmt.Errorf("import failed, nothing was written: %w", err)
 			}
+			// PostgreSQL: the imported months get partitions of their own.
+			if m, ok := db.(interface{ Maintain(context.Context) error }); ok {
+				return m.Maintain(ctx)
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "input format: "+strings.Join(ingest.Formats(), ", "))
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store")
+	cmd.Flags().StringVar(&storeURL, "store", "", "a PostgreSQL store (postgres://USER@HOST/DB) instead of the embedded one in --data-dir; TAILOR_STORE and the config's store.url do the same")
 	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (TOML)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as one JSON object")
 	cmd.Flags().BoolVar(&strict, "strict", false, "fail, writing nothing, if any row is rejected")

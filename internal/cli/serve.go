@@ -34,9 +34,9 @@ import (
 
 func newServeCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		dataDir, addr, configPath string
-		so                        serveOptions
-		modelName, params         string
+		dataDir, addr, configPath, storeURL string
+		so                                  serveOptions
+		modelName, params                   string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data-dir DIR] [--addr HOST:PORT] [--config FILE] [--retrain-every 6h [--model NAME]]",
@@ -60,7 +60,7 @@ new version on that schedule and activates it.`,
 			}
 			so.train = train.Options{Model: modelName, Params: json.RawMessage(params), Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}
 			ctx := cmd.Context()
-			db, err := openStoreWith(ctx, dataDir, storeOptions(cfg))
+			db, err := openStoreWith(ctx, storeLocation(storeURL, cfg, dataDir), storeOptions(cfg))
 			if err != nil {
 				return err
 			}
@@ -69,6 +69,7 @@ new version on that schedule and activates it.`,
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store")
+	cmd.Flags().StringVar(&storeURL, "store", "", "a PostgreSQL store (postgres://USER@HOST/DB) instead of the embedded one in --data-dir; TAILOR_STORE and the config's store.url do the same")
 	cmd.Flags().StringVar(&addr, "addr", DefaultAddr, "address to listen on")
 	cmd.Flags().StringVar(&configPath, "config", "", "configuration file (TOML)")
 	cmd.Flags().DurationVar(&so.retrainEvery, "retrain-every", 0, "train and activate a new model version this often (0: never)")

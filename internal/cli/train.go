@@ -19,9 +19,9 @@ import (
 
 func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		dataDir, configPath, modelName, params, tunedPath, slot, budget string
-		seed                                                            uint64
-		noActivate, skipHoldout, asJSON, doSelect                       bool
+		dataDir, configPath, modelName, params, tunedPath, slot, budget, storeURL string
+		seed                                                                      uint64
+		noActivate, skipHoldout, asJSON, doSelect                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train [--data-dir DIR] [--model NAME [--params JSON] | --config FILE | --select [--budget B]] [--no-activate]",
@@ -64,7 +64,7 @@ by 'tailor tune' or 'tailor select'; --select chooses the model here, on the sto
 				if err != nil {
 					return err
 				}
-				sc, err := runSelect(cmd.Context(), stdout, selectSpec{dataset: "store:" + dataDir, protocol: p, servable: true, budget: b, budgetText: budget, k: 10, seed: seed,
+				sc, err := runSelect(cmd.Context(), stdout, selectSpec{dataset: "store:" + storeLocation(storeURL, cfg, dataDir), protocol: p, servable: true, budget: b, budgetText: budget, k: 10, seed: seed,
 					opts: eval.Options{CutoffFraction: 0.9, Repeats: "exclude"}})
 				if err != nil {
 					return err
@@ -111,7 +111,7 @@ by 'tailor tune' or 'tailor select'; --select chooses the model here, on the sto
 				}
 			}
 			ctx := cmd.Context()
-			db, err := openStore(ctx, dataDir)
+			db, err := openStore(ctx, storeLocation(storeURL, cfg, dataDir))
 			if err != nil {
 				return err
 			}
@@ -146,6 +146,7 @@ by 'tailor tune' or 'tailor select'; --select chooses the model here, on the sto
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store")
+	f.StringVar(&storeURL, "store", "", "a PostgreSQL store (postgres://USER@HOST/DB) instead of the embedded one in --data-dir; TAILOR_STORE and the config's store.url do the same")
 	f.StringVar(&configPath, "config-file", "", "configuration file (TOML): event weights")
 	f.StringVar(&modelName, "model", "", "model to train (default: ease up to 20,000 items, else ials)")
 	f.StringVar(&params, "params", "", "the model's parameters as JSON")

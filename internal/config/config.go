@@ -27,6 +27,20 @@ type Config struct {
 	Auth   AuthConfig   `toml:"auth"`
 	WebUI  WebUIConfig  `toml:"webui"`
 	LLM    LLMConfig    `toml:"llm"`
+	Store  StoreConfig  `toml:"store"`
+}
+
+// StoreConfig chooses where Tailor keeps its data. Empty is the embedded
+// SQLite store in the data dir; a PostgreSQL URL lets several serving
+// replicas share one store.
+type StoreConfig struct {
+	// URL is a postgres:// (or postgresql://) URL; TAILOR_STORE in the
+	// environment and the commands' --store flag override it.
+	URL string `toml:"url"`
+	// ReadURL, if set, is a PostgreSQL URL (a streaming replica) that
+	// listings, scans for training and analyses read from;
+	// TAILOR_STORE_READ_URL overrides it.
+	ReadURL string `toml:"read_url"`
 }
 
 // LLMConfig configures the word vectors of search by meaning and, when a
@@ -210,6 +224,14 @@ func (c *Config) Validate() error {
 	if d := c.Server.Durability; d != "full" && d != "process" {
 		errs = append(errs, fmt.Errorf("server.durability: %q must be full or process", d))
 	}
+	for _, u := range []struct{ field, url string }{{"store.url", c.Store.URL}, {"store.read_url", c.Store.ReadURL}} {
+		if u.url != "" && !strings.HasPrefix(u.url, "postgres://") && !strings.HasPrefix(u.url, "postgresql://") {
+			errs = append(errs, fmt.Errorf("%s: %q is not a postgres:// URL", u.field, redactURL(u.url)))
+		}
+	}
+	if c.Store.ReadURL != "" && c.Store.URL == "" {
+		errs = append(errs, errors.New("store.read_url: set without store.url (the embedded store has no replicas)"))
+	}
 	if c.Server.MaxBatch < 1 {
 		errs = append(errs, fmt.Errorf("server.max_batch: %d must be at least 1", c.Server.MaxBatch))
 	}
@@ -331,4 +353,13 @@ func KeysFromEnv(v string) ([]KeyConfig, error) {
 		keys = append(keys, KeyConfig{Name: fmt.Sprintf("env-%d", i+1), Role: role, SHA256: HashKey(key)})
 	}
 	return keys, nil
+}
+
+// redactURL drops a password from a URL for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return u.Redacted()
 }

@@ -447,71 +447,91 @@ func (w *writer) tombstoned(ctx context.Context, ids []string, dead map[string]b
 	return rows.Err()
 }
 
-// newEvents returns the events to insert, leaving out the duplicates that
-// would create a shopper or an item: looking an unknown id up creates
-// it, and a retried event naming another shopper must not create one.
-// Only events with an unknown shopper or item are checked (against the
-// store and the batch before them); other duplicates create nothing and
-// are skipped by the insert itself. It returns events itself when none
-// is left out.
+// newEvents returns the events to insert, leaving out the deleted ones
+// (tombstoned: a retry does not bring them back, even once their shopper
+// and item exist again) and the duplicates that would create a shopper or
+// an item: looking an unknown id up creates it, and a retried event naming
+// another shopper must not create one. Only events with an unknown shopper
+// or item are checked for duplicates (against the store and the batch
+// before them); other duplicates create nothing and are skipped by the
+// insert itself. It returns events itself when none is left out.
 func (w *writer) newEvents(ctx context.Context, events []tailor.Event) ([]tailor.Event, error) {
+	drop := map[int]bool{}
+	var anyDead bool
+	if err := w.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_events)`).Scan(&anyDead); err != nil {
+		return nil, fmt.Errorf("find tombstones: %w", err)
+	}
+	if anyDead {
+		dead := map[string]bool{}
+		const chunk = 500
+		for lo := 0; lo < len(events); lo += chunk {
+			ids := make([]string, 0, chunk)
+			for i := lo; i < min(lo+chunk, len(events)); i++ {
+				ids = append(ids, events[i].ID)
+			}
+			if err := w.tombstoned(ctx, ids, dead); err != nil {
+				return nil, err
+			}
+		}
+		for i := range events {
+			if dead[events[i].ID] {
+				drop[i] = true
+			}
+		}
+	}
 	var check []int
 	for i := range events {
 		e := &events[i]
+		if drop[i] {
+			continue
+		}
 		if _, ok := w.itemKey(e.ItemID); !ok {
 			check = append(check, i)
 		} else if _, ok := w.userKey(e.UserID); e.UserID != "" && !ok {
 			check = append(check, i)
 		}
 	}
-	if len(check) == 0 {
-		return events, nil
-	}
-	stored := map[string]bool{}
-	const chunk = 500
-	for lo := 0; lo < len(check); lo += chunk {
-		ids := make([]string, 0, chunk)
-		for _, i := range check[lo:min(lo+chunk, len(check))] {
-			ids = append(ids, events[i].ID)
-		}
-		// Events deleted with their shopper or item (tombstoned) are
-		// left out like stored ones: a retry does not bring them back.
-		if err := w.tombstoned(ctx, ids, stored); err != nil {
-			return nil, err
-		}
-		list, err := json.Marshal(ids)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := w.tx.QueryContext(ctx, `SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
-		if err != nil {
-			return nil, fmt.Errorf("find stored ids: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
+	if len(check) > 0 {
+		stored := map[string]bool{}
+		const chunk = 500
+		for lo := 0; lo < len(check); lo += chunk {
+			ids := make([]string, 0, chunk)
+			for _, i := range check[lo:min(lo+chunk, len(check))] {
+				ids = append(ids, events[i].ID)
+			}
+			list, err := json.Marshal(ids)
+			if err != nil {
+				return nil, err
+			}
+			rows, err := w.tx.QueryContext(ctx, `SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+			if err != nil {
 				return nil, fmt.Errorf("find stored ids: %w", err)
 			}
-			stored[id] = true
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("find stored ids: %w", err)
+				}
+				stored[id] = true
+			}
+			if err := rows.Close(); err != nil {
+				return nil, fmt.Errorf("find stored ids: %w", err)
+			}
 		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("find stored ids: %w", err)
+		first := make(map[string]int, len(check)) // the first position of each checked id
+		for _, i := range check {
+			first[events[i].ID] = -1
 		}
-	}
-	first := make(map[string]int, len(check)) // the first position of each checked id
-	for _, i := range check {
-		first[events[i].ID] = -1
-	}
-	for i := range events {
-		if k, ok := first[events[i].ID]; ok && k < 0 {
-			first[events[i].ID] = i
+		for i := range events {
+			if k, ok := first[events[i].ID]; ok && k < 0 {
+				first[events[i].ID] = i
+			}
 		}
-	}
-	drop := map[int]bool{}
-	for _, i := range check {
-		if id := events[i].ID; stored[id] || first[id] < i {
-			drop[i] = true
+		for _, i := range check {
+			if id := events[i].ID; stored[id] || first[id] < i {
+				drop[i] = true
+			}
 		}
 	}
 	if len(drop) == 0 {

@@ -131,8 +131,9 @@ func testBrowse(t *testing.T, s store.Store) {
 }
 
 // testRetryAfterDelete: a batch acknowledged before a deletion and sent
-// again after it brings back neither the shopper, the item nor the events;
-// new events of the same shopper are stored.
+// again after it brings back neither the shopper, the item nor the events,
+// even once new events of the same shopper and item (which are stored)
+// have created them again.
 func testRetryAfterDelete(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	batch := []tailor.Event{
@@ -168,5 +169,11 @@ func testRetryAfterDelete(t *testing.T, s store.Store) {
 	}
 	if _, err := s.User(ctx, "gone"); err != nil {
 		t.Errorf("the shopper's new event did not create them: %v", err)
+	}
+	// With the shopper and the item back, the old batch is still spent:
+	// its deleted events stay deleted.
+	insert(t, s, ev("r6", "kept", "gone-item", tailor.View, t0.Add(time.Hour)))
+	if res := insert(t, s, batch...); res.Inserted != 0 || res.Duplicates != 4 {
+		t.Errorf("the batch retried once the shopper and the item were back: %+v, want 0 inserted and 4 duplicates", res)
 	}
 }

@@ -1,0 +1,351 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/postgres"
+	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
+)
+
+// openURL opens a store at url (several handles may share one).
+func openURL(t *testing.T, url string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// sqlConn is a plain connection to the store at url, to look under it.
+func sqlConn(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+// partitions lists the events table's partitions and how many rows each
+// holds.
+func partitions(t *testing.T, conn *pgx.Conn) map[string]int {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT c.relname FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent
+		WHERE p.relname = 'events' AND p.relnamespace = to_regnamespace(current_schema())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, n := range names {
+		var c int
+		if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM "+n).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out[n] = c
+	}
+	return out
+}
+
+func ev(id, user, item string, at time.Time) tailor.Event {
+	return tailor.Event{ID: id, UserID: tailor.UserID(user), ItemID: tailor.ItemID(item), Type: tailor.View, Timestamp: at}
+}
+
+func insert(t *testing.T, db *postgres.DB, bulk bool, events ...tailor.Event) error {
+	t.Helper()
+	ctx := context.Background()
+	return db.Update(ctx, func(w store.Writer) error {
+		if bulk {
+			if err := w.(store.IndexDeferrer).DeferIndexes(ctx, len(events)); err != nil {
+				return err
+			}
+		}
+		_, err := w.InsertEvents(ctx, events)
+		return err
+	})
+}
+
+// TestPartitions checks where events go: each month into a partition of
+// its own, made by the writer (or at the end of a bulk load), a month far
+// outside the window into the default partition, and a month left in the
+// default partition moved out by Maintain; reads see every event wherever
+// it is.
+func TestPartitions(t *testing.T) {
+	url := pgtest.Store(t)
+	db := openURL(t, url)
+	conn := sqlConn(t, url)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	cur := fmt.Sprintf("events_p%04d%02d", now.Year(), int(now.Month()))
+	if got := partitions(t, conn); len(got) != 3 || got[cur] != 0 || got["events_default"] != 0 {
+		t.Fatalf("partitions of a new store = %v, want the default, this month's and the next", got)
+	}
+
+	jan := time.Date(2011, 1, 15, 12, 0, 0, 0, time.UTC)
+	if err := insert(t, db, false, ev("a1", "u1", "i1", jan), ev("a2", "u1", "i2", jan.AddDate(0, 1, 0)),
+		ev("a3", "u2", "i1", now), ev("a4", "u2", "i1", time.Date(1900, 6, 1, 0, 0, 0, 0, time.UTC))); err != nil {
+		t.Fatal(err)
+	}
+	got := partitions(t, conn)
+	if got["events_p201101"] != 1 || got["events_p201102"] != 1 || got[cur] != 1 || got["events_default"] != 1 {
+		t.Errorf("after a write: %v", got)
+	}
+
+	// A bulk load's months are attached at its end; a failed one leaves
+	// no table behind.
+	var bulk []tailor.Event
+	for i := range 300 {
+		bulk = append(bulk, ev(fmt.Sprintf("b%d", i), fmt.Sprintf("bu%d", i%5), fmt.Sprintf("i%d", i%7), time.Date(2010, time.Month(3+i%3), 1+i%28, 0, 0, 0, 0, time.UTC)))
+	}
+	boom := errors.New("boom")
+	err := db.Update(ctx, func(w store.Writer) error {
+		if err := w.(store.IndexDeferrer).DeferIndexes(ctx, len(bulk)); err != nil {
+			return err
+		}
+		if _, err := w.InsertEvents(ctx, bulk); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("failed load: %v", err)
+	}
+	if got := partitions(t, conn); got["events_p201003"] != 0 || len(got) != 5 {
+		t.Errorf("after a failed bulk load: %v", got)
+	}
+	if err := insert(t, db, true, bulk...); err != nil {
+		t.Fatal(err)
+	}
+	got = partitions(t, conn)
+	if got["events_p201003"] != 100 || got["events_p201004"] != 100 || got["events_p201005"] != 100 {
+		t.Errorf("after a bulk load: %v", got)
+	}
+	var indexes int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'events_p201004' AND schemaname = current_schema()`).Scan(&indexes); err != nil || indexes != 4 {
+		t.Errorf("the bulk-loaded partition has %d indexes (%v), want 4", indexes, err)
+	}
+
+	// Events of a month with no partition that wait in the default one
+	// (as when the writer could not make it) are moved by Maintain.
+	if _, err := conn.Exec(ctx, `DROP TABLE events_p201102`); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(t, db, false, ev("c1", "u9", "i1", jan.AddDate(0, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	// The process still thinks the month has its partition: the event
+	// went to the default one.
+	if got := partitions(t, conn); got["events_default"] != 2 {
+		t.Fatalf("before Maintain: %v", got)
+	}
+	if err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := partitions(t, conn); got["events_default"] != 1 || got["events_p201102"] != 1 {
+		t.Errorf("after Maintain: %v (the 1900 event stays in the default partition)", got)
+	}
+
+	var all []string
+	if err := db.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error { all = append(all, e.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 4+300 || all[0] != "a4" || all[len(all)-1] != "a3" {
+		t.Errorf("scan: %d events, first %s, last %s", len(all), all[0], all[len(all)-1])
+	}
+	page, err := db.Events(ctx, store.EventQuery{UserID: "u1"}, store.PageRequest{})
+	if err != nil || !slices.Equal(ids(page.Data), []string{"a1"}) {
+		t.Errorf("u1's events: %v %v", ids(page.Data), err)
+	}
+}
+
+func ids(events []tailor.Event) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// TestTextPostgreSQLCannotStore checks that a NUL character or invalid
+// UTF-8 is refused with the field named, and nothing of the call stored.
+func TestTextPostgreSQLCannotStore(t *testing.T) {
+	db := openURL(t, pgtest.Store(t))
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		fn   func(w store.Writer) error
+		want string
+	}{
+		{"item title", func(w store.Writer) error {
+			return w.UpsertItems(ctx, []tailor.Item{{ID: "ok"}, {ID: "bad", Title: "tea\x00pot"}})
+		}, `upsert item "bad": title: a NUL character at byte 3`},
+		{"item category", func(w store.Writer) error {
+			return w.UpsertItems(ctx, []tailor.Item{{ID: "bad", Categories: []string{"a", "b\xff"}}})
+		}, `categories[1]: not valid UTF-8`},
+		{"user id", func(w store.Writer) error {
+			return w.UpsertUsers(ctx, []tailor.User{{ID: "u\x00"}})
+		}, `id: a NUL character`},
+		{"event session", func(w store.Writer) error {
+			e := ev("e1", "u1", "i1", time.Now())
+			e.SessionID = "s\x00"
+			_, err := w.InsertEvents(ctx, []tailor.Event{ev("e0", "u1", "i1", time.Now()), e})
+			return err
+		}, `event 1 ("e1"): session_id: a NUL character`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := db.Update(ctx, func(w store.Writer) error {
+				if err := w.UpsertItems(ctx, []tailor.Item{{ID: "first"}}); err != nil {
+					return err
+				}
+				return c.fn(w)
+			})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v, want it to say %q", err, c.want)
+			}
+			if n, _ := db.Counts(ctx); n != (store.Counts{}) {
+				t.Errorf("counts after the failed call = %+v", n)
+			}
+		})
+	}
+}
+
+// TestDeleteRacesInserts deletes a shopper while others keep posting
+// events for them from another handle (another replica): no event is left
+// pointing at a deleted shopper, and none of the deleted ones comes back.
+func TestDeleteRacesInserts(t *testing.T) {
+	url := pgtest.Store(t)
+	a, b := openURL(t, url), openURL(t, url)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				e := []tailor.Event{ev(fmt.Sprintf("w%d-%d", w, i), "victim", "i1", time.Now()), ev(fmt.Sprintf("x%d-%d", w, i), "other", "i2", time.Now())}
+				if err := insert(t, a, false, e...); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	deleted := 0
+	for range 30 {
+		time.Sleep(5 * time.Millisecond)
+		n, err := b.DeleteUser(ctx, "victim")
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		deleted += n
+	}
+	close(stop)
+	wg.Wait()
+	conn := sqlConn(t, url)
+	var orphans int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM events e WHERE user_ix IS NOT NULL
+		AND NOT EXISTS (SELECT 1 FROM users u WHERE u.ix = e.user_ix)`).Scan(&orphans); err != nil {
+		t.Fatal(err)
+	}
+	if orphans != 0 {
+		t.Errorf("%d events point at deleted shoppers", orphans)
+	}
+	if deleted == 0 {
+		t.Error("no deletion removed any event: the race was not run")
+	}
+	// Retrying every batch brings none of the deleted events back.
+	var resent []tailor.Event
+	for w := range 3 {
+		for i := range 20 {
+			resent = append(resent, ev(fmt.Sprintf("w%d-%d", w, i), "victim", "i1", time.Now()))
+		}
+	}
+	var res store.InsertResult
+	err := a.Update(ctx, func(w store.Writer) (err error) { res, err = w.InsertEvents(ctx, resent); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Inserted != 0 {
+		t.Errorf("a retry stored %d events already stored or deleted", res.Inserted)
+	}
+}
+
+// TestSharedStore opens one store from two handles at once (two replicas
+// starting together): the migration runs once, and what one writes the
+// other reads, the registry included.
+func TestSharedStore(t *testing.T) {
+	url := pgtest.Store(t)
+	ctx := context.Background()
+	dbs := make([]*postgres.DB, 4)
+	var wg sync.WaitGroup
+	errs := make([]error, len(dbs))
+	for i := range dbs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dbs[i], errs[i] = postgres.Open(ctx, url, postgres.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("open %d: %v", i, err)
+		}
+		t.Cleanup(func() { dbs[i].Close() })
+	}
+	if err := insert(t, dbs[0], false, ev("e1", "u1", "i1", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := dbs[1].Counts(ctx); err != nil || c != (store.Counts{Items: 1, Users: 1, Events: 1}) {
+		t.Errorf("the other handle counts %+v (%v)", c, err)
+	}
+	v := store.ModelVersion{ID: "01V", Slot: "default", Model: "popular"}
+	if err := dbs[2].SaveModel(ctx, v, []byte("artifact")); err != nil {
+		t.Fatal(err)
+	}
+	if err := dbs[2].ActivateModel(ctx, v.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dbs[3].ActiveModel(ctx, "default"); err != nil || got.ID != v.ID {
+		t.Errorf("the other handle's active model = %+v (%v)", got, err)
+	}
+}
+
+// TestOpenErrors names what is wrong with a bad URL or an unreachable
+// server, without the password.
+func TestOpenErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err := postgres.Open(ctx, "postgres://tailor:s3cret@127.0.0.1:1/nowhere?connect_timeout=2", postgres.Options{})
+	if err == nil || strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "tailor@127.0.0.1:1/nowhere") {
+		t.Errorf("err = %v", err)
+	}
+	_, err = postgres.Open(ctx, "postgres://h/db?sslmode=bogus", postgres.Options{})
+	if err == nil || !strings.Contains(err.Error(), "sslmode") {
+		t.Errorf("err = %v", err)
+	}
+}

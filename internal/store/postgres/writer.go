@@ -1,0 +1,625 @@
+package postgres
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+)
+
+// maxAttempts is how often Update runs a call that PostgreSQL aborted for a
+// deadlock or a serialization failure (both may happen between concurrent
+// writers and go away on a retry).
+const maxAttempts = 5
+
+// Update runs fn in one transaction; see store.Updater. Concurrent calls
+// run in transactions of their own, which PostgreSQL runs side by side; a
+// call aborted by a deadlock or serialization failure is run again.
+func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
+	var err error
+	for attempt := 1; attempt <= maxAttempts; attempt++ {
+		var w *writer
+		err = pgx.BeginFunc(ctx, db.w, func(tx pgx.Tx) error {
+			w = &writer{db: db, tx: tx, now: time.Now(), items: map[string]int64{}, users: map[string]int64{}}
+			if err := fn(w); err != nil {
+				return err
+			}
+			return w.finish(ctx)
+		})
+		if err == nil {
+			for _, m := range w.attached {
+				db.partitions.add(m)
+			}
+		}
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// retryable reports whether err is a deadlock or a serialization failure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// writer implements store.Writer inside one transaction.
+type writer struct {
+	db  *DB
+	tx  pgx.Tx
+	now time.Time
+
+	// items and users are the keys of the records this transaction has
+	// locked (FOR KEY SHARE, held until it ends), so that a bulk load
+	// looks each one up once.
+	items, users map[string]int64
+
+	// A bulk load (DeferIndexes) copies the events of months that have
+	// no partition into new tables of this transaction, without
+	// indexes: staging maps each month to its table (nil when not
+	// deferring), and finish attaches them as partitions, which builds
+	// their indexes at once. loaded holds the ids it stored.
+	staging map[time.Time]string
+	loaded  map[string]bool
+	// emptyStart is set when the bulk load began on a store with no
+	// events: its ids need no lookup.
+	emptyStart bool
+	// attached are the months finish made partitions for (known to the
+	// process once the transaction commits).
+	attached []time.Time
+}
+
+// deleteRecord deletes the item or user (kind) with the id and the events
+// that refer to it, and reports how many events went. The row is locked
+// first: a writer that holds it (inserting events for it) finishes before,
+// and one that comes after finds it gone.
+func (w *writer) deleteRecord(ctx context.Context, kind, id string) (int, error) {
+	var ix int64
+	err := w.tx.QueryRow(ctx, "SELECT ix FROM "+kind+"s WHERE id = $1 FOR UPDATE", id).Scan(&ix)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("%s %q: %w", kind, id, store.ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	if kind == "item" {
+		delete(w.items, id)
+	} else {
+		delete(w.users, id)
+	}
+	now := toNanos(time.Now())
+	// The events go with their ids and leave tombstones (hashes of the
+	// ids), so that a retried batch holding them stores nothing again.
+	rows, err := w.tx.Query(ctx, "DELETE FROM events WHERE "+kind+"_ix = $1 RETURNING id", ix)
+	if err != nil {
+		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
+	}
+	if len(ids) > 0 {
+		hashes := make([][]byte, len(ids))
+		for i, id := range ids {
+			hashes[i] = idHash(id)
+		}
+		if _, err := w.tx.Exec(ctx, `DELETE FROM event_ids WHERE id = ANY($1)`, ids); err != nil {
+			return 0, fmt.Errorf("delete events of %s %q: %w", kind, id, err)
+		}
+		if _, err := w.tx.Exec(ctx, `INSERT INTO deleted_events (id_hash, deleted_at) SELECT h, $2 FROM unnest($1::bytea[]) h
+			ON CONFLICT (id_hash) DO UPDATE SET deleted_at = excluded.deleted_at`, hashes, now); err != nil {
+			return 0, fmt.Errorf("delete events of %s %q: record tombstones: %w", kind, id, err)
+		}
+	}
+	if kind == "user" {
+		// Stored model versions are cleared of the shopper later
+		// (train.Scrub), by this tombstone.
+		if _, err := w.tx.Exec(ctx, `INSERT INTO deleted_users (id_hash, deleted_at) VALUES ($1, $2)
+			ON CONFLICT (id_hash) DO UPDATE SET deleted_at = excluded.deleted_at`, idHash(id), now); err != nil {
+			return 0, fmt.Errorf("delete %s %q: record the tombstone: %w", kind, id, err)
+		}
+	}
+	if _, err := w.tx.Exec(ctx, "DELETE FROM "+kind+"s WHERE ix = $1", ix); err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	return len(ids), nil
+}
+
+// idHash is the SHA-256 of an id, as tombstones keep it.
+func idHash(id string) []byte {
+	sum := sha256.Sum256([]byte(id))
+	return sum[:]
+}
+
+// checkText returns an error naming the field when s cannot be stored in
+// a PostgreSQL text column: text must be valid UTF-8 without NUL
+// characters (SQLite stores either).
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s: not valid UTF-8", field)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return fmt.Errorf("%s: a NUL character at byte %d, which PostgreSQL cannot store", field, i)
+		}
+	}
+	return nil
+}
+
+const upsertItemSQL = `
+INSERT INTO items (` + itemColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, COALESCE($13::bigint, $15::bigint), COALESCE($14::bigint, $15::bigint))
+ON CONFLICT (id) DO UPDATE SET
+	title = excluded.title, description = excluded.description, categories = excluded.categories,
+	brand = excluded.brand, price = excluded.price, currency = excluded.currency,
+	in_stock = excluded.in_stock, stock = excluded.stock, attributes = excluded.attributes,
+	hidden = excluded.hidden, non_product = excluded.non_product,
+	created_at = COALESCE($13::bigint, items.created_at), updated_at = excluded.updated_at`
+
+// UpsertItems inserts or replaces items, in one round trip.
+func (w *writer) UpsertItems(ctx context.Context, items []tailor.Item) error {
+	b := &pgx.Batch{}
+	now := toNanos(w.now)
+	for i := range items {
+		it := &items[i]
+		if err := checkItem(it); err != nil {
+			return fmt.Errorf("upsert item %q: %w", it.ID, err)
+		}
+		attrs, err := jsonOrNil(len(it.Attributes) > 0, it.Attributes)
+		if err != nil {
+			return fmt.Errorf("upsert item %q: attributes: %w", it.ID, err)
+		}
+		var cats []string
+		if len(it.Categories) > 0 {
+			cats = it.Categories
+		}
+		b.Queue(upsertItemSQL, string(it.ID), it.Title, it.Description, cats, it.Brand,
+			it.Price, it.Currency, it.InStock, it.Stock, attrs, it.Hidden, it.NonProduct,
+			timeOrNil(it.CreatedAt), timeOrNil(it.UpdatedAt), now)
+	}
+	if err := w.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("upsert items: %w", err)
+	}
+	return nil
+}
+
+// checkItem checks the item's text fields (attributes are stored as JSON,
+// which escapes what text cannot hold).
+func checkItem(it *tailor.Item) error {
+	for _, f := range []struct{ name, s string }{
+		{"id", string(it.ID)}, {"title", it.Title}, {"description", it.Description},
+		{"brand", it.Brand}, {"currency", it.Currency},
+	} {
+		if err := checkText(f.name, f.s); err != nil {
+			return err
+		}
+	}
+	for i, c := range it.Categories {
+		if err := checkText(fmt.Sprintf("categories[%d]", i), c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const upsertUserSQL = `
+INSERT INTO users (id, attributes, created_at) VALUES ($1, $2, COALESCE($3::bigint, $4::bigint))
+ON CONFLICT (id) DO UPDATE SET attributes = excluded.attributes, created_at = COALESCE($3::bigint, users.created_at)`
+
+// UpsertUsers inserts or replaces users, in one round trip.
+func (w *writer) UpsertUsers(ctx context.Context, users []tailor.User) error {
+	b := &pgx.Batch{}
+	now := toNanos(w.now)
+	for i := range users {
+		u := &users[i]
+		if err := checkText("id", string(u.ID)); err != nil {
+			return fmt.Errorf("upsert user %q: %w", u.ID, err)
+		}
+		attrs, err := jsonOrNil(len(u.Attributes) > 0, u.Attributes)
+		if err != nil {
+			return fmt.Errorf("upsert user %q: attributes: %w", u.ID, err)
+		}
+		b.Queue(upsertUserSQL, string(u.ID), attrs, timeOrNil(u.CreatedAt), now)
+	}
+	if err := w.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("upsert users: %w", err)
+	}
+	return nil
+}
+
+// checkEvent checks that an event can be stored.
+func checkEvent(i int, e *tailor.Event) error {
+	if e.ID == "" || e.Timestamp.IsZero() || e.ItemID == "" {
+		return fmt.Errorf("event %d has no id, item or timestamp", i)
+	}
+	for _, f := range []struct{ name, s string }{
+		{"id", e.ID}, {"user_id", string(e.UserID)}, {"session_id", e.SessionID}, {"item_id", string(e.ItemID)},
+		{"type", string(e.Type)}, {"order_id", e.OrderID}, {"recommendation_id", e.RecommendationID},
+	} {
+		if err := checkText(f.name, f.s); err != nil {
+			return fmt.Errorf("event %d (%q): %w", i, e.ID, err)
+		}
+	}
+	return nil
+}
+
+// keys returns the integer keys of the items or users (table) with the
+// ids, locking their rows against deletion until the transaction ends
+// (FOR KEY SHARE: other writers may lock them too). Keys found before in
+// the transaction are not looked up again.
+func (w *writer) keys(ctx context.Context, table string, ids []string) (map[string]int64, error) {
+	cache := w.items
+	if table == "users" {
+		cache = w.users
+	}
+	out := make(map[string]int64, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if ix, ok := cache[id]; ok {
+			out[id] = ix
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err := w.tx.Query(ctx, "SELECT id, ix FROM "+table+" WHERE id = ANY($1) ORDER BY id FOR KEY SHARE", missing)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		id string
+		ix int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&id, &ix}, func() error {
+		out[id], cache[id] = ix, ix
+		return nil
+	})
+	return out, err
+}
+
+// create makes bare records of the items or users (table) with the ids,
+// where there are none, and adds their keys to known.
+func (w *writer) create(ctx context.Context, table string, ids []string, known map[string]int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids) // one order for every writer: no deadlocks between them
+	q := "INSERT INTO items (id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) id ON CONFLICT (id) DO NOTHING"
+	if table == "users" {
+		q = "INSERT INTO users (id, created_at) SELECT id, $2 FROM unnest($1::text[]) id ON CONFLICT (id) DO NOTHING"
+	}
+	if _, err := w.tx.Exec(ctx, q, ids, toNanos(w.now)); err != nil {
+		return err
+	}
+	made, err := w.keys(ctx, table, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		ix, ok := made[id]
+		if !ok {
+			return fmt.Errorf("%s %q was deleted while being created", table[:len(table)-1], id)
+		}
+		known[id] = ix
+	}
+	return nil
+}
+
+// InsertEvents stores new events and skips those already stored. The
+// events' ids go into event_ids first (which keeps them unique across the
+// monthly partitions); the new ones are copied into events with COPY.
+func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store.InsertResult, error) {
+	var res store.InsertResult
+	for i := range events {
+		if err := checkEvent(i, &events[i]); err != nil {
+			return res, fmt.Errorf("insert events: %w", err)
+		}
+	}
+	if len(events) == 0 {
+		return res, nil
+	}
+	itemIDs, userIDs := map[string]bool{}, map[string]bool{}
+	for i := range events {
+		itemIDs[string(events[i].ItemID)] = true
+		if events[i].UserID != "" {
+			userIDs[string(events[i].UserID)] = true
+		}
+	}
+	items, err := w.keys(ctx, "items", sortedKeys(itemIDs))
+	if err != nil {
+		return res, fmt.Errorf("insert events: find items: %w", err)
+	}
+	users, err := w.keys(ctx, "users", sortedKeys(userIDs))
+	if err != nil {
+		return res, fmt.Errorf("insert events: find users: %w", err)
+	}
+	fresh, err := w.newEvents(ctx, events, items, users)
+	if err != nil {
+		return res, fmt.Errorf("insert events: %w", err)
+	}
+	var newItems, newUsers []string
+	for i := range fresh {
+		e := &fresh[i]
+		if _, ok := items[string(e.ItemID)]; !ok && itemIDs[string(e.ItemID)] {
+			itemIDs[string(e.ItemID)] = false
+			newItems = append(newItems, string(e.ItemID))
+		}
+		if _, ok := users[string(e.UserID)]; !ok && e.UserID != "" && userIDs[string(e.UserID)] {
+			userIDs[string(e.UserID)] = false
+			newUsers = append(newUsers, string(e.UserID))
+		}
+	}
+	if err := w.create(ctx, "items", newItems, items); err != nil {
+		return res, fmt.Errorf("insert events: create items: %w", err)
+	}
+	if err := w.create(ctx, "users", newUsers, users); err != nil {
+		return res, fmt.Errorf("insert events: create users: %w", err)
+	}
+
+	claimed, err := w.claim(ctx, fresh)
+	if err != nil {
+		return res, fmt.Errorf("insert events: claim ids: %w", err)
+	}
+	take := make(map[string]bool, len(claimed))
+	for _, id := range claimed {
+		take[id] = true
+	}
+	batch := make([][]any, 0, len(claimed))
+	months := make([]time.Time, 0, len(claimed))
+	for i := range fresh {
+		e := &fresh[i]
+		if !take[e.ID] {
+			continue
+		}
+		take[e.ID] = false // the first of the batch's events with the id
+		var user any
+		if e.UserID != "" {
+			user = users[string(e.UserID)]
+		}
+		batch = append(batch, []any{e.ID, user, nullString(e.SessionID), items[string(e.ItemID)], string(e.Type),
+			e.Value, e.UnitPrice, nullString(e.OrderID), nullString(e.RecommendationID), toNanos(e.Timestamp)})
+		months = append(months, monthOf(e.Timestamp))
+	}
+	if w.staging != nil {
+		n, err := w.copyDeferred(ctx, batch, months)
+		if err != nil {
+			return res, fmt.Errorf("insert events: %w", err)
+		}
+		res.Inserted = n
+	} else if len(batch) > 0 {
+		if err := w.partitionsFor(ctx, fresh); err != nil {
+			return res, fmt.Errorf("insert events: %w", err)
+		}
+		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(batch))
+		if err != nil {
+			return res, fmt.Errorf("insert events: %w", err)
+		}
+		res.Inserted = int(n)
+	}
+	res.Duplicates = len(events) - res.Inserted
+	return res, nil
+}
+
+// claim records the events' ids in event_ids and returns those that were
+// not there: the others are duplicates (of stored events, or of events
+// earlier in the batch). Concurrent writers claiming the same id wait for
+// each other, in one order of ids.
+func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]string, error) {
+	ids := make([]string, len(events))
+	for i := range events {
+		ids[i] = events[i].ID
+	}
+	slices.Sort(ids)
+	if w.staging == nil {
+		rows, err := w.tx.Query(ctx, "INSERT INTO event_ids (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING RETURNING id", ids)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	// A bulk load: the ids this transaction stored are in w.loaded, the
+	// stored ones are looked up, and the new ones copied (a concurrent
+	// writer storing one of them fails this load with a unique
+	// violation: it is all or nothing, and may be run again).
+	ids = slices.Compact(ids)
+	var stored []string
+	if !w.emptyStart {
+		rows, err := w.tx.Query(ctx, "SELECT id FROM event_ids WHERE id = ANY($1)", ids)
+		if err != nil {
+			return nil, err
+		}
+		if stored, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, err
+		}
+	}
+	old := make(map[string]bool, len(stored))
+	for _, id := range stored {
+		old[id] = true
+	}
+	fresh := ids[:0]
+	for _, id := range ids {
+		if !old[id] && !w.loaded[id] {
+			w.loaded[id] = true
+			fresh = append(fresh, id)
+		}
+	}
+	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"id"}, pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
+		return []any{fresh[i]}, nil
+	}))
+	if err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// partitionsFor makes the partitions of the events' months that have
+// none (see partitions.go). A month whose partition cannot be made without
+// waiting longer than partitionLockWait keeps its events in the default
+// partition, to be moved by Maintain.
+func (w *writer) partitionsFor(ctx context.Context, events []tailor.Event) error {
+	var last time.Time
+	now := time.Now()
+	for i := range events {
+		m := monthOf(events[i].Timestamp)
+		if m.Equal(last) {
+			continue
+		}
+		last = m
+		if w.db.knownPartition(m) || !inWindow(m, now) {
+			continue
+		}
+		err := w.db.ensurePartition(ctx, m, partitionLockWait)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" || errors.Is(err, errLockWait) {
+			continue // lock_not_available, or the connection busy
+		}
+		if err != nil {
+			return fmt.Errorf("make the partition of %s: %w", m.Format("2006-01"), err)
+		}
+	}
+	return nil
+}
+
+// eventColumns are the columns COPY fills (seq takes its default, in the
+// order of the rows).
+var eventColumns = []string{"id", "user_ix", "session_id", "item_ix", "type", "value", "unit_price", "order_id", "recommendation_id", "ts"}
+
+// newEvents returns the events to insert, leaving out the deleted ones
+// (tombstoned: a retry does not bring them back, even once their shopper
+// and item exist again) and the duplicates that would create a shopper or
+// an item (a retried event naming a deleted shopper must not bring them
+// back): events whose shopper or item is not stored are checked against
+// the stored ids and against the batch before them. Other duplicates
+// create nothing and are left out when their ids are claimed.
+func (w *writer) newEvents(ctx context.Context, events []tailor.Event, items, users map[string]int64) ([]tailor.Event, error) {
+	drop := map[int]bool{}
+	hashes := make([][]byte, len(events))
+	for i := range events {
+		hashes[i] = idHash(events[i].ID)
+	}
+	rows, err := w.tx.Query(ctx, "SELECT id_hash FROM deleted_events WHERE id_hash = ANY($1)", hashes)
+	if err != nil {
+		return nil, fmt.Errorf("find tombstones: %w", err)
+	}
+	dead, err := pgx.CollectRows(rows, pgx.RowTo[[]byte])
+	if err != nil {
+		return nil, fmt.Errorf("find tombstones: %w", err)
+	}
+	if len(dead) > 0 {
+		isDead := make(map[[sha256.Size]byte]bool, len(dead))
+		for _, h := range dead {
+			isDead[[sha256.Size]byte(h)] = true
+		}
+		for i, h := range hashes {
+			if isDead[[sha256.Size]byte(h)] {
+				drop[i] = true
+			}
+		}
+	}
+	var check []int
+	for i := range events {
+		e := &events[i]
+		_, knownItem := items[string(e.ItemID)]
+		_, knownUser := users[string(e.UserID)]
+		if !drop[i] && (!knownItem || (e.UserID != "" && !knownUser)) {
+			check = append(check, i)
+		}
+	}
+	if len(check) > 0 && !w.emptyStart {
+		ids := make([]string, len(check))
+		for k, i := range check {
+			ids[k] = events[i].ID
+		}
+		rows, err := w.tx.Query(ctx, "SELECT id FROM event_ids WHERE id = ANY($1)", ids)
+		if err != nil {
+			return nil, fmt.Errorf("find stored ids: %w", err)
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("find stored ids: %w", err)
+		}
+		stored := make(map[string]bool, len(found))
+		for _, id := range found {
+			stored[id] = true
+		}
+		for _, i := range check {
+			if stored[events[i].ID] {
+				drop[i] = true
+			}
+		}
+	}
+	if len(check) > 0 {
+		first := make(map[string]int, len(events))
+		for i := range events {
+			if _, ok := first[events[i].ID]; !ok {
+				first[events[i].ID] = i
+			}
+		}
+		for _, i := range check {
+			if first[events[i].ID] < i {
+				drop[i] = true
+			}
+		}
+	}
+	if len(drop) == 0 {
+		return events, nil
+	}
+	fresh := make([]tailor.Event, 0, len(events)-len(drop))
+	for i := range events {
+		if !drop[i] {
+			fresh = append(fresh, events[i])
+		}
+	}
+	return fresh, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func jsonOrNil(present bool, v any) (*string, error) {
+	if !present {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	return &s, nil
+}
+
+func timeOrNil(t time.Time) *int64 {
+	if t.IsZero() {
+		return nil
+	}
+	n := toNanos(t)
+	return &n
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// Interface guard.
+var _ store.Writer = (*writer)(nil)
