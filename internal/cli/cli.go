@@ -127,6 +127,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPriceCmd(stdout),
 		newVectorsCmd(stdout),
 		newSelectCmd(stdout),
+		newMigrateStoreCmd(stdout),
 	)
 	return root
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/tailorhq/tailor/internal/ingest"
+	"github.com/tailorhq/tailor/internal/store/postgres"
 	"golang.org/x/term"
 )
 
@@ -74,8 +74,8 @@ Formats:
 				return fmt.Errorf("import failed, nothing was written: %w", err)
 			}
 			// PostgreSQL: the imported months get partitions of their own.
-			if m, ok := db.(interface{ Maintain(context.Context) error }); ok {
-				return m.Maintain(ctx)
+			if pg, ok := db.(*postgres.DB); ok {
+				return pg.Maintain(ctx)
 			}
 			return nil
 		},

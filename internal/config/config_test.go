@@ -34,6 +34,9 @@ func TestLoadGood(t *testing.T) {
 	if strings.Join(c.Events.ExcludeFromRecommendations, ",") != "purchase,add_to_cart" {
 		t.Errorf("exclude_from_recommendations = %v", c.Events.ExcludeFromRecommendations)
 	}
+	if c.Store.URL != "postgres://tailor@db.internal:5432/shop" || c.Store.ReadURL != "postgres://tailor@replica.internal:5432/shop" {
+		t.Errorf("store: %+v", c.Store)
+	}
 	if c.Events.Weights["add_to_cart"] != 4 {
 		t.Errorf("default weight lost: %v", c.Events.Weights)
 	}
@@ -68,6 +71,8 @@ func TestLoadBad(t *testing.T) {
 		"duplicate_key_name":     `auth.keys[1].name: "shop" is the name of another key`,
 		"llm_without_url":        "llm.chat_model, llm.embedding_model and llm.api_key need llm.base_url",
 		"llm_bad_url":            `llm.base_url: "localhost:11434" is not an http(s) URL`,
+		"store_bad_url":          `store.url: "mysql://shop:xxxxx@db/tailor" is not a postgres:// URL`,
+		"store_read_without_url": "store.read_url: set without store.url",
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {

@@ -1,0 +1,202 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/demo"
+	"github.com/tailorhq/tailor/internal/recommend"
+	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
+)
+
+// TestReplicasOnPostgres runs the sample shop on one PostgreSQL store with
+// two serving replicas: import and train through --store, a version
+// activated through one replica is served by the other, an event posted
+// to one changes the other's recommendations, and a shopper deleted
+// through one is gone from the other.
+func TestReplicasOnPostgres(t *testing.T) {
+	url := pgtest.Store(t)
+	dir := t.TempDir()
+	sample, err := demo.WriteSample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "import", "--store", url, sample, "--format", "online-retail"); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	version := regexp.MustCompile(`Model version (\S+) \((\w+)\) saved and activated`)
+	code, out, errOut := runMain(t, "train", "--store", url, "--model", "itemknn", "--skip-holdout")
+	m := version.FindStringSubmatch(out)
+	if code != 0 || m == nil {
+		t.Fatalf("train itemknn: %d %s %s", code, out, errOut)
+	}
+	older := m[1]
+	code, out, errOut = runMain(t, "train", "--store", url, "--skip-holdout")
+	if m = version.FindStringSubmatch(out); code != 0 || m == nil {
+		t.Fatalf("train: %d %s %s", code, out, errOut)
+	}
+	newer := m[1]
+
+	// Each replica has a data dir of its own, which must stay empty: the
+	// store is the database.
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a, _ := startCmd(t, "serve", "--store", url, "--data-dir", dirA, "--addr", "127.0.0.1:0", "--history-ttl", "300ms")
+	b, _ := startCmd(t, "serve", "--store", url, "--data-dir", dirB, "--addr", "127.0.0.1:0", "--history-ttl", "300ms")
+	for _, d := range []string{dirA, dirB} {
+		if files, _ := filepath.Glob(filepath.Join(d, "*")); len(files) > 0 {
+			t.Errorf("a replica wrote %v", files)
+		}
+	}
+
+	var models struct {
+		Serving recommend.Status `json:"serving"`
+	}
+	if code := call(t, "GET", b+"/v1/models", "", &models); code != 200 || models.Serving.Version == nil || models.Serving.Version.ID != newer {
+		t.Fatalf("replica B serves %+v, want %s", models.Serving, newer)
+	}
+	if code := call(t, "POST", a+"/v1/models/"+older+"/activate", "", nil); code != 200 {
+		t.Fatalf("activate through A: %d", code)
+	}
+	waitFor(t, 5*time.Second, "replica B to serve the version activated through A", func() bool {
+		var r recommend.Response
+		return call(t, "GET", b+"/v1/users/12350/recommendations?n=5", "", &r) == 200 && r.ModelVersion == older
+	})
+
+	// A purchase posted to A leaves B's recommendations within a second.
+	const user = "12350"
+	var before recommend.Response
+	if code := call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &before); code != 200 || len(before.Items) == 0 {
+		t.Fatalf("recommendations on B: %d %+v", code, before)
+	}
+	bought := before.Items[0].ItemID
+	ev := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"purchase","unit_price":1.25,"value":6}]`, user, bought)
+	if code := call(t, "POST", a+"/v1/events", ev, nil); code != 200 {
+		t.Fatalf("post purchase to A: %d", code)
+	}
+	posted := time.Now()
+	waitFor(t, 3*time.Second, "B's recommendations to drop the item bought through A", func() bool {
+		var r recommend.Response
+		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &r) == 200 && !slices.ContainsFunc(r.Items, func(it recommend.Item) bool { return it.ItemID == bought })
+	})
+	if took := time.Since(posted); took > time.Second {
+		t.Errorf("B followed A's event after %v, want within 1 s", took)
+	}
+
+	// A shopper deleted through A is gone on B.
+	if code := call(t, "DELETE", a+"/v1/users/"+user, "", nil); code != 200 {
+		t.Fatalf("delete through A: %d", code)
+	}
+	if code := call(t, "GET", b+"/v1/users/"+user, "", nil); code != 404 {
+		t.Errorf("the deleted shopper on B: %d, want 404", code)
+	}
+	if code := call(t, "GET", b+"/v1/users/"+user+"/events", "", nil); code != 404 {
+		t.Errorf("the deleted shopper's events on B: %d, want 404", code)
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds, failing the test after
+// limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", limit, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMigrateStore copies the sample shop's embedded store, with two model
+// versions, a scenario and its reports, into PostgreSQL: the copy holds the
+// same records, events in the same order, the same registry (artifacts
+// byte for byte, the same active version), scenarios and reports; a
+// second copy into it is refused.
+func TestMigrateStore(t *testing.T) {
+	dir := importSample(t)
+	for _, m := range []string{"itemknn", "ease"} {
+		if code, out, errOut := runMain(t, "train", "--data-dir", dir, "--model", m, "--skip-holdout"); code != 0 {
+			t.Fatalf("train %s: %d %s %s", m, code, out, errOut)
+		}
+	}
+	ctx := context.Background()
+	src, err := openStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.PutScenario(ctx, "home", json.RawMessage(`{"n":12}`)); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+
+	url := pgtest.Store(t)
+	code, out, errOut := runMain(t, "migrate-store", "--from", dir, "--to", url)
+	if code != 0 || !strings.Contains(out, "2 model versions, 1 scenarios, 1 reports") {
+		t.Fatalf("migrate-store: %d %s %s", code, out, errOut)
+	}
+	if src, err = openStore(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := openStore(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	sc, _ := src.Counts(ctx)
+	dc, _ := dst.Counts(ctx)
+	if sc != dc || sc.Events == 0 {
+		t.Errorf("counts: source %+v, copy %+v", sc, dc)
+	}
+	scan := func(s store.Store) []tailor.Event {
+		var out []tailor.Event
+		if err := s.ScanEvents(ctx, store.EventQuery{}, func(e *tailor.Event) error { out = append(out, *e); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if diff := cmp.Diff(scan(src), scan(dst)); diff != "" {
+		t.Errorf("events (-source +copy):\n%s", diff)
+	}
+	for _, id := range []tailor.ItemID{"22423", "85123A"} {
+		a, errA := src.Item(ctx, id)
+		b, errB := dst.Item(ctx, id)
+		if errA != nil || errB != nil || !cmp.Equal(a, b) {
+			t.Errorf("item %s: source %+v (%v), copy %+v (%v)", id, a, errA, b, errB)
+		}
+	}
+	sv, _ := src.ModelVersions(ctx, "")
+	dv, _ := dst.ModelVersions(ctx, "")
+	if diff := cmp.Diff(sv, dv); diff != "" || len(sv) != 2 {
+		t.Errorf("model versions (-source +copy):\n%s", diff)
+	}
+	for _, v := range sv {
+		a, _ := src.ModelArtifact(ctx, v.ID)
+		b, err := dst.ModelArtifact(ctx, v.ID)
+		if err != nil || !bytes.Equal(a, b) {
+			t.Errorf("artifact of %s: %d bytes, copy %d (%v)", v.ID, len(a), len(b), err)
+		}
+	}
+	if r, err := dst.Scenario(ctx, "home"); err != nil || string(r) != `{"n":12}` {
+		t.Errorf("scenario: %s %v", r, err)
+	}
+	if _, err := dst.Report(ctx, "import"); err != nil {
+		t.Errorf("import report: %v", err)
+	}
+
+	code, _, errOut = runMain(t, "migrate-store", "--from", dir, "--to", url)
+	if code == 0 || !strings.Contains(errOut, "the destination store is not empty") {
+		t.Errorf("a second copy: %d %s", code, errOut)
+	}
+}
