@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,9 +17,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/demo"
+	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
+	"github.com/tailorhq/tailor/internal/train"
 )
 
 // TestReplicasOnPostgres runs the sample shop on one PostgreSQL store with
@@ -198,5 +202,69 @@ func TestMigrateStore(t *testing.T) {
 	code, _, errOut = runMain(t, "migrate-store", "--from", dir, "--to", url)
 	if code == 0 || !strings.Contains(errOut, "the destination store is not empty") {
 		t.Errorf("a second copy: %d %s", code, errOut)
+	}
+}
+
+// TestRetrainingFailsOver runs two replicas with scheduled retraining on
+// one PostgreSQL store: one trains, the other does not; when the leader
+// stops, the other takes over at its next tick.
+func TestRetrainingFailsOver(t *testing.T) {
+	url := pgtest.Store(t)
+	dir := t.TempDir()
+	sample, err := demo.WriteSample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "import", "--store", url, sample, "--format", "online-retail"); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type replica struct {
+		cancel context.CancelFunc
+		done   chan error
+		log    *syncBuffer
+	}
+	start := func() *replica {
+		ctx, cancel := context.WithCancel(context.Background())
+		db, err := openStore(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &replica{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
+		so := serveOptions{retrainEvery: 300 * time.Millisecond,
+			train: train.Options{Model: "itemknn", SkipHoldout: true, Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}}
+		ready := make(chan struct{})
+		go func() {
+			defer db.Close()
+			r.done <- serve(ctx, db, cfg, "127.0.0.1:0", io.Discard, r.log, so, func(net.Addr) { close(ready) })
+		}()
+		select {
+		case <-ready:
+		case err := <-r.done:
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel() })
+		return r
+	}
+	a, b := start(), start()
+	trained := func(r *replica) int { return strings.Count(r.log.String(), "retrained and activated") }
+	waitFor(t, 60*time.Second, "three retrainings", func() bool { return trained(a)+trained(b) >= 3 })
+	leader, other := a, b
+	if trained(b) > 0 {
+		leader, other = b, a
+	}
+	if trained(other) > 0 {
+		t.Fatalf("both replicas retrained: %d and %d", trained(leader), trained(other))
+	}
+	leader.cancel()
+	if err := <-leader.done; err != nil {
+		t.Errorf("the leader's serve: %v", err)
+	}
+	waitFor(t, 60*time.Second, "the other replica to retrain", func() bool { return trained(other) > 0 })
+	if !strings.Contains(other.log.String(), "this replica now leads retrain") {
+		t.Errorf("the new leader did not say so:\n%s", other.log.String())
 	}
 }

@@ -304,9 +304,53 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	return err
 }
 
-// retrain trains and activates a new version every so.retrainEvery; a
-// failed run is logged and the current version keeps serving.
+// leader is implemented by stores that several serving processes share
+// (PostgreSQL): one process at a time leads each job, and another takes it
+// over when the leader dies.
+type leader interface {
+	Lead(ctx context.Context, job string) (bool, error)
+}
+
+// job is a background job that one replica at a time runs on a shared
+// store (every process runs it on the embedded store).
+type job struct {
+	name string
+	db   backend
+	log  *slog.Logger
+	was  bool // whether this process led it at the last turn
+}
+
+// leads reports whether this process runs the job's turn, and logs when
+// it takes or loses the lead.
+func (j *job) leads(ctx context.Context) bool {
+	l, ok := j.db.(leader)
+	if !ok {
+		return true
+	}
+	lead, err := l.Lead(ctx, j.name)
+	if err != nil {
+		if ctx.Err() == nil {
+			j.log.Warn("cannot tell which replica leads "+j.name+"; skipping this turn", slog.Any("err", err))
+		}
+		lead = false
+	}
+	if lead != j.was {
+		j.was = lead
+		if lead {
+			j.log.Info("this replica now leads " + j.name)
+		} else {
+			j.log.Info("another replica leads " + j.name)
+		}
+	}
+	return lead
+}
+
+// retrain trains and activates a new version every so.retrainEvery (on a
+// shared store, the replica that leads "retrain" does; the others load the
+// version it activates from the registry); a failed run is logged and the
+// current version keeps serving.
 func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOptions, log *slog.Logger) error {
+	lead := job{name: "retrain", db: db, log: log}
 	t := time.NewTicker(so.retrainEvery)
 	defer t.Stop()
 	for {
@@ -314,6 +358,9 @@ func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOpt
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if !lead.leads(ctx) {
+			continue
 		}
 		v, err := train.Train(ctx, db, so.train)
 		if err != nil {
@@ -344,13 +391,14 @@ const (
 
 // scrubModels clears the stored model versions of deleted shoppers (by
 // this process or another on the same store); a failed run is logged and
-// tried again.
+// tried again. On a shared store one replica does it.
 func scrubModels(ctx context.Context, db backend, log *slog.Logger) error {
 	t := time.NewTicker(scrubEvery)
 	defer t.Stop()
 	var last time.Time // of the last pass that loaded artifacts
+	lead := job{name: "scrub", db: db, log: log}
 	for {
-		if time.Since(last) >= scrubGap {
+		if time.Since(last) >= scrubGap && lead.leads(ctx) {
 			start := time.Now()
 			rep, err := train.Scrub(ctx, db, all.Lookup)
 			switch {

@@ -349,3 +349,49 @@ func TestOpenErrors(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestLead elects one leader among three handles of a store; when it
+// closes (its process dies), another takes the lead at its next try.
+func TestLead(t *testing.T) {
+	url := pgtest.Store(t)
+	ctx := context.Background()
+	var dbs []*postgres.DB
+	for range 3 {
+		db, err := postgres.Open(ctx, url, postgres.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs = append(dbs, db)
+	}
+	leaders := func() []int {
+		var out []int
+		for i, db := range dbs {
+			lead, err := db.Lead(ctx, "retrain")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lead {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	first := leaders()
+	if len(first) != 1 {
+		t.Fatalf("leaders %v, want one", first)
+	}
+	if again := leaders(); !slices.Equal(again, first) {
+		t.Errorf("the lead moved from %v to %v", first, again)
+	}
+	// Another job has a leader of its own.
+	if lead, err := dbs[(first[0]+1)%3].Lead(ctx, "scrub"); err != nil || !lead {
+		t.Errorf("scrub: lead %v, %v", lead, err)
+	}
+	dbs[first[0]].Close()
+	rest := slices.Delete(slices.Clone(dbs), first[0], first[0]+1)
+	dbs = rest
+	if next := leaders(); len(next) != 1 {
+		t.Errorf("after the leader closed: leaders %v, want one", next)
+	}
+}

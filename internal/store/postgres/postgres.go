@@ -57,6 +57,9 @@ type DB struct {
 
 	tombstoneRetention time.Duration
 	partitions         partitionCache
+	leases             leases
+	leaseConfig        *pgx.ConnConfig // the main URL's, for leases' connections
+	schema             string          // where the tables are: leases are per store, not per database
 }
 
 // IsURL reports whether s names a PostgreSQL database (a postgres:// or
@@ -81,7 +84,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)
 	}
-	db := &DB{w: w, r: w, tombstoneRetention: opts.TombstoneRetention}
+	db := &DB{w: w, r: w, tombstoneRetention: opts.TombstoneRetention, leaseConfig: w.Config().ConnConfig}
+	if err := w.QueryRow(ctx, "SELECT current_schema()").Scan(&db.schema); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)
+	}
 	if db.ddl, err = pool(ctx, url, Options{Schema: opts.Schema, MaxConns: 1}); err != nil {
 		w.Close()
 		return nil, err
@@ -174,6 +181,7 @@ func migrate(ctx context.Context, p *pgxpool.Pool, schema string) error {
 
 // Close closes the connection pools.
 func (db *DB) Close() error {
+	db.leases.close()
 	if db.r != db.w {
 		db.r.Close()
 	}
