@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/demo"
+	"github.com/tailorhq/tailor/internal/fanout/natstest"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/store"
@@ -267,4 +271,93 @@ func TestRetrainingFailsOver(t *testing.T) {
 	if !strings.Contains(other.log.String(), "this replica now leads retrain") {
 		t.Errorf("the new leader did not say so:\n%s", other.log.String())
 	}
+}
+
+// TestReplicasShareThroughNATS runs two replicas on one PostgreSQL store
+// that share their changes through NATS: with histories kept for the
+// default 30 s, a purchase posted to A still leaves B's recommendations
+// within a second, and a version activated through A is loaded by B on
+// A's word (B's metrics count it), not at B's next look at the registry.
+func TestReplicasShareThroughNATS(t *testing.T) {
+	natsURL := natstest.URL(t)
+	url := pgtest.Store(t)
+	dir := t.TempDir()
+	sample, err := demo.WriteSample(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runMain(t, "import", "--store", url, sample, "--format", "online-retail"); code != 0 {
+		t.Fatalf("import: %d %s %s", code, out, errOut)
+	}
+	version := regexp.MustCompile(`Model version (\S+) \((\w+)\) saved and activated`)
+	var versions []string
+	for _, m := range []string{"itemknn", "ease"} {
+		code, out, errOut := runMain(t, "train", "--store", url, "--model", m, "--skip-holdout")
+		v := version.FindStringSubmatch(out)
+		if code != 0 || v == nil {
+			t.Fatalf("train %s: %d %s %s", m, code, out, errOut)
+		}
+		versions = append(versions, v[1])
+	}
+	cfg := filepath.Join(dir, "tailor.toml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[nats]\nurl = %q\nstream = %q\n", natsURL, natstest.Stream(t, natsURL))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, outA := startCmd(t, "serve", "--store", url, "--config", cfg, "--addr", "127.0.0.1:0")
+	b, _ := startCmd(t, "serve", "--store", url, "--config", cfg, "--addr", "127.0.0.1:0")
+	if !strings.Contains(outA.String(), "Sharing changes with the other replicas through NATS") {
+		t.Fatalf("replica A does not say it shares:\n%s", outA.String())
+	}
+	waitFor(t, 10*time.Second, "both replicas to connect to NATS", func() bool {
+		return metric(t, a, "tailor_fanout_connected") == 1 && metric(t, b, "tailor_fanout_connected") == 1
+	})
+	time.Sleep(300 * time.Millisecond) // each consumes from the moment it connected
+
+	const user = "12350"
+	var before recommend.Response
+	if code := call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &before); code != 200 || len(before.Items) == 0 {
+		t.Fatalf("recommendations on B: %d %+v", code, before)
+	}
+	bought := before.Items[0].ItemID
+	ev := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"purchase","unit_price":1.25,"value":6}]`, user, bought)
+	if code := call(t, "POST", a+"/v1/events", ev, nil); code != 200 {
+		t.Fatalf("post purchase to A: %d", code)
+	}
+	posted := time.Now()
+	waitFor(t, 5*time.Second, "B's recommendations to drop the item bought through A", func() bool {
+		var r recommend.Response
+		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &r) == 200 && !slices.ContainsFunc(r.Items, func(it recommend.Item) bool { return it.ItemID == bought })
+	})
+	if took := time.Since(posted); took > time.Second {
+		t.Errorf("B followed A's event after %v, want within 1 s", took)
+	}
+
+	if code := call(t, "POST", a+"/v1/models/"+versions[0]+"/activate", "", nil); code != 200 {
+		t.Fatalf("activate through A: %d", code)
+	}
+	waitFor(t, 5*time.Second, "B to serve the version activated through A", func() bool {
+		var r recommend.Response
+		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=5", "", &r) == 200 && r.ModelVersion == versions[0]
+	})
+	if n := metric(t, b, `tailor_fanout_received_total{kind="activated"}`); n != 1 {
+		t.Errorf("B received %v activations, want 1", n)
+	}
+}
+
+// metric reads one sample from a server's /metrics (0 when absent).
+func metric(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +22,7 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/assistant"
 	"github.com/tailorhq/tailor/internal/config"
+	"github.com/tailorhq/tailor/internal/fanout"
 	"github.com/tailorhq/tailor/internal/insights"
 	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/model/all"
@@ -222,9 +224,22 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	if err != nil {
 		return err
 	}
+	// With NATS, what is written or activated through this replica
+	// reaches the others at once.
+	var (
+		rec server.Recommender = eng
+		bus *fanout.Bus
+	)
+	if cfg.NATS.URL != "" {
+		if bus, err = fanout.New(eng, fanout.Options{URL: cfg.NATS.URL, Stream: cfg.NATS.Stream, Log: log, Registerer: reg}); err != nil {
+			return err
+		}
+		rec = sharedRecommender{Recommender: eng, bus: bus}
+		fmt.Fprintf(stdout, "Sharing changes with the other replicas through NATS at %s (stream %s).\n", cfg.NATS.URL, cmp.Or(cfg.NATS.Stream, "TAILOR"))
+	}
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
-		Recommender: eng, Analyst: analyst, Pricer: analyst, Registerer: reg, Gatherer: reg,
+		Recommender: rec, Analyst: analyst, Pricer: analyst, Registerer: reg, Gatherer: reg,
 		TokenSecret: []byte(cfg.Auth.TokenSecret), AllowedOrigins: cfg.Auth.AllowedOrigins, Assistant: asst,
 	})
 	if err != nil {
@@ -296,7 +311,10 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		return nil
 	})
 	if so.retrainEvery > 0 {
-		g.Go(func() error { return retrain(gctx, db, eng, so, log) })
+		g.Go(func() error { return retrain(gctx, db, rec, so, log) })
+	}
+	if bus != nil {
+		g.Go(func() error { return bus.Run(gctx) })
 	}
 	g.Go(func() error { return scrubModels(gctx, db, log) })
 	err = g.Wait()
@@ -349,7 +367,9 @@ func (j *job) leads(ctx context.Context) bool {
 // shared store, the replica that leads "retrain" does; the others load the
 // version it activates from the registry); a failed run is logged and the
 // current version keeps serving.
-func retrain(ctx context.Context, db backend, eng *recommend.Engine, so serveOptions, log *slog.Logger) error {
+func retrain(ctx context.Context, db backend, eng interface {
+	Load(ctx context.Context, id string) error
+}, so serveOptions, log *slog.Logger) error {
 	lead := job{name: "retrain", db: db, log: log}
 	t := time.NewTicker(so.retrainEvery)
 	defer t.Stop()
@@ -419,6 +439,53 @@ func scrubModels(ctx context.Context, db backend, log *slog.Logger) error {
 		case <-t.C:
 		}
 	}
+}
+
+// sharedRecommender is the engine with its changes shared with the other
+// replicas through the bus.
+type sharedRecommender struct {
+	server.Recommender
+	bus *fanout.Bus
+}
+
+func (r sharedRecommender) ItemsChanged(items []tailor.Item) {
+	r.Recommender.ItemsChanged(items)
+	r.bus.Items(items)
+}
+
+func (r sharedRecommender) ItemsDeleted(ids ...tailor.ItemID) {
+	r.Recommender.ItemsDeleted(ids...)
+	r.bus.ItemsDeleted(ids...)
+}
+
+func (r sharedRecommender) EventsChanged(events []tailor.Event) {
+	r.Recommender.EventsChanged(events)
+	r.bus.Events(events)
+}
+
+func (r sharedRecommender) UsersChanged(ids ...tailor.UserID) {
+	r.Recommender.UsersChanged(ids...)
+	r.bus.Users(ids...)
+}
+
+func (r sharedRecommender) UsersDeleted(ids ...tailor.UserID) {
+	r.Recommender.UsersDeleted(ids...)
+	r.bus.UsersDeleted(ids...)
+}
+
+func (r sharedRecommender) ScenariosChanged(ctx context.Context) error {
+	err := r.Recommender.ScenariosChanged(ctx)
+	r.bus.Scenarios()
+	return err
+}
+
+// Load swaps in a version here and has every other replica do so.
+func (r sharedRecommender) Load(ctx context.Context, id string) error {
+	if err := r.Recommender.Load(ctx, id); err != nil {
+		return err
+	}
+	r.bus.Activated(id)
+	return nil
 }
 
 // backend is what serve needs of the store: the API's backend, the model

@@ -28,6 +28,21 @@ type Config struct {
 	WebUI  WebUIConfig  `toml:"webui"`
 	LLM    LLMConfig    `toml:"llm"`
 	Store  StoreConfig  `toml:"store"`
+	NATS   NATSConfig   `toml:"nats"`
+}
+
+// NATSConfig connects serving replicas through a NATS JetStream stream:
+// the events, items, shoppers and scenarios written through one replica,
+// and the model versions activated through it, reach every other replica
+// at once. Without it replicas on one store follow it at their own pace
+// (histories after serve's --history-ttl, the registry within two seconds).
+type NATSConfig struct {
+	// URL is the NATS server, such as nats://127.0.0.1:4222;
+	// TAILOR_NATS_URL overrides it. Empty: no sharing.
+	URL string `toml:"url"`
+	// Stream names the JetStream stream (default "TAILOR"): the same for
+	// every replica of a shop, another for each shop on one NATS.
+	Stream string `toml:"stream"`
 }
 
 // StoreConfig chooses where Tailor keeps its data. Empty is the embedded
@@ -227,6 +242,15 @@ func (c *Config) Validate() error {
 	for _, u := range []struct{ field, url string }{{"store.url", c.Store.URL}, {"store.read_url", c.Store.ReadURL}} {
 		if u.url != "" && !strings.HasPrefix(u.url, "postgres://") && !strings.HasPrefix(u.url, "postgresql://") {
 			errs = append(errs, fmt.Errorf("%s: %q is not a postgres:// URL", u.field, redactURL(u.url)))
+		}
+	}
+	if u := c.NATS.URL; u != "" && !strings.HasPrefix(u, "nats://") && !strings.HasPrefix(u, "tls://") {
+		errs = append(errs, fmt.Errorf("nats.url: %q is not a nats:// URL", redactURL(u)))
+	}
+	for _, r := range c.NATS.Stream {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			errs = append(errs, fmt.Errorf("nats.stream: %q may hold only letters, digits, _ and -", c.NATS.Stream))
+			break
 		}
 	}
 	if c.Store.ReadURL != "" && c.Store.URL == "" {

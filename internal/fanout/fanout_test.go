@@ -1,0 +1,190 @@
+package fanout_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/fanout"
+	"github.com/tailorhq/tailor/internal/fanout/natstest"
+)
+
+// engine records what the bus applies.
+type engine struct {
+	mu       sync.Mutex
+	events   []tailor.Event
+	items    []tailor.Item
+	deleted  []tailor.ItemID
+	users    []tailor.UserID
+	gone     []tailor.UserID
+	scenario int
+	loaded   []string
+}
+
+func (e *engine) ItemsChanged(items []tailor.Item) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.items = append(e.items, items...)
+}
+func (e *engine) ItemsDeleted(ids ...tailor.ItemID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.deleted = append(e.deleted, ids...)
+}
+func (e *engine) EventsChanged(events []tailor.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, events...)
+}
+func (e *engine) UsersChanged(ids ...tailor.UserID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.users = append(e.users, ids...)
+}
+func (e *engine) UsersDeleted(ids ...tailor.UserID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.gone = append(e.gone, ids...)
+}
+func (e *engine) ScenariosChanged(context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.scenario++
+	return nil
+}
+func (e *engine) Load(_ context.Context, id string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.loaded = append(e.loaded, id)
+	return nil
+}
+
+func (e *engine) snapshot() *engine {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return &engine{events: slices.Clone(e.events), items: slices.Clone(e.items), deleted: slices.Clone(e.deleted),
+		users: slices.Clone(e.users), gone: slices.Clone(e.gone), scenario: e.scenario, loaded: slices.Clone(e.loaded)}
+}
+
+func start(t *testing.T, opts fanout.Options) (*fanout.Bus, *engine) {
+	t.Helper()
+	eng := &engine{}
+	b, err := fanout.New(eng, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return b, eng
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 5 s for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestShare: what one replica publishes, the others apply, and it does
+// not apply its own; a replica of another shop (another stream) sees
+// nothing.
+func TestShare(t *testing.T) {
+	url := natstest.URL(t)
+	stream := natstest.Stream(t, url)
+	a, engA := start(t, fanout.Options{URL: url, Stream: stream})
+	_, engB := start(t, fanout.Options{URL: url, Stream: stream})
+	_, engC := start(t, fanout.Options{URL: url, Stream: stream})
+	other := natstest.Stream(t, url)
+	_, engX := start(t, fanout.Options{URL: url, Stream: other})
+	waitFor(t, "the buses to connect", a.Connected)
+	time.Sleep(200 * time.Millisecond) // the other consumers start from now on
+
+	var events []tailor.Event
+	for i := range 2500 { // more than one message's worth
+		events = append(events, tailor.Event{ID: "e", UserID: tailor.UserID("u" + string(rune('a'+i%26))), ItemID: "i1", Type: tailor.View, Timestamp: time.Now()})
+	}
+	a.Events(events)
+	a.Items([]tailor.Item{{ID: "i9", Title: "Teapot"}})
+	a.ItemsDeleted("i8")
+	a.Users("u1")
+	a.UsersDeleted("u2")
+	a.Scenarios()
+	a.Activated("01VERSION")
+	for _, eng := range []*engine{engB, engC} {
+		waitFor(t, "the other replicas to apply everything", func() bool { return len(eng.snapshot().loaded) == 1 })
+		s := eng.snapshot()
+		if len(s.events) != 2500 || s.events[0].UserID != "ua" || s.events[0].ItemID != "i1" || s.events[0].ID != "" {
+			t.Errorf("events: %d, first %+v (only the shopper and item travel)", len(s.events), s.events[0])
+		}
+		if len(s.items) != 1 || s.items[0].Title != "Teapot" || !slices.Equal(s.deleted, []tailor.ItemID{"i8"}) ||
+			!slices.Equal(s.users, []tailor.UserID{"u1"}) || !slices.Equal(s.gone, []tailor.UserID{"u2"}) || s.scenario != 1 ||
+			!slices.Equal(s.loaded, []string{"01VERSION"}) {
+			t.Errorf("applied %+v", s)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s := engA.snapshot(); len(s.events)+len(s.loaded) != 0 {
+		t.Errorf("the sender applied its own changes: %+v", s)
+	}
+	if s := engX.snapshot(); len(s.events)+len(s.loaded) != 0 {
+		t.Errorf("another shop's replica applied them: %+v", s)
+	}
+}
+
+// TestNATSDown: a bus that cannot reach NATS drops what it would publish,
+// counted, and keeps trying.
+func TestNATSDown(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	b, _ := start(t, fanout.Options{URL: "nats://127.0.0.1:1", Registerer: reg})
+	b.Events([]tailor.Event{{UserID: "u", ItemID: "i"}})
+	b.Activated("v")
+	if b.Connected() {
+		t.Error("connected to nothing")
+	}
+	if n := testutil.ToFloat64(prometheus.Collector(mustGather(t, reg))); n != 2 {
+		t.Errorf("dropped %v, want 2", n)
+	}
+}
+
+// mustGather returns the dropped counter's total from the registry.
+func mustGather(t *testing.T, reg *prometheus.Registry) prometheus.Counter {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "sum"})
+	for _, mf := range mfs {
+		if mf.GetName() == "tailor_fanout_dropped_total" {
+			for _, m := range mf.GetMetric() {
+				c.Add(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return c
+}
+
+func TestBadStreamName(t *testing.T) {
+	if _, err := fanout.New(&engine{}, fanout.Options{URL: "nats://x", Stream: "a.b"}); err == nil {
+		t.Error("a stream name with a dot was accepted")
+	}
+	if _, err := fanout.New(&engine{}, fanout.Options{}); err == nil {
+		t.Error("no URL was accepted")
+	}
+}
