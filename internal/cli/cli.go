@@ -217,6 +217,9 @@ func loadConfig(path string) (*config.Config, error) {
 	if v := os.Getenv("TAILOR_STORE"); v != "" {
 		c.Store.URL = v
 	}
+	if v := os.Getenv("TAILOR_REDIS_URL"); v != "" {
+		c.Redis.URL = v
+	}
 	if v := os.Getenv("TAILOR_NATS_URL"); v != "" {
 		c.NATS.URL = v
 	}

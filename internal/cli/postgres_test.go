@@ -19,10 +19,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/demo"
 	"github.com/tailorhq/tailor/internal/fanout/natstest"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
+	"github.com/tailorhq/tailor/internal/sharedlimit/redistest"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
 	"github.com/tailorhq/tailor/internal/train"
@@ -360,4 +362,69 @@ func metric(t *testing.T, base, name string) float64 {
 		}
 	}
 	return 0
+}
+
+// TestReplicasShareRateLimits runs two replicas whose keys' rate limits
+// live in Redis: quick requests alternating between them get one budget,
+// not two. Then Redis goes away mid-load: no request fails with a 5xx,
+// each replica limits alone, and /healthz and /metrics say so.
+func TestReplicasShareRateLimits(t *testing.T) {
+	t.Setenv("TAILOR_API_KEYS", "")
+	proxy := redistest.NewProxy(t, redistest.Addr(t))
+	url := pgtest.Store(t)
+	cfg := filepath.Join(t.TempDir(), "tailor.toml")
+	if err := os.WriteFile(cfg, []byte(`[[auth.keys]]
+name = "shop"
+role = "read"
+sha256 = "`+config.HashKey("limited-key-0123456789")+`"
+rate_limit = 2
+burst = 5
+
+[redis]
+url = "`+proxy.URL()+`"
+prefix = "`+redistest.Prefix()+`"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := startCmd(t, "serve", "--store", url, "--addr", "127.0.0.1:0", "--config", cfg)
+	b, _ := startCmd(t, "serve", "--store", url, "--addr", "127.0.0.1:0", "--config", cfg)
+	get := func(base, path string) int {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("X-API-Key", "limited-key-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	codes := map[int]int{}
+	for i := range 12 {
+		codes[get([]string{a, b}[i%2], "/v1/items")]++
+	}
+	if codes[200] < 5 || codes[200] > 6 || codes[429] != 12-codes[200] {
+		t.Errorf("12 quick requests over two replicas at 2/s, bursts of 5: %v, want 5 (or 6) allowed in all", codes)
+	}
+
+	proxy.Cut()
+	codes = map[int]int{}
+	for i := range 40 {
+		codes[get([]string{a, b}[i%2], "/v1/items")]++
+	}
+	if codes[200]+codes[429] != 40 || codes[200] == 0 {
+		t.Errorf("with Redis gone: %v, want only 200 and 429", codes)
+	}
+	for _, base := range []string{a, b} {
+		var h struct {
+			Status   string            `json:"status"`
+			Degraded map[string]string `json:"degraded"`
+		}
+		if code := call(t, "GET", base+"/healthz", "", &h); code != 200 || h.Status != "degraded" || h.Degraded["redis"] == "" {
+			t.Errorf("healthz with Redis gone: %d %+v", code, h)
+		}
+		if up := metric(t, base, "tailor_redis_up"); up != 0 {
+			t.Errorf("tailor_redis_up = %v with Redis gone", up)
+		}
+	}
 }

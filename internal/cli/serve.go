@@ -28,6 +28,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
 	"github.com/tailorhq/tailor/internal/server"
+	"github.com/tailorhq/tailor/internal/sharedlimit"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/train"
 	"github.com/tailorhq/tailor/internal/webui"
@@ -237,10 +238,24 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		rec = sharedRecommender{Recommender: eng, bus: bus}
 		fmt.Fprintf(stdout, "Sharing changes with the other replicas through NATS at %s (stream %s).\n", cfg.NATS.URL, cmp.Or(cfg.NATS.Stream, "TAILOR"))
 	}
+	var (
+		limiter server.SharedLimiter
+		checks  map[string]func() error
+	)
+	if cfg.Redis.URL != "" {
+		lim, err := sharedlimit.New(sharedlimit.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, Registerer: reg})
+		if err != nil {
+			return fmt.Errorf("redis.url: %w", err)
+		}
+		defer lim.Close()
+		limiter, checks = lim, map[string]func() error{"redis": lim.Check}
+		fmt.Fprintln(stdout, "The keys' rate limits are shared with the other replicas through Redis.")
+	}
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
 		Recommender: rec, Analyst: analyst, Pricer: analyst, Registerer: reg, Gatherer: reg,
 		TokenSecret: []byte(cfg.Auth.TokenSecret), AllowedOrigins: cfg.Auth.AllowedOrigins, Assistant: asst,
+		SharedLimiter: limiter, Checks: checks,
 	})
 	if err != nil {
 		return err

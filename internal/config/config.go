@@ -29,6 +29,20 @@ type Config struct {
 	LLM    LLMConfig    `toml:"llm"`
 	Store  StoreConfig  `toml:"store"`
 	NATS   NATSConfig   `toml:"nats"`
+	Redis  RedisConfig  `toml:"redis"`
+}
+
+// RedisConfig gives serving replicas a Redis for what they share hot: the
+// API keys' rate limits (one budget per key across replicas). While Redis
+// does not answer, each replica limits by itself, and /healthz and
+// /metrics say so.
+type RedisConfig struct {
+	// URL is the Redis server, such as redis://127.0.0.1:6379/0;
+	// TAILOR_REDIS_URL overrides it. Empty: no Redis.
+	URL string `toml:"url"`
+	// Prefix starts every key Tailor writes (default "tailor:"), for
+	// several shops on one Redis.
+	Prefix string `toml:"prefix"`
 }
 
 // NATSConfig connects serving replicas through a NATS JetStream stream:
@@ -252,6 +266,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("nats.stream: %q may hold only letters, digits, _ and -", c.NATS.Stream))
 			break
 		}
+	}
+	if u := c.Redis.URL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
+		errs = append(errs, fmt.Errorf("redis.url: %q is not a redis:// URL", redactURL(u)))
 	}
 	if c.Store.ReadURL != "" && c.Store.URL == "" {
 		errs = append(errs, errors.New("store.read_url: set without store.url (the embedded store has no replicas)"))

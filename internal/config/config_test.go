@@ -37,6 +37,9 @@ func TestLoadGood(t *testing.T) {
 	if c.Store.URL != "postgres://tailor@db.internal:5432/shop" || c.Store.ReadURL != "postgres://tailor@replica.internal:5432/shop" {
 		t.Errorf("store: %+v", c.Store)
 	}
+	if c.NATS.URL != "nats://nats.internal:4222" || c.NATS.Stream != "SHOP" || c.Redis.URL != "redis://redis.internal:6379/0" || c.Redis.Prefix != "shop:" {
+		t.Errorf("nats %+v, redis %+v", c.NATS, c.Redis)
+	}
 	if c.Events.Weights["add_to_cart"] != 4 {
 		t.Errorf("default weight lost: %v", c.Events.Weights)
 	}
@@ -73,6 +76,8 @@ func TestLoadBad(t *testing.T) {
 		"llm_bad_url":            `llm.base_url: "localhost:11434" is not an http(s) URL`,
 		"store_bad_url":          `store.url: "mysql://shop:xxxxx@db/tailor" is not a postgres:// URL`,
 		"store_read_without_url": "store.read_url: set without store.url",
+		"nats_bad_url":           `nats.url: "http://127.0.0.1:4222" is not a nats:// URL`,
+		"redis_bad_url":          `redis.url: "127.0.0.1:6379" is not a redis:// URL`,
 	}
 	files, _ := filepath.Glob("testdata/*.bad.toml")
 	if len(files) != len(want) {

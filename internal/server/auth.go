@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -174,7 +176,7 @@ func (s *Server) authorize(r *http.Request, rt *route) (principal, error) {
 		}
 		p.key = key
 	}
-	if err := p.key.allow(); err != nil {
+	if err := s.allow(r.Context(), p.key); err != nil {
 		return p, err
 	}
 	if p.shopper != "" {
@@ -187,8 +189,32 @@ func (s *Server) authorize(r *http.Request, rt *route) (principal, error) {
 	return p, nil
 }
 
-// allow takes one request from the key's rate limit, or says when to
+// allow takes one request from the key's rate limit, shared by the
+// replicas when a shared limiter is set and answers, or says when to
 // retry.
+func (s *Server) allow(ctx context.Context, key *ringKey) error {
+	if key.limiter == nil || s.opts.SharedLimiter == nil {
+		return key.allow()
+	}
+	ok, wait, err := s.opts.SharedLimiter.Allow(ctx, key.Name, key.RateLimit, key.limiter.Burst())
+	if err != nil {
+		return key.allow()
+	}
+	if ok {
+		return nil
+	}
+	return key.limited(wait)
+}
+
+// limited is the error of a request over the key's rate limit, to retry
+// after wait.
+func (key *ringKey) limited(wait time.Duration) error {
+	return &retryAfter{seconds: max(1, int(math.Ceil(wait.Seconds()))), apiError: &apiError{http.StatusTooManyRequests, Error{Code: "rate_limited",
+		Message: fmt.Sprintf("key %q may make %g requests a second (bursts of %d): retry after the time in Retry-After", key.Name, key.RateLimit, key.limiter.Burst())}}}
+}
+
+// allow takes one request from the key's rate limit in this process, or
+// says when to retry.
 func (key *ringKey) allow() error {
 	if key.limiter == nil || key.limiter.Allow() {
 		return nil
@@ -197,8 +223,7 @@ func (key *ringKey) allow() error {
 	res := key.limiter.Reserve()
 	wait := res.Delay()
 	res.Cancel()
-	return &retryAfter{seconds: max(1, int(math.Ceil(wait.Seconds()))), apiError: &apiError{http.StatusTooManyRequests, Error{Code: "rate_limited",
-		Message: fmt.Sprintf("key %q may make %g requests a second (bursts of %d): retry after the time in Retry-After", key.Name, key.RateLimit, key.limiter.Burst())}}}
+	return key.limited(wait)
 }
 
 // named returns the key called name, or nil.

@@ -17,7 +17,11 @@ import (
 
 // Health is the body of GET /healthz.
 type Health struct {
+	// Status is "ok", or "degraded" when something serving can do
+	// without is failing (the requests are served meanwhile).
 	Status string `json:"status"`
+	// Degraded says what fails, by name.
+	Degraded map[string]string `json:"degraded,omitempty"`
 }
 
 // UpsertResult is the body of a successful item or user batch.
@@ -116,7 +120,16 @@ func (s *Server) health(r *http.Request) (any, error) {
 	if err := s.db.Ping(r.Context()); err != nil {
 		return nil, &apiError{http.StatusServiceUnavailable, Error{Code: "unavailable", Message: "the store is not available: " + err.Error()}}
 	}
-	return Health{Status: "ok"}, nil
+	h := Health{Status: "ok"}
+	for name, check := range s.opts.Checks {
+		if err := check(); err != nil {
+			if h.Degraded == nil {
+				h.Degraded = map[string]string{}
+			}
+			h.Status, h.Degraded[name] = "degraded", err.Error()
+		}
+	}
+	return h, nil
 }
 
 // invalidBatch is the error for a batch with bad rows.

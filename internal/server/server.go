@@ -74,6 +74,20 @@ type Options struct {
 	// sites whose pages may call the API from a browser (CORS), such as a
 	// shop's own front end holding shopper tokens.
 	AllowedOrigins []string
+	// SharedLimiter, if set, keeps the keys' rate limits for every
+	// replica together (sharedlimit, on Redis); while it fails, each
+	// replica limits by itself.
+	SharedLimiter SharedLimiter
+	// Checks are the health of what serving can do without, by name
+	// (Redis, say): a failing one makes /healthz answer "degraded", still
+	// with 200.
+	Checks map[string]func() error
+}
+
+// SharedLimiter takes a request from a key's rate limit shared by every
+// replica. An error means it cannot tell; the server then limits alone.
+type SharedLimiter interface {
+	Allow(ctx context.Context, key string, rate float64, burst int) (ok bool, wait time.Duration, err error)
 }
 
 // Server serves the API. It is an http.Handler and safe for concurrent use.
