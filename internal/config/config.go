@@ -399,8 +399,11 @@ func KeysFromEnv(v string) ([]KeyConfig, error) {
 // redactURL drops a password from a URL for messages.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil {
-		return "(an unparsable URL)"
+	switch {
+	case err == nil:
+		return u.Redacted()
+	case !strings.Contains(s, "@"):
+		return s // no user information, so no password
 	}
-	return u.Redacted()
+	return "(an unparsable URL)"
 }
