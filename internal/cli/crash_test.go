@@ -4,17 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
 )
 
 // TestMain lets the test binary run as tailor itself when TAILOR_TEST_MAIN
@@ -31,20 +33,33 @@ func TestMain(m *testing.M) {
 // while they post, and starts it again, several times over one store:
 // every event of every acknowledged batch is stored, and the store opens
 // after each kill. (A power cut is what durability = "full" adds; a
-// process kill is what a test can do.)
+// process kill is what a test can do.) It runs on the embedded store and
+// on PostgreSQL (a replica killed under load).
 func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		dir := t.TempDir()
+		crashTest(t, dir, []string{"--data-dir", dir})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.Store(t)
+		crashTest(t, url, []string{"--store", url, "--data-dir", t.TempDir()})
+	})
+}
+
+// crashTest runs the kills on the store at loc, which serve opens with
+// storeArgs.
+func crashTest(t *testing.T, loc string, storeArgs []string) {
 	rounds := 4
 	if testing.Short() {
 		rounds = 2
 	}
-	dir := t.TempDir()
 	listening := regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 	var (
 		mu    sync.Mutex
 		acked []string
 	)
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
+		cmd := exec.Command(os.Args[0], append([]string{"serve", "--addr", "127.0.0.1:0"}, storeArgs...)...)
 		cmd.Env = append(os.Environ(), "TAILOR_TEST_MAIN=1")
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -117,18 +132,26 @@ func TestCrashKeepsAcknowledgedEvents(t *testing.T) {
 	if len(acked) < 200 {
 		t.Fatalf("only %d events acknowledged in %d rounds: the test did not load the server", len(acked), rounds)
 	}
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, dbFile))
+	db, err := openStore(context.Background(), loc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	list, _ := json.Marshal(acked)
-	var stored int
-	if err := db.QueryRow(`SELECT count(*) FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list)).Scan(&stored); err != nil {
+	stored := map[string]bool{}
+	if err := db.ScanEvents(context.Background(), store.EventQuery{}, func(e *tailor.Event) error {
+		stored[e.ID] = true
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
-	if stored != len(acked) {
-		t.Errorf("%d of %d acknowledged events are stored after %d kills", stored, len(acked), rounds)
+	lost := 0
+	for _, id := range acked {
+		if !stored[id] {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged events are lost after %d kills", lost, len(acked), rounds)
 	}
 	t.Logf("%d acknowledged events, all stored, over %d kills", len(acked), rounds)
 }

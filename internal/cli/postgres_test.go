@@ -275,11 +275,12 @@ func TestRetrainingFailsOver(t *testing.T) {
 	}
 }
 
-// TestReplicasShareThroughNATS runs two replicas on one PostgreSQL store
+// TestReplicasShareThroughNATS runs three replicas on one PostgreSQL store
 // that share their changes through NATS: with histories kept for the
 // default 30 s, a purchase posted to A still leaves B's recommendations
-// within a second, and a version activated through A is loaded by B on
-// A's word (B's metrics count it), not at B's next look at the registry.
+// within a second, and a version activated through A is loaded by B and C
+// on A's word (their metrics count it), not at their next look at the
+// registry.
 func TestReplicasShareThroughNATS(t *testing.T) {
 	natsURL := natstest.URL(t)
 	url := pgtest.Store(t)
@@ -307,11 +308,12 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 	}
 	a, outA := startCmd(t, "serve", "--store", url, "--config", cfg, "--addr", "127.0.0.1:0")
 	b, _ := startCmd(t, "serve", "--store", url, "--config", cfg, "--addr", "127.0.0.1:0")
+	c, _ := startCmd(t, "serve", "--store", url, "--config", cfg, "--addr", "127.0.0.1:0")
 	if !strings.Contains(outA.String(), "Sharing changes with the other replicas through NATS") {
 		t.Fatalf("replica A does not say it shares:\n%s", outA.String())
 	}
-	waitFor(t, 10*time.Second, "both replicas to connect to NATS", func() bool {
-		return metric(t, a, "tailor_fanout_connected") == 1 && metric(t, b, "tailor_fanout_connected") == 1
+	waitFor(t, 10*time.Second, "the replicas to connect to NATS", func() bool {
+		return metric(t, a, "tailor_fanout_connected") == 1 && metric(t, b, "tailor_fanout_connected") == 1 && metric(t, c, "tailor_fanout_connected") == 1
 	})
 	time.Sleep(300 * time.Millisecond) // each consumes from the moment it connected
 
@@ -337,12 +339,14 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 	if code := call(t, "POST", a+"/v1/models/"+versions[0]+"/activate", "", nil); code != 200 {
 		t.Fatalf("activate through A: %d", code)
 	}
-	waitFor(t, 5*time.Second, "B to serve the version activated through A", func() bool {
-		var r recommend.Response
-		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=5", "", &r) == 200 && r.ModelVersion == versions[0]
-	})
-	if n := metric(t, b, `tailor_fanout_received_total{kind="activated"}`); n != 1 {
-		t.Errorf("B received %v activations, want 1", n)
+	for _, r := range []string{b, c} {
+		waitFor(t, 5*time.Second, "the others to serve the version activated through A", func() bool {
+			var res recommend.Response
+			return call(t, "GET", r+"/v1/users/"+user+"/recommendations?n=5", "", &res) == 200 && res.ModelVersion == versions[0]
+		})
+		if n := metric(t, r, `tailor_fanout_received_total{kind="activated"}`); n != 1 {
+			t.Errorf("%s received %v activations, want 1", r, n)
+		}
 	}
 }
 
