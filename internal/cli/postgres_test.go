@@ -348,6 +348,21 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 			t.Errorf("%s received %v activations, want 1", r, n)
 		}
 	}
+	// Every replica acknowledges the version in the registry.
+	waitFor(t, 5*time.Second, "three replicas to report the activated version", func() bool {
+		var models struct {
+			Replicas []store.Replica `json:"replicas"`
+		}
+		if call(t, "GET", c+"/v1/models", "", &models) != 200 || len(models.Replicas) != 3 {
+			return false
+		}
+		for _, r := range models.Replicas {
+			if r.Version != versions[0] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // metric reads one sample from a server's /metrics (0 when absent).

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -332,6 +333,9 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		g.Go(func() error { return bus.Run(gctx) })
 	}
 	g.Go(func() error { return scrubModels(gctx, db, log) })
+	if rr, ok := db.(store.ReplicaRegistry); ok {
+		g.Go(func() error { return reportReplica(gctx, rr, eng, log) })
+	}
 	err = g.Wait()
 	fmt.Fprintln(stdout, "Tailor stopped.")
 	return err
@@ -501,6 +505,53 @@ func (r sharedRecommender) Load(ctx context.Context, id string) error {
 	}
 	r.bus.Activated(id)
 	return nil
+}
+
+// reportEvery is how often a replica of a shared store reports the
+// version it serves; it reports a change within reportPoll.
+const (
+	reportEvery = 5 * time.Second
+	reportPoll  = 250 * time.Millisecond
+)
+
+// reportReplica reports, in the registry of a shared store, the version
+// this replica serves: at once when it changes, and every reportEvery.
+func reportReplica(ctx context.Context, rr store.ReplicaRegistry, eng *recommend.Engine, log *slog.Logger) error {
+	host, _ := os.Hostname()
+	id := fmt.Sprintf("%s-%d-%s", cmp.Or(host, "tailor"), os.Getpid(), ulid.Make().String()[20:])
+	t := time.NewTicker(reportPoll)
+	defer t.Stop()
+	var (
+		last     store.Replica
+		reported time.Time
+	)
+	for {
+		r := store.Replica{ID: id}
+		if v := eng.Status().Version; v != nil {
+			r.Version = v.ID
+		}
+		if r.Version != last.Version {
+			r.LoadedAt = time.Now()
+		} else {
+			r.LoadedAt = last.LoadedAt
+		}
+		if r.Version != last.Version || time.Since(reported) >= reportEvery {
+			r.SeenAt = time.Now()
+			if err := rr.ReportReplica(ctx, r); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				log.Warn("report this replica's version in the registry", slog.Any("err", err))
+			} else {
+				last, reported = r, r.SeenAt
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // backend is what serve needs of the store: the API's backend, the model

@@ -60,6 +60,10 @@ type ListBody struct {
 type ModelsBody struct {
 	Serving  recommend.Status     `json:"serving"`
 	Versions []store.ModelVersion `json:"versions"`
+	// Replicas are the serving processes of a shared store (PostgreSQL)
+	// seen in the last 30 seconds, with the version each serves: an
+	// activation is acknowledged once every one reports it.
+	Replicas []store.Replica `json:"replicas,omitempty"`
 }
 
 // ListQuery is the query of the list routes: paging, a scenario, details
@@ -295,6 +299,12 @@ func (s *Server) models(r *http.Request) (any, error) {
 	}
 	if s.rec != nil {
 		body.Serving = s.rec.Status()
+	}
+	if rr, ok := s.db.(store.ReplicaRegistry); ok {
+		// The replicas that reported in the last half minute.
+		if body.Replicas, err = rr.Replicas(r.Context(), s.opts.Now().Add(-30*time.Second)); err != nil {
+			return nil, err
+		}
 	}
 	return body, nil
 }

@@ -224,6 +224,28 @@ type ModelRegistry interface {
 	DeleteModel(ctx context.Context, id string) error
 }
 
+// Replica is what a serving process on a shared store reports of itself:
+// the model version it serves, and when it last said so.
+type Replica struct {
+	// ID names the process (its host and a random part).
+	ID string `json:"id"`
+	// Version is the version it serves ("" before any), since LoadedAt.
+	Version  string    `json:"version"`
+	LoadedAt time.Time `json:"loaded_at,omitzero"`
+	// SeenAt is its last report.
+	SeenAt time.Time `json:"seen_at"`
+}
+
+// ReplicaRegistry is implemented by stores that several serving processes
+// share: each reports the version it serves, which acknowledges an
+// activation in the registry.
+type ReplicaRegistry interface {
+	// ReportReplica records a replica's report.
+	ReportReplica(ctx context.Context, r Replica) error
+	// Replicas lists the replicas seen since a time, by id.
+	Replicas(ctx context.Context, since time.Time) ([]Replica, error)
+}
+
 // ErrActive is wrapped by the error of deleting the version a slot serves.
 var ErrActive = errors.New("the version is active")
 

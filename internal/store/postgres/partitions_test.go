@@ -395,3 +395,59 @@ func TestLead(t *testing.T) {
 		t.Errorf("after the leader closed: leaders %v, want one", next)
 	}
 }
+
+// TestReplicas records replicas' reports and lists those seen lately.
+func TestReplicas(t *testing.T) {
+	db := openURL(t, pgtest.Store(t))
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	reports := []store.Replica{
+		{ID: "a", Version: "v1", LoadedAt: now.Add(-time.Minute), SeenAt: now},
+		{ID: "b", Version: "v1", LoadedAt: now.Add(-time.Minute), SeenAt: now.Add(-time.Hour)},
+		{ID: "a", Version: "v2", LoadedAt: now, SeenAt: now},
+	}
+	for _, r := range reports {
+		if err := db.ReportReplica(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.Replicas(ctx, now.Add(-time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != "a" || got[0].Version != "v2" || !got[0].LoadedAt.Equal(now) {
+		t.Errorf("replicas seen in the last minute: %+v", got)
+	}
+	if all, _ := db.Replicas(ctx, time.Time{}); len(all) != 2 {
+		t.Errorf("all replicas: %+v", all)
+	}
+	if err := db.ReportReplica(ctx, store.Replica{}); err == nil {
+		t.Error("a report without an id was taken")
+	}
+}
+
+// TestReadURL sends listings and scans to the read URL's pool (here the
+// same database, as a streaming replica would hold).
+func TestReadURL(t *testing.T) {
+	url := pgtest.Store(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url, postgres.Options{ReadURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := insert(t, db, false, ev("e1", "u1", "i1", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	page, err := db.Items(ctx, store.PageRequest{})
+	if err != nil || len(page.Data) != 1 {
+		t.Errorf("items through the read URL: %+v %v", page, err)
+	}
+	n := 0
+	if err := db.ScanEvents(ctx, store.EventQuery{}, func(*tailor.Event) error { n++; return nil }); err != nil || n != 1 {
+		t.Errorf("scan through the read URL: %d %v", n, err)
+	}
+	if _, err := postgres.Open(ctx, url, postgres.Options{ReadURL: "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}); err == nil {
+		t.Error("an unreachable read URL was accepted")
+	}
+}

@@ -371,3 +371,53 @@ func (db *DB) ImpressionCounts(ctx context.Context, from, to time.Time) ([]store
 	}
 	return out, rows.Err()
 }
+
+// ReportReplica records a replica's report, and forgets replicas not
+// seen for a day.
+func (db *DB) ReportReplica(ctx context.Context, r store.Replica) error {
+	if r.ID == "" {
+		return errors.New("report replica: the id is empty")
+	}
+	if r.SeenAt.IsZero() {
+		r.SeenAt = time.Now()
+	}
+	var loaded int64
+	if !r.LoadedAt.IsZero() {
+		loaded = toNanos(r.LoadedAt)
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO replicas (id, version, loaded_at, seen_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (id) DO UPDATE SET version = excluded.version, loaded_at = excluded.loaded_at, seen_at = excluded.seen_at`,
+		r.ID, r.Version, loaded, toNanos(r.SeenAt))
+	b.Queue(`DELETE FROM replicas WHERE seen_at < $1`, toNanos(r.SeenAt.Add(-24*time.Hour)))
+	if err := db.w.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("report replica %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Replicas lists the replicas seen since a time, by id.
+func (db *DB) Replicas(ctx context.Context, since time.Time) ([]store.Replica, error) {
+	rows, err := db.w.Query(ctx, `SELECT id, version, loaded_at, seen_at FROM replicas WHERE seen_at >= $1 ORDER BY id`, toNanos(since))
+	if err != nil {
+		return nil, fmt.Errorf("list replicas: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (store.Replica, error) {
+		var (
+			r              store.Replica
+			loaded, seenAt int64
+		)
+		err := row.Scan(&r.ID, &r.Version, &loaded, &seenAt)
+		if loaded != 0 {
+			r.LoadedAt = fromNanos(loaded)
+		}
+		r.SeenAt = fromNanos(seenAt)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list replicas: %w", err)
+	}
+	return out, nil
+}
+
+var _ store.ReplicaRegistry = (*DB)(nil)

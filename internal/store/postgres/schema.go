@@ -119,6 +119,17 @@ CREATE TABLE embeddings (
 	PRIMARY KEY (model, text_hash)
 );
 `,
+	// The serving replicas' reports (store.ReplicaRegistry): the
+	// version each serves.
+	`
+CREATE TABLE replicas (
+	id        text PRIMARY KEY,
+	version   text NOT NULL,
+	loaded_at bigint NOT NULL,
+	seen_at   bigint NOT NULL
+);
+CREATE INDEX replicas_seen ON replicas (seen_at);
+`,
 }
 
 // artifactChunk is the size of an artifact's rows in model_chunks: one
