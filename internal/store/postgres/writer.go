@@ -290,29 +290,35 @@ func (w *writer) keys(ctx context.Context, table string, ids []string) (map[stri
 }
 
 // create makes bare records of the items or users (table) with the ids,
-// where there are none, and adds their keys to known.
+// where there are none, and adds their keys to known. A record deleted by
+// another writer between its insert (which found it) and its lock is made
+// again.
 func (w *writer) create(ctx context.Context, table string, ids []string, known map[string]int64) error {
-	if len(ids) == 0 {
-		return nil
-	}
 	slices.Sort(ids) // one order for every writer: no deadlocks between them
 	q := "INSERT INTO items (id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) id ON CONFLICT (id) DO NOTHING"
 	if table == "users" {
 		q = "INSERT INTO users (id, created_at) SELECT id, $2 FROM unnest($1::text[]) id ON CONFLICT (id) DO NOTHING"
 	}
-	if _, err := w.tx.Exec(ctx, q, ids, toNanos(w.now)); err != nil {
-		return err
-	}
-	made, err := w.keys(ctx, table, ids)
-	if err != nil {
-		return err
-	}
-	for _, id := range ids {
-		ix, ok := made[id]
-		if !ok {
-			return fmt.Errorf("%s %q was deleted while being created", table[:len(table)-1], id)
+	for attempt := 0; len(ids) > 0; attempt++ {
+		if attempt == 3 {
+			return fmt.Errorf("%s %q was deleted while being created, three times", table[:len(table)-1], ids[0])
 		}
-		known[id] = ix
+		if _, err := w.tx.Exec(ctx, q, ids, toNanos(w.now)); err != nil {
+			return err
+		}
+		made, err := w.keys(ctx, table, ids)
+		if err != nil {
+			return err
+		}
+		var gone []string
+		for _, id := range ids {
+			if ix, ok := made[id]; ok {
+				known[id] = ix
+			} else {
+				gone = append(gone, id)
+			}
+		}
+		ids = gone
 	}
 	return nil
 }
