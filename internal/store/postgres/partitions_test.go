@@ -452,3 +452,49 @@ func TestReadURL(t *testing.T) {
 		t.Error("an unreachable read URL was accepted")
 	}
 }
+
+// TestDeleteWaitsForWriters: a deletion waits for the transactions writing
+// events, at most the busy timeout, then fails with store.ErrBusy having
+// deleted nothing; once they end it goes through.
+func TestDeleteWaitsForWriters(t *testing.T) {
+	url := pgtest.Store(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url, postgres.Options{BusyTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := insert(t, db, false, ev("e1", "gone", "i1", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	writing, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(ctx, func(w store.Writer) error {
+			if _, err := w.InsertEvents(ctx, []tailor.Event{ev("e2", "other", "i1", time.Now())}); err != nil {
+				return err
+			}
+			close(writing)
+			<-release // a long import
+			return nil
+		})
+	}()
+	<-writing
+	start := time.Now()
+	if _, err := db.DeleteUser(ctx, "gone"); !errors.Is(err, store.ErrBusy) {
+		t.Errorf("delete during a write: %v, want ErrBusy", err)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond || took > 3*time.Second {
+		t.Errorf("the deletion gave up after %v, want about the busy timeout (300 ms)", took)
+	}
+	if _, err := db.User(ctx, "gone"); err != nil {
+		t.Errorf("the refused deletion deleted: %v", err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.DeleteUser(ctx, "gone"); err != nil || n != 1 {
+		t.Errorf("delete after the write: %d %v", n, err)
+	}
+}

@@ -36,6 +36,10 @@ type Options struct {
 	Schema string
 	// MaxConns is the size of each connection pool; 0 means 8.
 	MaxConns int32
+	// BusyTimeout is how long a deletion waits for the transactions
+	// writing events (a long import, say) before it fails with
+	// store.ErrBusy; 0 means 10 s.
+	BusyTimeout time.Duration
 	// TombstoneRetention is how long the ids of deleted events and
 	// shoppers are kept (as hashes); Run purges older ones. 0 means
 	// DefaultTombstoneRetention.
@@ -60,6 +64,8 @@ type DB struct {
 	leases             leases
 	leaseConfig        *pgx.ConnConfig // the main URL's, for leases' connections
 	schema             string          // where the tables are: leases are per store, not per database
+	refsKey            int32           // the second key of the references lock: per store
+	busyTimeout        time.Duration
 }
 
 // IsURL reports whether s names a PostgreSQL database (a postgres:// or
@@ -76,6 +82,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.TombstoneRetention <= 0 {
 		opts.TombstoneRetention = DefaultTombstoneRetention
 	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
 	w, err := pool(ctx, url, opts)
 	if err != nil {
 		return nil, err
@@ -84,11 +93,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)
 	}
-	db := &DB{w: w, r: w, tombstoneRetention: opts.TombstoneRetention, leaseConfig: w.Config().ConnConfig}
+	db := &DB{w: w, r: w, tombstoneRetention: opts.TombstoneRetention, leaseConfig: w.Config().ConnConfig, busyTimeout: opts.BusyTimeout}
 	if err := w.QueryRow(ctx, "SELECT current_schema()").Scan(&db.schema); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redact(url), err)
 	}
+	db.refsKey = jobKey(db.schema + "/refs")
 	if db.ddl, err = pool(ctx, url, Options{Schema: opts.Schema, MaxConns: 1}); err != nil {
 		w.Close()
 		return nil, err

@@ -60,8 +60,8 @@ type writer struct {
 	now time.Time
 
 	// items and users are the keys of the records this transaction has
-	// locked (FOR KEY SHARE, held until it ends), so that a bulk load
-	// looks each one up once.
+	// looked up (valid while it holds the references lock), so that a
+	// bulk load looks each one up once.
 	items, users map[string]int64
 
 	// A bulk load (DeferIndexes) copies the events of months that have
@@ -74,16 +74,58 @@ type writer struct {
 	// emptyStart is set when the bulk load began on a store with no
 	// events: its ids need no lookup.
 	emptyStart bool
+	// refsLocked is set once the transaction holds the references lock.
+	refsLocked bool
 	// attached are the months finish made partitions for (known to the
 	// process once the transaction commits).
 	attached []time.Time
 }
 
+// refsLockKey is the first key of the references lock (the second is the
+// store's, refsKey).
+const refsLockKey = int32(0x7461696c) // "tail"
+
+// lockRefs takes the references lock shared, once per transaction: the
+// keys of items and shoppers this transaction looks up stay valid until
+// it ends, as no deletion runs meanwhile. (Row locks, FOR KEY SHARE, did
+// the same per row, at a cost: every batch wrote a lock into a thousand
+// rows, and concurrent writers turned them into multixacts, which made
+// about half of PostgreSQL's time on the event path.)
+func (w *writer) lockRefs(ctx context.Context) error {
+	if w.refsLocked {
+		return nil
+	}
+	if _, err := w.tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1, $2)", refsLockKey, w.db.refsKey); err != nil {
+		return fmt.Errorf("lock references: %w", err)
+	}
+	w.refsLocked = true
+	return nil
+}
+
 // deleteRecord deletes the item or user (kind) with the id and the events
-// that refer to it, and reports how many events went. The row is locked
-// first: a writer that holds it (inserting events for it) finishes before,
-// and one that comes after finds it gone.
+// that refer to it, and reports how many events went. It holds the
+// references lock alone: a writer that has the record's key (inserting
+// events for it) finishes before, and one that comes after finds it gone.
 func (w *writer) deleteRecord(ctx context.Context, kind, id string) (int, error) {
+	// Writers of events hold the references lock shared while their
+	// transaction lasts (lockRefs): once this holds it alone, no writer
+	// has a key of the record that is not committed yet, and writers
+	// that come after wait, then find the record gone. A deletion waits
+	// for a long import at most Options.BusyTimeout (as the embedded
+	// store's writers wait), then fails with store.ErrBusy.
+	if _, err := w.tx.Exec(ctx, fmt.Sprintf("SET LOCAL lock_timeout = %d", w.db.busyTimeout.Milliseconds())); err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	if _, err := w.tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", refsLockKey, w.db.refsKey); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55P03" {
+			return 0, fmt.Errorf("delete %s %q: %w (an import is writing events)", kind, id, store.ErrBusy)
+		}
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
+	if _, err := w.tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+		return 0, fmt.Errorf("delete %s %q: %w", kind, id, err)
+	}
 	var ix int64
 	err := w.tx.QueryRow(ctx, "SELECT ix FROM "+kind+"s WHERE id = $1 FOR UPDATE", id).Scan(&ix)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -254,9 +296,9 @@ func checkEvent(i int, e *tailor.Event) error {
 }
 
 // keys returns the integer keys of the items or users (table) with the
-// ids, locking their rows against deletion until the transaction ends
-// (FOR KEY SHARE: other writers may lock them too). Keys found before in
-// the transaction are not looked up again.
+// ids; the caller holds the references lock, so they stay valid until the
+// transaction ends. Keys found before in the transaction are not looked
+// up again.
 func (w *writer) keys(ctx context.Context, table string, ids []string) (map[string]int64, error) {
 	cache := w.items
 	if table == "users" {
@@ -274,7 +316,7 @@ func (w *writer) keys(ctx context.Context, table string, ids []string) (map[stri
 	if len(missing) == 0 {
 		return out, nil
 	}
-	rows, err := w.tx.Query(ctx, "SELECT id, ix FROM "+table+" WHERE id = ANY($1) ORDER BY id FOR KEY SHARE", missing)
+	rows, err := w.tx.Query(ctx, "SELECT id, ix FROM "+table+" WHERE id = ANY($1)", missing)
 	if err != nil {
 		return nil, err
 	}
@@ -290,35 +332,29 @@ func (w *writer) keys(ctx context.Context, table string, ids []string) (map[stri
 }
 
 // create makes bare records of the items or users (table) with the ids,
-// where there are none, and adds their keys to known. A record deleted by
-// another writer between its insert (which found it) and its lock is made
-// again.
+// where there are none, and adds their keys to known.
 func (w *writer) create(ctx context.Context, table string, ids []string, known map[string]int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	slices.Sort(ids) // one order for every writer: no deadlocks between them
 	q := "INSERT INTO items (id, created_at, updated_at) SELECT id, $2, $2 FROM unnest($1::text[]) id ON CONFLICT (id) DO NOTHING"
 	if table == "users" {
 		q = "INSERT INTO users (id, created_at) SELECT id, $2 FROM unnest($1::text[]) id ON CONFLICT (id) DO NOTHING"
 	}
-	for attempt := 0; len(ids) > 0; attempt++ {
-		if attempt == 3 {
-			return fmt.Errorf("%s %q was deleted while being created, three times", table[:len(table)-1], ids[0])
+	if _, err := w.tx.Exec(ctx, q, ids, toNanos(w.now)); err != nil {
+		return err
+	}
+	made, err := w.keys(ctx, table, ids)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		ix, ok := made[id]
+		if !ok {
+			return fmt.Errorf("%s %q was not created", table[:len(table)-1], id)
 		}
-		if _, err := w.tx.Exec(ctx, q, ids, toNanos(w.now)); err != nil {
-			return err
-		}
-		made, err := w.keys(ctx, table, ids)
-		if err != nil {
-			return err
-		}
-		var gone []string
-		for _, id := range ids {
-			if ix, ok := made[id]; ok {
-				known[id] = ix
-			} else {
-				gone = append(gone, id)
-			}
-		}
-		ids = gone
+		known[id] = ix
 	}
 	return nil
 }
@@ -335,6 +371,9 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 	}
 	if len(events) == 0 {
 		return res, nil
+	}
+	if err := w.lockRefs(ctx); err != nil {
+		return res, fmt.Errorf("insert events: %w", err)
 	}
 	itemIDs, userIDs := map[string]bool{}, map[string]bool{}
 	for i := range events {
