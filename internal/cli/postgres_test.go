@@ -276,11 +276,12 @@ func TestRetrainingFailsOver(t *testing.T) {
 }
 
 // TestReplicasShareThroughNATS runs three replicas on one PostgreSQL store
-// that share their changes through NATS: with histories kept for the
-// default 30 s, a purchase posted to A still leaves B's recommendations
-// within a second, and a version activated through A is loaded by B and C
-// on A's word (their metrics count it), not at their next look at the
-// registry.
+// that share their changes through NATS and shoppers' events through
+// Redis: with histories kept for the default 30 s, a purchase posted to A
+// still leaves B's recommendations within a second, a version activated
+// through A is loaded by B and C on A's word (their metrics count it), not
+// at their next look at the registry, and a shopper's events read by one
+// replica are read by another from Redis.
 func TestReplicasShareThroughNATS(t *testing.T) {
 	natsURL := natstest.URL(t)
 	url := pgtest.Store(t)
@@ -303,7 +304,9 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 		versions = append(versions, v[1])
 	}
 	cfg := filepath.Join(dir, "tailor.toml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[nats]\nurl = %q\nstream = %q\n", natsURL, natstest.Stream(t, natsURL))), 0o644); err != nil {
+	redisURL := "redis://" + redistest.Addr(t) + "/0"
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("[nats]\nurl = %q\nstream = %q\n\n[redis]\nurl = %q\nprefix = %q\n",
+		natsURL, natstest.Stream(t, natsURL), redisURL, redistest.Prefix())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	a, outA := startCmd(t, "serve", "--store", url, "--config", cfg, "--addr", "127.0.0.1:0")
@@ -347,6 +350,23 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 		if n := metric(t, r, `tailor_fanout_received_total{kind="activated"}`); n != 1 {
 			t.Errorf("%s received %v activations, want 1", r, n)
 		}
+	}
+	// A shopper A has read, C reads from the shared cache.
+	var users store.Page[struct {
+		ID string `json:"id"`
+	}]
+	if code := call(t, "GET", a+"/v1/users?limit=50", "", &users); code != 200 || len(users.Data) < 50 {
+		t.Fatalf("users: %d %d", code, len(users.Data))
+	}
+	fresh := users.Data[49].ID
+	hits := metric(t, c, `tailor_hotcache_requests_total{result="hit"}`)
+	for _, r := range []string{a, c} {
+		if code := call(t, "GET", r+"/v1/users/"+fresh+"/recommendations?n=5", "", nil); code != 200 {
+			t.Fatalf("recommendations for %s: %d", fresh, code)
+		}
+	}
+	if got := metric(t, c, `tailor_hotcache_requests_total{result="hit"}`); got != hits+1 {
+		t.Errorf("C's cache hits went from %v to %v, want one more", hits, got)
 	}
 	// Every replica acknowledges the version in the registry.
 	waitFor(t, 5*time.Second, "three replicas to report the activated version", func() bool {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/tailorhq/tailor/internal/assistant"
 	"github.com/tailorhq/tailor/internal/config"
 	"github.com/tailorhq/tailor/internal/fanout"
+	"github.com/tailorhq/tailor/internal/hotcache"
 	"github.com/tailorhq/tailor/internal/insights"
 	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/model/all"
@@ -200,7 +202,20 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		return err
 	}
 	fmt.Fprintln(stdout, note)
-	eng, err := recommend.New(db, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
+	// With Redis, shoppers' newest events are read through a cache the
+	// replicas share.
+	var (
+		src   recommend.Source = db
+		cache *hotcache.Cache
+	)
+	if cfg.Redis.URL != "" {
+		if cache, err = hotcache.New(hotcache.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, TTL: cmp.Or(so.historyTTL, 30*time.Second), Registerer: reg}); err != nil {
+			return fmt.Errorf("redis.url: %w", err)
+		}
+		defer cache.Close()
+		src = cachedSource{Source: db, cache: cache}
+	}
+	eng, err := recommend.New(src, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
 		Registerer: reg, Embedder: emb, QueryEmbedder: queries, LLMRanker: llmRanker(cfg, prov), Sentencer: llmSentencer(cfg, prov)})
 	if err != nil {
 		return err
@@ -236,8 +251,10 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 		if bus, err = fanout.New(eng, fanout.Options{URL: cfg.NATS.URL, Stream: cfg.NATS.Stream, Log: log, Registerer: reg}); err != nil {
 			return err
 		}
-		rec = sharedRecommender{Recommender: eng, bus: bus}
 		fmt.Fprintf(stdout, "Sharing changes with the other replicas through NATS at %s (stream %s).\n", cfg.NATS.URL, cmp.Or(cfg.NATS.Stream, "TAILOR"))
+	}
+	if bus != nil || cache != nil {
+		rec = sharedRecommender{Recommender: eng, bus: bus, cache: cache}
 	}
 	var (
 		limiter server.SharedLimiter
@@ -249,8 +266,8 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 			return fmt.Errorf("redis.url: %w", err)
 		}
 		defer lim.Close()
-		limiter, checks = lim, map[string]func() error{"redis": lim.Check}
-		fmt.Fprintln(stdout, "The keys' rate limits are shared with the other replicas through Redis.")
+		limiter, checks = lim, map[string]func() error{"redis": lim.Check, "redis_cache": cache.Check}
+		fmt.Fprintln(stdout, "The keys' rate limits and the shoppers' newest events are shared with the other replicas through Redis.")
 	}
 	h, err := server.New(db, server.Options{
 		Rules: rules, MaxBodyBytes: cfg.Server.MaxBodyBytes, MaxBatch: cfg.Server.MaxBatch, Keys: keys, Logger: log,
@@ -461,40 +478,73 @@ func scrubModels(ctx context.Context, db backend, log *slog.Logger) error {
 }
 
 // sharedRecommender is the engine with its changes shared with the other
-// replicas through the bus.
+// replicas: through the bus (NATS), and by invalidating the shared cache
+// of shoppers' events (Redis). Either may be nil.
 type sharedRecommender struct {
 	server.Recommender
-	bus *fanout.Bus
+	bus   *fanout.Bus
+	cache *hotcache.Cache
 }
 
 func (r sharedRecommender) ItemsChanged(items []tailor.Item) {
 	r.Recommender.ItemsChanged(items)
-	r.bus.Items(items)
+	if r.bus != nil {
+		r.bus.Items(items)
+	}
 }
 
 func (r sharedRecommender) ItemsDeleted(ids ...tailor.ItemID) {
 	r.Recommender.ItemsDeleted(ids...)
-	r.bus.ItemsDeleted(ids...)
+	if r.bus != nil {
+		r.bus.ItemsDeleted(ids...)
+	}
 }
 
 func (r sharedRecommender) EventsChanged(events []tailor.Event) {
+	if r.cache != nil {
+		seen := map[tailor.UserID]bool{}
+		var users []tailor.UserID
+		for i := range events {
+			if u := events[i].UserID; u != "" && !seen[u] {
+				seen[u] = true
+				users = append(users, u)
+			}
+		}
+		// Before the others hear of the events, so that none of them
+		// reads the shoppers' old page from the cache.
+		r.cache.Invalidate(context.Background(), users...)
+	}
 	r.Recommender.EventsChanged(events)
-	r.bus.Events(events)
+	if r.bus != nil {
+		r.bus.Events(events)
+	}
 }
 
 func (r sharedRecommender) UsersChanged(ids ...tailor.UserID) {
+	if r.cache != nil {
+		r.cache.Invalidate(context.Background(), ids...)
+	}
 	r.Recommender.UsersChanged(ids...)
-	r.bus.Users(ids...)
+	if r.bus != nil {
+		r.bus.Users(ids...)
+	}
 }
 
 func (r sharedRecommender) UsersDeleted(ids ...tailor.UserID) {
+	if r.cache != nil {
+		r.cache.Invalidate(context.Background(), ids...)
+	}
 	r.Recommender.UsersDeleted(ids...)
-	r.bus.UsersDeleted(ids...)
+	if r.bus != nil {
+		r.bus.UsersDeleted(ids...)
+	}
 }
 
 func (r sharedRecommender) ScenariosChanged(ctx context.Context) error {
 	err := r.Recommender.ScenariosChanged(ctx)
-	r.bus.Scenarios()
+	if r.bus != nil {
+		r.bus.Scenarios()
+	}
 	return err
 }
 
@@ -503,8 +553,26 @@ func (r sharedRecommender) Load(ctx context.Context, id string) error {
 	if err := r.Recommender.Load(ctx, id); err != nil {
 		return err
 	}
-	r.bus.Activated(id)
+	if r.bus != nil {
+		r.bus.Activated(id)
+	}
 	return nil
+}
+
+// cachedSource reads shoppers' newest events (the pages the engine builds
+// histories from) through the cache the replicas share.
+type cachedSource struct {
+	recommend.Source
+	cache *hotcache.Cache
+}
+
+// Events reads a shopper's first page of events through the cache, and
+// any other listing from the store.
+func (s cachedSource) Events(ctx context.Context, q store.EventQuery, p store.PageRequest) (store.Page[tailor.Event], error) {
+	if q.UserID == "" || p.Cursor != "" || !reflect.DeepEqual(q, store.EventQuery{UserID: q.UserID}) {
+		return s.Source.Events(ctx, q, p)
+	}
+	return s.cache.Events(ctx, q.UserID, p.Size(), func() (store.Page[tailor.Event], error) { return s.Source.Events(ctx, q, p) })
 }
 
 // reportEvery is how often a replica of a shared store reports the

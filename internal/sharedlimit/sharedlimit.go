@@ -93,7 +93,8 @@ func New(opts Options) (*Limiter, error) {
 		opts.Prefix = "tailor:"
 	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = 4*opts.Timeout, opts.Timeout, opts.Timeout
-	ro.MaxRetries = -1 // a retry would double the wait; the caller falls back
+	ro.MaxRetries = -1
+	ro.DialerRetries = 1 // one dial: a replica does not wait for a Redis that is down // a retry would double the wait; the caller falls back
 	l := &Limiter{client: redis.NewClient(ro), prefix: opts.Prefix + "ratelimit:", timeout: opts.Timeout,
 		up: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tailor_redis_up",
 			Help: "1 while Redis, which keeps the keys' shared rate limits, answers; 0 while each replica limits alone."}),

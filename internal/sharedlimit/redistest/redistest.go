@@ -1,6 +1,7 @@
 // Package redistest gives tests the Redis server named by TAILOR_TEST_REDIS
-// (default redis://127.0.0.1:6379/0), a key prefix of their own, and a
-// proxy to it that a test can cut, to see Redis fail mid-load. Without a
+// (default redis://127.0.0.1:6379/0), a key prefix of their own, a proxy
+// to it that a test can cut, to see Redis fail mid-load, and Redis servers
+// of their own (to try a memory bound). Without a
 // server the test is skipped, unless TAILOR_REQUIRE_SERVICES=1 (as CI sets
 // it), which makes it fail.
 package redistest
@@ -9,9 +10,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -109,4 +113,42 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// Start runs a Redis server of the test's own (redis-server, with extra
+// arguments such as "--maxmemory", "2mb") on a free loopback port, stopped
+// when the test ends, and returns its URL. Without redis-server the test
+// is skipped, unless TAILOR_REQUIRE_SERVICES=1.
+func Start(t testing.TB, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("TAILOR_REQUIRE_SERVICES") == "1" {
+			t.Fatal("redis-server is not installed and TAILOR_REQUIRE_SERVICES=1")
+		}
+		t.Skip("redis-server is not installed")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	opts, _ := redis.ParseURL(url)
+	c := redis.NewClient(opts)
+	defer c.Close()
+	for range 100 {
+		if c.Ping(context.Background()).Err() == nil {
+			return url
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("redis-server on port %d did not answer", port)
+	return ""
 }
