@@ -173,3 +173,30 @@ func TestBlockGradients(t *testing.T) {
 		t.Error("a width that is not a multiple of the heads was accepted")
 	}
 }
+
+func TestGRUGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 1))
+	const T, in, d = 4, 3, 5
+	g := NewGRU(in, d, r)
+	for i := range g.B {
+		g.B[i] = float32(r.NormFloat64()) * 0.3
+	}
+	x, rr := randVec(r, T*in), randVec(r, T*d)
+	loss := func() float64 { y, _ := g.Forward(x, T); return dot64(y, rr) }
+	_, cache := g.Forward(x, T)
+	dx, grads := g.Backward(cache, rr)
+	checkEps(t, "x", x, dx, loss, 1e-3)
+	for i, name := range []string{"W", "U", "B"} {
+		checkEps(t, name, g.Params()[i], grads[i], loss, 1e-3)
+	}
+	// By hand: one step from the zero state with all weights zero and
+	// biases bz = 0, bn = 1: z = ½, n = tanh 1, h = ½·tanh 1.
+	h := NewGRU(1, 1, r)
+	clear(h.W)
+	clear(h.U)
+	h.B[0], h.B[1], h.B[2] = 0, 0, 1
+	y, _ := h.Forward([]float32{2}, 1)
+	if want := 0.5 * math.Tanh(1); math.Abs(float64(y[0])-want) > 1e-6 {
+		t.Errorf("one step by hand: %v, want %v", y[0], want)
+	}
+}

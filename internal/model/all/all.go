@@ -14,6 +14,7 @@ import (
 	"github.com/tailorhq/tailor/internal/model/content"
 	"github.com/tailorhq/tailor/internal/model/ease"
 	"github.com/tailorhq/tailor/internal/model/fbt"
+	"github.com/tailorhq/tailor/internal/model/gru4rec"
 	"github.com/tailorhq/tailor/internal/model/ials"
 	"github.com/tailorhq/tailor/internal/model/itemknn"
 	"github.com/tailorhq/tailor/internal/model/popcat"
@@ -58,6 +59,7 @@ func Models() []model.Info {
 		repeatexplore.Info(Lookup),
 		ranker.Info(Lookup),
 		sasrec.Info(),
+		gru4rec.Info(),
 		rebuy.FrequentInfo(),
 		rebuy.RecentInfo(),
 		// Content, search and baselines.

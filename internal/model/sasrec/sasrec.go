@@ -15,16 +15,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/seqtrain"
 	"github.com/tailorhq/tailor/internal/nn"
 	"github.com/tailorhq/tailor/internal/topk"
 )
@@ -108,32 +106,6 @@ func (m *Model) params() [][]float32 {
 	return ps
 }
 
-// sequences are the shoppers' items in time order (the matrix's rows by
-// their times when the dataset has no events).
-func sequences(d *dataset.Dataset) ([][]int32, error) {
-	mx, err := d.Matrix()
-	if err != nil {
-		return nil, err
-	}
-	out := make([][]int32, d.NumUsers())
-	for u := range out {
-		lo, hi := mx.RowPtr[u], mx.RowPtr[u+1]
-		idx := make([]int64, 0, hi-lo)
-		for k := lo; k < hi; k++ {
-			if mx.Weights[k] > 0 {
-				idx = append(idx, k)
-			}
-		}
-		slices.SortStableFunc(idx, func(a, b int64) int {
-			return cmp.Or(cmp.Compare(mx.Times[a], mx.Times[b]), cmp.Compare(mx.Cols[a], mx.Cols[b]))
-		})
-		for _, k := range idx {
-			out[u] = append(out[u], mx.Cols[k])
-		}
-	}
-	return out, nil
-}
-
 // forward runs the network over a sequence (at most MaxLen items) and
 // returns the final hidden states (t×d) and what backward needs.
 type trace struct {
@@ -186,40 +158,10 @@ func (m *Model) step(seq []int32, g grads, logits []float32, r *rand.Rand) (floa
 		return 0, 0
 	}
 	in, targets := seq[:len(seq)-1], seq[1:]
-	d, t, n := m.cfg.Dims, len(in), m.n
-	var mask []float32
-	if p := *m.cfg.Dropout; p > 0 && r != nil {
-		mask = make([]float32, t*d)
-		for i := range mask {
-			if r.Float64() >= p {
-				mask[i] = float32(1 / (1 - p))
-			}
-		}
-	}
+	d, t := m.cfg.Dims, len(in)
+	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
 	tr := m.forward(in, mask)
-	logits = logits[:t*n]
-	for i := range t {
-		h := tr.hf[i*d : (i+1)*d]
-		for j := range n {
-			logits[i*n+j] = kernels.Dot(h, m.emb[j*d:(j+1)*d])
-		}
-	}
-	tg := make([]int32, t)
-	copy(tg, targets)
-	dl := make([]float32, t*n)
-	loss := nn.CrossEntropy(logits, t, n, tg, dl) * float64(t)
-	for i := range dl {
-		dl[i] *= float32(t) // summed over positions; the batch divides
-	}
-	dh := make([]float32, t*d)
-	for i := range t {
-		for j := range n {
-			if w := dl[i*n+j]; w != 0 {
-				kernels.Axpy(w, m.emb[j*d:(j+1)*d], dh[i*d:(i+1)*d])
-				kernels.Axpy(w, tr.hf[i*d:(i+1)*d], g[0][j*d:(j+1)*d])
-			}
-		}
-	}
+	loss, dh := seqtrain.TiedOutput(tr.hf, t, d, m.emb, m.n, targets, logits, g[0])
 	dx := make([]float32, t*d)
 	nn.LayerNormBackward(tr.last, t, d, m.gf, tr.invF, dh, dx, g[2], g[3])
 	for k := len(m.blocks) - 1; k >= 0; k-- {
@@ -254,7 +196,7 @@ func (m *Model) scores(seq []int32, out []float32) {
 
 // Fit trains on every shopper's sequence.
 func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
-	seqs, err := sequences(d)
+	seqs, err := seqtrain.Sequences(d)
 	if err != nil {
 		return err
 	}
@@ -282,155 +224,25 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 		}
 		m.blocks = append(m.blocks, b)
 	}
-	// Each shopper's last item checks the epochs; the rest trains.
-	var train [][]int32
-	type check struct {
-		seq  []int32
-		want int32
+	res, err := seqtrain.Train(ctx, network{m}, seqs, r, seqtrain.Options{Name: "sasrec", Items: m.n, MaxLen: c.MaxLen,
+		LearningRate: c.LearningRate, Epochs: c.Epochs, Patience: c.Patience, Batch: c.Batch, Seed: m.seed})
+	if err != nil {
+		return err
 	}
-	var valid []check
-	for _, s := range seqs {
-		if len(s) >= 3 {
-			valid = append(valid, check{s[:len(s)-1], s[len(s)-1]})
-			s = s[:len(s)-1]
-		}
-		if len(s) > c.MaxLen+1 {
-			s = s[len(s)-c.MaxLen-1:]
-		}
-		if len(s) >= 2 {
-			train = append(train, s)
-		}
-	}
-	if len(train) == 0 {
-		return errors.New("sasrec: no shopper has two items to learn from")
-	}
-	if len(valid) > 1000 {
-		vr := rand.New(rand.NewPCG(m.seed, 0x7a1))
-		vr.Shuffle(len(valid), func(i, j int) { valid[i], valid[j] = valid[j], valid[i] })
-		valid = valid[:1000]
-	}
-	params := m.params()
-	adamM, adamV := m.newGrads(), m.newGrads()
-	workers := runtime.GOMAXPROCS(0)
-	wg := make([]grads, workers)
-	rngs := make([]*rand.Rand, workers) // each worker's dropout masks
-	for w := range rngs {
-		rngs[w] = rand.New(rand.NewPCG(m.seed, uint64(w)+0xd0))
-	}
-	buf := make([][]float32, workers)
-	for w := range workers {
-		wg[w], buf[w] = m.newGrads(), make([]float32, c.MaxLen*m.n)
-	}
-	best, bestHit, stale := []([]float32)(nil), -1.0, 0
-	step := 0
-	order := make([]int, len(train))
-	for i := range order {
-		order[i] = i
-	}
-	for epoch := 1; epoch <= c.Epochs; epoch++ {
-		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		var lossSum float64
-		var targets int
-		for lo := 0; lo < len(order); lo += c.Batch {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			batch := order[lo:min(lo+c.Batch, len(order))]
-			var mu sync.Mutex
-			var wgr sync.WaitGroup
-			for w := range workers {
-				for _, g := range wg[w] {
-					clear(g)
-				}
-				wgr.Add(1)
-				go func() {
-					defer wgr.Done()
-					var l float64
-					var n int
-					for k := w; k < len(batch); k += workers {
-						li, ni := m.step(train[batch[k]], wg[w], buf[w], rngs[w])
-						l, n = l+li, n+ni
-					}
-					mu.Lock()
-					lossSum, targets = lossSum+l, targets+n
-					mu.Unlock()
-				}()
-			}
-			wgr.Wait()
-			// Adam over the mean gradient of the batch's targets.
-			step++
-			count := 0
-			for _, k := range batch {
-				count += len(train[k]) - 1
-			}
-			scale := 1 / float32(count)
-			b1, b2 := 0.9, 0.98
-			c1, c2 := 1-math.Pow(b1, float64(step)), 1-math.Pow(b2, float64(step))
-			lr := float32(c.LearningRate * math.Sqrt(c2) / c1)
-			for p := range params {
-				pm, pv := adamM[p], adamV[p]
-				for i := range params[p] {
-					gsum := float32(0)
-					for w := range workers {
-						gsum += wg[w][p][i]
-					}
-					gi := gsum * scale
-					pm[i] = float32(b1)*pm[i] + float32(1-b1)*gi
-					pv[i] = float32(b2)*pv[i] + float32(1-b2)*gi*gi
-					params[p][i] -= lr * pm[i] / (float32(math.Sqrt(float64(pv[i]))) + 1e-8)
-				}
-			}
-		}
-		if targets > 0 && (math.IsNaN(lossSum) || math.IsInf(lossSum, 0)) {
-			return fmt.Errorf("sasrec: the loss is not a number at epoch %d: stopped, nothing kept", epoch)
-		}
-		// Validation: the mean reciprocal rank of each checked shopper's
-		// last item among the items not in their sequence (every rank
-		// counts, so that a small catalog does not saturate it).
-		var rr float64
-		sc := make([]float32, m.n)
-		for _, v := range valid {
-			m.scores(v.seq, sc)
-			target := sc[v.want]
-			above := 0
-			for i, s := range sc {
-				if s > target && !slices.Contains(v.seq, int32(i)) {
-					above++
-				}
-			}
-			rr += 1 / float64(above+1)
-		}
-		hit := 0.0
-		if len(valid) > 0 {
-			hit = rr / float64(len(valid))
-		}
-		m.Epochs = epoch
-		// A tie keeps the later, longer-trained weights, but does not
-		// reset the patience.
-		if hit >= bestHit {
-			if hit > bestHit+1e-9 {
-				stale = 0
-			} else {
-				stale++
-			}
-			bestHit = hit
-			best = best[:0]
-			for _, p := range params {
-				best = append(best, slices.Clone(p))
-			}
-		} else {
-			stale++
-		}
-		if stale >= c.Patience {
-			break
-		}
-	}
-	for i, p := range params {
-		copy(p, best[i])
-	}
-	m.ValidMRR = bestHit
+	m.Epochs, m.ValidMRR = res.Epochs, res.ValidMRR
 	return nil
 }
+
+// network is the model as the shared training loop sees it.
+type network struct{ m *Model }
+
+func (n network) Params() [][]float32 { return n.m.params() }
+
+func (n network) Step(seq []int32, g [][]float32, logits []float32, r *rand.Rand) (float64, int) {
+	return n.m.step(seq, g, logits, r)
+}
+
+func (n network) Scores(seq []int32, out []float32) { n.m.scores(seq, out) }
 
 // Answer ranks the items after the shopper's sequence: theirs from
 // training (by User) with the query's newer history, or the history's

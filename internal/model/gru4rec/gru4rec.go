@@ -1,0 +1,314 @@
+// Package gru4rec is a recurrent next-item model in the manner of GRU4Rec
+// (Hidasi et al., "Session-based Recommendations with Recurrent Neural
+// Networks", ICLR 2016): a gated recurrent layer over each shopper's
+// sequence of items. It is sasrec's baseline of its own family, so it
+// shares everything but the network with it (package seqtrain): item
+// embeddings tied between input and output, dropout on the input
+// embeddings, a final layer norm, full softmax cross-entropy over the
+// catalog at every position, Adam on both cores, early stopping on each
+// shopper's last training item. (The paper's one-hot inputs and sampled
+// ranking losses are not used: the comparison is of the networks.)
+package gru4rec
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/feature"
+	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/seqtrain"
+	"github.com/tailorhq/tailor/internal/nn"
+	"github.com/tailorhq/tailor/internal/topk"
+)
+
+// Config holds the parameters.
+type Config struct {
+	// Dims is the width of the embeddings and of the recurrent state
+	// (default 64); MaxLen the longest sequence trained on (default 50).
+	Dims   int `json:"dims,omitempty"`
+	MaxLen int `json:"max_len,omitempty"`
+	// LearningRate (default 0.001), Epochs the most (default 30),
+	// Patience the epochs without a better validation mean reciprocal
+	// rank before stopping (default 3), Batch the sequences per step
+	// (default 32).
+	LearningRate float64 `json:"learning_rate,omitempty"`
+	Epochs       int     `json:"epochs,omitempty"`
+	Patience     int     `json:"patience,omitempty"`
+	Batch        int     `json:"batch,omitempty"`
+	// Dropout is the share of the input embeddings' entries zeroed in
+	// training (default 0.2, as sasrec).
+	Dropout *float64 `json:"dropout,omitempty"`
+}
+
+// Info describes the model for package all.
+func Info() model.Info {
+	return model.Info{Name: "gru4rec", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+		var c Config
+		if err := model.DecodeParams("gru4rec", params, &c); err != nil {
+			return nil, err
+		}
+		c.Dims, c.MaxLen = cmp.Or(c.Dims, 64), cmp.Or(c.MaxLen, 50)
+		c.LearningRate, c.Epochs, c.Patience, c.Batch = cmp.Or(c.LearningRate, 0.001), cmp.Or(c.Epochs, 30), cmp.Or(c.Patience, 3), cmp.Or(c.Batch, 32)
+		if c.Dropout == nil {
+			dropout := 0.2
+			c.Dropout = &dropout
+		}
+		switch {
+		case !(*c.Dropout >= 0 && *c.Dropout < 1):
+			return nil, fmt.Errorf("gru4rec: dropout %v must be in [0, 1)", *c.Dropout)
+		case c.Dims < 2 || c.Dims > 1024 || c.MaxLen < 2 || c.MaxLen > 1000:
+			return nil, fmt.Errorf("gru4rec: dims %d must be from 2 to 1024 and max_len %d from 2 to 1000", c.Dims, c.MaxLen)
+		case !(c.LearningRate > 0 && c.LearningRate < 1) || c.Epochs < 1 || c.Epochs > 10000 || c.Patience < 1 || c.Batch < 1:
+			return nil, fmt.Errorf("gru4rec: learning_rate %v, epochs %d, patience %d and batch %d are out of range", c.LearningRate, c.Epochs, c.Patience, c.Batch)
+		}
+		return &Model{cfg: c, seed: seed}, nil
+	}}
+}
+
+// Model is a fitted GRU4Rec. It is safe for concurrent use once fitted.
+type Model struct {
+	cfg  Config
+	seed uint64
+
+	n      int       // items
+	emb    []float32 // n×d, tied input and output
+	gru    *nn.GRU
+	gf, bf []float32 // the final layer norm
+	seqs   [][]int32 // each training shopper's sequence, oldest first
+	// Epochs and ValidMRR say how training went: the epochs run and the
+	// best validation mean reciprocal rank.
+	Epochs   int
+	ValidMRR float64
+}
+
+// Tasks: personal and session recommendations.
+func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal, model.TaskSession} }
+
+// params lists every parameter slice, in a fixed order: the embeddings,
+// the norm's gain and shift, the GRU's W, U and B.
+func (m *Model) params() [][]float32 {
+	return append([][]float32{m.emb, m.gf, m.bf}, m.gru.Params()...)
+}
+
+// trace is what a forward pass leaves for the backward one.
+type trace struct {
+	x0   []float32
+	gc   *nn.GRUCache
+	hs   []float32 // the GRU's states
+	hf   []float32 // normalized
+	invF []float32
+}
+
+// forward runs the network over a sequence; mask (t×d, or nil) is the
+// input dropout.
+func (m *Model) forward(seq []int32, mask []float32) *trace {
+	d, t := m.cfg.Dims, len(seq)
+	tr := &trace{x0: make([]float32, t*d)}
+	for i, it := range seq {
+		copy(tr.x0[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
+	}
+	for i := range mask {
+		tr.x0[i] *= mask[i]
+	}
+	tr.hs, tr.gc = m.gru.Forward(tr.x0, t)
+	tr.hf = make([]float32, t*d)
+	tr.invF = nn.LayerNorm(tr.hs, t, d, m.gf, m.bf, tr.hf)
+	return tr
+}
+
+// step adds one sequence's loss gradient to g and returns its summed loss
+// and target count.
+func (m *Model) step(seq []int32, g [][]float32, logits []float32, r *rand.Rand) (float64, int) {
+	if len(seq) < 2 {
+		return 0, 0
+	}
+	in, targets := seq[:len(seq)-1], seq[1:]
+	d, t := m.cfg.Dims, len(in)
+	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
+	tr := m.forward(in, mask)
+	loss, dh := seqtrain.TiedOutput(tr.hf, t, d, m.emb, m.n, targets, logits, g[0])
+	ds := make([]float32, t*d)
+	nn.LayerNormBackward(tr.hs, t, d, m.gf, tr.invF, dh, ds, g[1], g[2])
+	dx, gg := m.gru.Backward(tr.gc, ds)
+	for i, gi := range gg {
+		kernels.Axpy(1, gi, g[3+i])
+	}
+	for i := range mask {
+		dx[i] *= mask[i]
+	}
+	for i, it := range in {
+		kernels.Axpy(1, dx[i*d:(i+1)*d], g[0][int(it)*d:int(it+1)*d])
+	}
+	return loss, t
+}
+
+// scores are the next-item scores after a sequence (its last MaxLen
+// items).
+func (m *Model) scores(seq []int32, out []float32) {
+	if len(seq) > m.cfg.MaxLen {
+		seq = seq[len(seq)-m.cfg.MaxLen:]
+	}
+	d := m.cfg.Dims
+	tr := m.forward(seq, nil)
+	kernels.MatVec(m.emb, tr.hf[(len(seq)-1)*d:len(seq)*d], out)
+}
+
+// init draws the weights.
+func (m *Model) init(r *rand.Rand) {
+	d := m.cfg.Dims
+	m.emb = make([]float32, m.n*d)
+	for i := range m.emb {
+		m.emb[i] = float32(r.NormFloat64() * 0.05)
+	}
+	m.gf, m.bf = make([]float32, d), make([]float32, d)
+	for i := range m.gf {
+		m.gf[i] = 1
+	}
+	m.gru = nn.NewGRU(d, d, r)
+}
+
+// Fit trains on every shopper's sequence.
+func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
+	seqs, err := seqtrain.Sequences(d)
+	if err != nil {
+		return err
+	}
+	m.n, m.seqs = d.NumItems(), seqs
+	c := m.cfg
+	r := rand.New(rand.NewPCG(m.seed, 0x6e0))
+	m.init(r)
+	res, err := seqtrain.Train(ctx, network{m}, seqs, r, seqtrain.Options{Name: "gru4rec", Items: m.n, MaxLen: c.MaxLen,
+		LearningRate: c.LearningRate, Epochs: c.Epochs, Patience: c.Patience, Batch: c.Batch, Seed: m.seed})
+	if err != nil {
+		return err
+	}
+	m.Epochs, m.ValidMRR = res.Epochs, res.ValidMRR
+	return nil
+}
+
+// network is the model as the shared training loop sees it.
+type network struct{ m *Model }
+
+func (n network) Params() [][]float32 { return n.m.params() }
+
+func (n network) Step(seq []int32, g [][]float32, logits []float32, r *rand.Rand) (float64, int) {
+	return n.m.step(seq, g, logits, r)
+}
+
+func (n network) Scores(seq []int32, out []float32) { n.m.scores(seq, out) }
+
+// Answer ranks the items after the shopper's sequence: theirs from
+// training (by User), or the query's history's items in time order.
+func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
+	if q.Task != model.TaskPersonal && q.Task != model.TaskSession {
+		return dst, &model.TaskError{Model: "gru4rec", Task: q.Task}
+	}
+	if m.emb == nil {
+		return dst, errors.New("gru4rec: not fitted")
+	}
+	if err := model.CheckQuery("gru4rec", q, m.n); err != nil {
+		return dst, err
+	}
+	var seq []int32
+	if q.Task == model.TaskPersonal && q.User >= 0 && int(q.User) < len(m.seqs) {
+		seq = m.seqs[q.User]
+	} else {
+		hist := slices.Clone(q.History)
+		slices.SortStableFunc(hist, func(a, b model.Interaction) int { return cmp.Compare(a.Time, b.Time) })
+		for _, h := range hist {
+			if h.Weight > 0 || q.Task == model.TaskSession {
+				seq = append(seq, h.Item)
+			}
+		}
+	}
+	if len(seq) == 0 {
+		return dst, nil // nothing to go on: the caller falls back
+	}
+	sc := make([]float32, m.n)
+	m.scores(seq, sc)
+	h := topk.New(q.N)
+	for i, s := range sc {
+		if q.Allowed(int32(i)) {
+			h.Push(int32(i), q.Boosted(int32(i), s))
+		}
+	}
+	return h.Sorted(dst), nil
+}
+
+// MarshalBinary encodes the weights and the training shoppers' sequences
+// (by index, without ids).
+func (m *Model) MarshalBinary() ([]byte, error) {
+	if m.emb == nil {
+		return nil, errors.New("gru4rec: not fitted")
+	}
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	e.Uint64(uint64(m.n))
+	for _, p := range m.params() {
+		e.Float32s(p)
+	}
+	ptr := []int64{0}
+	var items []int32
+	for _, s := range m.seqs {
+		items = append(items, s...)
+		ptr = append(ptr, int64(len(items)))
+	}
+	e.Int64s(ptr)
+	e.Int32s(items)
+	return b.Bytes(), e.Err()
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote into a model of the
+// same configuration.
+func (m *Model) UnmarshalBinary(data []byte) error {
+	d := feature.NewDecoder(data)
+	m.n = int(d.Uint64())
+	if err := d.Err(); err != nil {
+		return err
+	}
+	if m.n < 0 || m.n > 1<<28 {
+		return fmt.Errorf("gru4rec: %w: %d items", feature.ErrCorrupt, m.n)
+	}
+	m.init(rand.New(rand.NewPCG(0, 0)))
+	for _, p := range m.params() {
+		v := d.Float32s()
+		if d.Err() == nil && len(v) != len(p) {
+			return fmt.Errorf("gru4rec: %w: a parameter of %d values where the configuration has %d", feature.ErrCorrupt, len(v), len(p))
+		}
+		copy(p, v)
+	}
+	ptr, items := d.Int64s(), d.Int32s()
+	if err := d.Err(); err != nil {
+		return err
+	}
+	if len(ptr) == 0 || ptr[len(ptr)-1] != int64(len(items)) {
+		return fmt.Errorf("gru4rec: %w", feature.ErrCorrupt)
+	}
+	m.seqs = make([][]int32, len(ptr)-1)
+	for u := range m.seqs {
+		if ptr[u] > ptr[u+1] {
+			return fmt.Errorf("gru4rec: %w", feature.ErrCorrupt)
+		}
+		m.seqs[u] = items[ptr[u]:ptr[u+1]:ptr[u+1]]
+		for _, it := range m.seqs[u] {
+			if it < 0 || int(it) >= m.n {
+				return fmt.Errorf("gru4rec: %w", feature.ErrCorrupt)
+			}
+		}
+	}
+	return nil
+}
+
+// NumItems returns the size of the catalog.
+func (m *Model) NumItems() int { return m.n }
+
+// SetNumItems is a no-op: the artifact holds the catalog size.
+func (m *Model) SetNumItems(int) {}

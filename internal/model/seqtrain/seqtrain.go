@@ -1,0 +1,296 @@
+// Package seqtrain is what Tailor's neural next-item models share: the
+// output layer (item embeddings tied with the input's, full softmax
+// cross-entropy over the catalog at every position) and the training loop
+// (mini-batches over both cores, Adam, early stopping on each shopper's
+// last training item by mean reciprocal rank). A model brings its network
+// between the two: sasrec a transformer, gru4rec a recurrent layer; so the
+// two are compared with everything else equal.
+package seqtrain
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/nn"
+)
+
+// Network is a model's network as the loop trains it.
+type Network interface {
+	// Params lists every parameter slice, in a fixed order.
+	Params() [][]float32
+	// Step adds one sequence's loss gradient to g (in the order of
+	// Params) and returns its summed loss and target count: the next
+	// item at every position. logits is a buffer of MaxLen×items; r draws
+	// the dropout masks.
+	Step(seq []int32, g [][]float32, logits []float32, r *rand.Rand) (float64, int)
+	// Scores sets out (one per item) to the next-item scores after seq.
+	Scores(seq []int32, out []float32)
+}
+
+// Options configure Train.
+type Options struct {
+	// Name prefixes errors ("sasrec").
+	Name string
+	// Items is the catalog size and MaxLen the longest sequence trained
+	// on (longer ones keep their newest items).
+	Items, MaxLen int
+	// LearningRate is Adam's; Epochs the most; Patience the epochs
+	// without a better validation MRR before stopping; Batch the
+	// sequences per step.
+	LearningRate            float64
+	Epochs, Patience, Batch int
+	// Seed seeds the validation sample and the dropout masks.
+	Seed uint64
+}
+
+// Result says how training went.
+type Result struct {
+	// Epochs run, and the best validation mean reciprocal rank (the
+	// weights kept are that epoch's).
+	Epochs   int
+	ValidMRR float64
+}
+
+// Train trains net on the shoppers' sequences (oldest item first): each
+// shopper's last item (of those with three or more) checks the epochs, the
+// rest trains. r shuffles the sequences each epoch.
+func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Options) (Result, error) {
+	var res Result
+	var train [][]int32
+	type check struct {
+		seq  []int32
+		want int32
+	}
+	var valid []check
+	for _, s := range seqs {
+		if len(s) >= 3 {
+			valid = append(valid, check{s[:len(s)-1], s[len(s)-1]})
+			s = s[:len(s)-1]
+		}
+		if len(s) > c.MaxLen+1 {
+			s = s[len(s)-c.MaxLen-1:]
+		}
+		if len(s) >= 2 {
+			train = append(train, s)
+		}
+	}
+	if len(train) == 0 {
+		return res, errors.New(c.Name + ": no shopper has two items to learn from")
+	}
+	if len(valid) > 1000 {
+		vr := rand.New(rand.NewPCG(c.Seed, 0x7a1))
+		vr.Shuffle(len(valid), func(i, j int) { valid[i], valid[j] = valid[j], valid[i] })
+		valid = valid[:1000]
+	}
+	params := net.Params()
+	newGrads := func() [][]float32 {
+		var g [][]float32
+		for _, p := range params {
+			g = append(g, make([]float32, len(p)))
+		}
+		return g
+	}
+	adamM, adamV := newGrads(), newGrads()
+	workers := runtime.GOMAXPROCS(0)
+	wg := make([][][]float32, workers)
+	rngs := make([]*rand.Rand, workers) // each worker's dropout masks
+	for w := range rngs {
+		rngs[w] = rand.New(rand.NewPCG(c.Seed, uint64(w)+0xd0))
+	}
+	buf := make([][]float32, workers)
+	for w := range workers {
+		wg[w], buf[w] = newGrads(), make([]float32, c.MaxLen*c.Items)
+	}
+	best, bestHit, stale := []([]float32)(nil), -1.0, 0
+	step := 0
+	order := make([]int, len(train))
+	for i := range order {
+		order[i] = i
+	}
+	for epoch := 1; epoch <= c.Epochs; epoch++ {
+		r.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		var lossSum float64
+		var targets int
+		for lo := 0; lo < len(order); lo += c.Batch {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			batch := order[lo:min(lo+c.Batch, len(order))]
+			var mu sync.Mutex
+			var wgr sync.WaitGroup
+			for w := range workers {
+				for _, g := range wg[w] {
+					clear(g)
+				}
+				wgr.Add(1)
+				go func() {
+					defer wgr.Done()
+					var l float64
+					var n int
+					for k := w; k < len(batch); k += workers {
+						li, ni := net.Step(train[batch[k]], wg[w], buf[w], rngs[w])
+						l, n = l+li, n+ni
+					}
+					mu.Lock()
+					lossSum, targets = lossSum+l, targets+n
+					mu.Unlock()
+				}()
+			}
+			wgr.Wait()
+			// Adam over the mean gradient of the batch's targets.
+			step++
+			count := 0
+			for _, k := range batch {
+				count += len(train[k]) - 1
+			}
+			scale := 1 / float32(count)
+			b1, b2 := 0.9, 0.98
+			c1, c2 := 1-math.Pow(b1, float64(step)), 1-math.Pow(b2, float64(step))
+			lr := float32(c.LearningRate * math.Sqrt(c2) / c1)
+			for p := range params {
+				pm, pv := adamM[p], adamV[p]
+				for i := range params[p] {
+					gsum := float32(0)
+					for w := range workers {
+						gsum += wg[w][p][i]
+					}
+					gi := gsum * scale
+					pm[i] = float32(b1)*pm[i] + float32(1-b1)*gi
+					pv[i] = float32(b2)*pv[i] + float32(1-b2)*gi*gi
+					params[p][i] -= lr * pm[i] / (float32(math.Sqrt(float64(pv[i]))) + 1e-8)
+				}
+			}
+		}
+		if targets > 0 && (math.IsNaN(lossSum) || math.IsInf(lossSum, 0)) {
+			return res, fmt.Errorf("%s: the loss is not a number at epoch %d: stopped, nothing kept", c.Name, epoch)
+		}
+		// Validation: the mean reciprocal rank of each checked shopper's
+		// last item among the items not in their sequence (every rank
+		// counts, so that a small catalog does not saturate it).
+		var rr float64
+		sc := make([]float32, c.Items)
+		for _, v := range valid {
+			net.Scores(v.seq, sc)
+			target := sc[v.want]
+			above := 0
+			for i, s := range sc {
+				if s > target && !slices.Contains(v.seq, int32(i)) {
+					above++
+				}
+			}
+			rr += 1 / float64(above+1)
+		}
+		hit := 0.0
+		if len(valid) > 0 {
+			hit = rr / float64(len(valid))
+		}
+		res.Epochs = epoch
+		// A tie keeps the later, longer-trained weights, but does not
+		// reset the patience.
+		if hit >= bestHit {
+			if hit > bestHit+1e-9 {
+				stale = 0
+			} else {
+				stale++
+			}
+			bestHit = hit
+			best = best[:0]
+			for _, p := range params {
+				best = append(best, slices.Clone(p))
+			}
+		} else {
+			stale++
+		}
+		if stale >= c.Patience {
+			break
+		}
+	}
+	for i, p := range params {
+		copy(p, best[i])
+	}
+	res.ValidMRR = bestHit
+	return res, nil
+}
+
+// TiedOutput is the output layer and loss of one sequence: the logits of
+// every item at each of the t positions are the hidden state (hf, t×d)
+// dotted with the item's embedding (emb, n×d, the input's), against the
+// next items (targets). It returns the summed cross-entropy and the
+// gradient at hf, and adds the embeddings' gradient to dEmb. logits is a
+// buffer of at least t×n.
+func TiedOutput(hf []float32, t, d int, emb []float32, n int, targets []int32, logits, dEmb []float32) (float64, []float32) {
+	logits = logits[:t*n]
+	for i := range t {
+		h := hf[i*d : (i+1)*d]
+		for j := range n {
+			logits[i*n+j] = kernels.Dot(h, emb[j*d:(j+1)*d])
+		}
+	}
+	tg := make([]int32, t)
+	copy(tg, targets)
+	dl := make([]float32, t*n)
+	loss := nn.CrossEntropy(logits, t, n, tg, dl) * float64(t)
+	for i := range dl {
+		dl[i] *= float32(t) // summed over positions; the batch divides
+	}
+	dh := make([]float32, t*d)
+	for i := range t {
+		for j := range n {
+			if w := dl[i*n+j]; w != 0 {
+				kernels.Axpy(w, emb[j*d:(j+1)*d], dh[i*d:(i+1)*d])
+				kernels.Axpy(w, hf[i*d:(i+1)*d], dEmb[j*d:(j+1)*d])
+			}
+		}
+	}
+	return loss, dh
+}
+
+// DropoutMask draws a mask of size entries, each 0 with probability p and
+// 1/(1−p) otherwise; nil when p is 0 or r is nil (no dropout).
+func DropoutMask(size int, p float64, r *rand.Rand) []float32 {
+	if p <= 0 || r == nil {
+		return nil
+	}
+	mask := make([]float32, size)
+	for i := range mask {
+		if r.Float64() >= p {
+			mask[i] = float32(1 / (1 - p))
+		}
+	}
+	return mask
+}
+
+// Sequences are the shoppers' items in time order (ties by item), from the
+// dataset's training matrix (positive weights only).
+func Sequences(d *dataset.Dataset) ([][]int32, error) {
+	mx, err := d.Matrix()
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]int32, d.NumUsers())
+	for u := range out {
+		lo, hi := mx.RowPtr[u], mx.RowPtr[u+1]
+		idx := make([]int64, 0, hi-lo)
+		for k := lo; k < hi; k++ {
+			if mx.Weights[k] > 0 {
+				idx = append(idx, k)
+			}
+		}
+		slices.SortStableFunc(idx, func(a, b int64) int {
+			return cmp.Or(cmp.Compare(mx.Times[a], mx.Times[b]), cmp.Compare(mx.Cols[a], mx.Cols[b]))
+		})
+		for _, k := range idx {
+			out[u] = append(out[u], mx.Cols[k])
+		}
+	}
+	return out, nil
+}
