@@ -20,7 +20,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/config"
-	"github.com/tailorhq/tailor/internal/demo"
 	"github.com/tailorhq/tailor/internal/fanout/natstest"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
@@ -38,13 +37,7 @@ import (
 func TestReplicasOnPostgres(t *testing.T) {
 	url := pgtest.Store(t)
 	dir := t.TempDir()
-	sample, err := demo.WriteSample(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := runMain(t, "import", "--store", url, sample, "--format", "online-retail"); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importSampleInto(t, dir, "--store", url)
 	version := regexp.MustCompile(`Model version (\S+) \((\w+)\) saved and activated`)
 	code, out, errOut := runMain(t, "train", "--store", url, "--model", "itemknn", "--skip-holdout")
 	m := version.FindStringSubmatch(out)
@@ -217,13 +210,7 @@ func TestMigrateStore(t *testing.T) {
 func TestRetrainingFailsOver(t *testing.T) {
 	url := pgtest.Store(t)
 	dir := t.TempDir()
-	sample, err := demo.WriteSample(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := runMain(t, "import", "--store", url, sample, "--format", "online-retail"); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importSampleInto(t, dir, "--store", url)
 	cfg, err := loadConfig("")
 	if err != nil {
 		t.Fatal(err)
@@ -286,13 +273,7 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 	natsURL := natstest.URL(t)
 	url := pgtest.Store(t)
 	dir := t.TempDir()
-	sample, err := demo.WriteSample(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code, out, errOut := runMain(t, "import", "--store", url, sample, "--format", "online-retail"); code != 0 {
-		t.Fatalf("import: %d %s %s", code, out, errOut)
-	}
+	importSampleInto(t, dir, "--store", url)
 	version := regexp.MustCompile(`Model version (\S+) \((\w+)\) saved and activated`)
 	var versions []string
 	for _, m := range []string{"itemknn", "ease"} {

@@ -64,14 +64,21 @@ func ids(r recommend.Response) []string {
 func importSample(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
+	importSampleInto(t, dir, "--data-dir", dir)
+	return dir
+}
+
+// importSampleInto writes the sample shop's file into dir and imports it
+// into the store that storeArgs name (--data-dir DIR or --store URL).
+func importSampleInto(t *testing.T, dir string, storeArgs ...string) {
+	t.Helper()
 	sample, err := demo.WriteSample(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, out, errOut := runMain(t, "import", "--data-dir", dir, sample, "--format", "online-retail"); code != 0 {
+	if code, out, errOut := runMain(t, append([]string{"import", sample, "--format", "online-retail"}, storeArgs...)...); code != 0 {
 		t.Fatalf("import: %d %s %s", code, out, errOut)
 	}
-	return dir
 }
 
 // TestServingEndToEnd is the serving issue's scripted check: import the

@@ -8,8 +8,12 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -438,4 +442,59 @@ func SignatureOf(ctx context.Context, s interface {
 		sig.Newest, sig.NewestID = newest.Data[0].Timestamp, newest.Data[0].ID
 	}
 	return sig, nil
+}
+
+// EncodeIDCursor is the cursor of a listing in id order that goes on after
+// the id (backends share the format, so a cursor names a position, not a
+// backend).
+func EncodeIDCursor(id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// DecodeIDCursor reads an EncodeIDCursor cursor, or returns ErrBadCursor.
+func DecodeIDCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", fmt.Errorf("%w: %q", ErrBadCursor, c)
+	}
+	return string(b), nil
+}
+
+// EncodeEventCursor is the cursor of an event listing (newest first) that
+// goes on after the event at time ts (Unix nanoseconds) with the
+// backend's insertion number seq.
+func EncodeEventCursor(ts, seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ts, 10) + "," + strconv.FormatInt(seq, 10)))
+}
+
+// DecodeEventCursor reads an EncodeEventCursor cursor, or returns
+// ErrBadCursor.
+func DecodeEventCursor(c string) (ts, seq int64, err error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		a, s, ok := strings.Cut(string(b), ",")
+		if ok {
+			ts, err = strconv.ParseInt(a, 10, 64)
+			if err == nil {
+				seq, err = strconv.ParseInt(s, 10, 64)
+				if err == nil {
+					return ts, seq, nil
+				}
+			}
+		}
+	}
+	return 0, 0, fmt.Errorf("%w: %q", ErrBadCursor, c)
+}
+
+// CheckReport checks a report before it is stored: a kind, and a body
+// that is a JSON object.
+func CheckReport(r Report) error {
+	if r.Kind == "" {
+		return errors.New("put report: the kind is empty")
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(r.Body, &obj); err != nil || obj == nil {
+		return fmt.Errorf("put report %s: the body is not a JSON object", r.Kind)
+	}
+	return nil
 }

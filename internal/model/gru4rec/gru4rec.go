@@ -18,7 +18,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/feature"
@@ -208,39 +207,7 @@ func (n network) Scores(seq []int32, out []float32) { n.m.scores(seq, out) }
 // Answer ranks the items after the shopper's sequence: theirs from
 // training (by User), or the query's history's items in time order.
 func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
-	if q.Task != model.TaskPersonal && q.Task != model.TaskSession {
-		return dst, &model.TaskError{Model: "gru4rec", Task: q.Task}
-	}
-	if m.emb == nil {
-		return dst, errors.New("gru4rec: not fitted")
-	}
-	if err := model.CheckQuery("gru4rec", q, m.n); err != nil {
-		return dst, err
-	}
-	var seq []int32
-	if q.Task == model.TaskPersonal && q.User >= 0 && int(q.User) < len(m.seqs) {
-		seq = m.seqs[q.User]
-	} else {
-		hist := slices.Clone(q.History)
-		slices.SortStableFunc(hist, func(a, b model.Interaction) int { return cmp.Compare(a.Time, b.Time) })
-		for _, h := range hist {
-			if h.Weight > 0 || q.Task == model.TaskSession {
-				seq = append(seq, h.Item)
-			}
-		}
-	}
-	if len(seq) == 0 {
-		return dst, nil // nothing to go on: the caller falls back
-	}
-	sc := make([]float32, m.n)
-	m.scores(seq, sc)
-	h := topk.New(q.N)
-	for i, s := range sc {
-		if q.Allowed(int32(i)) {
-			h.Push(int32(i), q.Boosted(int32(i), s))
-		}
-	}
-	return h.Sorted(dst), nil
+	return seqtrain.Answer("gru4rec", q, dst, m.n, m.seqs, m.scores)
 }
 
 // MarshalBinary encodes the weights and the training shoppers' sequences
@@ -255,14 +222,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	for _, p := range m.params() {
 		e.Float32s(p)
 	}
-	ptr := []int64{0}
-	var items []int32
-	for _, s := range m.seqs {
-		items = append(items, s...)
-		ptr = append(ptr, int64(len(items)))
-	}
-	e.Int64s(ptr)
-	e.Int32s(items)
+	seqtrain.EncodeSequences(e, m.seqs)
 	return b.Bytes(), e.Err()
 }
 
@@ -285,25 +245,11 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		}
 		copy(p, v)
 	}
-	ptr, items := d.Int64s(), d.Int32s()
-	if err := d.Err(); err != nil {
-		return err
+	seqs, err := seqtrain.DecodeSequences(d, m.n)
+	if err != nil {
+		return fmt.Errorf("gru4rec: %w", err)
 	}
-	if len(ptr) == 0 || ptr[len(ptr)-1] != int64(len(items)) {
-		return fmt.Errorf("gru4rec: %w", feature.ErrCorrupt)
-	}
-	m.seqs = make([][]int32, len(ptr)-1)
-	for u := range m.seqs {
-		if ptr[u] > ptr[u+1] {
-			return fmt.Errorf("gru4rec: %w", feature.ErrCorrupt)
-		}
-		m.seqs[u] = items[ptr[u]:ptr[u+1]:ptr[u+1]]
-		for _, it := range m.seqs[u] {
-			if it < 0 || int(it) >= m.n {
-				return fmt.Errorf("gru4rec: %w", feature.ErrCorrupt)
-			}
-		}
-	}
+	m.seqs = seqs
 	return nil
 }
 

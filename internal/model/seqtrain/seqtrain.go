@@ -19,8 +19,11 @@ import (
 	"sync"
 
 	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/kernels"
+	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/nn"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // Network is a model's network as the loop trains it.
@@ -293,4 +296,84 @@ func Sequences(d *dataset.Dataset) ([][]int32, error) {
 		}
 	}
 	return out, nil
+}
+
+// Answer is a sequence model's answer: the items ranked after the
+// shopper's sequence, theirs from training (seqs, by User) for a
+// personal query about a training shopper, else the query's history in
+// time order (positive weights only, unless it is a session); scores sets
+// the next-item scores after a sequence. name prefixes errors; n is the
+// catalog size.
+func Answer(name string, q *model.Query, dst []topk.Entry, n int, seqs [][]int32, scores func(seq []int32, out []float32)) ([]topk.Entry, error) {
+	if q.Task != model.TaskPersonal && q.Task != model.TaskSession {
+		return dst, &model.TaskError{Model: name, Task: q.Task}
+	}
+	if n == 0 {
+		return dst, errors.New(name + ": not fitted")
+	}
+	if err := model.CheckQuery(name, q, n); err != nil {
+		return dst, err
+	}
+	var seq []int32
+	if q.Task == model.TaskPersonal && q.User >= 0 && int(q.User) < len(seqs) {
+		seq = seqs[q.User]
+	} else {
+		hist := slices.Clone(q.History)
+		slices.SortStableFunc(hist, func(a, b model.Interaction) int { return cmp.Compare(a.Time, b.Time) })
+		for _, h := range hist {
+			if h.Weight > 0 || q.Task == model.TaskSession {
+				seq = append(seq, h.Item)
+			}
+		}
+	}
+	if len(seq) == 0 {
+		return dst, nil // nothing to go on: the caller falls back
+	}
+	sc := make([]float32, n)
+	scores(seq, sc)
+	h := topk.New(q.N)
+	for i, s := range sc {
+		if q.Allowed(int32(i)) {
+			h.Push(int32(i), q.Boosted(int32(i), s))
+		}
+	}
+	return h.Sorted(dst), nil
+}
+
+// EncodeSequences writes the training shoppers' sequences (item indices)
+// into an artifact.
+func EncodeSequences(e *feature.Encoder, seqs [][]int32) {
+	ptr := []int64{0}
+	var items []int32
+	for _, s := range seqs {
+		items = append(items, s...)
+		ptr = append(ptr, int64(len(items)))
+	}
+	e.Int64s(ptr)
+	e.Int32s(items)
+}
+
+// DecodeSequences reads what EncodeSequences wrote, checking every item
+// against the catalog size n.
+func DecodeSequences(d *feature.Decoder, n int) ([][]int32, error) {
+	ptr, items := d.Int64s(), d.Int32s()
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	if len(ptr) == 0 || ptr[0] != 0 || ptr[len(ptr)-1] != int64(len(items)) {
+		return nil, feature.ErrCorrupt
+	}
+	seqs := make([][]int32, len(ptr)-1)
+	for u := range seqs {
+		if ptr[u] > ptr[u+1] {
+			return nil, feature.ErrCorrupt
+		}
+		seqs[u] = items[ptr[u]:ptr[u+1]:ptr[u+1]]
+		for _, it := range seqs[u] {
+			if it < 0 || int(it) >= n {
+				return nil, feature.ErrCorrupt
+			}
+		}
+	}
+	return seqs, nil
 }

@@ -17,12 +17,8 @@ import (
 
 // PutReport replaces the report of its kind.
 func (db *DB) PutReport(ctx context.Context, r store.Report) error {
-	if r.Kind == "" {
-		return errors.New("put report: the kind is empty")
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(r.Body, &obj); err != nil || obj == nil {
-		return fmt.Errorf("put report %s: the body is not a JSON object", r.Kind)
+	if err := store.CheckReport(r); err != nil {
+		return err
 	}
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()

@@ -8,13 +8,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -384,7 +382,7 @@ func (db *DB) Items(ctx context.Context, p store.PageRequest) (store.Page[tailor
 // after "WHERE id > ?", with its arguments) when it is not empty.
 func (db *DB) itemPage(ctx context.Context, p store.PageRequest, filter string, args ...any) (store.Page[tailor.Item], error) {
 	var page store.Page[tailor.Item]
-	after, err := decodeIDCursor(p.Cursor)
+	after, err := store.DecodeIDCursor(p.Cursor)
 	if err != nil {
 		return page, err
 	}
@@ -407,7 +405,7 @@ func (db *DB) itemPage(ctx context.Context, p store.PageRequest, filter string, 
 	}
 	if len(page.Data) > n {
 		page.Data = page.Data[:n]
-		page.NextCursor = encodeIDCursor(string(page.Data[n-1].ID))
+		page.NextCursor = store.EncodeIDCursor(string(page.Data[n-1].ID))
 	}
 	return page, nil
 }
@@ -445,7 +443,7 @@ func (db *DB) User(ctx context.Context, id tailor.UserID) (tailor.User, error) {
 // Users returns a page of users in id order.
 func (db *DB) Users(ctx context.Context, p store.PageRequest) (store.Page[tailor.User], error) {
 	var page store.Page[tailor.User]
-	after, err := decodeIDCursor(p.Cursor)
+	after, err := store.DecodeIDCursor(p.Cursor)
 	if err != nil {
 		return page, err
 	}
@@ -467,7 +465,7 @@ func (db *DB) Users(ctx context.Context, p store.PageRequest) (store.Page[tailor
 	}
 	if len(page.Data) > n {
 		page.Data = page.Data[:n]
-		page.NextCursor = encodeIDCursor(string(page.Data[n-1].ID))
+		page.NextCursor = store.EncodeIDCursor(string(page.Data[n-1].ID))
 	}
 	return page, nil
 }
@@ -543,7 +541,7 @@ func (db *DB) Events(ctx context.Context, q store.EventQuery, p store.PageReques
 	var page store.Page[tailor.Event]
 	cond, args := where(q)
 	if p.Cursor != "" {
-		ts, seq, err := decodeEventCursor(p.Cursor)
+		ts, seq, err := store.DecodeEventCursor(p.Cursor)
 		if err != nil {
 			return page, err
 		}
@@ -578,7 +576,7 @@ func (db *DB) Events(ctx context.Context, q store.EventQuery, p store.PageReques
 	}
 	if len(page.Data) > n {
 		page.Data = page.Data[:n]
-		page.NextCursor = encodeEventCursor(toNanos(page.Data[n-1].Timestamp), lastSeq)
+		page.NextCursor = store.EncodeEventCursor(toNanos(page.Data[n-1].Timestamp), lastSeq)
 	}
 	return page, nil
 }
@@ -650,39 +648,6 @@ func (db *DB) scrubLog(ctx context.Context) {
 func toNanos(t time.Time) int64 { return t.UnixNano() }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
-
-func encodeIDCursor(id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(id))
-}
-
-func decodeIDCursor(c string) (string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", fmt.Errorf("%w: %q", store.ErrBadCursor, c)
-	}
-	return string(b), nil
-}
-
-func encodeEventCursor(ts, seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(ts, 10) + "," + strconv.FormatInt(seq, 10)))
-}
-
-func decodeEventCursor(c string) (ts, seq int64, err error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil {
-		a, s, ok := strings.Cut(string(b), ",")
-		if ok {
-			ts, err = strconv.ParseInt(a, 10, 64)
-			if err == nil {
-				seq, err = strconv.ParseInt(s, 10, 64)
-				if err == nil {
-					return ts, seq, nil
-				}
-			}
-		}
-	}
-	return 0, 0, fmt.Errorf("%w: %q", store.ErrBadCursor, c)
-}
 
 // Interface guard.
 var _ store.Store = (*DB)(nil)

@@ -71,38 +71,15 @@ func Copy(ctx context.Context, dst, src store.Store, progress func(step string))
 				return err
 			}
 		}
-		var items []tailor.Item
-		err := store.AllItems(ctx, src, func(it *tailor.Item) error {
-			if items = append(items, *it); len(items) == batch {
-				res.Items += len(items)
-				err := w.UpsertItems(ctx, items)
-				items = items[:0]
-				return err
-			}
-			return nil
-		})
-		if err == nil && len(items) > 0 {
-			res.Items += len(items)
-			err = w.UpsertItems(ctx, items)
-		}
+		var err error
+		res.Items, err = inBatches(func(fn func(*tailor.Item) error) error { return store.AllItems(ctx, src, fn) },
+			func(b []tailor.Item) error { return w.UpsertItems(ctx, b) })
 		if err != nil {
 			return fmt.Errorf("copy items: %w", err)
 		}
 		say("items: %d", res.Items)
-		var users []tailor.User
-		err = store.AllUsers(ctx, src, func(u *tailor.User) error {
-			if users = append(users, *u); len(users) == batch {
-				res.Users += len(users)
-				err := w.UpsertUsers(ctx, users)
-				users = users[:0]
-				return err
-			}
-			return nil
-		})
-		if err == nil && len(users) > 0 {
-			res.Users += len(users)
-			err = w.UpsertUsers(ctx, users)
-		}
+		res.Users, err = inBatches(func(fn func(*tailor.User) error) error { return store.AllUsers(ctx, src, fn) },
+			func(b []tailor.User) error { return w.UpsertUsers(ctx, b) })
 		if err != nil {
 			return fmt.Errorf("copy shoppers: %w", err)
 		}
@@ -196,4 +173,27 @@ func Copy(ctx context.Context, dst, src store.Store, progress func(step string))
 	res.Impressions = len(imps)
 	say("scenarios %d, reports %d, impression counts %d", res.Scenarios, res.Reports, res.Impressions)
 	return res, nil
+}
+
+// inBatches hands every record that each yields to put, batch at a time,
+// and returns how many it handed over.
+func inBatches[T any](each func(fn func(*T) error) error, put func([]T) error) (int, error) {
+	var (
+		buf []T
+		n   int
+	)
+	err := each(func(r *T) error {
+		if buf = append(buf, *r); len(buf) == batch {
+			n += len(buf)
+			err := put(buf)
+			buf = buf[:0]
+			return err
+		}
+		return nil
+	})
+	if err == nil && len(buf) > 0 {
+		n += len(buf)
+		err = put(buf)
+	}
+	return n, err
 }
