@@ -162,6 +162,27 @@ type selected struct {
 	metric    string
 }
 
+// defaultCandidates are the models select tries when not told which: every
+// model that answers the task but random, and with servable only those
+// serve can use (saved, answering from a history).
+func defaultCandidates(task model.Task, servable bool, seed uint64) []string {
+	var names []string
+	for _, info := range all.Models() {
+		tasks, err := info.TasksOf()
+		if err != nil || !slices.Contains(tasks, task) || info.Name == "random" {
+			continue
+		}
+		if servable {
+			m, err := info.New(nil, seed)
+			if err != nil || !model.IsPersistent(m) || !model.AnswersHistories(m) {
+				continue
+			}
+		}
+		names = append(names, info.Name)
+	}
+	return names
+}
+
 // runSelect fits the candidates on the first fold's validation part,
 // prints their standings and returns them.
 func runSelect(ctx context.Context, stdout io.Writer, sp selectSpec) (selected, error) {
@@ -169,20 +190,7 @@ func runSelect(ctx context.Context, stdout io.Writer, sp selectSpec) (selected, 
 	var cands []eval.Candidate
 	names := strings.Split(models, ",")
 	if models == "" {
-		names = nil
-		for _, info := range all.Models() {
-			tasks, err := info.TasksOf()
-			if err != nil || !slices.Contains(tasks, p.Task) || info.Name == "random" {
-				continue
-			}
-			if sp.servable {
-				m, err := info.New(nil, seed)
-				if err != nil || !model.IsPersistent(m) || !model.AnswersHistories(m) {
-					continue
-				}
-			}
-			names = append(names, info.Name)
-		}
+		names = defaultCandidates(p.Task, sp.servable, seed)
 	}
 	for _, name := range names {
 		info, err := all.Lookup(strings.TrimSpace(name))

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tailorhq/tailor/internal/demo"
+	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/all"
 )
 
 // TestSelect chooses between two models on the sample shop's validation
@@ -49,7 +52,11 @@ func TestSelect(t *testing.T) {
 // --budget without --select, and --select with --model, are usage errors.
 func TestTrainSelect(t *testing.T) {
 	dir := importSample(t)
-	code, stdout, stderr := runMain(t, "train", "--data-dir", dir, "--select", "--budget", "train=1h", "--skip-holdout")
+	// The candidates by default include the neural sequence models, which
+	// take minutes on the sample; which ones the default holds is
+	// TestDefaultCandidates's.
+	code, stdout, stderr := runMain(t, "train", "--data-dir", dir, "--select", "--budget", "train=1h", "--skip-holdout",
+		"--models", "popular,itemknn,ease,ials,buyagain,repeatexplore")
 	if code != 0 || !strings.Contains(stdout, "(chosen)") || !strings.Contains(stdout, "saved and activated") {
 		t.Fatalf("train --select: %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -58,5 +65,37 @@ func TestTrainSelect(t *testing.T) {
 	}
 	if code, _, stderr := runMain(t, "train", "--data-dir", dir, "--select", "--model", "ease"); code != 2 || !strings.Contains(stderr, "not both") {
 		t.Errorf("--select with --model: %d %s", code, stderr)
+	}
+	if code, _, stderr := runMain(t, "train", "--data-dir", dir, "--models", "ease"); code != 2 || !strings.Contains(stderr, "--models needs --select") {
+		t.Errorf("--models alone: %d %s", code, stderr)
+	}
+	if code, _, stderr := runMain(t, "train", "--data-dir", dir, "--select", "--models", "nope"); code != 2 || !strings.Contains(stderr, "nope") {
+		t.Errorf("an unknown candidate: %d %s", code, stderr)
+	}
+}
+
+// TestDefaultCandidates: for 'train --select', every model serve can use
+// (saved, answering from a history) and no other; for 'select', every
+// model of the task but random.
+func TestDefaultCandidates(t *testing.T) {
+	servable := defaultCandidates(model.TaskPersonal, true, 1)
+	for _, want := range []string{"ease", "ials", "itemknn", "buyagain", "repeatexplore", "ranker", "sasrec", "gru4rec"} {
+		if !slices.Contains(servable, want) {
+			t.Errorf("train --select's candidates %v lack %s", servable, want)
+		}
+	}
+	every := defaultCandidates(model.TaskPersonal, false, 1)
+	if slices.Contains(every, "random") || slices.Contains(servable, "random") || len(every) < len(servable) {
+		t.Errorf("select's candidates %v, train --select's %v", every, servable)
+	}
+	for _, name := range servable {
+		info, err := all.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := info.New(nil, 1)
+		if !model.IsPersistent(m) || !model.AnswersHistories(m) {
+			t.Errorf("%s cannot be served but is a candidate", name)
+		}
 	}
 }

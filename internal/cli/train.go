@@ -19,7 +19,7 @@ import (
 
 func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		dataDir, configPath, modelName, params, tunedPath, slot, budget, storeURL string
+		dataDir, configPath, modelName, params, tunedPath, slot, budget, storeURL, candidates string
 		seed                                                                      uint64
 		noActivate, skipHoldout, asJSON, doSelect                                 bool
 	)
@@ -64,7 +64,7 @@ by 'tailor tune' or 'tailor select'; --select chooses the model here, on the sto
 				if err != nil {
 					return err
 				}
-				sc, err := runSelect(cmd.Context(), stdout, selectSpec{dataset: "store:" + storeLocation(storeURL, cfg, dataDir), protocol: p, servable: true, budget: b, budgetText: budget, k: 10, seed: seed,
+				sc, err := runSelect(cmd.Context(), stdout, selectSpec{dataset: "store:" + storeLocation(storeURL, cfg, dataDir), protocol: p, servable: true, models: candidates, budget: b, budgetText: budget, k: 10, seed: seed,
 					opts: eval.Options{CutoffFraction: 0.9, Repeats: "exclude"}})
 				if err != nil {
 					return err
@@ -76,6 +76,8 @@ by 'tailor tune' or 'tailor select'; --select chooses the model here, on the sto
 				fmt.Fprintf(stdout, "Chosen: %s.\n", opts.Model)
 			} else if budget != "" {
 				return usageError{fmt.Errorf("--budget needs --select")}
+			} else if candidates != "" {
+				return usageError{fmt.Errorf("--models needs --select")}
 			}
 			if params != "" && !json.Valid([]byte(params)) {
 				return usageError{fmt.Errorf("--params: not valid JSON: %s", params)}
@@ -158,5 +160,6 @@ by 'tailor tune' or 'tailor select'; --select chooses the model here, on the sto
 	f.BoolVar(&asJSON, "json", false, "print the version as JSON")
 	f.BoolVar(&doSelect, "select", false, "choose the model first, as 'tailor select' does on the store's events (temporal, the last 10% for validation; models serve can use)")
 	f.StringVar(&budget, "budget", "", "with --select: bounds the chosen model must meet (p99=5ms,memory=2GiB,train=10m)")
+	f.StringVar(&candidates, "models", "", "with --select: comma-separated candidates (default: every model serve can use)")
 	return cmd
 }
