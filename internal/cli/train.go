@@ -20,8 +20,8 @@ import (
 func newTrainCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
 		dataDir, configPath, modelName, params, tunedPath, slot, budget, storeURL, candidates string
-		seed                                                                      uint64
-		noActivate, skipHoldout, asJSON, doSelect                                 bool
+		seed                                                                                  uint64
+		noActivate, skipHoldout, asJSON, doSelect                                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "train [--data-dir DIR] [--model NAME [--params JSON] | --config FILE | --select [--budget B]] [--no-activate]",
