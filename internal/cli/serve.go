@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -569,7 +568,9 @@ type cachedSource struct {
 // Events reads a shopper's first page of events through the cache, and
 // any other listing from the store.
 func (s cachedSource) Events(ctx context.Context, q store.EventQuery, p store.PageRequest) (store.Page[tailor.Event], error) {
-	if q.UserID == "" || p.Cursor != "" || !reflect.DeepEqual(q, store.EventQuery{UserID: q.UserID}) {
+	// Every field of store.EventQuery but UserID is unset.
+	onlyUser := q.SessionID == "" && q.ItemID == "" && len(q.Types) == 0 && q.Since.IsZero() && q.Until.IsZero() && !q.Attributed
+	if q.UserID == "" || p.Cursor != "" || !onlyUser {
 		return s.Source.Events(ctx, q, p)
 	}
 	return s.cache.Events(ctx, q.UserID, p.Size(), func() (store.Page[tailor.Event], error) { return s.Source.Events(ctx, q, p) })

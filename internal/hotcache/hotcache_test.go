@@ -12,7 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/hotcache"
-	"github.com/tailorhq/tailor/internal/sharedlimit/redistest"
+	"github.com/tailorhq/tailor/internal/redistest"
 	"github.com/tailorhq/tailor/internal/store"
 )
 

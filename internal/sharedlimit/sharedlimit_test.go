@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tailorhq/tailor/internal/redistest"
 	"github.com/tailorhq/tailor/internal/sharedlimit"
-	"github.com/tailorhq/tailor/internal/sharedlimit/redistest"
 )
 
 func newLimiter(t *testing.T, url, prefix string) *sharedlimit.Limiter {

@@ -11,7 +11,6 @@
 package gru4rec
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -20,7 +19,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/tailorhq/tailor/internal/dataset"
-	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/seqtrain"
@@ -216,40 +214,21 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.emb == nil {
 		return nil, errors.New("gru4rec: not fitted")
 	}
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	e.Uint64(uint64(m.n))
-	for _, p := range m.params() {
-		e.Float32s(p)
-	}
-	seqtrain.EncodeSequences(e, m.seqs)
-	return b.Bytes(), e.Err()
+	return seqtrain.Marshal(m.n, m.params(), m.seqs)
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote into a model of the
 // same configuration.
 func (m *Model) UnmarshalBinary(data []byte) error {
-	d := feature.NewDecoder(data)
-	m.n = int(d.Uint64())
-	if err := d.Err(); err != nil {
-		return err
-	}
-	if m.n < 0 || m.n > 1<<28 {
-		return fmt.Errorf("gru4rec: %w: %d items", feature.ErrCorrupt, m.n)
-	}
-	m.init(rand.New(rand.NewPCG(0, 0)))
-	for _, p := range m.params() {
-		v := d.Float32s()
-		if d.Err() == nil && len(v) != len(p) {
-			return fmt.Errorf("gru4rec: %w: a parameter of %d values where the configuration has %d", feature.ErrCorrupt, len(v), len(p))
-		}
-		copy(p, v)
-	}
-	seqs, err := seqtrain.DecodeSequences(d, m.n)
+	n, seqs, err := seqtrain.Unmarshal(data, func(n int) ([][]float32, error) {
+		m.n = n
+		m.init(rand.New(rand.NewPCG(0, 0)))
+		return m.params(), nil
+	})
 	if err != nil {
 		return fmt.Errorf("gru4rec: %w", err)
 	}
-	m.seqs = seqs
+	m.n, m.seqs = n, seqs
 	return nil
 }
 

@@ -9,7 +9,6 @@
 package sasrec
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"math/rand/v2"
 
 	"github.com/tailorhq/tailor/internal/dataset"
-	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/kernels"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/seqtrain"
@@ -256,45 +254,31 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.emb == nil {
 		return nil, errors.New("sasrec: not fitted")
 	}
-	var b bytes.Buffer
-	e := feature.NewEncoder(&b)
-	e.Uint64(uint64(m.n))
-	for _, p := range m.params() {
-		e.Float32s(p)
-	}
-	seqtrain.EncodeSequences(e, m.seqs)
-	return b.Bytes(), e.Err()
+	return seqtrain.Marshal(m.n, m.params(), m.seqs)
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote into a model of the
 // same configuration.
 func (m *Model) UnmarshalBinary(data []byte) error {
-	d := feature.NewDecoder(data)
-	n := int(d.Uint64())
-	c, dim := m.cfg, m.cfg.Dims
-	m.n = n
-	m.emb, m.pos, m.gf, m.bf = make([]float32, n*dim), make([]float32, c.MaxLen*dim), make([]float32, dim), make([]float32, dim)
-	m.blocks = nil
-	r := rand.New(rand.NewPCG(0, 0))
-	for range c.Blocks {
-		b, err := nn.NewBlock(dim, c.Heads, 4*dim, r)
-		if err != nil {
-			return err
+	n, seqs, err := seqtrain.Unmarshal(data, func(n int) ([][]float32, error) {
+		c, dim := m.cfg, m.cfg.Dims
+		m.n = n
+		m.emb, m.pos, m.gf, m.bf = make([]float32, n*dim), make([]float32, c.MaxLen*dim), make([]float32, dim), make([]float32, dim)
+		m.blocks = nil
+		r := rand.New(rand.NewPCG(0, 0))
+		for range c.Blocks {
+			b, err := nn.NewBlock(dim, c.Heads, 4*dim, r)
+			if err != nil {
+				return nil, err
+			}
+			m.blocks = append(m.blocks, b)
 		}
-		m.blocks = append(m.blocks, b)
-	}
-	for _, p := range m.params() {
-		v := d.Float32s()
-		if d.Err() == nil && len(v) != len(p) {
-			return fmt.Errorf("sasrec: %w: a parameter of %d values where the configuration has %d", feature.ErrCorrupt, len(v), len(p))
-		}
-		copy(p, v)
-	}
-	seqs, err := seqtrain.DecodeSequences(d, n)
+		return m.params(), nil
+	})
 	if err != nil {
 		return fmt.Errorf("sasrec: %w", err)
 	}
-	m.seqs = seqs
+	m.n, m.seqs = n, seqs
 	return nil
 }
 

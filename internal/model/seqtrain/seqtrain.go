@@ -8,6 +8,7 @@
 package seqtrain
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -340,9 +341,9 @@ func Answer(name string, q *model.Query, dst []topk.Entry, n int, seqs [][]int32
 	return h.Sorted(dst), nil
 }
 
-// EncodeSequences writes the training shoppers' sequences (item indices)
+// encodeSequences writes the training shoppers' sequences (item indices)
 // into an artifact.
-func EncodeSequences(e *feature.Encoder, seqs [][]int32) {
+func encodeSequences(e *feature.Encoder, seqs [][]int32) {
 	ptr := []int64{0}
 	var items []int32
 	for _, s := range seqs {
@@ -353,9 +354,9 @@ func EncodeSequences(e *feature.Encoder, seqs [][]int32) {
 	e.Int32s(items)
 }
 
-// DecodeSequences reads what EncodeSequences wrote, checking every item
+// decodeSequences reads what encodeSequences wrote, checking every item
 // against the catalog size n.
-func DecodeSequences(d *feature.Decoder, n int) ([][]int32, error) {
+func decodeSequences(d *feature.Decoder, n int) ([][]int32, error) {
 	ptr, items := d.Int64s(), d.Int32s()
 	if err := d.Err(); err != nil {
 		return nil, err
@@ -376,4 +377,45 @@ func DecodeSequences(d *feature.Decoder, n int) ([][]int32, error) {
 		}
 	}
 	return seqs, nil
+}
+
+// Marshal encodes a sequence model's artifact: the catalog size n, every
+// parameter (in the order of Params) and the training shoppers'
+// sequences (by index, without ids).
+func Marshal(n int, params [][]float32, seqs [][]int32) ([]byte, error) {
+	var b bytes.Buffer
+	e := feature.NewEncoder(&b)
+	e.Uint64(uint64(n))
+	for _, p := range params {
+		e.Float32s(p)
+	}
+	encodeSequences(e, seqs)
+	return b.Bytes(), e.Err()
+}
+
+// Unmarshal decodes what Marshal wrote. alloc makes the model's
+// parameters for a catalog of n items (their sizes are checked against
+// the artifact's) and returns them to be filled.
+func Unmarshal(data []byte, alloc func(n int) ([][]float32, error)) (n int, seqs [][]int32, err error) {
+	d := feature.NewDecoder(data)
+	n = int(d.Uint64())
+	if err := d.Err(); err != nil {
+		return 0, nil, err
+	}
+	if n < 0 || n > 1<<28 {
+		return 0, nil, fmt.Errorf("%w: %d items", feature.ErrCorrupt, n)
+	}
+	params, err := alloc(n)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, p := range params {
+		v := d.Float32s()
+		if d.Err() == nil && len(v) != len(p) {
+			return 0, nil, fmt.Errorf("%w: a parameter of %d values where the configuration has %d", feature.ErrCorrupt, len(v), len(p))
+		}
+		copy(p, v)
+	}
+	seqs, err = decodeSequences(d, n)
+	return n, seqs, err
 }

@@ -25,6 +25,9 @@ const eventChunk = 100
 // small insert.
 type statements struct {
 	upsertItem, upsertUser, findItem, findUser, newItem, newUser *sql.Stmt
+	// anyTombstones says whether any deleted event is remembered: every
+	// batch asks, so it is prepared once.
+	anyTombstones *sql.Stmt
 	// insert inserts as many events as its key: eventChunk and the powers
 	// of two below 64.
 	insert map[int]*sql.Stmt
@@ -46,6 +49,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 		{&st.findUser, "SELECT ix FROM users WHERE id = ?"},
 		{&st.newItem, "INSERT INTO items (id, created_at, updated_at) VALUES (?1, ?2, ?2) RETURNING ix"},
 		{&st.newUser, "INSERT INTO users (id, created_at) VALUES (?1, ?2) RETURNING ix"},
+		{&st.anyTombstones, "SELECT EXISTS (SELECT 1 FROM deleted_events)"},
 	} {
 		s, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -65,7 +69,7 @@ func prepareStatements(ctx context.Context, db *sql.DB) (*statements, error) {
 
 func (st *statements) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{st.upsertItem, st.upsertUser, st.findItem, st.findUser, st.newItem, st.newUser} {
+	for _, s := range []*sql.Stmt{st.upsertItem, st.upsertUser, st.findItem, st.findUser, st.newItem, st.newUser, st.anyTombstones} {
 		errs = append(errs, s.Close())
 	}
 	for _, s := range st.insert {
@@ -83,8 +87,8 @@ type writer struct {
 	st  *statements
 
 	// The statements bound to tx, made on first use.
-	upsertItem, upsertUser, findItem, findUser, newItem, newUser *sql.Stmt
-	insert                                                       map[int]*sql.Stmt
+	upsertItem, upsertUser, findItem, findUser, newItem, newUser, anyTombstones *sql.Stmt
+	insert                                                                      map[int]*sql.Stmt
 
 	// refs are the keys found or made in this transaction; shared are
 	// those of committed transactions.
@@ -196,7 +200,7 @@ func idHash(id string) string {
 
 func (w *writer) close() error {
 	var errs []error
-	for _, s := range []*sql.Stmt{w.upsertItem, w.upsertUser, w.findItem, w.findUser, w.newItem, w.newUser} {
+	for _, s := range []*sql.Stmt{w.upsertItem, w.upsertUser, w.findItem, w.findUser, w.newItem, w.newUser, w.anyTombstones} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -458,7 +462,8 @@ func (w *writer) tombstoned(ctx context.Context, ids []string, dead map[string]b
 func (w *writer) newEvents(ctx context.Context, events []tailor.Event) ([]tailor.Event, error) {
 	drop := map[int]bool{}
 	var anyDead bool
-	if err := w.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deleted_events)`).Scan(&anyDead); err != nil {
+	w.bind(ctx, &w.anyTombstones, w.st.anyTombstones)
+	if err := w.anyTombstones.QueryRowContext(ctx).Scan(&anyDead); err != nil {
 		return nil, fmt.Errorf("find tombstones: %w", err)
 	}
 	if anyDead {

@@ -23,7 +23,7 @@ import (
 	"github.com/tailorhq/tailor/internal/fanout/natstest"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/recommend"
-	"github.com/tailorhq/tailor/internal/sharedlimit/redistest"
+	"github.com/tailorhq/tailor/internal/redistest"
 	"github.com/tailorhq/tailor/internal/store"
 	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
 	"github.com/tailorhq/tailor/internal/train"
@@ -78,23 +78,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 
 	// A purchase posted to A leaves B's recommendations within a second.
 	const user = "12350"
-	var before recommend.Response
-	if code := call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &before); code != 200 || len(before.Items) == 0 {
-		t.Fatalf("recommendations on B: %d %+v", code, before)
-	}
-	bought := before.Items[0].ItemID
-	ev := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"purchase","unit_price":1.25,"value":6}]`, user, bought)
-	if code := call(t, "POST", a+"/v1/events", ev, nil); code != 200 {
-		t.Fatalf("post purchase to A: %d", code)
-	}
-	posted := time.Now()
-	waitFor(t, 3*time.Second, "B's recommendations to drop the item bought through A", func() bool {
-		var r recommend.Response
-		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &r) == 200 && !slices.ContainsFunc(r.Items, func(it recommend.Item) bool { return it.ItemID == bought })
-	})
-	if took := time.Since(posted); took > time.Second {
-		t.Errorf("B followed A's event after %v, want within 1 s", took)
-	}
+	purchaseReaches(t, a, b, user, 3*time.Second)
 
 	// A shopper deleted through A is gone on B.
 	if code := call(t, "DELETE", a+"/v1/users/"+user, "", nil); code != 200 {
@@ -302,23 +286,7 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // each consumes from the moment it connected
 
 	const user = "12350"
-	var before recommend.Response
-	if code := call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &before); code != 200 || len(before.Items) == 0 {
-		t.Fatalf("recommendations on B: %d %+v", code, before)
-	}
-	bought := before.Items[0].ItemID
-	ev := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"purchase","unit_price":1.25,"value":6}]`, user, bought)
-	if code := call(t, "POST", a+"/v1/events", ev, nil); code != 200 {
-		t.Fatalf("post purchase to A: %d", code)
-	}
-	posted := time.Now()
-	waitFor(t, 5*time.Second, "B's recommendations to drop the item bought through A", func() bool {
-		var r recommend.Response
-		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &r) == 200 && !slices.ContainsFunc(r.Items, func(it recommend.Item) bool { return it.ItemID == bought })
-	})
-	if took := time.Since(posted); took > time.Second {
-		t.Errorf("B followed A's event after %v, want within 1 s", took)
-	}
+	purchaseReaches(t, a, b, user, 5*time.Second)
 
 	if code := call(t, "POST", a+"/v1/models/"+versions[0]+"/activate", "", nil); code != 200 {
 		t.Fatalf("activate through A: %d", code)
@@ -446,5 +414,29 @@ prefix = "`+redistest.Prefix()+`"
 		if up := metric(t, base, "tailor_redis_up"); up != 0 {
 			t.Errorf("tailor_redis_up = %v with Redis gone", up)
 		}
+	}
+}
+
+// purchaseReaches posts a purchase of the shopper's top recommendation on
+// replica b to replica a, and checks that b stops recommending it within
+// a second (waiting at most wait to say how long it took).
+func purchaseReaches(t *testing.T, a, b, user string, wait time.Duration) {
+	t.Helper()
+	var before recommend.Response
+	if code := call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &before); code != 200 || len(before.Items) == 0 {
+		t.Fatalf("recommendations on B: %d %+v", code, before)
+	}
+	bought := before.Items[0].ItemID
+	ev := fmt.Sprintf(`[{"user_id":%q,"item_id":%q,"type":"purchase","unit_price":1.25,"value":6}]`, user, bought)
+	if code := call(t, "POST", a+"/v1/events", ev, nil); code != 200 {
+		t.Fatalf("post purchase to A: %d", code)
+	}
+	posted := time.Now()
+	waitFor(t, wait, "B's recommendations to drop the item bought through A", func() bool {
+		var r recommend.Response
+		return call(t, "GET", b+"/v1/users/"+user+"/recommendations?n=20", "", &r) == 200 && !slices.ContainsFunc(r.Items, func(it recommend.Item) bool { return it.ItemID == bought })
+	})
+	if took := time.Since(posted); took > time.Second {
+		t.Errorf("B followed A's event after %v, want within 1 s", took)
 	}
 }
