@@ -1,13 +1,14 @@
 #!/bin/bash
-# Serve a store (--data-dir /tmp/sqlimp) with BINARY, warm up, and measure recommendations under wrk:
+# Serve the store in DATA-DIR with BINARY, warm up, and measure recommendations under wrk:
 # requests/s, p99, allocated bytes a request, RSS after the load. Used for BENCHMARKS.md.
-# usage: wrk2.sh BINARY LABEL
-B=$1; L=$2
-$B serve --data-dir /tmp/sqlimp --addr 127.0.0.1:18181 > /tmp/wrkserve.log 2>&1 &
+# usage: bench/wrk-recommendations.sh BINARY DATA-DIR LABEL   (port 18181 must be free)
+set -u
+B=$1; D=$2; L=$3
+$B serve --data-dir "$D" --addr 127.0.0.1:18181 > /tmp/wrkserve.log 2>&1 &
 PID=$!
 for i in $(seq 1 150); do grep -q "Background models ready" /tmp/wrkserve.log && break; sleep 0.2; done
 curl -s "http://127.0.0.1:18181/v1/users?limit=1000" | python3 -c 'import json,sys; [print(u["id"]) for u in json.load(sys.stdin)["data"]]' > /tmp/u.txt
-cd /work/main
+cd "$(dirname "$0")/.."
 TAILOR_BENCH_IDS=/tmp/u.txt TAILOR_BENCH_PATH='/v1/users/%s/recommendations?n=10' wrk -t2 -c16 -d3s -s bench/get-ids.lua http://127.0.0.1:18181 > /dev/null
 a0=$(curl -s http://127.0.0.1:18181/metrics | awk '/^go_memstats_alloc_bytes_total/{print $2}')
 out=$(TAILOR_BENCH_IDS=/tmp/u.txt TAILOR_BENCH_PATH='/v1/users/%s/recommendations?n=10' wrk -t2 -c16 -d10s --latency -s bench/get-ids.lua http://127.0.0.1:18181)
