@@ -197,6 +197,23 @@ func RanksFixed(m Model, t Task) bool {
 	return ok && r.RanksFixed(t)
 }
 
+// Sequential is implemented by models that learn from the order of each
+// shopper's events (the next-item sequence models), and whose answers
+// depend on the order of Query.History (oldest first, by Time; equal
+// times keep their order). Serving asks them for an anonymous session's
+// next items itself; without the method, a model is taken to see a
+// history as a set, and sessions go to the shop's session model first.
+type Sequential interface {
+	LearnsOrder() bool
+}
+
+// LearnsOrder reports whether m implements Sequential and says it learns
+// from the order of events.
+func LearnsOrder(m Model) bool {
+	s, ok := m.(Sequential)
+	return ok && s.LearnsOrder()
+}
+
 // Explainer is a model that can say which of a history's items led to a
 // recommendation: Because returns the history item that contributed most
 // to item's score, and false when none did. Without it, answers carry no

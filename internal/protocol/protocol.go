@@ -85,11 +85,33 @@ func Group(ps []Pair) map[int32][]int32 {
 // valid is not empty, a validation part of each user's valid items over
 // the same training data.
 func PairFold(d *dataset.Dataset, train, valid, test []Pair) (eval.Fold, error) {
+	return pairFold(d, train, valid, test, nil)
+}
+
+// PairFoldWithEvents is PairFold whose training dataset also holds the
+// events of the training pairs, in d's order: what models that read
+// events rather than the matrix (the sequence models' order within a
+// second, the shop models' purchases) need.
+func PairFoldWithEvents(d *dataset.Dataset, train, valid, test []Pair) (eval.Fold, error) {
+	keep := make(map[[2]int32]bool, len(train))
+	for _, p := range train {
+		keep[[2]int32{p.User, p.Item}] = true
+	}
+	events := []dataset.Event{}
+	for _, e := range d.Events {
+		if keep[[2]int32{e.User, e.Item}] {
+			events = append(events, e)
+		}
+	}
+	return pairFold(d, train, valid, test, events)
+}
+
+func pairFold(d *dataset.Dataset, train, valid, test []Pair, events []dataset.Event) (eval.Fold, error) {
 	mx, err := Matrix(d, train)
 	if err != nil {
 		return eval.Fold{}, err
 	}
-	td := d.Derive(nil, dataset.ByUser, mx)
+	td := d.Derive(events, dataset.ByUser, mx)
 	vm, tm := Group(valid), Group(test)
 	f := eval.Fold{Train: td, Cases: eval.PersonalCases(mx, tm, false, vm)}
 	if len(vm) > 0 {

@@ -84,17 +84,21 @@ type converted struct {
 }
 
 // convert puts the history in an index space into c (reusing its
-// memory); with purchases, the purchases too.
-func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool), purchases bool) {
+// memory); with purchases, the purchases too. It returns the number of
+// items the index space does not have (skipped). Each item carries the
+// time of its newest event of its strongest type, for the models that
+// read the order (model.Sequential).
+func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool), purchases bool) (unknown int) {
 	c.history, c.pos, c.excluded, c.bought = c.history[:0], c.pos[:0], c.excluded[:0], c.bought[:0]
 	for k := range h.items {
 		it := &h.items[k]
 		i, ok := index(it.id)
 		if !ok {
+			unknown++
 			continue
 		}
 		if it.weight > 0 {
-			c.history = append(c.history, model.Interaction{Item: i, Type: it.strong, Weight: it.weight})
+			c.history = append(c.history, model.Interaction{Item: i, Type: it.strong, Weight: it.weight, Time: h.lastOf(it, it.strong)})
 			c.pos = append(c.pos, k)
 		}
 		if it.excluded {
@@ -109,6 +113,7 @@ func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool),
 		}
 	}
 	slices.Sort(c.excluded)
+	return unknown
 }
 
 // histItem is one item of a history. It holds few pointers (the id is the
@@ -280,7 +285,9 @@ func (e *Engine) sessionHistory(items []tailor.ItemID) *history {
 	events := make([]tailor.Event, len(items))
 	now := e.opts.Now()
 	for i, id := range items {
-		events[i] = tailor.Event{ItemID: id, Type: tailor.View, Timestamp: now}
+		// A nanosecond apart, in the session's order, so that an item
+		// seen twice takes its later place in a sequence model's input.
+		events[i] = tailor.Event{ItemID: id, Type: tailor.View, Timestamp: now.Add(time.Duration(i - len(items)))}
 	}
 	return e.aggregate(events, now)
 }

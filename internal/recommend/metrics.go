@@ -17,6 +17,9 @@ type metrics struct {
 	// embedFailures counts searches whose query could not be embedded
 	// (answered by their words alone).
 	embedFailures prometheus.Counter
+	// unknownItems counts the items of histories the serving model
+	// version does not know (skipped in its query).
+	unknownItems prometheus.Counter
 	// llmRerank counts lists the chat model ordered, or whose order was
 	// kept (its error, timeout or invalid answer).
 	llmRerank *prometheus.CounterVec
@@ -65,9 +68,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Lists of scenarios with llm_rerank: ordered by the chat model, or kept in the recommender's order (its error, timeout or invalid answer)."}, []string{"result"}),
 		embedFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "tailor_search_embedding_failures_total",
 			Help: "Searches whose query the embedder could not embed (a provider's error or timeout): answered by their words alone."}),
+		unknownItems: prometheus.NewCounter(prometheus.CounterOpts{Name: "tailor_history_items_unknown_total",
+			Help: "Items of shoppers' and sessions' histories that the serving model version does not know (newer than it): left out of its query."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers, m.embedFailures, m.llmRerank, m.llmSentences)
+		reg.MustRegister(m.cache, m.evictions, m.buildSeconds, m.buildFailures, m.modelLoads, m.answers, m.embedFailures, m.llmRerank, m.llmSentences, m.unknownItems)
 	}
 	m.histHit, m.histStale, m.histMiss = m.cache.WithLabelValues("histories", "hit"), m.cache.WithLabelValues("histories", "stale"), m.cache.WithLabelValues("histories", "miss")
 	m.attrHit, m.attrStale, m.attrMiss = m.cache.WithLabelValues("attributes", "hit"), m.cache.WithLabelValues("attributes", "stale"), m.cache.WithLabelValues("attributes", "miss")

@@ -46,7 +46,9 @@ var (
 	// A/B test): personal lists, sessions and carts from the history,
 	// similar items, the order of a rerank.
 	modelSource = source{"model", (*Engine).fromModel}
-	// sessionSource is V-SKNN over the store's past orders.
+	// sessionSource is V-SKNN over the store's past orders, unless the
+	// active model is a sequence model (model.Sequential), which answers
+	// sessions as the model source.
 	sessionSource = source{"sessions", (*Engine).fromSessions}
 	// basketSource is the significant bought-together rules.
 	basketSource = source{"baskets", (*Engine).fromBaskets}
@@ -106,7 +108,9 @@ type ask struct {
 func (a *ask) converted(e *Engine, s *state) *converted {
 	if a.conv == nil {
 		a.conv = e.convs.Get().(*converted)
-		a.hist.convert(a.conv, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok }, false)
+		if n := a.hist.convert(a.conv, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok }, false); n > 0 {
+			e.met.unknownItems.Add(float64(n))
+		}
 	}
 	return a.conv
 }
@@ -240,6 +244,9 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 		return nil, nil // the model knows none of the history: a cold start
 	}
 	q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: a.pool()}
+	if a.list == ListSession && model.LearnsOrder(s.model) {
+		q.Task = model.TaskSession // every item of the session, in its order
+	}
 	excluded := c.excluded
 	if a.rules.ExcludeTypes != nil {
 		excluded = nil // the scenario's types, not the configured ones
@@ -451,6 +458,9 @@ func cartIn(sh *shop, cart []tailor.ItemID) []model.Interaction {
 // fromSessions answers an anonymous session from past sessions like it
 // (V-SKNN); nil when no past session shares an item with it.
 func (e *Engine) fromSessions(a *ask) (*answer, error) {
+	if a.state != nil && model.LearnsOrder(a.state.model) {
+		return nil, nil // a sequence model answers sessions itself
+	}
 	sh := e.shop.Load()
 	if sh == nil || sh.sessions == nil {
 		return nil, nil

@@ -12,50 +12,70 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/seqtrain"
 )
 
 // TestModelGradients checks the whole network's loss gradient (cross-
-// entropy over the catalog through the tied output, the final norm, the
-// recurrent layer, the item embeddings, with a fixed dropout mask) against
-// finite differences.
+// entropy through the tied output, the final norm, the recurrent layer,
+// the item embeddings, with a fixed dropout mask) against finite
+// differences, over the whole catalog and with a sampled softmax (the
+// same negatives every time).
 func TestModelGradients(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 1))
-	drop := 0.3
-	m := &Model{cfg: Config{Dims: 4, MaxLen: 6, Dropout: &drop}, n: 5}
-	m.init(r)
-	for i := range m.emb {
-		m.emb[i] = float32(r.NormFloat64() * 0.5)
-	}
-	m.gf, m.bf = []float32{1, 1.2, 0.8, 1}, []float32{0.1, 0, -0.1, 0.2}
-	for i := range m.gru.B {
-		m.gru.B[i] = float32(r.NormFloat64() * 0.3)
-	}
-	seq := []int32{1, 3, 0, 4, 2}
-	buf := make([]float32, 6*5)
-	grads := func() [][]float32 {
-		var g [][]float32
-		for _, p := range m.params() {
-			g = append(g, make([]float32, len(p)))
-		}
-		return g
-	}
-	rng := func() *rand.Rand { return rand.New(rand.NewPCG(9, 9)) }
-	loss := func() float64 { l, _ := m.step(seq, grads(), buf, rng()); return l }
-	g := grads()
-	m.step(seq, g, buf, rng())
-	for pi, p := range m.params() {
-		for i := range p {
-			old := p[i]
-			p[i] = old + 1e-3
-			up := loss()
-			p[i] = old - 1e-3
-			down := loss()
-			p[i] = old
-			num := (up - down) / 2e-3
-			if math.Abs(num-float64(g[pi][i])) > 3e-2*math.Max(1, math.Abs(num)) {
-				t.Errorf("param %d[%d]: analytic %v, numeric %v", pi, i, g[pi][i], num)
+	for _, tc := range []struct {
+		name string
+		out  seqtrain.Training
+	}{
+		{"full softmax", seqtrain.Training{}},
+		{"sampled softmax", seqtrain.Training{FullSoftmaxMax: 2, Negatives: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 1))
+			drop := 0.3
+			tc.out.Dropout = &drop
+			if err := tc.out.Check("gru4rec"); err != nil {
+				t.Fatal(err)
 			}
-		}
+			m := &Model{cfg: Config{Dims: 4, MaxLen: 6, Training: tc.out}, n: 5}
+			m.init(r)
+			for i := range m.emb {
+				m.emb[i] = float32(r.NormFloat64() * 0.5)
+			}
+			m.gf, m.bf = []float32{1, 1.2, 0.8, 1}, []float32{0.1, 0, -0.1, 0.2}
+			for i := range m.gru.B {
+				m.gru.B[i] = float32(r.NormFloat64() * 0.3)
+			}
+			seq := []int32{1, 3, 0, 4, 2}
+			m.out = seqtrain.NewOutput(5, 4, [][]int32{seq}, &m.cfg.Training)
+			if m.out.Sampled() != (tc.out.FullSoftmaxMax == 2) {
+				t.Fatalf("sampled %v", m.out.Sampled())
+			}
+			buf := make([]float32, 6*5)
+			grads := func() [][]float32 {
+				var g [][]float32
+				for _, p := range m.params() {
+					g = append(g, make([]float32, len(p)))
+				}
+				return g
+			}
+			rng := func() *rand.Rand { return rand.New(rand.NewPCG(9, 9)) }
+			loss := func() float64 { l, _ := m.step(seq, grads(), buf, rng()); return l }
+			g := grads()
+			m.step(seq, g, buf, rng())
+			for pi, p := range m.params() {
+				for i := range p {
+					old := p[i]
+					p[i] = old + 1e-3
+					up := loss()
+					p[i] = old - 1e-3
+					down := loss()
+					p[i] = old
+					num := (up - down) / 2e-3
+					if math.Abs(num-float64(g[pi][i])) > 3e-2*math.Max(1, math.Abs(num)) {
+						t.Errorf("param %d[%d]: analytic %v, numeric %v", pi, i, g[pi][i], num)
+					}
+				}
+			}
+		})
 	}
 }
 

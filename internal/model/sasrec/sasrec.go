@@ -33,17 +33,10 @@ type Config struct {
 	Heads  int `json:"heads,omitempty"`
 	Blocks int `json:"blocks,omitempty"`
 	MaxLen int `json:"max_len,omitempty"`
-	// LearningRate (default 0.001), Epochs the most (default 30),
-	// Patience the epochs without a better validation mean reciprocal
-	// rank before stopping (default 3), Batch the sequences per step
-	// (default 32).
-	LearningRate float64 `json:"learning_rate,omitempty"`
-	Epochs       int     `json:"epochs,omitempty"`
-	Patience     int     `json:"patience,omitempty"`
-	Batch        int     `json:"batch,omitempty"`
-	// Dropout is the share of the input embeddings' entries zeroed in
-	// training (default 0.2; the kept ones are scaled up to match).
-	Dropout *float64 `json:"dropout,omitempty"`
+	// Training holds the training parameters: learning_rate, epochs,
+	// patience, batch, dropout, weight_decay, clip_norm, warmup,
+	// full_softmax_max and negatives (package seqtrain).
+	seqtrain.Training
 }
 
 // Info describes the model for package all.
@@ -54,21 +47,14 @@ func Info() model.Info {
 			return nil, err
 		}
 		c.Dims, c.Heads, c.Blocks, c.MaxLen = cmp.Or(c.Dims, 64), cmp.Or(c.Heads, 2), cmp.Or(c.Blocks, 2), cmp.Or(c.MaxLen, 50)
-		c.LearningRate, c.Epochs, c.Patience, c.Batch = cmp.Or(c.LearningRate, 0.001), cmp.Or(c.Epochs, 30), cmp.Or(c.Patience, 3), cmp.Or(c.Batch, 32)
-		if c.Dropout == nil {
-			dropout := 0.2
-			c.Dropout = &dropout
-		}
-		if !(*c.Dropout >= 0 && *c.Dropout < 1) {
-			return nil, fmt.Errorf("sasrec: dropout %v must be in [0, 1)", *c.Dropout)
+		if err := c.Training.Check("sasrec"); err != nil {
+			return nil, err
 		}
 		switch {
 		case c.Dims < 2 || c.Dims > 1024 || c.Heads < 1 || c.Dims%c.Heads != 0:
 			return nil, fmt.Errorf("sasrec: dims %d must be from 2 to 1024 and a multiple of heads %d", c.Dims, c.Heads)
 		case c.Blocks < 1 || c.Blocks > 12 || c.MaxLen < 2 || c.MaxLen > 1000:
 			return nil, fmt.Errorf("sasrec: blocks %d must be from 1 to 12 and max_len %d from 2 to 1000", c.Blocks, c.MaxLen)
-		case !(c.LearningRate > 0 && c.LearningRate < 1) || c.Epochs < 1 || c.Epochs > 10000 || c.Patience < 1 || c.Batch < 1:
-			return nil, fmt.Errorf("sasrec: learning_rate %v, epochs %d, patience %d and batch %d are out of range", c.LearningRate, c.Epochs, c.Patience, c.Batch)
 		}
 		return &Model{cfg: c, seed: seed}, nil
 	}}
@@ -83,13 +69,18 @@ type Model struct {
 	emb    []float32 // n×d, tied input and output
 	pos    []float32 // MaxLen×d
 	blocks []*nn.Block
-	gf, bf []float32 // the final layer norm
-	seqs   [][]int32 // each training shopper's sequence, oldest first
+	gf, bf []float32        // the final layer norm
+	seqs   [][]int32        // each training shopper's sequence, oldest first
+	out    *seqtrain.Output // the output layer in training
 	// Epochs and ValidMRR say how training went: the epochs run and the
 	// best validation mean reciprocal rank.
 	Epochs   int
 	ValidMRR float64
 }
+
+// LearnsOrder says the model learns from the order of events
+// (model.Sequential).
+func (m *Model) LearnsOrder() bool { return true }
 
 // Tasks: personal and session recommendations.
 func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal, model.TaskSession} }
@@ -158,7 +149,7 @@ func (m *Model) step(seq []int32, g grads, logits []float32, r *rand.Rand) (floa
 	d, t := m.cfg.Dims, len(in)
 	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
 	tr := m.forward(in, mask)
-	loss, dh := seqtrain.TiedOutput(tr.hf, t, d, m.emb, m.n, targets, logits, g[0])
+	loss, dh := m.out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
 	dx := make([]float32, t*d)
 	nn.LayerNormBackward(tr.last, t, d, m.gf, tr.invF, dh, dx, g[2], g[3])
 	for k := len(m.blocks) - 1; k >= 0; k-- {
@@ -198,6 +189,7 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 		return err
 	}
 	m.n, m.seqs = d.NumItems(), seqs
+	m.out = seqtrain.NewOutput(m.n, m.cfg.Dims, seqs, &m.cfg.Training)
 	c := m.cfg
 	r := rand.New(rand.NewPCG(m.seed, 0x5a5))
 	dim := c.Dims
@@ -221,8 +213,7 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 		}
 		m.blocks = append(m.blocks, b)
 	}
-	res, err := seqtrain.Train(ctx, network{m}, seqs, r, seqtrain.Options{Name: "sasrec", Items: m.n, MaxLen: c.MaxLen,
-		LearningRate: c.LearningRate, Epochs: c.Epochs, Patience: c.Patience, Batch: c.Batch, Seed: m.seed})
+	res, err := seqtrain.Train(ctx, network{m}, seqs, r, c.Options("sasrec", m.out, c.MaxLen, m.seed))
 	if err != nil {
 		return err
 	}

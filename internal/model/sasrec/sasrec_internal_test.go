@@ -6,22 +6,47 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/tailorhq/tailor/internal/topk"
 
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/seqtrain"
 	"github.com/tailorhq/tailor/internal/nn"
 )
 
 // TestModelGradients checks the whole network's loss gradient (cross-
-// entropy over the catalog through the tied output, the final norm, two
-// blocks, the positional and item embeddings) against finite differences.
+// entropy through the tied output, the final norm, two blocks, the
+// positional and item embeddings) against finite differences, over the
+// whole catalog and with a sampled softmax (the same negatives every
+// time).
 func TestModelGradients(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		out  seqtrain.Training
+	}{
+		{"full softmax", seqtrain.Training{}},
+		{"sampled softmax", seqtrain.Training{FullSoftmaxMax: 2, Negatives: 3}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { checkGradients(t, tc.out) })
+	}
+}
+
+func checkGradients(t *testing.T, tr seqtrain.Training) {
 	r := rand.New(rand.NewPCG(1, 1))
-	none := 0.0
-	m := &Model{cfg: Config{Dims: 4, Heads: 2, Blocks: 2, MaxLen: 6, Dropout: &none}, n: 5}
+	// With dropout, the same mask every time (a fresh generator of one
+	// seed), so that the differences see the network the gradient saw.
+	drop := 0.3
+	tr.Dropout = &drop
+	if err := tr.Check("sasrec"); err != nil {
+		t.Fatal(err)
+	}
+	m := &Model{cfg: Config{Dims: 4, Heads: 2, Blocks: 2, MaxLen: 6, Training: tr}, n: 5}
 	m.emb, m.pos = make([]float32, 5*4), make([]float32, 6*4)
 	for _, p := range [][]float32{m.emb, m.pos} {
 		for i := range p {
@@ -34,11 +59,8 @@ func TestModelGradients(t *testing.T) {
 		m.blocks = append(m.blocks, b)
 	}
 	seq := []int32{1, 3, 0, 4, 2}
+	m.out = seqtrain.NewOutput(5, 4, [][]int32{seq}, &m.cfg.Training)
 	buf := make([]float32, 6*5)
-	// With dropout, the same mask every time (a fresh generator of one
-	// seed), so that the differences see the network the gradient saw.
-	drop := 0.3
-	m.cfg.Dropout = &drop
 	rng := func() *rand.Rand { return rand.New(rand.NewPCG(9, 9)) }
 	loss := func() float64 { l, _ := m.step(seq, m.newGrads(), buf, rng()); return l }
 	g := m.newGrads()
@@ -75,12 +97,25 @@ func TestLearnsASequence(t *testing.T) {
 		}
 	}
 	d := dataset.FromEvents(events, nil)
-	mm, err := Info().New(json.RawMessage(`{"dims":16,"heads":2,"blocks":1,"max_len":10,"epochs":200,"patience":200,"learning_rate":0.01}`), 1)
+	for _, tc := range []struct{ name, params string }{
+		{"full softmax", `{"dims":16,"heads":2,"blocks":1,"max_len":10,"epochs":200,"patience":200,"learning_rate":0.01}`},
+		// 12 items over the limit of 6: 6 negatives drawn per sequence.
+		{"sampled softmax", `{"dims":16,"heads":2,"blocks":1,"max_len":10,"epochs":200,"patience":200,"learning_rate":0.01,"full_softmax_max":6,"negatives":6}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { learnsASequence(t, d, items, tc.params) })
+	}
+}
+
+func learnsASequence(t *testing.T, d *dataset.Dataset, items int, params string) {
+	mm, err := Info().New(json.RawMessage(params), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := mm.Fit(context.Background(), d); err != nil {
 		t.Fatal(err)
+	}
+	if sampled := strings.Contains(params, "negatives"); mm.(*Model).out.Sampled() != sampled {
+		t.Fatalf("sampled softmax %v, want %v", mm.(*Model).out.Sampled(), sampled)
 	}
 	idx := func(i int) int32 { x, _ := d.ItemIndex(fmt.Sprintf("i%02d", i%items)); return x }
 	right := 0
@@ -100,4 +135,53 @@ func TestLearnsASequence(t *testing.T) {
 	if right < 10 {
 		t.Errorf("the next item of the cycle came first for %d of %d sequences (validation MRR %.2f after %d epochs)", right, items, mm.(*Model).ValidMRR, mm.(*Model).Epochs)
 	}
+}
+
+// BenchmarkAnswer is the inference the issue bounds: the top 10 after a
+// 50-event sequence over a 10,000-item catalog, default configuration
+// (64 dimensions, 2 blocks of 2 heads), random weights. It reports the
+// 99th percentile of the single answers' times beside the mean.
+func BenchmarkAnswer(b *testing.B) {
+	const items = 10000
+	mm, err := Info().New(nil, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := mm.(*Model)
+	r := rand.New(rand.NewPCG(5, 6))
+	d := m.cfg.Dims
+	m.n, m.emb, m.pos = items, make([]float32, items*d), make([]float32, m.cfg.MaxLen*d)
+	for _, p := range [][]float32{m.emb, m.pos} {
+		for i := range p {
+			p[i] = float32(r.NormFloat64() * 0.05)
+		}
+	}
+	m.gf, m.bf = make([]float32, d), make([]float32, d)
+	for i := range m.gf {
+		m.gf[i] = 1
+	}
+	for range m.cfg.Blocks {
+		blk, err := nn.NewBlock(d, m.cfg.Heads, 4*d, r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m.blocks = append(m.blocks, blk)
+	}
+	hist := make([]model.Interaction, 50)
+	for i := range hist {
+		hist[i] = model.Interaction{Item: int32(r.IntN(items)), Weight: 1, Time: int64(i)}
+	}
+	q := &model.Query{Task: model.TaskSession, User: -1, History: hist, N: 10}
+	var times []time.Duration
+	var dst []topk.Entry
+	for b.Loop() {
+		start := time.Now()
+		dst, err = m.Answer(q, dst[:0])
+		times = append(times, time.Since(start))
+		if err != nil || len(dst) != 10 {
+			b.Fatal(err, len(dst))
+		}
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
 }

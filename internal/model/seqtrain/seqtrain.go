@@ -45,13 +45,20 @@ type Options struct {
 	// Name prefixes errors ("sasrec").
 	Name string
 	// Items is the catalog size and MaxLen the longest sequence trained
-	// on (longer ones keep their newest items).
-	Items, MaxLen int
+	// on (longer ones keep their newest items); Width the logits' width
+	// per position (Output.Width; the catalog size when 0).
+	Items, MaxLen, Width int
 	// LearningRate is Adam's; Epochs the most; Patience the epochs
 	// without a better validation MRR before stopping; Batch the
 	// sequences per step.
 	LearningRate            float64
 	Epochs, Patience, Batch int
+	// WeightDecay is AdamW's decoupled decay per step, times the
+	// learning rate (0: plain Adam); ClipNorm, when positive, scales each
+	// batch's mean gradient down to that global norm; Warmup is the
+	// steps over which the learning rate rises linearly to its value.
+	WeightDecay, ClipNorm float64
+	Warmup                int
 	// Seed seeds the validation sample and the dropout masks.
 	Seed uint64
 }
@@ -112,7 +119,7 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 	}
 	buf := make([][]float32, workers)
 	for w := range workers {
-		wg[w], buf[w] = newGrads(), make([]float32, c.MaxLen*c.Items)
+		wg[w], buf[w] = newGrads(), make([]float32, c.MaxLen*cmp.Or(c.Width, c.Items))
 	}
 	best, bestHit, stale := []([]float32)(nil), -1.0, 0
 	step := 0
@@ -156,21 +163,39 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 			for _, k := range batch {
 				count += len(train[k]) - 1
 			}
-			scale := 1 / float32(count)
+			// The workers' gradients summed into the first's.
+			for w := 1; w < workers; w++ {
+				for p := range params {
+					kernels.Axpy(1, wg[w][p], wg[0][p])
+				}
+			}
+			scale := 1 / float64(count)
+			if c.ClipNorm > 0 {
+				var sq float64
+				for _, g := range wg[0] {
+					d := float64(kernels.Dot(g, g))
+					sq += d
+				}
+				if norm := math.Sqrt(sq) * scale; norm > c.ClipNorm {
+					scale *= c.ClipNorm / norm
+				}
+			}
+			base := c.LearningRate
+			if step <= c.Warmup {
+				base *= float64(step) / float64(c.Warmup+1)
+			}
 			b1, b2 := 0.9, 0.98
 			c1, c2 := 1-math.Pow(b1, float64(step)), 1-math.Pow(b2, float64(step))
-			lr := float32(c.LearningRate * math.Sqrt(c2) / c1)
+			lr := float32(base * math.Sqrt(c2) / c1)
+			decay := float32(1 - base*c.WeightDecay)
+			sc := float32(scale)
 			for p := range params {
-				pm, pv := adamM[p], adamV[p]
-				for i := range params[p] {
-					gsum := float32(0)
-					for w := range workers {
-						gsum += wg[w][p][i]
-					}
-					gi := gsum * scale
+				pm, pv, gp, pp := adamM[p], adamV[p], wg[0][p], params[p]
+				for i := range pp {
+					gi := gp[i] * sc
 					pm[i] = float32(b1)*pm[i] + float32(1-b1)*gi
 					pv[i] = float32(b2)*pv[i] + float32(1-b2)*gi*gi
-					params[p][i] -= lr * pm[i] / (float32(math.Sqrt(float64(pv[i]))) + 1e-8)
+					pp[i] = pp[i]*decay - lr*pm[i]/(float32(math.Sqrt(float64(pv[i])))+1e-8)
 				}
 			}
 		}
@@ -225,33 +250,130 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 	return res, nil
 }
 
-// TiedOutput is the output layer and loss of one sequence: the logits of
-// every item at each of the t positions are the hidden state (hf, t×d)
-// dotted with the item's embedding (emb, n×d, the input's), against the
-// next items (targets). It returns the summed cross-entropy and the
-// gradient at hf, and adds the embeddings' gradient to dEmb. logits is a
-// buffer of at least t×n.
-func TiedOutput(hf []float32, t, d int, emb []float32, n int, targets []int32, logits, dEmb []float32) (float64, []float32) {
-	logits = logits[:t*n]
-	for i := range t {
-		h := hf[i*d : (i+1)*d]
-		for j := range n {
-			logits[i*n+j] = kernels.Dot(h, emb[j*d:(j+1)*d])
+// Output is the output layer and loss both models share: the logit of an
+// item at a position is the hidden state dotted with the item's embedding
+// (tied with the input's), trained against the next item at every
+// position. Over a catalog of at most Training.FullSoftmaxMax items the
+// loss is the full softmax cross-entropy; over a larger one it is a
+// sampled softmax: per sequence, Negatives items are drawn (with
+// replacement) in proportion to their training count plus one, every
+// candidate's logit is corrected by −log(K·Q(item)) (the logQ correction,
+// which makes the sampled loss's expected gradient that of the full one),
+// and a drawn item that is the position's target is left out.
+type Output struct {
+	n, d int
+	k    int       // negatives; 0 for the full softmax
+	cdf  []float64 // cumulative sampling probabilities
+	logQ []float32 // log(K·Q(item))
+}
+
+// NewOutput returns the output layer for a catalog of n items and hidden
+// states of d, sampled by the training sequences' item counts when the
+// catalog is over t's full-softmax limit.
+func NewOutput(n, d int, seqs [][]int32, t *Training) *Output {
+	o := &Output{n: n, d: d}
+	if n <= t.FullSoftmaxMax {
+		return o
+	}
+	o.k = t.Negatives
+	counts := make([]float64, n)
+	for i := range counts {
+		counts[i] = 1
+	}
+	total := float64(n)
+	for _, s := range seqs {
+		for _, it := range s {
+			counts[it]++
+			total++
+		}
+	}
+	o.cdf, o.logQ = make([]float64, n), make([]float32, n)
+	var acc float64
+	for i, c := range counts {
+		acc += c / total
+		o.cdf[i] = acc
+		o.logQ[i] = float32(math.Log(float64(o.k) * c / total))
+	}
+	return o
+}
+
+// Sampled reports whether the loss is a sampled softmax.
+func (o *Output) Sampled() bool { return o.k > 0 }
+
+// Width is the logits buffer's width per position: the catalog, or the
+// target and the negatives.
+func (o *Output) Width() int {
+	if o.k > 0 {
+		return o.k + 1
+	}
+	return o.n
+}
+
+// draw returns K items drawn by the sampling distribution.
+func (o *Output) draw(r *rand.Rand) []int32 {
+	out := make([]int32, o.k)
+	for i := range out {
+		j, _ := slices.BinarySearch(o.cdf, r.Float64())
+		out[i] = int32(min(j, o.n-1))
+	}
+	return out
+}
+
+// Loss is the loss of one sequence: hf (t×d) the final hidden states,
+// emb (n×d) the item embeddings, targets the next items. It returns the
+// summed cross-entropy and the gradient at hf, and adds the embeddings'
+// gradient to dEmb. logits is a buffer of at least t×Width(); r draws the
+// negatives of a sampled softmax.
+func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logits, dEmb []float32, r *rand.Rand) (float64, []float32) {
+	d, w := o.d, o.Width()
+	if len(logits) < t*w {
+		logits = make([]float32, t*w)
+	}
+	logits = logits[:t*w]
+	var neg []int32
+	item := func(i, j int) int32 { return int32(j) } // column j's item at position i
+	if o.k > 0 {
+		neg = o.draw(r)
+		item = func(i, j int) int32 {
+			if j == 0 {
+				return targets[i]
+			}
+			return neg[j-1]
 		}
 	}
 	tg := make([]int32, t)
-	copy(tg, targets)
-	dl := make([]float32, t*n)
-	loss := nn.CrossEntropy(logits, t, n, tg, dl) * float64(t)
+	for i := range t {
+		h := hf[i*d : (i+1)*d]
+		row := logits[i*w : (i+1)*w]
+		if o.k == 0 {
+			tg[i] = targets[i]
+			for j := range w {
+				row[j] = kernels.Dot(h, emb[j*d:(j+1)*d])
+			}
+			continue
+		}
+		tg[i] = 0
+		for j := range w {
+			it := item(i, j)
+			if j > 0 && it == targets[i] {
+				row[j] = -1e30 // an accidental hit
+				continue
+			}
+			row[j] = kernels.Dot(h, emb[int(it)*d:int(it+1)*d]) - o.logQ[it]
+		}
+	}
+	dl := make([]float32, t*w)
+	loss := nn.CrossEntropy(logits, t, w, tg, dl) * float64(t)
 	for i := range dl {
 		dl[i] *= float32(t) // summed over positions; the batch divides
 	}
 	dh := make([]float32, t*d)
 	for i := range t {
-		for j := range n {
-			if w := dl[i*n+j]; w != 0 {
-				kernels.Axpy(w, emb[j*d:(j+1)*d], dh[i*d:(i+1)*d])
-				kernels.Axpy(w, hf[i*d:(i+1)*d], dEmb[j*d:(j+1)*d])
+		for j := range w {
+			if g := dl[i*w+j]; g != 0 {
+				it := int(item(i, j))
+				kernels.Axpy(g, emb[it*d:(it+1)*d], dh[i*d:(i+1)*d])
+				kernels.Axpy(g, hf[i*d:(i+1)*d], dEmb[it*d:(it+1)*d])
 			}
 		}
 	}
@@ -273,14 +395,19 @@ func DropoutMask(size int, p float64, r *rand.Rand) []float32 {
 	return mask
 }
 
-// Sequences are the shoppers' items in time order (ties by item), from the
-// dataset's training matrix (positive weights only).
+// Sequences are the rows of the dataset's training matrix (positive
+// weights only) as item sequences in time order. Items of the same time
+// keep the order the data gives them: an order's lines in their order
+// (rows by order), a shopper's items in the order of their first event
+// (rows by user, when the dataset holds its events, as the protocols
+// order ties), else by item index.
 func Sequences(d *dataset.Dataset) ([][]int32, error) {
 	mx, err := d.Matrix()
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]int32, d.NumUsers())
+	rank := tieRanks(d, mx)
+	out := make([][]int32, mx.NumUsers())
 	for u := range out {
 		lo, hi := mx.RowPtr[u], mx.RowPtr[u+1]
 		idx := make([]int64, 0, hi-lo)
@@ -290,13 +417,48 @@ func Sequences(d *dataset.Dataset) ([][]int32, error) {
 			}
 		}
 		slices.SortStableFunc(idx, func(a, b int64) int {
-			return cmp.Or(cmp.Compare(mx.Times[a], mx.Times[b]), cmp.Compare(mx.Cols[a], mx.Cols[b]))
+			return cmp.Or(cmp.Compare(mx.Times[a], mx.Times[b]), cmp.Compare(rank(u, a), rank(u, b)))
 		})
 		for _, k := range idx {
 			out[u] = append(out[u], mx.Cols[k])
 		}
 	}
 	return out, nil
+}
+
+// tieRanks returns the order of entry k (of row u) of the training matrix
+// among entries of the same time.
+func tieRanks(d *dataset.Dataset, mx *feature.Dataset) func(u int, k int64) int64 {
+	byItem := func(_ int, k int64) int64 { return int64(mx.Cols[k]) }
+	switch {
+	case d.RowKind() == dataset.ByOrder:
+		o := d.Orders()
+		if o.Len() != mx.NumUsers() {
+			return byItem // a matrix not made of the orders
+		}
+		return func(u int, k int64) int64 {
+			if i := slices.Index(o.Items(u), mx.Cols[k]); i >= 0 {
+				return int64(i)
+			}
+			return math.MaxInt32 + int64(mx.Cols[k])
+		}
+	case len(d.Events) > 0:
+		first := make(map[[2]int32]int64, len(mx.Cols))
+		for k := range d.Events {
+			e := &d.Events[k]
+			key := [2]int32{e.User, e.Item}
+			if _, ok := first[key]; !ok && e.User >= 0 {
+				first[key] = int64(k)
+			}
+		}
+		return func(u int, k int64) int64 {
+			if at, ok := first[[2]int32{int32(u), mx.Cols[k]}]; ok {
+				return at
+			}
+			return math.MaxInt64 - int64(len(mx.Items)) + int64(mx.Cols[k])
+		}
+	}
+	return byItem
 }
 
 // Answer is a sequence model's answer: the items ranked after the

@@ -89,7 +89,7 @@ func split(d *dataset.Dataset) ([]eval.Fold, error) {
 		}
 		i = j
 	}
-	f, err := protocol.PairFold(d, train, valid, test)
+	f, err := protocol.PairFoldWithEvents(d, train, valid, test)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,143 @@
+package seqtrain_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/model/seqtrain"
+)
+
+// TestSequencesKeepTheDataOrderOnTies: the lines of one order (all of one
+// time) and a shopper's items of one second come in the order the data
+// gives them, not by item index, so that training sequences are ordered as
+// the protocols order what they hold out.
+func TestSequencesKeepTheDataOrderOnTies(t *testing.T) {
+	t0 := time.Date(2011, 1, 1, 9, 0, 0, 0, time.UTC)
+	ev := func(n int, user, order, item string, at time.Time) tailor.Event {
+		return tailor.Event{ID: fmt.Sprint("e", n), UserID: tailor.UserID(user), OrderID: order, ItemID: tailor.ItemID(item),
+			Type: tailor.Purchase, Timestamp: at}
+	}
+	// Items are numbered in order of first sight: a, b, c, d.
+	events := []tailor.Event{
+		ev(1, "u1", "o1", "a", t0), ev(2, "u1", "o1", "b", t0), ev(3, "u1", "o1", "c", t0),
+		ev(4, "u2", "o2", "d", t0.Add(time.Hour)), ev(5, "u2", "o2", "c", t0.Add(time.Hour)), ev(6, "u2", "o2", "a", t0.Add(time.Hour)),
+		ev(7, "u2", "o3", "b", t0.Add(2*time.Hour)),
+	}
+	all := dataset.FromEvents(events, nil)
+	names := func(d *dataset.Dataset, seqs [][]int32) [][]string {
+		var out [][]string
+		for _, s := range seqs {
+			var row []string
+			for _, i := range s {
+				row = append(row, d.Items[i])
+			}
+			out = append(out, row)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		d    *dataset.Dataset
+		want [][]string
+	}{
+		{"rows by user", all, [][]string{{"a", "b", "c"}, {"d", "c", "a", "b"}}},
+		{"rows by order", all.Select(dataset.SelectOptions{Rows: dataset.ByOrder}), [][]string{{"a", "b", "c"}, {"d", "c", "a"}, {"b"}}},
+		{"rows by order, ids renumbered", all.Select(dataset.SelectOptions{Order: dataset.ByID, Rows: dataset.ByOrder}),
+			[][]string{{"a", "b", "c"}, {"d", "c", "a"}, {"b"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seqs, err := seqtrain.Sequences(tc.d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(tc.d, seqs); !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Errorf("sequences %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTrainingParameters: every parameter out of range is refused by
+// name; the defaults are filled in.
+func TestTrainingParameters(t *testing.T) {
+	f, neg, big := 1.5, -1.0, 2e6
+	w := -1
+	tests := []struct {
+		in   seqtrain.Training
+		want string
+	}{
+		{seqtrain.Training{LearningRate: 2}, "learning_rate"},
+		{seqtrain.Training{Epochs: 20000}, "epochs"},
+		{seqtrain.Training{Patience: -1}, "patience"},
+		{seqtrain.Training{Batch: -3}, "batch"},
+		{seqtrain.Training{Dropout: &f}, "dropout"},
+		{seqtrain.Training{WeightDecay: -0.1}, "weight_decay"},
+		{seqtrain.Training{ClipNorm: &neg}, "clip_norm"},
+		{seqtrain.Training{ClipNorm: &big}, "clip_norm"},
+		{seqtrain.Training{Warmup: &w}, "warmup"},
+		{seqtrain.Training{FullSoftmaxMax: -5}, "full_softmax_max"},
+		{seqtrain.Training{Negatives: -2}, "negatives"},
+	}
+	for _, tc := range tests {
+		err := tc.in.Check("sasrec")
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "sasrec: ") {
+			t.Errorf("%+v: error %v, want one naming %s", tc.in, err, tc.want)
+		}
+	}
+	var d seqtrain.Training
+	if err := d.Check("sasrec"); err != nil {
+		t.Fatal(err)
+	}
+	if d.LearningRate != 0.001 || d.Epochs != 30 || *d.Dropout != 0.2 || *d.ClipNorm != 5 || *d.Warmup != 100 || d.FullSoftmaxMax != 50000 || d.Negatives != 1000 {
+		t.Errorf("defaults %+v", d)
+	}
+}
+
+// BenchmarkOutput is the output layer's forward and backward pass over
+// one 50-position sequence, full softmax over ml-100k's 1,682 items and
+// sampled (1,000 negatives) over 100,000: 6·t·w·d floating-point
+// operations (the logits, then the gradients at the hidden states and at
+// the embeddings), where w is the catalog or the negatives plus one.
+func BenchmarkOutput(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		items int
+		tr    seqtrain.Training
+	}{
+		{"full/items=1682", 1682, seqtrain.Training{}},
+		{"sampled/items=100000", 100000, seqtrain.Training{}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			const t, d = 50, 64
+			r := rand.New(rand.NewPCG(1, 2))
+			if err := bc.tr.Check("bench"); err != nil {
+				b.Fatal(err)
+			}
+			emb, hf, dEmb := make([]float32, bc.items*d), make([]float32, t*d), make([]float32, bc.items*d)
+			for i := range emb {
+				emb[i] = float32(r.NormFloat64() * 0.1)
+			}
+			for i := range hf {
+				hf[i] = float32(r.NormFloat64())
+			}
+			targets := make([]int32, t)
+			for i := range targets {
+				targets[i] = int32(r.IntN(bc.items))
+			}
+			out := seqtrain.NewOutput(bc.items, d, [][]int32{targets}, &bc.tr)
+			logits := make([]float32, t*out.Width())
+			for b.Loop() {
+				out.Loss(hf, t, emb, targets, logits, dEmb, r)
+			}
+			flops := 6.0 * t * float64(out.Width()) * d
+			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
