@@ -141,15 +141,11 @@ func Softmax(x []float32, t, n int, y []float32) {
 		for _, a := range xr {
 			m = max(m, a)
 		}
-		var s float64
 		for i, a := range xr {
-			e := math.Exp(float64(a - m))
-			yr[i] = float32(e)
-			s += e
+			yr[i] = a - m
 		}
-		for i := range yr {
-			yr[i] = float32(float64(yr[i]) / s)
-		}
+		kernels.ExpInplace(yr)
+		kernels.Scale(yr, 1/kernels.Sum(yr))
 	}
 }
 

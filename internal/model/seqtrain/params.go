@@ -26,6 +26,10 @@ type Training struct {
 	WeightDecay float64  `json:"weight_decay,omitempty"`
 	ClipNorm    *float64 `json:"clip_norm,omitempty"`
 	Warmup      *int     `json:"warmup,omitempty"`
+	// Windows, when true (the default), trains on every window of
+	// max_len+1 items of a longer sequence; false trains on its newest
+	// window alone.
+	Windows *bool `json:"windows,omitempty"`
 	// FullSoftmaxMax is the largest catalog trained with a full softmax
 	// over every item (default 50,000); a larger one is trained with a
 	// sampled softmax over Negatives items (default 1,000) drawn by
@@ -46,6 +50,10 @@ func (t *Training) Check(name string) error {
 	if t.ClipNorm == nil {
 		v := 5.0
 		t.ClipNorm = &v
+	}
+	if t.Windows == nil {
+		v := true
+		t.Windows = &v
 	}
 	if t.Warmup == nil {
 		v := 100
@@ -80,5 +88,5 @@ func (t *Training) Check(name string) error {
 // layer out, sequences of at most maxLen, seeded by seed.
 func (t *Training) Options(name string, out *Output, maxLen int, seed uint64) Options {
 	return Options{Name: name, Items: out.n, Width: out.Width(), MaxLen: maxLen, LearningRate: t.LearningRate, Epochs: t.Epochs, Patience: t.Patience,
-		Batch: t.Batch, Seed: seed, WeightDecay: t.WeightDecay, ClipNorm: *t.ClipNorm, Warmup: *t.Warmup}
+		Batch: t.Batch, Seed: seed, WeightDecay: t.WeightDecay, ClipNorm: *t.ClipNorm, Warmup: *t.Warmup, Windows: *t.Windows}
 }

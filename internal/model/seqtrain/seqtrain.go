@@ -45,7 +45,9 @@ type Options struct {
 	// Name prefixes errors ("sasrec").
 	Name string
 	// Items is the catalog size and MaxLen the longest sequence trained
-	// on (longer ones keep their newest items); Width the logits' width
+	// on: a longer one is cut into windows of MaxLen+1 items from its
+	// newest (each item a target once) when Windows is set, else only its
+	// newest window is trained on. Width the logits' width
 	// per position (Output.Width; the catalog size when 0).
 	Items, MaxLen, Width int
 	// LearningRate is Adam's; Epochs the most; Patience the epochs
@@ -59,6 +61,7 @@ type Options struct {
 	// steps over which the learning rate rises linearly to its value.
 	WeightDecay, ClipNorm float64
 	Warmup                int
+	Windows               bool
 	// Seed seeds the validation sample and the dropout masks.
 	Seed uint64
 }
@@ -87,8 +90,13 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 			valid = append(valid, check{s[:len(s)-1], s[len(s)-1]})
 			s = s[:len(s)-1]
 		}
-		if len(s) > c.MaxLen+1 {
-			s = s[len(s)-c.MaxLen-1:]
+		for len(s) > c.MaxLen+1 {
+			train = append(train, s[len(s)-c.MaxLen-1:])
+			if !c.Windows {
+				s = nil
+				break
+			}
+			s = s[:len(s)-c.MaxLen] // the next window's last target is this one's first input
 		}
 		if len(s) >= 2 {
 			train = append(train, s)
@@ -157,6 +165,10 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 				}()
 			}
 			wgr.Wait()
+			if math.IsNaN(lossSum) || math.IsInf(lossSum, 0) {
+				return res, fmt.Errorf("%s: the loss is not finite at epoch %d, batch %d: training stopped, nothing kept (try a lower learning_rate)",
+					c.Name, epoch, lo/c.Batch+1)
+			}
 			// Adam over the mean gradient of the batch's targets.
 			step++
 			count := 0
@@ -170,15 +182,17 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 				}
 			}
 			scale := 1 / float64(count)
-			if c.ClipNorm > 0 {
-				var sq float64
-				for _, g := range wg[0] {
-					d := float64(kernels.Dot(g, g))
-					sq += d
-				}
-				if norm := math.Sqrt(sq) * scale; norm > c.ClipNorm {
-					scale *= c.ClipNorm / norm
-				}
+			var sq float64
+			for _, g := range wg[0] {
+				sq += float64(kernels.Dot(g, g))
+			}
+			norm := math.Sqrt(sq) * scale
+			if math.IsNaN(norm) || math.IsInf(norm, 0) {
+				return res, fmt.Errorf("%s: the gradient is not finite at epoch %d, batch %d: training stopped, nothing kept (try a lower learning_rate)",
+					c.Name, epoch, lo/c.Batch+1)
+			}
+			if c.ClipNorm > 0 && norm > c.ClipNorm {
+				scale *= c.ClipNorm / norm
 			}
 			base := c.LearningRate
 			if step <= c.Warmup {
@@ -198,9 +212,6 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 					pp[i] = pp[i]*decay - lr*pm[i]/(float32(math.Sqrt(float64(pv[i])))+1e-8)
 				}
 			}
-		}
-		if targets > 0 && (math.IsNaN(lossSum) || math.IsInf(lossSum, 0)) {
-			return res, fmt.Errorf("%s: the loss is not a number at epoch %d: stopped, nothing kept", c.Name, epoch)
 		}
 		// Validation: the mean reciprocal rank of each checked shopper's
 		// last item among the items not in their sequence (every rank
@@ -323,43 +334,48 @@ func (o *Output) draw(r *rand.Rand) []int32 {
 // emb (n×d) the item embeddings, targets the next items. It returns the
 // summed cross-entropy and the gradient at hf, and adds the embeddings'
 // gradient to dEmb. logits is a buffer of at least t×Width(); r draws the
-// negatives of a sampled softmax.
+// negatives of a sampled softmax. The products run as matrix products
+// (kernels.MatMul) over the catalog, or over the drawn items gathered.
 func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logits, dEmb []float32, r *rand.Rand) (float64, []float32) {
 	d, w := o.d, o.Width()
 	if len(logits) < t*w {
 		logits = make([]float32, t*w)
 	}
-	logits = logits[:t*w]
+	logits, hf = logits[:t*w], hf[:t*d]
+	// cols are the items of the logits' columns: the catalog, or the
+	// negatives (each position's target apart, in column 0).
+	table := emb[:o.n*d]
 	var neg []int32
-	item := func(i, j int) int32 { return int32(j) } // column j's item at position i
 	if o.k > 0 {
 		neg = o.draw(r)
-		item = func(i, j int) int32 {
-			if j == 0 {
-				return targets[i]
-			}
-			return neg[j-1]
+		table = make([]float32, o.k*d)
+		for j, it := range neg {
+			copy(table[j*d:(j+1)*d], emb[int(it)*d:int(it+1)*d])
 		}
 	}
+	cols := len(table) / d
+	tt := make([]float32, cols*d)
+	kernels.Transpose(tt, table, cols, d)
+	prod := logits
+	if o.k > 0 {
+		prod = make([]float32, t*cols)
+	}
+	kernels.MatMul(prod, hf, tt, t, d, cols)
 	tg := make([]int32, t)
-	for i := range t {
-		h := hf[i*d : (i+1)*d]
-		row := logits[i*w : (i+1)*w]
-		if o.k == 0 {
-			tg[i] = targets[i]
-			for j := range w {
-				row[j] = kernels.Dot(h, emb[j*d:(j+1)*d])
+	if o.k == 0 {
+		copy(tg, targets)
+	} else {
+		for i := range t {
+			row := logits[i*w : (i+1)*w]
+			it := targets[i]
+			row[0] = kernels.Dot(hf[i*d:(i+1)*d], emb[int(it)*d:int(it+1)*d]) - o.logQ[it]
+			for j, x := range neg {
+				if x == it {
+					row[j+1] = -1e30 // an accidental hit
+				} else {
+					row[j+1] = prod[i*cols+j] - o.logQ[x]
+				}
 			}
-			continue
-		}
-		tg[i] = 0
-		for j := range w {
-			it := item(i, j)
-			if j > 0 && it == targets[i] {
-				row[j] = -1e30 // an accidental hit
-				continue
-			}
-			row[j] = kernels.Dot(h, emb[int(it)*d:int(it+1)*d]) - o.logQ[it]
 		}
 	}
 	dl := make([]float32, t*w)
@@ -367,11 +383,31 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 	for i := range dl {
 		dl[i] *= float32(t) // summed over positions; the batch divides
 	}
+	// The gradients through the columns' products: dh = dP·table and
+	// dtable = dPᵀ·hf, where dP is dl without the sampled softmax's
+	// target column.
+	dp := dl
+	if o.k > 0 {
+		dp = make([]float32, t*cols)
+		for i := range t {
+			copy(dp[i*cols:(i+1)*cols], dl[i*w+1:(i+1)*w])
+		}
+	}
 	dh := make([]float32, t*d)
-	for i := range t {
-		for j := range w {
-			if g := dl[i*w+j]; g != 0 {
-				it := int(item(i, j))
+	kernels.MatMul(dh, dp, table, t, cols, d)
+	dpt := make([]float32, cols*t)
+	kernels.Transpose(dpt, dp, t, cols)
+	dtable := tt[:cols*d] // reused: the transpose is no longer needed
+	kernels.MatMul(dtable, dpt, hf, cols, t, d)
+	if o.k == 0 {
+		kernels.Axpy(1, dtable, dEmb[:o.n*d])
+	} else {
+		for j, it := range neg {
+			kernels.Axpy(1, dtable[j*d:(j+1)*d], dEmb[int(it)*d:int(it+1)*d])
+		}
+		for i := range t {
+			if g := dl[i*w]; g != 0 {
+				it := int(targets[i])
 				kernels.Axpy(g, emb[it*d:(it+1)*d], dh[i*d:(i+1)*d])
 				kernels.Axpy(g, hf[i*d:(i+1)*d], dEmb[it*d:(it+1)*d])
 			}

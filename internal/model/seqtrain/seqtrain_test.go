@@ -1,10 +1,13 @@
 package seqtrain_test
 
 import (
+	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,5 +142,84 @@ func BenchmarkOutput(b *testing.B) {
 			flops := 6.0 * t * float64(out.Width()) * d
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// recorder is a network that records the sequences it is trained on.
+type recorder struct {
+	mu   sync.Mutex
+	seen [][]int32
+	w    []float32
+}
+
+func (r *recorder) Params() [][]float32 { return [][]float32{r.w} }
+
+func (r *recorder) Step(seq []int32, _ [][]float32, _ []float32, _ *rand.Rand) (float64, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, slices.Clone(seq))
+	return 1, len(seq) - 1
+}
+
+func (r *recorder) Scores(_ []int32, out []float32) { clear(out) }
+
+// TestTrainWindows: a sequence longer than MaxLen+1 is trained in windows
+// from its newest, each item a target once, or only in its newest window;
+// the last item is held out for validation either way.
+func TestTrainWindows(t *testing.T) {
+	seq := []int32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	tests := []struct {
+		windows bool
+		want    [][]int32
+	}{
+		{true, [][]int32{{5, 6, 7, 8}, {2, 3, 4, 5}, {0, 1, 2}}},
+		{false, [][]int32{{5, 6, 7, 8}}},
+	}
+	for _, tc := range tests {
+		rec := &recorder{w: make([]float32, 1)}
+		_, err := seqtrain.Train(context.Background(), rec, [][]int32{seq}, rand.New(rand.NewPCG(1, 1)),
+			seqtrain.Options{Name: "test", Items: 10, MaxLen: 3, LearningRate: 0.001, Epochs: 1, Patience: 1, Batch: 8, Windows: tc.windows})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.SortFunc(rec.seen, func(a, b []int32) int { return int(b[0] - a[0]) })
+		if !slices.EqualFunc(rec.seen, tc.want, slices.Equal) {
+			t.Errorf("windows %v: trained on %v, want %v", tc.windows, rec.seen, tc.want)
+		}
+	}
+}
+
+// exploding is a network whose loss turns to infinity from its at-th
+// sequence on.
+type exploding struct {
+	recorder
+	at, steps int
+}
+
+func (x *exploding) Step(seq []int32, g [][]float32, buf []float32, r *rand.Rand) (float64, int) {
+	x.mu.Lock()
+	x.steps++
+	n := x.steps
+	x.mu.Unlock()
+	if n >= x.at {
+		return math.Inf(1), len(seq) - 1
+	}
+	return 1, len(seq) - 1
+}
+
+// TestTrainStopsOnAnExplodingLoss: a loss that is not finite stops
+// training with an error naming the epoch and the cause.
+func TestTrainStopsOnAnExplodingLoss(t *testing.T) {
+	var seqs [][]int32
+	for u := range 20 {
+		seqs = append(seqs, []int32{int32(u % 5), int32((u + 1) % 5), int32((u + 2) % 5)})
+	}
+	// 20 sequences an epoch in batches of 4: the 46th is the 6th of
+	// epoch 3, in its second batch.
+	net := &exploding{recorder: recorder{w: make([]float32, 1)}, at: 46}
+	_, err := seqtrain.Train(context.Background(), net, seqs, rand.New(rand.NewPCG(1, 1)),
+		seqtrain.Options{Name: "sasrec", Items: 5, MaxLen: 3, LearningRate: 0.001, Epochs: 10, Patience: 10, Batch: 4})
+	if err == nil || !strings.Contains(err.Error(), "sasrec: the loss is not finite at epoch 3, batch 2") {
+		t.Errorf("error %v", err)
 	}
 }
