@@ -332,6 +332,12 @@ func printEval(w io.Writer, rep eval.Report, ks []int) {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
+	for _, r := range rep.Results {
+		if r.Epochs > 0 {
+			fmt.Fprintf(w, "%s: %d epochs on the first fold (the last ones without a better validation score), %.1f s an epoch\n",
+				r.Model, r.Epochs, r.TrainSeconds/float64(rep.Folds)/float64(r.Epochs))
+		}
+	}
 }
 
 func num(v float64) string {

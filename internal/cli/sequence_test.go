@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tailorhq/tailor/internal/eval"
 	"github.com/tailorhq/tailor/internal/recommend"
 )
 
@@ -97,5 +98,20 @@ func TestSequenceModelsServe(t *testing.T) {
 				t.Errorf("cold shopper: %d %+v", code, cold)
 			}
 		})
+	}
+}
+
+// TestEvalReportsEpochs: the evaluation table says how many epochs a
+// model trained in epochs ran, and the time of one.
+func TestEvalReportsEpochs(t *testing.T) {
+	rep := eval.Report{Dataset: "d", Protocol: "loo", Folds: 1, Results: []eval.Result{
+		{Model: "ease", Metrics: map[string]float64{}, TrainSeconds: 1},
+		{Model: "sasrec", Metrics: map[string]float64{}, TrainSeconds: 30, Epochs: 12},
+	}}
+	var b strings.Builder
+	printEval(&b, rep, []int{10})
+	if !strings.Contains(b.String(), "sasrec: 12 epochs on the first fold (the last ones without a better validation score), 2.5 s an epoch") ||
+		strings.Contains(b.String(), "ease: ") {
+		t.Errorf("table:\n%s", b.String())
 	}
 }

@@ -59,6 +59,17 @@ type Result struct {
 	// Tuned are the parameters the search chose on each fold, with their
 	// validation NDCG at the first K.
 	Tuned []Tuned `json:"tuned,omitempty"`
+	// Epochs is the number of epochs the model ran on the first fold
+	// before stopping, for models trained in epochs (epochTrained); 0
+	// for the others. TrainSeconds over it is the time of an epoch.
+	Epochs int `json:"epochs,omitempty"`
+}
+
+// epochTrained is implemented by models trained in epochs until their
+// validation stops improving (the sequence models): EpochsRun says how
+// many ran.
+type epochTrained interface {
+	EpochsRun() int
 }
 
 // Tuned is the outcome of a parameter search on one fold.
@@ -148,6 +159,9 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, opts RunOptions) 
 				return nil, fmt.Errorf("fit %s on fold %d: %w", c.Info.Name, fi+1, err)
 			}
 			res.TrainSeconds += time.Since(start).Seconds()
+			if et, ok := mdl.(epochTrained); ok && fi == 0 {
+				res.Epochs = et.EpochsRun()
+			}
 			peak.sample()
 			mx, err := f.Train.Matrix()
 			if err != nil {

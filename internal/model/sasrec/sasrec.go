@@ -78,6 +78,9 @@ type Model struct {
 	ValidMRR float64
 }
 
+// EpochsRun returns the epochs training ran (the evaluation reports it).
+func (m *Model) EpochsRun() int { return m.Epochs }
+
 // LearnsOrder says the model learns from the order of events
 // (model.Sequential).
 func (m *Model) LearnsOrder() bool { return true }
