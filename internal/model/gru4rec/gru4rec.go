@@ -77,6 +77,12 @@ type Model struct {
 // EpochsRun returns the epochs training ran (the evaluation reports it).
 func (m *Model) EpochsRun() int { return m.Epochs }
 
+// RanksFixed reports true for personal and session queries: the scores
+// depend on the sequence alone, and the best N that pass Exclude are
+// taken, ties to the lower index (model.FixedRanker), so serving may
+// cache one ranking per history as for the matrix models.
+func (m *Model) RanksFixed(t model.Task) bool { return t == model.TaskPersonal || t == model.TaskSession }
+
 // LearnsOrder says the model learns from the order of events
 // (model.Sequential).
 func (m *Model) LearnsOrder() bool { return true }
