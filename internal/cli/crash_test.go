@@ -20,10 +20,14 @@ import (
 )
 
 // TestMain lets the test binary run as tailor itself when TAILOR_TEST_MAIN
-// is 1, so that a test can start 'tailor serve' as a process and kill it.
+// is 1, or as a retrainer (runRetrainer) when TAILOR_TEST_RETRAINER names a
+// store, so that a test can start a server as a process and kill it.
 func TestMain(m *testing.M) {
 	if os.Getenv("TAILOR_TEST_MAIN") == "1" {
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	if url := os.Getenv("TAILOR_TEST_RETRAINER"); url != "" {
+		os.Exit(runRetrainer(url))
 	}
 	os.Exit(m.Run())
 }

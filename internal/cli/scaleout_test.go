@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -195,39 +196,9 @@ func TestRetrainingFailsOver(t *testing.T) {
 	url := pgtest.Store(t)
 	dir := t.TempDir()
 	importSampleInto(t, dir, "--store", url)
-	cfg, err := loadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	type replica struct {
-		cancel context.CancelFunc
-		done   chan error
-		log    *syncBuffer
-	}
-	start := func() *replica {
-		ctx, cancel := context.WithCancel(context.Background())
-		db, err := openStore(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := &replica{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
-		so := serveOptions{retrainEvery: 300 * time.Millisecond,
-			train: train.Options{Model: "itemknn", SkipHoldout: true, Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}}
-		ready := make(chan struct{})
-		go func() {
-			defer db.Close()
-			r.done <- serve(ctx, db, cfg, "127.0.0.1:0", io.Discard, r.log, so, func(net.Addr) { close(ready) })
-		}()
-		select {
-		case <-ready:
-		case err := <-r.done:
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cancel() })
-		return r
-	}
+	start := func() *retrainer { return startRetrainer(t, url) }
 	a, b := start(), start()
-	trained := func(r *replica) int { return strings.Count(r.log.String(), "retrained and activated") }
+	trained := func(r *retrainer) int { return strings.Count(r.log.String(), "retrained and activated") }
 	waitFor(t, 60*time.Second, "three retrainings", func() bool { return trained(a)+trained(b) >= 3 })
 	leader, other := a, b
 	if trained(b) > 0 {
@@ -438,5 +409,108 @@ func purchaseReaches(t *testing.T, a, b, user string, wait time.Duration) {
 	})
 	if took := time.Since(posted); took > time.Second {
 		t.Errorf("B followed A's event after %v, want within 1 s", took)
+	}
+}
+
+// retrainer is a replica serving one store in this process with
+// retraining every 300 ms (itemknn, no holdout).
+type retrainer struct {
+	cancel context.CancelFunc
+	done   chan error
+	log    *syncBuffer
+}
+
+// retrainOptions are the retrainers' serve options.
+func retrainOptions(cfg *config.Config) serveOptions {
+	return serveOptions{retrainEvery: 300 * time.Millisecond,
+		train: train.Options{Model: "itemknn", SkipHoldout: true, Weights: cfgWeights(cfg), Lookup: all.Lookup, Activate: true}}
+}
+
+// startRetrainer starts a retrainer on the store at url; the test's end
+// stops it.
+func startRetrainer(t *testing.T, url string) *retrainer {
+	t.Helper()
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	db, err := openStore(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &retrainer{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
+	ready := make(chan struct{})
+	go func() {
+		defer db.Close()
+		r.done <- serve(ctx, db, cfg, "127.0.0.1:0", io.Discard, r.log, retrainOptions(cfg), func(net.Addr) { close(ready) })
+	}()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel() })
+	return r
+}
+
+// runRetrainer is the test binary run as a retrainer on the store at url
+// (TAILOR_TEST_RETRAINER), logging to stdout until it is killed.
+func runRetrainer(url string) int {
+	cfg, err := loadConfig("")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx := context.Background()
+	db, err := openStore(ctx, url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer db.Close()
+	if err := serve(ctx, db, cfg, "127.0.0.1:0", io.Discard, os.Stdout, retrainOptions(cfg), nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// TestKilledLeaderFailsOver kills the leading replica's process
+// (SIGKILL: no shutdown, its database session dropped by the kernel): the
+// other replica, which did not train while it led, trains at its next
+// tick.
+func TestKilledLeaderFailsOver(t *testing.T) {
+	url := pgtest.Store(t)
+	importSampleInto(t, t.TempDir(), "--store", url)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "TAILOR_TEST_RETRAINER="+url)
+	leaderLog := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = leaderLog, leaderLog
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	t.Cleanup(func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	trained := func(log *syncBuffer) int { return strings.Count(log.String(), "retrained and activated") }
+	waitFor(t, 60*time.Second, "the first replica to lead and train", func() bool { return trained(leaderLog) > 0 })
+	other := startRetrainer(t, url)
+	time.Sleep(time.Second) // three of its ticks while the leader lives
+	if n := trained(other.log); n > 0 {
+		t.Fatalf("the second replica trained %d times while the first led", n)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	killed = true
+	waitFor(t, 60*time.Second, "the other replica to retrain after the kill", func() bool { return trained(other.log) > 0 })
+	if !strings.Contains(other.log.String(), "this replica now leads retrain") {
+		t.Errorf("the new leader did not say so:\n%s", other.log.String())
 	}
 }
