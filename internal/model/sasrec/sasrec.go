@@ -85,7 +85,9 @@ func (m *Model) EpochsRun() int { return m.Epochs }
 // depend on the sequence alone, and the best N that pass Exclude are
 // taken, ties to the lower index (model.FixedRanker), so serving may
 // cache one ranking per history as for the matrix models.
-func (m *Model) RanksFixed(t model.Task) bool { return t == model.TaskPersonal || t == model.TaskSession }
+func (m *Model) RanksFixed(t model.Task) bool {
+	return t == model.TaskPersonal || t == model.TaskSession
+}
 
 // LearnsOrder says the model learns from the order of events
 // (model.Sequential).
