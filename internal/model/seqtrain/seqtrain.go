@@ -342,8 +342,9 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 		logits = make([]float32, t*w)
 	}
 	logits, hf = logits[:t*w], hf[:t*d]
-	// cols are the items of the logits' columns: the catalog, or the
-	// negatives (each position's target apart, in column 0).
+	// table holds the embeddings the hidden states are multiplied with:
+	// the catalog's, or the drawn negatives' gathered (each position's
+	// target apart, in the logits' column 0).
 	table := emb[:o.n*d]
 	var neg []int32
 	if o.k > 0 {
