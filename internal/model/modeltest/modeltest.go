@@ -3,6 +3,7 @@ package modeltest
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -35,4 +36,26 @@ func Clusters(t testing.TB) *feature.Dataset {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// CheckGradients compares the analytic gradient g (one slice per
+// parameter slice of params) of a loss with central finite differences of
+// loss (steps of 1e-3, a tolerance of 3% or 0.03), reporting each entry
+// that differs.
+func CheckGradients(t testing.TB, params, g [][]float32, loss func() float64) {
+	t.Helper()
+	for pi, p := range params {
+		for i := range p {
+			old := p[i]
+			p[i] = old + 1e-3
+			up := loss()
+			p[i] = old - 1e-3
+			down := loss()
+			p[i] = old
+			num := (up - down) / 2e-3
+			if math.Abs(num-float64(g[pi][i])) > 3e-2*math.Max(1, math.Abs(num)) {
+				t.Errorf("param %d[%d]: analytic %v, numeric %v", pi, i, g[pi][i], num)
+			}
+		}
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/model"
+	"github.com/tailorhq/tailor/internal/model/modeltest"
 	"github.com/tailorhq/tailor/internal/model/seqtrain"
 	"github.com/tailorhq/tailor/internal/nn"
 )
@@ -65,20 +65,7 @@ func checkGradients(t *testing.T, tr seqtrain.Training) {
 	loss := func() float64 { l, _ := m.step(seq, m.newGrads(), buf, rng()); return l }
 	g := m.newGrads()
 	m.step(seq, g, buf, rng())
-	for pi, p := range m.params() {
-		for i := range p {
-			old := p[i]
-			p[i] = old + 1e-3
-			up := loss()
-			p[i] = old - 1e-3
-			down := loss()
-			p[i] = old
-			num := (up - down) / 2e-3
-			if math.Abs(num-float64(g[pi][i])) > 3e-2*math.Max(1, math.Abs(num)) {
-				t.Errorf("param %d[%d]: analytic %v, numeric %v", pi, i, g[pi][i], num)
-			}
-		}
-	}
+	modeltest.CheckGradients(t, m.params(), g, loss)
 }
 
 // TestLearnsASequence trains on shoppers who buy items in a fixed cycle
