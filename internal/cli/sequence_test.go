@@ -24,7 +24,7 @@ func TestSequenceModelsServe(t *testing.T) {
 	for _, name := range []string{"sasrec", "gru4rec"} {
 		t.Run(name, func(t *testing.T) {
 			code, out, errOut := runMain(t, "train", "--data-dir", dir, "--model", name, "--skip-holdout",
-				"--params", `{"dims":16,"epochs":2,"max_len":20}`)
+				"--params", `{"dims":16,"epochs":1,"max_len":20}`)
 			m := version.FindStringSubmatch(out)
 			if code != 0 || m == nil || m[2] != name {
 				t.Fatalf("train %s: %d %s %s", name, code, out, errOut)
