@@ -62,35 +62,11 @@ type Model struct {
 	cfg  Config
 	seed uint64
 
-	n      int       // items
 	emb    []float32 // n×d, tied input and output
 	gru    *nn.GRU
-	gf, bf []float32        // the final layer norm
-	seqs   [][]int32        // each training shopper's sequence, oldest first
-	out    *seqtrain.Output // the output layer in training
-	// Epochs and ValidMRR say how training went: the epochs run and the
-	// best validation mean reciprocal rank.
-	Epochs   int
-	ValidMRR float64
+	gf, bf []float32 // the final layer norm
+	seqtrain.Base
 }
-
-// EpochsRun returns the epochs training ran (the evaluation reports it).
-func (m *Model) EpochsRun() int { return m.Epochs }
-
-// RanksFixed reports true for personal and session queries: the scores
-// depend on the sequence alone, and the best N that pass Exclude are
-// taken, ties to the lower index (model.FixedRanker), so serving may
-// cache one ranking per history as for the matrix models.
-func (m *Model) RanksFixed(t model.Task) bool {
-	return t == model.TaskPersonal || t == model.TaskSession
-}
-
-// LearnsOrder says the model learns from the order of events
-// (model.Sequential).
-func (m *Model) LearnsOrder() bool { return true }
-
-// Tasks: personal and session recommendations.
-func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal, model.TaskSession} }
 
 // params lists every parameter slice, in a fixed order: the embeddings,
 // the norm's gain and shift, the GRU's W, U and B.
@@ -134,7 +110,7 @@ func (m *Model) step(seq []int32, g [][]float32, logits []float32, r *rand.Rand)
 	d, t := m.cfg.Dims, len(in)
 	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
 	tr := m.forward(in, mask)
-	loss, dh := m.out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
+	loss, dh := m.Out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
 	ds := make([]float32, t*d)
 	nn.LayerNormBackward(tr.hs, t, d, m.gf, tr.invF, dh, ds, g[1], g[2])
 	dx, gg := m.gru.Backward(tr.gc, ds)
@@ -164,7 +140,7 @@ func (m *Model) scores(seq []int32, out []float32) {
 // init draws the weights.
 func (m *Model) init(r *rand.Rand) {
 	d := m.cfg.Dims
-	m.emb = make([]float32, m.n*d)
+	m.emb = make([]float32, m.N*d)
 	for i := range m.emb {
 		m.emb[i] = float32(r.NormFloat64() * 0.05)
 	}
@@ -177,20 +153,17 @@ func (m *Model) init(r *rand.Rand) {
 
 // Fit trains on every shopper's sequence.
 func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
-	seqs, err := seqtrain.Sequences(d)
-	if err != nil {
+	if err := m.Prepare(d, m.cfg.Dims, &m.cfg.Training); err != nil {
 		return err
 	}
-	m.n, m.seqs = d.NumItems(), seqs
-	m.out = seqtrain.NewOutput(m.n, m.cfg.Dims, seqs, &m.cfg.Training)
 	c := m.cfg
 	r := rand.New(rand.NewPCG(m.seed, 0x6e0))
 	m.init(r)
-	res, err := seqtrain.Train(ctx, network{m}, seqs, r, c.Options("gru4rec", m.out, c.MaxLen, m.seed))
+	res, err := seqtrain.Train(ctx, network{m}, m.Seqs, r, c.Options("gru4rec", m.Out, c.MaxLen, m.seed))
 	if err != nil {
 		return err
 	}
-	m.Epochs, m.ValidMRR = res.Epochs, res.ValidMRR
+	m.Trained(res)
 	return nil
 }
 
@@ -208,7 +181,7 @@ func (n network) Scores(seq []int32, out []float32) { n.m.scores(seq, out) }
 // Answer ranks the items after the shopper's sequence: theirs from
 // training (by User), or the query's history's items in time order.
 func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
-	return seqtrain.Answer("gru4rec", q, dst, m.n, m.seqs, m.scores)
+	return seqtrain.Answer("gru4rec", q, dst, m.N, m.Seqs, m.scores)
 }
 
 // MarshalBinary encodes the weights and the training shoppers' sequences
@@ -217,26 +190,20 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.emb == nil {
 		return nil, errors.New("gru4rec: not fitted")
 	}
-	return seqtrain.Marshal(m.n, m.params(), m.seqs)
+	return seqtrain.Marshal(m.N, m.params(), m.Seqs)
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote into a model of the
 // same configuration.
 func (m *Model) UnmarshalBinary(data []byte) error {
 	n, seqs, err := seqtrain.Unmarshal(data, func(n int) ([][]float32, error) {
-		m.n = n
+		m.N = n
 		m.init(rand.New(rand.NewPCG(0, 0)))
 		return m.params(), nil
 	})
 	if err != nil {
 		return fmt.Errorf("gru4rec: %w", err)
 	}
-	m.n, m.seqs = n, seqs
+	m.N, m.Seqs = n, seqs
 	return nil
 }
-
-// NumItems returns the size of the catalog.
-func (m *Model) NumItems() int { return m.n }
-
-// SetNumItems is a no-op: the artifact holds the catalog size.
-func (m *Model) SetNumItems(int) {}

@@ -35,7 +35,7 @@ func TestModelGradients(t *testing.T) {
 			if err := tc.out.Check("gru4rec"); err != nil {
 				t.Fatal(err)
 			}
-			m := &Model{cfg: Config{Dims: 4, MaxLen: 6, Training: tc.out}, n: 5}
+			m := &Model{cfg: Config{Dims: 4, MaxLen: 6, Training: tc.out}, Base: seqtrain.Base{N: 5}}
 			m.init(r)
 			for i := range m.emb {
 				m.emb[i] = float32(r.NormFloat64() * 0.5)
@@ -45,9 +45,9 @@ func TestModelGradients(t *testing.T) {
 				m.gru.B[i] = float32(r.NormFloat64() * 0.3)
 			}
 			seq := []int32{1, 3, 0, 4, 2}
-			m.out = seqtrain.NewOutput(5, 4, [][]int32{seq}, &m.cfg.Training)
-			if m.out.Sampled() != (tc.out.FullSoftmaxMax == 2) {
-				t.Fatalf("sampled %v", m.out.Sampled())
+			m.Out = seqtrain.NewOutput(5, 4, [][]int32{seq}, &m.cfg.Training)
+			if m.Out.Sampled() != (tc.out.FullSoftmaxMax == 2) {
+				t.Fatalf("sampled %v", m.Out.Sampled())
 			}
 			buf := make([]float32, 6*5)
 			grads := func() [][]float32 {

@@ -65,36 +65,12 @@ type Model struct {
 	cfg  Config
 	seed uint64
 
-	n      int       // items
 	emb    []float32 // n×d, tied input and output
 	pos    []float32 // MaxLen×d
 	blocks []*nn.Block
-	gf, bf []float32        // the final layer norm
-	seqs   [][]int32        // each training shopper's sequence, oldest first
-	out    *seqtrain.Output // the output layer in training
-	// Epochs and ValidMRR say how training went: the epochs run and the
-	// best validation mean reciprocal rank.
-	Epochs   int
-	ValidMRR float64
+	gf, bf []float32 // the final layer norm
+	seqtrain.Base
 }
-
-// EpochsRun returns the epochs training ran (the evaluation reports it).
-func (m *Model) EpochsRun() int { return m.Epochs }
-
-// RanksFixed reports true for personal and session queries: the scores
-// depend on the sequence alone, and the best N that pass Exclude are
-// taken, ties to the lower index (model.FixedRanker), so serving may
-// cache one ranking per history as for the matrix models.
-func (m *Model) RanksFixed(t model.Task) bool {
-	return t == model.TaskPersonal || t == model.TaskSession
-}
-
-// LearnsOrder says the model learns from the order of events
-// (model.Sequential).
-func (m *Model) LearnsOrder() bool { return true }
-
-// Tasks: personal and session recommendations.
-func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal, model.TaskSession} }
 
 // params lists every parameter slice, in a fixed order.
 func (m *Model) params() [][]float32 {
@@ -160,7 +136,7 @@ func (m *Model) step(seq []int32, g grads, logits []float32, r *rand.Rand) (floa
 	d, t := m.cfg.Dims, len(in)
 	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
 	tr := m.forward(in, mask)
-	loss, dh := m.out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
+	loss, dh := m.Out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
 	dx := make([]float32, t*d)
 	nn.LayerNormBackward(tr.last, t, d, m.gf, tr.invF, dh, dx, g[2], g[3])
 	for k := len(m.blocks) - 1; k >= 0; k-- {
@@ -195,16 +171,13 @@ func (m *Model) scores(seq []int32, out []float32) {
 
 // Fit trains on every shopper's sequence.
 func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
-	seqs, err := seqtrain.Sequences(d)
-	if err != nil {
+	if err := m.Prepare(d, m.cfg.Dims, &m.cfg.Training); err != nil {
 		return err
 	}
-	m.n, m.seqs = d.NumItems(), seqs
-	m.out = seqtrain.NewOutput(m.n, m.cfg.Dims, seqs, &m.cfg.Training)
 	c := m.cfg
 	r := rand.New(rand.NewPCG(m.seed, 0x5a5))
 	dim := c.Dims
-	m.emb = make([]float32, m.n*dim)
+	m.emb = make([]float32, m.N*dim)
 	for i := range m.emb {
 		m.emb[i] = float32(r.NormFloat64() * 0.05)
 	}
@@ -224,11 +197,11 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 		}
 		m.blocks = append(m.blocks, b)
 	}
-	res, err := seqtrain.Train(ctx, network{m}, seqs, r, c.Options("sasrec", m.out, c.MaxLen, m.seed))
+	res, err := seqtrain.Train(ctx, network{m}, m.Seqs, r, c.Options("sasrec", m.Out, c.MaxLen, m.seed))
 	if err != nil {
 		return err
 	}
-	m.Epochs, m.ValidMRR = res.Epochs, res.ValidMRR
+	m.Trained(res)
 	return nil
 }
 
@@ -244,10 +217,9 @@ func (n network) Step(seq []int32, g [][]float32, logits []float32, r *rand.Rand
 func (n network) Scores(seq []int32, out []float32) { n.m.scores(seq, out) }
 
 // Answer ranks the items after the shopper's sequence: theirs from
-// training (by User) with the query's newer history, or the history's
-// items in time order.
+// training (by User), or the query's history's items in time order.
 func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
-	return seqtrain.Answer("sasrec", q, dst, m.n, m.seqs, m.scores)
+	return seqtrain.Answer("sasrec", q, dst, m.N, m.Seqs, m.scores)
 }
 
 // MarshalBinary encodes the configuration's shape, the weights and the
@@ -256,7 +228,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 	if m.emb == nil {
 		return nil, errors.New("sasrec: not fitted")
 	}
-	return seqtrain.Marshal(m.n, m.params(), m.seqs)
+	return seqtrain.Marshal(m.N, m.params(), m.Seqs)
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote into a model of the
@@ -264,7 +236,7 @@ func (m *Model) MarshalBinary() ([]byte, error) {
 func (m *Model) UnmarshalBinary(data []byte) error {
 	n, seqs, err := seqtrain.Unmarshal(data, func(n int) ([][]float32, error) {
 		c, dim := m.cfg, m.cfg.Dims
-		m.n = n
+		m.N = n
 		m.emb, m.pos, m.gf, m.bf = make([]float32, n*dim), make([]float32, c.MaxLen*dim), make([]float32, dim), make([]float32, dim)
 		m.blocks = nil
 		r := rand.New(rand.NewPCG(0, 0))
@@ -280,12 +252,6 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("sasrec: %w", err)
 	}
-	m.n, m.seqs = n, seqs
+	m.N, m.Seqs = n, seqs
 	return nil
 }
-
-// NumItems returns the size of the catalog.
-func (m *Model) NumItems() int { return m.n }
-
-// SetNumItems is a no-op: the artifact holds the catalog size.
-func (m *Model) SetNumItems(int) {}

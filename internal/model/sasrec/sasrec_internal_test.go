@@ -46,7 +46,7 @@ func checkGradients(t *testing.T, tr seqtrain.Training) {
 	if err := tr.Check("sasrec"); err != nil {
 		t.Fatal(err)
 	}
-	m := &Model{cfg: Config{Dims: 4, Heads: 2, Blocks: 2, MaxLen: 6, Training: tr}, n: 5}
+	m := &Model{cfg: Config{Dims: 4, Heads: 2, Blocks: 2, MaxLen: 6, Training: tr}, Base: seqtrain.Base{N: 5}}
 	m.emb, m.pos = make([]float32, 5*4), make([]float32, 6*4)
 	for _, p := range [][]float32{m.emb, m.pos} {
 		for i := range p {
@@ -59,7 +59,7 @@ func checkGradients(t *testing.T, tr seqtrain.Training) {
 		m.blocks = append(m.blocks, b)
 	}
 	seq := []int32{1, 3, 0, 4, 2}
-	m.out = seqtrain.NewOutput(5, 4, [][]int32{seq}, &m.cfg.Training)
+	m.Out = seqtrain.NewOutput(5, 4, [][]int32{seq}, &m.cfg.Training)
 	buf := make([]float32, 6*5)
 	rng := func() *rand.Rand { return rand.New(rand.NewPCG(9, 9)) }
 	loss := func() float64 { l, _ := m.step(seq, m.newGrads(), buf, rng()); return l }
@@ -101,8 +101,8 @@ func learnsASequence(t *testing.T, d *dataset.Dataset, items int, params string)
 	if err := mm.Fit(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
-	if sampled := strings.Contains(params, "negatives"); mm.(*Model).out.Sampled() != sampled {
-		t.Fatalf("sampled softmax %v, want %v", mm.(*Model).out.Sampled(), sampled)
+	if sampled := strings.Contains(params, "negatives"); mm.(*Model).Out.Sampled() != sampled {
+		t.Fatalf("sampled softmax %v, want %v", mm.(*Model).Out.Sampled(), sampled)
 	}
 	idx := func(i int) int32 { x, _ := d.ItemIndex(fmt.Sprintf("i%02d", i%items)); return x }
 	right := 0
@@ -137,7 +137,7 @@ func BenchmarkAnswer(b *testing.B) {
 	m := mm.(*Model)
 	r := rand.New(rand.NewPCG(5, 6))
 	d := m.cfg.Dims
-	m.n, m.emb, m.pos = items, make([]float32, items*d), make([]float32, m.cfg.MaxLen*d)
+	m.N, m.emb, m.pos = items, make([]float32, items*d), make([]float32, m.cfg.MaxLen*d)
 	for _, p := range [][]float32{m.emb, m.pos} {
 		for i := range p {
 			p[i] = float32(r.NormFloat64() * 0.05)
