@@ -18,7 +18,7 @@ func (db *DB) Embeddings(ctx context.Context, model string, hashes [][sha256.Siz
 	for i := range hashes {
 		list[i] = hashes[i][:]
 	}
-	rows, err := db.w.Query(ctx, `SELECT text_hash, vector FROM embeddings WHERE model = $1 AND text_hash = ANY($2)`, model, list)
+	rows, err := db.w.Query(ctx, `SELECT text_hash, vector FROM embeddings WHERE model = $1 AND text_hash = ANY($2)`, customPlan, model, list)
 	if err != nil {
 		return nil, fmt.Errorf("read embeddings: %w", err)
 	}

@@ -198,7 +198,38 @@ func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
 	if stored >= rows {
 		return nil
 	}
+	if stored == 0 {
+		if err := w.unkeyIDs(ctx); err != nil {
+			return fmt.Errorf("defer indexes: %w", err)
+		}
+	}
 	w.staging, w.loaded, w.emptyStart = map[time.Time]string{}, map[string]bool{}, stored == 0
+	return nil
+}
+
+// unkeyIDs drops the primary key of event_ids for a bulk load into a store
+// that holds no event ids (finish builds it again, from all the ids at
+// once: growing it id by id took about a quarter of an import). The load
+// holds the table alone until it commits, so other writers of events wait
+// for it, as they wait for an import into the embedded store; the ids it
+// stores are told apart by the load itself (writer.loaded). When ids were
+// stored between the count and the lock, the key stays. The load's ids
+// are stored at the end, from its events (writer.finish).
+func (w *writer) unkeyIDs(ctx context.Context) error {
+	if _, err := w.tx.Exec(ctx, "LOCK TABLE event_ids IN ACCESS EXCLUSIVE MODE"); err != nil {
+		return err
+	}
+	var any bool
+	if err := w.tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM event_ids)").Scan(&any); err != nil {
+		return err
+	}
+	if any {
+		return nil
+	}
+	if _, err := w.tx.Exec(ctx, "ALTER TABLE event_ids DROP CONSTRAINT event_ids_pkey"); err != nil {
+		return err
+	}
+	w.idsUnkeyed = true
 	return nil
 }
 
@@ -295,6 +326,18 @@ func (w *writer) finish(ctx context.Context) error {
 		}
 	}
 	w.staging = nil
+	if w.idsUnkeyed {
+		// Every stored event is this load's (the store had no event ids,
+		// and writers of events claim ids before storing events, so they
+		// wait for the lock on event_ids).
+		if _, err := w.tx.Exec(ctx, "INSERT INTO event_ids (id) SELECT id FROM events"); err != nil {
+			return fmt.Errorf("store the event ids: %w", err)
+		}
+		if _, err := w.tx.Exec(ctx, "ALTER TABLE event_ids ADD CONSTRAINT event_ids_pkey PRIMARY KEY (id)"); err != nil {
+			return fmt.Errorf("key the event ids: %w", err)
+		}
+		w.idsUnkeyed = false
+	}
 	return nil
 }
 

@@ -562,6 +562,14 @@ func testDeferIndexes(t *testing.T, s store.Store) {
 			if _, err := w.InsertEvents(ctx, batch); err != nil {
 				return err
 			}
+			// The same events again, in the same load: nothing new.
+			res, err := w.InsertEvents(ctx, batch[:100])
+			if err != nil {
+				return err
+			}
+			if res.Inserted != 0 || res.Duplicates != 100 {
+				t.Errorf("load %s: the batch again stored %+v, want 100 duplicates", prefix, res)
+			}
 			if fail {
 				return errors.New("boom")
 			}
@@ -593,5 +601,22 @@ func testDeferIndexes(t *testing.T, s store.Store) {
 	}
 	if c, _ := s.Counts(ctx); c.Events != 1000 {
 		t.Errorf("events = %d, want 1000", c.Events)
+	}
+	// After the loads, ordinary writes still find their ids stored.
+	err = s.Update(ctx, func(w store.Writer) error {
+		res, err := w.InsertEvents(ctx, []tailor.Event{
+			ev("e5", "u5", "i5", tailor.View, t0.Add(5*time.Second)),
+			ev("g1", "u1", "i1", tailor.View, t0),
+		})
+		if err == nil && (res.Inserted != 1 || res.Duplicates != 1) {
+			t.Errorf("insert after the loads = %+v, want 1 inserted, 1 duplicate", res)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.Counts(ctx); c.Events != 1001 {
+		t.Errorf("events = %d, want 1001", c.Events)
 	}
 }
