@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tailorhq/tailor/internal/store"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/tailorhq/tailor/internal/store"
 )
 
 // Events are partitioned by the month of their time (UTC), in tables named
@@ -60,9 +61,12 @@ func partitionName(month time.Time) string {
 
 // Maintain makes the partitions of the current and the next month, and
 // one for every month with events waiting in the default partition, moving
-// them there. Concurrent calls (from other processes too) wait for each
+// them there; it drops the tables of bulk loads whose process died. Concurrent calls (from other processes too) wait for each
 // other.
 func (db *DB) Maintain(ctx context.Context) error {
+	if err := db.dropDeadLoads(ctx); err != nil {
+		return fmt.Errorf("maintain partitions: drop the tables of dead loads: %w", err)
+	}
 	now := monthOf(time.Now())
 	months := []time.Time{now, now.AddDate(0, 1, 0)}
 	var waiting []int64
@@ -181,6 +185,82 @@ func (c *partitionCache) add(month time.Time) {
 	c.months[month] = true
 }
 
+// onLoader marks in writer.staging the months whose events go to the
+// loader.
+const onLoader = "<loader>"
+
+// attach makes table the partition of month, named as partitions are when
+// rename is set; when it cannot be (another writer made the month's
+// partition meanwhile), its events are moved into the events table and it
+// is dropped.
+func (w *writer) attach(ctx context.Context, month time.Time, table string, rename bool) error {
+	from, to := toNanos(month), toNanos(month.AddDate(0, 1, 0))
+	ident := pgx.Identifier{table}.Sanitize()
+	sp, err := w.tx.Begin(ctx) // a savepoint
+	if err != nil {
+		return err
+	}
+	_, err = sp.Exec(ctx, fmt.Sprintf(`ALTER TABLE events ATTACH PARTITION %s FOR VALUES FROM (%d) TO (%d)`, ident, from, to))
+	if err == nil && rename {
+		err = renamePartition(ctx, sp, table, partitionName(month))
+	}
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return err
+		}
+		w.attached = append(w.attached, month)
+		return nil
+	}
+	if err := sp.Rollback(ctx); err != nil {
+		return err
+	}
+	if _, err := w.tx.Exec(ctx, fmt.Sprintf(`INSERT INTO events SELECT * FROM %s ORDER BY seq`, ident)); err != nil {
+		return fmt.Errorf("move the events of %s: %w", month.Format("2006-01"), err)
+	}
+	if _, err := w.tx.Exec(ctx, `DROP TABLE `+ident); err != nil {
+		return err
+	}
+	return nil
+}
+
+// renamePartition names a load's table as partitions are named, and its
+// indexes as PostgreSQL names a partition's (those whose names are taken
+// keep theirs: a name is not worth failing the load for).
+func renamePartition(ctx context.Context, tx pgx.Tx, from, to string) error {
+	rows, err := tx.Query(ctx, `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = $1::regclass`, pgx.Identifier{from}.Sanitize())
+	if err != nil {
+		return err
+	}
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER TABLE %s RENAME TO %s`, pgx.Identifier{from}.Sanitize(), pgx.Identifier{to}.Sanitize())); err != nil {
+		return err
+	}
+	for _, ix := range indexes {
+		rest, ok := strings.CutPrefix(ix, from)
+		if !ok {
+			continue
+		}
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := sp.Exec(ctx, fmt.Sprintf(`ALTER INDEX %s RENAME TO %s`, pgx.Identifier{ix}.Sanitize(), pgx.Identifier{to + rest}.Sanitize())); err != nil {
+			if err := sp.Rollback(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := sp.Commit(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DeferIndexes starts a bulk load when rows is at least the number of
 // events stored: the events of months with no partition are then copied
 // into tables of their own without indexes, which finish attaches as
@@ -204,6 +284,11 @@ func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
 		}
 	}
 	w.staging, w.loaded, w.emptyStart = map[time.Time]string{}, map[string]bool{}, stored == 0
+	load, err := w.db.startLoader(ctx)
+	if err != nil {
+		return fmt.Errorf("defer indexes: %w", err)
+	}
+	w.load = load
 	return nil
 }
 
@@ -236,27 +321,53 @@ func (w *writer) unkeyIDs(ctx context.Context) error {
 // copyDeferred copies a bulk load's rows (months[i] is the month of
 // rows[i]): those of a month with a partition, or outside the window, into
 // events; the others into the month's staging table.
-func (w *writer) copyDeferred(ctx context.Context, rows [][]any, months []time.Time) (int, error) {
+func (w *writer) copyDeferred(ctx context.Context, rows []eventRow, months []time.Time) (int, error) {
 	now := time.Now()
-	groups := map[string][][]any{}
-	var order []string
+	type group struct {
+		table string
+		rows  []eventRow
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	groups := map[time.Time]*group{}
+	var order []time.Time
+	earliest := months[0]
 	for i, m := range months {
-		table := "events"
-		if inWindow(m, now) && !w.db.knownPartition(m) {
-			t, err := w.stagingTable(ctx, m)
-			if err != nil {
-				return 0, err
+		g := groups[m]
+		if g == nil {
+			table := "events"
+			if inWindow(m, now) && !w.db.knownPartition(m) {
+				t, err := w.stagingTable(ctx, m)
+				if err != nil {
+					return 0, err
+				}
+				table = t
 			}
-			table = t
+			g = &group{table: table}
+			groups[m] = g
+			order = append(order, m)
 		}
-		if _, ok := groups[table]; !ok {
-			order = append(order, table)
+		g.rows = append(g.rows, rows[i])
+		if m.Before(earliest) {
+			earliest = m
 		}
-		groups[table] = append(groups[table], rows[i])
 	}
 	total := 0
-	for _, table := range order {
-		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{table}, eventColumns, pgx.CopyFromRows(groups[table]))
+	for _, m := range order {
+		g := groups[m]
+		if g.table == onLoader {
+			if err := w.load.send(ctx, loadBatch{month: m, rows: g.rows, after: earliest}); err != nil {
+				return total, err
+			}
+			total += len(g.rows)
+			continue
+		}
+		var (
+			n   int64
+			err error
+		)
+		n, w.copyBuf, err = copyEvents(ctx, w.tx.Conn(), g.table, g.rows, w.copyBuf)
 		if err != nil {
 			return total, err
 		}
@@ -281,6 +392,10 @@ func (w *writer) stagingTable(ctx context.Context, month time.Time) (string, err
 		w.staging[month] = "events"
 		return "events", nil
 	}
+	if w.load != nil {
+		w.staging[month] = onLoader
+		return onLoader, nil
+	}
 	from, to := toNanos(month), toNanos(month.AddDate(0, 1, 0))
 	// The CHECK matches the partition's bounds, so attaching does not
 	// scan the table to prove them.
@@ -298,31 +413,22 @@ func (w *writer) stagingTable(ctx context.Context, month time.Time) (string, err
 // default partition keeps them until Maintain.
 func (w *writer) finish(ctx context.Context) error {
 	for month, table := range w.staging {
-		if table == "events" {
+		if table == "events" || table == onLoader {
 			continue
 		}
-		from, to := toNanos(month), toNanos(month.AddDate(0, 1, 0))
-		ident := pgx.Identifier{table}.Sanitize()
-		sp, err := w.tx.Begin(ctx) // a savepoint
+		if err := w.attach(ctx, month, table, false); err != nil {
+			return err
+		}
+	}
+	if w.load != nil {
+		tables, err := w.load.wait()
 		if err != nil {
 			return err
 		}
-		_, err = sp.Exec(ctx, fmt.Sprintf(`ALTER TABLE events ATTACH PARTITION %s FOR VALUES FROM (%d) TO (%d)`, ident, from, to))
-		if err == nil {
-			if err := sp.Commit(ctx); err != nil {
+		for month, table := range tables {
+			if err := w.attach(ctx, month, table, true); err != nil {
 				return err
 			}
-			w.attached = append(w.attached, month)
-			continue
-		}
-		if err := sp.Rollback(ctx); err != nil {
-			return err
-		}
-		if _, err := w.tx.Exec(ctx, fmt.Sprintf(`INSERT INTO events SELECT * FROM %s ORDER BY seq`, ident)); err != nil {
-			return fmt.Errorf("move the events of %s: %w", month.Format("2006-01"), err)
-		}
-		if _, err := w.tx.Exec(ctx, `DROP TABLE `+ident); err != nil {
-			return err
 		}
 	}
 	w.staging = nil

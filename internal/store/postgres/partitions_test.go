@@ -39,6 +39,87 @@ func partitions(t *testing.T, conn *pgx.Conn) map[string]int {
 	return out
 }
 
+// loadTables lists the tables and indexes of bulk loads that are not
+// partitions or their indexes.
+func loadTables(t *testing.T, conn *pgx.Conn) []string {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT relname FROM pg_class WHERE relname LIKE 'events\_load\_%'
+		AND relnamespace = to_regnamespace(current_schema()) ORDER BY relname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+// TestBulkLoadMeetsAWriter: a month whose partition another writer makes
+// while a bulk load copies its events on the side ends up in that
+// partition, with the load's events; nothing of the load stays behind.
+func TestBulkLoadMeetsAWriter(t *testing.T) {
+	url := pgtest.Store(t)
+	db := openURL(t, url)
+	conn := sqlConn(t, url)
+	ctx := context.Background()
+	march := time.Date(2009, 3, 10, 0, 0, 0, 0, time.UTC)
+	// A store with events (a load into an empty one holds the event ids
+	// alone: the other writer would wait for it).
+	if err := insert(t, db, false, ev("a1", "u1", "i1", march.AddDate(-1, 0, 0))); err != nil {
+		t.Fatal(err)
+	}
+	var bulk []tailor.Event
+	for i := range 200 {
+		bulk = append(bulk, ev(fmt.Sprintf("b%d", i), fmt.Sprintf("u%d", i%5), "i1", march.Add(time.Duration(i)*time.Hour)))
+	}
+	err := db.Update(ctx, func(w store.Writer) error {
+		if err := w.(store.IndexDeferrer).DeferIndexes(ctx, len(bulk)); err != nil {
+			return err
+		}
+		if _, err := w.InsertEvents(ctx, bulk); err != nil {
+			return err
+		}
+		// Another writer, in a transaction of its own, makes March's
+		// partition before the load ends.
+		return insert(t, db, false, ev("w1", "u9", "i2", march))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := partitions(t, conn); got["events_p200903"] != 201 {
+		t.Errorf("partitions: %v, want March's with 201 events", got)
+	}
+	if left := loadTables(t, conn); len(left) > 0 {
+		t.Errorf("the load left: %v", left)
+	}
+}
+
+// TestMaintainDropsDeadLoads: the tables of a load whose process died (no
+// session holds its lock) are dropped; those of a running load are not.
+func TestMaintainDropsDeadLoads(t *testing.T) {
+	url := pgtest.Store(t)
+	db := openURL(t, url)
+	conn := sqlConn(t, url)
+	other := sqlConn(t, url)
+	ctx := context.Background()
+	for _, table := range []string{"events_load_11_p201001", "events_load_11_p201002", "events_load_12_p201001"} {
+		if _, err := conn.Exec(ctx, "CREATE TABLE "+table+" (LIKE events INCLUDING DEFAULTS)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Load 12 runs: its session holds its lock.
+	if _, err := other.Exec(ctx, "SELECT pg_advisory_lock($1, 12)", int32(0x6c6f6164)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Maintain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left := loadTables(t, conn); !slices.Equal(left, []string{"events_load_12_p201001"}) {
+		t.Errorf("after Maintain: %v, want only the running load's table", left)
+	}
+}
+
 // TestPartitions checks where events go: each month into a partition of
 // its own, made by the writer (or at the end of a bulk load), a month far
 // outside the window into the default partition, and a month left in the
@@ -87,6 +168,9 @@ func TestPartitions(t *testing.T) {
 	if got := partitions(t, conn); got["events_p201003"] != 0 || len(got) != 5 {
 		t.Errorf("after a failed bulk load: %v", got)
 	}
+	if left := loadTables(t, conn); len(left) > 0 {
+		t.Errorf("a failed bulk load left its tables: %v", left)
+	}
 	if err := insert(t, db, true, bulk...); err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +179,12 @@ func TestPartitions(t *testing.T) {
 		t.Errorf("after a bulk load: %v", got)
 	}
 	var indexes int
-	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'events_p201004' AND schemaname = current_schema()`).Scan(&indexes); err != nil || indexes != 4 {
-		t.Errorf("the bulk-loaded partition has %d indexes (%v), want 4", indexes, err)
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = 'events_p201004' AND indexname LIKE 'events\_p201004\_%'
+		AND schemaname = current_schema()`).Scan(&indexes); err != nil || indexes != 4 {
+		t.Errorf("the bulk-loaded partition has %d indexes named as its own (%v), want 4", indexes, err)
+	}
+	if left := loadTables(t, conn); len(left) > 0 {
+		t.Errorf("a bulk load left tables that are not partitions: %v", left)
 	}
 
 	// Events of a month with no partition that wait in the default one

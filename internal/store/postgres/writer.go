@@ -28,13 +28,20 @@ func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		var w *writer
-		err = pgx.BeginFunc(ctx, db.w, func(tx pgx.Tx) error {
-			w = &writer{db: db, tx: tx, now: time.Now(), items: map[string]int64{}, users: map[string]int64{}}
-			if err := fn(w); err != nil {
-				return err
-			}
-			return w.finish(ctx)
-		})
+		err = func() error {
+			defer func() {
+				if w != nil && w.load != nil {
+					w.load.close(ctx) // after the commit or the rollback
+				}
+			}()
+			return pgx.BeginFunc(ctx, db.w, func(tx pgx.Tx) error {
+				w = &writer{db: db, tx: tx, now: time.Now(), items: map[string]int64{}, users: map[string]int64{}}
+				if err := fn(w); err != nil {
+					return err
+				}
+				return w.finish(ctx)
+			})
+		}()
 		if err == nil {
 			for _, m := range w.attached {
 				db.partitions.add(m)
@@ -85,6 +92,13 @@ type writer struct {
 	// holds event_ids without its primary key, which finish builds
 	// again once, from all the ids (see DeferIndexes).
 	idsUnkeyed bool
+	// load copies a bulk load's months without partitions on a
+	// connection of its own (load.go); nil when the load copies them
+	// into tables of this transaction (staging).
+	load *loader
+	// copyBuf is the buffer copyEvents writes rows into, kept for the
+	// next batch.
+	copyBuf []byte
 	// attached are the months finish made partitions for (known to the
 	// process once the transaction commits).
 	attached []time.Time
@@ -320,45 +334,36 @@ func checkEvent(i int, e *tailor.Event) error {
 	return nil
 }
 
-// keys returns the integer keys of the items or users (table) with the
-// ids; the caller holds the references lock, so they stay valid until the
-// transaction ends. Keys found before in the transaction are not looked
-// up again.
-func (w *writer) keys(ctx context.Context, table string, ids []string) (map[string]int64, error) {
+// keys looks up the integer keys of the items or users (table) with the
+// ids and adds those found to the transaction's (w.items, w.users); the
+// caller holds the references lock, so they stay valid until the
+// transaction ends. The ids are sorted, and none is known to it yet.
+func (w *writer) keys(ctx context.Context, table string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	cache := w.items
 	if table == "users" {
 		cache = w.users
 	}
-	out := make(map[string]int64, len(ids))
-	var missing []string
-	for _, id := range ids {
-		if ix, ok := cache[id]; ok {
-			out[id] = ix
-		} else {
-			missing = append(missing, id)
-		}
-	}
-	if len(missing) == 0 {
-		return out, nil
-	}
-	rows, err := w.tx.Query(ctx, "SELECT id, ix FROM "+table+" WHERE id = ANY($1)", customPlan, missing)
+	rows, err := w.tx.Query(ctx, "SELECT id, ix FROM "+table+" WHERE id = ANY($1)", customPlan, ids)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var (
 		id string
 		ix int64
 	)
 	_, err = pgx.ForEachRow(rows, []any{&id, &ix}, func() error {
-		out[id], cache[id] = ix, ix
+		cache[id] = ix
 		return nil
 	})
-	return out, err
+	return err
 }
 
 // create makes bare records of the items or users (table) with the ids,
-// where there are none, and adds their keys to known.
-func (w *writer) create(ctx context.Context, table string, ids []string, known map[string]int64) error {
+// where there are none, and adds their keys to the transaction's.
+func (w *writer) create(ctx context.Context, table string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -370,16 +375,17 @@ func (w *writer) create(ctx context.Context, table string, ids []string, known m
 	if _, err := w.tx.Exec(ctx, q, ids, toNanos(w.now)); err != nil {
 		return err
 	}
-	made, err := w.keys(ctx, table, ids)
-	if err != nil {
+	if err := w.keys(ctx, table, ids); err != nil {
 		return err
 	}
+	cache := w.items
+	if table == "users" {
+		cache = w.users
+	}
 	for _, id := range ids {
-		ix, ok := made[id]
-		if !ok {
+		if !has(cache, id) {
 			return fmt.Errorf("%s %q was not created", table[:len(table)-1], id)
 		}
-		known[id] = ix
 	}
 	return nil
 }
@@ -400,21 +406,25 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 	if err := w.lockRefs(ctx); err != nil {
 		return res, fmt.Errorf("insert events: %w", err)
 	}
+	// The keys of the batch's items and shoppers: those this transaction
+	// has not met yet are looked up; those not stored are made for the
+	// events that are new.
 	itemIDs, userIDs := map[string]bool{}, map[string]bool{}
 	for i := range events {
-		itemIDs[string(events[i].ItemID)] = true
-		if events[i].UserID != "" {
-			userIDs[string(events[i].UserID)] = true
+		if id := string(events[i].ItemID); !has(w.items, id) {
+			itemIDs[id] = true
+		}
+		if id := string(events[i].UserID); id != "" && !has(w.users, id) {
+			userIDs[id] = true
 		}
 	}
-	items, err := w.keys(ctx, "items", sortedKeys(itemIDs))
-	if err != nil {
+	if err := w.keys(ctx, "items", sortedKeys(itemIDs)); err != nil {
 		return res, fmt.Errorf("insert events: find items: %w", err)
 	}
-	users, err := w.keys(ctx, "users", sortedKeys(userIDs))
-	if err != nil {
+	if err := w.keys(ctx, "users", sortedKeys(userIDs)); err != nil {
 		return res, fmt.Errorf("insert events: find users: %w", err)
 	}
+	items, users := w.items, w.users
 	fresh, err := w.newEvents(ctx, events, items, users)
 	if err != nil {
 		return res, fmt.Errorf("insert events: %w", err)
@@ -422,19 +432,19 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 	var newItems, newUsers []string
 	for i := range fresh {
 		e := &fresh[i]
-		if _, ok := items[string(e.ItemID)]; !ok && itemIDs[string(e.ItemID)] {
-			itemIDs[string(e.ItemID)] = false
-			newItems = append(newItems, string(e.ItemID))
+		if id := string(e.ItemID); itemIDs[id] && !has(items, id) {
+			itemIDs[id] = false
+			newItems = append(newItems, id)
 		}
-		if _, ok := users[string(e.UserID)]; !ok && e.UserID != "" && userIDs[string(e.UserID)] {
-			userIDs[string(e.UserID)] = false
-			newUsers = append(newUsers, string(e.UserID))
+		if id := string(e.UserID); userIDs[id] && !has(users, id) {
+			userIDs[id] = false
+			newUsers = append(newUsers, id)
 		}
 	}
-	if err := w.create(ctx, "items", newItems, items); err != nil {
+	if err := w.create(ctx, "items", newItems); err != nil {
 		return res, fmt.Errorf("insert events: create items: %w", err)
 	}
-	if err := w.create(ctx, "users", newUsers, users); err != nil {
+	if err := w.create(ctx, "users", newUsers); err != nil {
 		return res, fmt.Errorf("insert events: create users: %w", err)
 	}
 
@@ -446,7 +456,7 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 	for _, id := range claimed {
 		take[id] = true
 	}
-	batch := make([][]any, 0, len(claimed))
+	batch := make([]eventRow, 0, len(claimed))
 	months := make([]time.Time, 0, len(claimed))
 	for i := range fresh {
 		e := &fresh[i]
@@ -454,12 +464,10 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 			continue
 		}
 		take[e.ID] = false // the first of the batch's events with the id
-		var user any
-		if e.UserID != "" {
-			user = users[string(e.UserID)]
-		}
-		batch = append(batch, []any{e.ID, user, nullString(e.SessionID), items[string(e.ItemID)], string(e.Type),
-			e.Value, e.UnitPrice, nullString(e.OrderID), nullString(e.RecommendationID), toNanos(e.Timestamp)})
+		user, hasUser := users[string(e.UserID)]
+		batch = append(batch, eventRow{id: e.ID, user: user, hasUser: hasUser && e.UserID != "", session: e.SessionID,
+			item: items[string(e.ItemID)], typ: string(e.Type), value: e.Value, price: e.UnitPrice,
+			order: e.OrderID, rec: e.RecommendationID, ts: toNanos(e.Timestamp)})
 		months = append(months, monthOf(e.Timestamp))
 	}
 	if w.staging != nil {
@@ -472,7 +480,8 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 		if err := w.partitionsFor(ctx, fresh); err != nil {
 			return res, fmt.Errorf("insert events: %w", err)
 		}
-		n, err := w.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(batch))
+		var n int64
+		n, w.copyBuf, err = copyEvents(ctx, w.tx.Conn(), "events", batch, w.copyBuf)
 		if err != nil {
 			return res, fmt.Errorf("insert events: %w", err)
 		}
@@ -487,47 +496,52 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 // earlier in the batch). Concurrent writers claiming the same id wait for
 // each other, in one order of ids.
 func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]string, error) {
-	ids := make([]string, len(events))
-	for i := range events {
-		ids[i] = events[i].ID
-	}
-	slices.Sort(ids)
 	if w.staging == nil {
+		ids := make([]string, len(events))
+		for i := range events {
+			ids[i] = events[i].ID
+		}
+		slices.Sort(ids)
 		rows, err := w.tx.Query(ctx, "INSERT INTO event_ids (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING RETURNING id", ids)
 		if err != nil {
 			return nil, err
 		}
 		return pgx.CollectRows(rows, pgx.RowTo[string])
 	}
-	// A bulk load: the ids this transaction stored are in w.loaded, the
+	// A bulk load: the ids this transaction met are in w.loaded, the
 	// stored ones are looked up, and the new ones copied (a concurrent
 	// writer storing one of them fails this load with a unique
-	// violation: it is all or nothing, and may be run again).
-	ids = slices.Compact(ids)
-	var stored []string
-	if !w.emptyStart {
-		rows, err := w.tx.Query(ctx, "SELECT id FROM event_ids WHERE id = ANY($1)", customPlan, ids)
+	// violation: it is all or nothing, and may be run again). An id
+	// found stored is marked met too: later events with it are
+	// duplicates as well.
+	fresh := make([]string, 0, len(events))
+	for i := range events {
+		if id := events[i].ID; !w.loaded[id] {
+			w.loaded[id] = true
+			fresh = append(fresh, id)
+		}
+	}
+	if !w.emptyStart && len(fresh) > 0 {
+		rows, err := w.tx.Query(ctx, "SELECT id FROM event_ids WHERE id = ANY($1)", customPlan, fresh)
 		if err != nil {
 			return nil, err
 		}
-		if stored, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		stored, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
 			return nil, err
 		}
-	}
-	old := make(map[string]bool, len(stored))
-	for _, id := range stored {
-		old[id] = true
-	}
-	fresh := ids[:0]
-	for _, id := range ids {
-		if !old[id] && !w.loaded[id] {
-			w.loaded[id] = true
-			fresh = append(fresh, id)
+		if len(stored) > 0 {
+			old := make(map[string]bool, len(stored))
+			for _, id := range stored {
+				old[id] = true
+			}
+			fresh = slices.DeleteFunc(fresh, func(id string) bool { return old[id] })
 		}
 	}
 	if w.idsUnkeyed {
 		return fresh, nil // finish stores them with the key
 	}
+	slices.Sort(fresh) // the key grows in order
 	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"id"}, pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
 		return []any{fresh[i]}, nil
 	}))
@@ -564,10 +578,6 @@ func (w *writer) partitionsFor(ctx context.Context, events []tailor.Event) error
 	}
 	return nil
 }
-
-// eventColumns are the columns COPY fills (seq takes its default, in the
-// order of the rows).
-var eventColumns = []string{"id", "user_ix", "session_id", "item_ix", "type", "value", "unit_price", "order_id", "recommendation_id", "ts"}
 
 // newEvents returns the events to insert, leaving out the deleted ones
 // (tombstoned: a retry does not bring them back, even once their shopper
@@ -670,6 +680,11 @@ func (w *writer) dropDeleted(ctx context.Context, events []tailor.Event, drop ma
 		}
 	}
 	return nil
+}
+
+func has(m map[string]int64, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func sortedKeys(m map[string]bool) []string {
