@@ -78,3 +78,19 @@ func copyEvents(ctx context.Context, conn *pgx.Conn, table string, rows []eventR
 	tag, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(buf), sql)
 	return tag.RowsAffected(), buf, err
 }
+
+// copyIDs copies event ids into event_ids with COPY in the binary format,
+// as copyEvents does.
+func copyIDs(ctx context.Context, conn *pgx.Conn, ids []string, buf []byte) ([]byte, error) {
+	buf = append(buf[:0], "PGCOPY\n\xff\r\n\x00"...)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
+	buf = binary.BigEndian.AppendUint32(buf, 0)
+	for _, id := range ids {
+		buf = binary.BigEndian.AppendUint16(buf, 1)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(id)))
+		buf = append(buf, id...)
+	}
+	buf = binary.BigEndian.AppendUint16(buf, math.MaxUint16)
+	_, err := conn.PgConn().CopyFrom(ctx, bytes.NewReader(buf), "COPY event_ids (id) FROM STDIN (FORMAT binary)")
+	return buf, err
+}

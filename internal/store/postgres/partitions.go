@@ -283,7 +283,7 @@ func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
 			return fmt.Errorf("defer indexes: %w", err)
 		}
 	}
-	w.staging, w.loaded, w.emptyStart = map[time.Time]string{}, map[string]bool{}, stored == 0
+	w.staging, w.loaded, w.emptyStart = map[time.Time]string{}, make(map[string]bool, min(rows, 1<<22)), stored == 0
 	load, err := w.db.startLoader(ctx)
 	if err != nil {
 		return fmt.Errorf("defer indexes: %w", err)
@@ -298,8 +298,7 @@ func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
 // holds the table alone until it commits, so other writers of events wait
 // for it, as they wait for an import into the embedded store; the ids it
 // stores are told apart by the load itself (writer.loaded). When ids were
-// stored between the count and the lock, the key stays. The load's ids
-// are stored at the end, from its events (writer.finish).
+// stored between the count and the lock, the key stays.
 func (w *writer) unkeyIDs(ctx context.Context) error {
 	if _, err := w.tx.Exec(ctx, "LOCK TABLE event_ids IN ACCESS EXCLUSIVE MODE"); err != nil {
 		return err
@@ -433,12 +432,6 @@ func (w *writer) finish(ctx context.Context) error {
 	}
 	w.staging = nil
 	if w.idsUnkeyed {
-		// Every stored event is this load's (the store had no event ids,
-		// and writers of events claim ids before storing events, so they
-		// wait for the lock on event_ids).
-		if _, err := w.tx.Exec(ctx, "INSERT INTO event_ids (id) SELECT id FROM events"); err != nil {
-			return fmt.Errorf("store the event ids: %w", err)
-		}
 		if _, err := w.tx.Exec(ctx, "ALTER TABLE event_ids ADD CONSTRAINT event_ids_pkey PRIMARY KEY (id)"); err != nil {
 			return fmt.Errorf("key the event ids: %w", err)
 		}

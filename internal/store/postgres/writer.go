@@ -448,22 +448,17 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 		return res, fmt.Errorf("insert events: create users: %w", err)
 	}
 
-	claimed, err := w.claim(ctx, fresh)
+	keep, err := w.claim(ctx, fresh)
 	if err != nil {
 		return res, fmt.Errorf("insert events: claim ids: %w", err)
 	}
-	take := make(map[string]bool, len(claimed))
-	for _, id := range claimed {
-		take[id] = true
-	}
-	batch := make([]eventRow, 0, len(claimed))
-	months := make([]time.Time, 0, len(claimed))
+	batch := make([]eventRow, 0, len(fresh))
+	months := make([]time.Time, 0, len(fresh))
 	for i := range fresh {
 		e := &fresh[i]
-		if !take[e.ID] {
+		if !keep[i] {
 			continue
 		}
-		take[e.ID] = false // the first of the batch's events with the id
 		user, hasUser := users[string(e.UserID)]
 		batch = append(batch, eventRow{id: e.ID, user: user, hasUser: hasUser && e.UserID != "", session: e.SessionID,
 			item: items[string(e.ItemID)], typ: string(e.Type), value: e.Value, price: e.UnitPrice,
@@ -491,11 +486,13 @@ func (w *writer) InsertEvents(ctx context.Context, events []tailor.Event) (store
 	return res, nil
 }
 
-// claim records the events' ids in event_ids and returns those that were
-// not there: the others are duplicates (of stored events, or of events
-// earlier in the batch). Concurrent writers claiming the same id wait for
-// each other, in one order of ids.
-func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]string, error) {
+// claim records the events' ids in event_ids and reports which events are
+// new: the first of the batch with an id that was not there; the others
+// are duplicates (of stored events, or of events earlier in the batch).
+// Concurrent writers claiming the same id wait for each other, in one
+// order of ids.
+func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]bool, error) {
+	keep := make([]bool, len(events))
 	if w.staging == nil {
 		ids := make([]string, len(events))
 		for i := range events {
@@ -506,7 +503,21 @@ func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]string, er
 		if err != nil {
 			return nil, err
 		}
-		return pgx.CollectRows(rows, pgx.RowTo[string])
+		claimed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		take := make(map[string]bool, len(claimed))
+		for _, id := range claimed {
+			take[id] = true
+		}
+		for i := range events {
+			if id := events[i].ID; take[id] {
+				take[id] = false // the first of the batch's events with the id
+				keep[i] = true
+			}
+		}
+		return keep, nil
 	}
 	// A bulk load: the ids this transaction met are in w.loaded, the
 	// stored ones are looked up, and the new ones copied (a concurrent
@@ -518,6 +529,7 @@ func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]string, er
 	for i := range events {
 		if id := events[i].ID; !w.loaded[id] {
 			w.loaded[id] = true
+			keep[i] = true
 			fresh = append(fresh, id)
 		}
 	}
@@ -536,19 +548,22 @@ func (w *writer) claim(ctx context.Context, events []tailor.Event) ([]string, er
 				old[id] = true
 			}
 			fresh = slices.DeleteFunc(fresh, func(id string) bool { return old[id] })
+			for i := range events {
+				if keep[i] && old[events[i].ID] {
+					keep[i] = false
+				}
+			}
 		}
 	}
-	if w.idsUnkeyed {
-		return fresh, nil // finish stores them with the key
+	if !w.idsUnkeyed {
+		slices.Sort(fresh) // the key grows in order
 	}
-	slices.Sort(fresh) // the key grows in order
-	_, err := w.tx.CopyFrom(ctx, pgx.Identifier{"event_ids"}, []string{"id"}, pgx.CopyFromSlice(len(fresh), func(i int) ([]any, error) {
-		return []any{fresh[i]}, nil
-	}))
+	var err error
+	w.copyBuf, err = copyIDs(ctx, w.tx.Conn(), fresh, w.copyBuf)
 	if err != nil {
 		return nil, err
 	}
-	return fresh, nil
+	return keep, nil
 }
 
 // partitionsFor makes the partitions of the events' months that have
