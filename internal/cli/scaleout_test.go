@@ -271,7 +271,8 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 			t.Errorf("%s received %v activations, want 1", r, n)
 		}
 	}
-	// A shopper A has read, C reads from the shared cache.
+	// A shopper A has read, C reads from the shared cache: their events
+	// and their ranking, which C does not compute again.
 	var users store.Page[struct {
 		ID string `json:"id"`
 	}]
@@ -280,6 +281,7 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 	}
 	fresh := users.Data[49].ID
 	hits := metric(t, c, `tailor_hotcache_requests_total{result="hit"}`)
+	ranked, kept := metric(t, c, `tailor_hotcache_rankings_total{result="hit"}`), metric(t, c, `tailor_hotcache_rankings_total{result="kept"}`)
 	for _, r := range []string{a, c} {
 		if code := call(t, "GET", r+"/v1/users/"+fresh+"/recommendations?n=5", "", nil); code != 200 {
 			t.Fatalf("recommendations for %s: %d", fresh, code)
@@ -287,6 +289,12 @@ func TestReplicasShareThroughNATS(t *testing.T) {
 	}
 	if got := metric(t, c, `tailor_hotcache_requests_total{result="hit"}`); got != hits+1 {
 		t.Errorf("C's cache hits went from %v to %v, want one more", hits, got)
+	}
+	if got := metric(t, c, `tailor_hotcache_rankings_total{result="hit"}`); got != ranked+1 {
+		t.Errorf("C's ranking hits went from %v to %v, want one more", ranked, got)
+	}
+	if got := metric(t, c, `tailor_hotcache_rankings_total{result="kept"}`); got != kept {
+		t.Errorf("C kept %v rankings: it computed the one A had kept", got-kept)
 	}
 	// Every replica acknowledges the version in the registry.
 	waitFor(t, 5*time.Second, "three replicas to report the activated version", func() bool {

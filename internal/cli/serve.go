@@ -202,20 +202,25 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	}
 	fmt.Fprintln(stdout, note)
 	// With Redis, shoppers' newest events are read through a cache the
-	// replicas share.
+	// replicas share, and so are the rankings they compute.
 	var (
 		src   recommend.Source = db
 		cache *hotcache.Cache
 	)
 	if cfg.Redis.URL != "" {
-		if cache, err = hotcache.New(hotcache.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, TTL: cmp.Or(so.historyTTL, 30*time.Second), Registerer: reg}); err != nil {
+		if cache, err = hotcache.New(hotcache.Options{URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, TTL: cmp.Or(so.historyTTL, 30*time.Second),
+			RankingTTL: time.Duration(cfg.Redis.RankingTTL), Registerer: reg}); err != nil {
 			return fmt.Errorf("redis.url: %w", err)
 		}
 		defer cache.Close()
 		src = cachedSource{Source: db, cache: cache}
 	}
-	eng, err := recommend.New(src, recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
-		Registerer: reg, Embedder: emb, QueryEmbedder: queries, LLMRanker: llmRanker(cfg, prov), Sentencer: llmSentencer(cfg, prov)})
+	eo := recommend.Options{Weights: cfgWeights(cfg), Exclude: exclude, Lookup: all.Lookup, Logger: log, HistoryTTL: so.historyTTL,
+		Registerer: reg, Embedder: emb, QueryEmbedder: queries, LLMRanker: llmRanker(cfg, prov), Sentencer: llmSentencer(cfg, prov)}
+	if cache != nil {
+		eo.Shared = cache
+	}
+	eng, err := recommend.New(src, eo)
 	if err != nil {
 		return err
 	}

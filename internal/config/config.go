@@ -33,9 +33,10 @@ type Config struct {
 }
 
 // RedisConfig gives serving replicas a Redis for what they share hot: the
-// API keys' rate limits (one budget per key across replicas). While Redis
-// does not answer, each replica limits by itself, and /healthz and
-// /metrics say so.
+// API keys' rate limits (one budget per key across replicas), shoppers'
+// newest events, and the rankings replicas compute. While Redis does not
+// answer, each replica limits by itself and computes for itself, and
+// /healthz and /metrics say so.
 type RedisConfig struct {
 	// URL is the Redis server, such as redis://127.0.0.1:6379/0;
 	// TAILOR_REDIS_URL overrides it. Empty: no Redis.
@@ -43,6 +44,10 @@ type RedisConfig struct {
 	// Prefix starts every key Tailor writes (default "tailor:"), for
 	// several shops on one Redis.
 	Prefix string `toml:"prefix"`
+	// RankingTTL is how long a ranking a replica computed (a model
+	// version's best items for a history or an item) stays in Redis for
+	// the others (default 10m).
+	RankingTTL Duration `toml:"ranking_ttl"`
 }
 
 // NATSConfig connects serving replicas through a NATS JetStream stream:
@@ -269,6 +274,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Redis.URL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
 		errs = append(errs, fmt.Errorf("redis.url: %q is not a redis:// URL", redactURL(u)))
+	}
+	if c.Redis.RankingTTL < 0 {
+		errs = append(errs, errors.New("redis.ranking_ttl: must not be negative"))
 	}
 	if c.Store.ReadURL != "" && c.Store.URL == "" {
 		errs = append(errs, errors.New("store.read_url: set without store.url (the embedded store has no replicas)"))

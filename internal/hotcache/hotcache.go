@@ -1,8 +1,17 @@
 // Package hotcache keeps what serving replicas read hot in Redis, shared by
 // every replica: each shopper's newest events, the page a replica reads to
-// build the shopper's history. A replica that has not seen the shopper (or
-// whose copy was dropped because their events changed) reads the page from
-// Redis instead of the store.
+// build the shopper's history, and the rankings replicas compute. A
+// replica that has not seen the shopper (or whose copy was dropped because
+// their events changed) reads the page from Redis instead of the store.
+//
+// Rankings (a model version's best items for a history or an item, before
+// business rules) are kept under a key that names what made them: the
+// version and a hash of the question (recommend.Options.Shared). They are
+// never stale, since the same version answers the same question the same
+// way on every replica; they expire after RankingTTL (default 10 min), and
+// at a memory bound they are evicted as pages are. A replica that computed
+// a ranking keeps it there, so the others, and itself after a restart,
+// read it instead of scoring the catalog again.
 //
 // The cache is never stale past a write: each shopper's entry carries a
 // generation, which every write of their events increments (Invalidate)
@@ -46,6 +55,8 @@ type Options struct {
 	Prefix string
 	// TTL is how long an entry lives (default 30 s).
 	TTL time.Duration
+	// RankingTTL is how long a ranking lives (default 10 min).
+	RankingTTL time.Duration
 	// Timeout bounds each call to Redis (default 50 ms): past it the
 	// store is read.
 	Timeout time.Duration
@@ -56,16 +67,18 @@ type Options struct {
 // Cache is a shared cache of shoppers' newest events. It is safe for
 // concurrent use.
 type Cache struct {
-	client  *redis.Client
-	prefix  string
-	ttl     time.Duration
-	timeout time.Duration
+	client     *redis.Client
+	prefix     string
+	ttl        time.Duration
+	timeout    time.Duration
+	rankPrefix string
+	rankTTL    time.Duration
 
 	mu       sync.Mutex
 	downTill time.Time
 	lastErr  error
 
-	requests *prometheus.CounterVec
+	requests, rankings *prometheus.CounterVec
 }
 
 // backoff is how long the cache leaves Redis alone after a failure.
@@ -86,6 +99,9 @@ func New(opts Options) (*Cache, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 50 * time.Millisecond
 	}
+	if opts.RankingTTL <= 0 {
+		opts.RankingTTL = 10 * time.Minute
+	}
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout = 4*opts.Timeout, opts.Timeout, opts.Timeout
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1 // one dial: a replica does not wait for a Redis that is down
@@ -93,10 +109,16 @@ func New(opts Options) (*Cache, error) {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_hotcache_requests_total",
 			Help: "Shoppers' event pages asked of the shared Redis cache: hit, miss (read from the store and kept), or error (Redis did not answer; read from the store)."},
 			[]string{"result"}),
+		rankings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_hotcache_rankings_total",
+			Help: "Rankings asked of (hit, miss, error) and kept in (kept, refused: Redis full under noeviction, error) the shared Redis cache."},
+			[]string{"result"}),
+		rankPrefix: opts.Prefix + "rank:", rankTTL: opts.RankingTTL,
 	}
 	if opts.Registerer != nil {
-		if err := opts.Registerer.Register(c.requests); err != nil {
-			return nil, fmt.Errorf("hotcache: metrics: %w", err)
+		for _, m := range []prometheus.Collector{c.requests, c.rankings} {
+			if err := opts.Registerer.Register(m); err != nil {
+				return nil, fmt.Errorf("hotcache: metrics: %w", err)
+			}
 		}
 	}
 	return c, nil
@@ -215,6 +237,51 @@ func (c *Cache) Invalidate(ctx context.Context, users ...tailor.UserID) {
 	}
 	if derr := c.client.Del(rctx, dels...).Err(); derr != nil {
 		c.failed(errors.Join(err, derr))
+	}
+}
+
+// Ranking returns the ranking kept under key, if any. A Redis that does
+// not answer is a miss (and is left alone for a second).
+func (c *Cache) Ranking(ctx context.Context, key string) ([]byte, bool) {
+	if c.down() {
+		c.rankings.WithLabelValues("error").Inc()
+		return nil, false
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	b, err := c.client.Get(rctx, c.rankPrefix+key).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		c.rankings.WithLabelValues("miss").Inc()
+		return nil, false
+	case err != nil:
+		c.failed(err)
+		c.rankings.WithLabelValues("error").Inc()
+		return nil, false
+	}
+	c.answered()
+	c.rankings.WithLabelValues("hit").Inc()
+	return b, true
+}
+
+// KeepRanking keeps a ranking under key for RankingTTL. A full Redis
+// (noeviction) refuses it, which costs nothing but the next reader's
+// scoring.
+func (c *Cache) KeepRanking(ctx context.Context, key string, ranking []byte) {
+	if c.down() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	err := c.client.Set(rctx, c.rankPrefix+key, ranking, c.rankTTL).Err()
+	switch {
+	case err == nil:
+		c.rankings.WithLabelValues("kept").Inc()
+	case isOOM(err):
+		c.rankings.WithLabelValues("refused").Inc()
+	default:
+		c.failed(err)
+		c.rankings.WithLabelValues("error").Inc()
 	}
 }
 

@@ -196,3 +196,89 @@ func infoField(info, name string) int64 {
 	}
 	return -1
 }
+
+// TestRankings: a ranking kept by one replica is read by another, with
+// the ranking time to live; unknown keys miss; with Redis gone every read
+// misses and nothing waits; a Redis full of rankings stays within its
+// bound (allkeys-lru) or refuses new ones (noeviction), and the newest
+// rankings are still read back under LRU.
+func TestRankings(t *testing.T) {
+	ctx := context.Background()
+	url := "redis://" + redistest.Addr(t)
+	prefix := redistest.Prefix()
+	mk := func(url string) *hotcache.Cache {
+		c, err := hotcache.New(hotcache.Options{URL: url, Prefix: prefix, RankingTTL: 90 * time.Second, Timeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := mk(url), mk(url)
+	a.KeepRanking(ctx, "v1/p/abc", []byte{1, 2, 3})
+	if got, ok := b.Ranking(ctx, "v1/p/abc"); !ok || string(got) != "\x01\x02\x03" {
+		t.Errorf("kept by a, read by b: %v %v", got, ok)
+	}
+	if _, ok := b.Ranking(ctx, "v1/p/other"); ok {
+		t.Error("an unknown key was found")
+	}
+	opts, _ := redis.ParseURL(url)
+	rc := redis.NewClient(opts)
+	defer rc.Close()
+	if ttl := rc.PTTL(ctx, prefix+"rank:v1/p/abc").Val(); ttl < 80*time.Second || ttl > 90*time.Second {
+		t.Errorf("time to live %v, want 90 s", ttl)
+	}
+
+	p := redistest.NewProxy(t, redistest.Addr(t))
+	gone := mk(p.URL())
+	gone.KeepRanking(ctx, "v1/p/g", []byte{1})
+	p.Cut()
+	start := time.Now()
+	for range 20 {
+		if _, ok := gone.Ranking(ctx, "v1/p/g"); ok {
+			t.Fatal("a ranking was read from a Redis that is gone")
+		}
+		gone.KeepRanking(ctx, "v1/p/g", []byte{1})
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("40 calls to a Redis that is gone took %v", d)
+	}
+	if gone.Check() == nil {
+		t.Error("check says Redis is fine")
+	}
+
+	for _, policy := range []string{"allkeys-lru", "noeviction"} {
+		t.Run(policy, func(t *testing.T) {
+			url := redistest.Start(t, "--maxmemory", "4mb", "--maxmemory-policy", policy)
+			c := mk(url)
+			ranking := make([]byte, 1+128*8) // a ranking of 128 items
+			const n = 40000                  // about 40 MB
+			for i := range n {
+				c.KeepRanking(ctx, "v1/p/"+strconv.Itoa(i), ranking)
+			}
+			opts, _ := redis.ParseURL(url)
+			rc := redis.NewClient(opts)
+			defer rc.Close()
+			used := infoField(rc.Info(ctx, "memory").Val(), "used_memory")
+			if used > 5<<20 {
+				t.Errorf("Redis holds %d bytes, over its 4 MB bound", used)
+			}
+			found := 0
+			for i := n - 20; i < n; i++ {
+				if _, ok := c.Ranking(ctx, "v1/p/"+strconv.Itoa(i)); ok {
+					found++
+				}
+			}
+			if policy == "allkeys-lru" && found < 15 {
+				t.Errorf("%d of the 20 newest rankings were found", found)
+			}
+			if policy == "noeviction" && found != 0 {
+				t.Errorf("a full Redis kept %d of the newest rankings", found)
+			}
+			if err := c.Check(); err != nil {
+				t.Errorf("a full Redis counts as down: %v", err)
+			}
+			t.Logf("%s: Redis used %d bytes; %d of the 20 newest rankings found", policy, used, found)
+		})
+	}
+}

@@ -47,6 +47,11 @@ type GetResult struct {
 	P999Ms         float64 `json:"p999_ms"`
 	MaxMs          float64 `json:"max_ms"`
 	FirstError     string  `json:"first_error,omitempty"`
+	// FirstPass is the warm-up's rate: every path once (and at least
+	// Warmup requests a client) before the measured run, on whatever
+	// the server had cached before; FirstPassRequests is how many.
+	FirstPassRequests int     `json:"first_pass_requests"`
+	FirstPassPerSec   float64 `json:"first_pass_requests_per_second"`
 }
 
 // Gets runs a read load and reports throughput and latency; every non-200
@@ -100,6 +105,7 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 	}
 	var wg sync.WaitGroup
 	perClient := max(opts.Warmup, (len(opts.Paths)+opts.Clients-1)/opts.Clients)
+	firstPass := time.Now()
 	for c := 0; c < opts.Clients; c++ {
 		wg.Add(1)
 		go func(c int) {
@@ -110,6 +116,7 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 		}(c)
 	}
 	wg.Wait()
+	firstPassRequests, firstPassTime := opts.Clients*perClient, time.Since(firstPass)
 
 	var rec recorder
 	runCtx, cancel := context.WithTimeout(ctx, opts.Duration)
@@ -140,7 +147,8 @@ func Gets(ctx context.Context, opts GetOptions) (GetResult, error) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	res := GetResult{Clients: opts.Clients, Requests: len(rec.latencies), Errors: rec.errCount, Seconds: elapsed.Seconds()}
+	res := GetResult{Clients: opts.Clients, Requests: len(rec.latencies), Errors: rec.errCount, Seconds: elapsed.Seconds(),
+		FirstPassRequests: firstPassRequests, FirstPassPerSec: float64(firstPassRequests) / firstPassTime.Seconds()}
 	if rec.firstErr != nil {
 		res.FirstError = rec.firstErr.Error()
 	}

@@ -51,6 +51,10 @@ func TestGets(t *testing.T) {
 	if got := res.RequestsPerSec * res.Seconds; got < float64(res.Requests)-1 || got > float64(res.Requests)+1 {
 		t.Errorf("%v requests/s over %v s for %d requests", res.RequestsPerSec, res.Seconds, res.Requests)
 	}
+	// The warm-up: three clients, each at least two requests.
+	if res.FirstPassRequests != 6 || res.FirstPassPerSec <= 0 {
+		t.Errorf("first pass: %d requests at %v/s, want 6", res.FirstPassRequests, res.FirstPassPerSec)
+	}
 
 	// POST bodies, in turn; a failing path counts errors and keeps the first.
 	res, err = Gets(context.Background(), GetOptions{URL: srv.URL, Paths: []string{"/ok", "/fail"}, Bodies: []string{`{"n":1}`, `{"n":2}`}, Key: "k", Clients: 2, Duration: 100 * time.Millisecond})

@@ -101,6 +101,11 @@ type Options struct {
 	// catalog again. Lists that need more, or boosts, or a scenario's own
 	// exclusions, are scored in full.
 	Ranking int
+	// Shared, if not nil, keeps the rankings this engine computes
+	// (personal lists from histories, similar items) where other
+	// replicas find them, and is read before computing one (package
+	// hotcache).
+	Shared SharedRankings
 	// TrendingHalfLife is the half-life of trending scores (default 7 days),
 	// measured back from the newest event.
 	TrendingHalfLife time.Duration

@@ -1,6 +1,12 @@
 package recommend
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 
@@ -58,20 +64,45 @@ func (a *ask) rankable(length int) bool {
 // caller asks the model. ids and meta give the ranking model's items and
 // their catalog entries (meta is called under catMu); memo keeps the
 // entries' explanations with the ranking.
-func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, memo bool, rank func(n int) ([]topk.Entry, error),
+//
+// shared, when not empty, names the ranking in the rankings the replicas
+// share (Options.Shared): a ranking this replica has not cached is read
+// from there before it is computed, and kept there once computed.
+func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, memo bool, shared func() string, rank func(n int) ([]topk.Entry, error),
 	ids []tailor.ItemID, meta func(i int32) *meta) ([]topk.Entry, *ranking, error) {
 	length := e.opts.Ranking
 	r := slot.Load()
 	hit := r != nil && r.of == of
 	if !hit {
-		entries, err := rank(length)
-		if err != nil {
-			return nil, nil, err
+		var key string
+		if e.opts.Shared != nil && shared != nil {
+			key = shared()
 		}
-		// A copy of exactly the entries: the model's answer may sit in
-		// a larger array (similar items ask for a pool), which the cache
-		// would otherwise keep alive for every item and history.
-		r = &ranking{of: of, entries: slices.Clone(entries), all: len(entries) < length}
+		var (
+			entries []topk.Entry
+			all     bool
+			found   bool
+		)
+		if key != "" {
+			if b, ok := e.opts.Shared.Ranking(a.ctx, key); ok {
+				entries, all, found = decodeRanking(b, len(ids))
+			}
+		}
+		if !found {
+			got, err := rank(length)
+			if err != nil {
+				return nil, nil, err
+			}
+			// A copy of exactly the entries: the model's answer may sit
+			// in a larger array (similar items ask for a pool), which
+			// the cache would otherwise keep alive for every item and
+			// history.
+			entries, all = slices.Clone(got), len(got) < length
+			if key != "" {
+				e.opts.Shared.KeepRanking(a.ctx, key, encodeRanking(entries, all))
+			}
+		}
+		r = &ranking{of: of, entries: entries, all: all}
 		if memo {
 			r.because = make([]atomic.Int32, len(entries))
 		}
@@ -118,7 +149,8 @@ func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ran
 		return nil, nil, nil
 	}
 	excluded := c.excluded
-	return e.ranked(a, &a.hist.ranking, s.build, true, func(n int) ([]topk.Entry, error) {
+	shared := func() string { return historyKey(s.version.ID, c, e.opts.Ranking) }
+	return e.ranked(a, &a.hist.ranking, s.build, true, shared, func(n int) ([]topk.Entry, error) {
 		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: n, Exclude: func(i int32) bool {
 			_, ok := slices.BinarySearch(excluded, i)
 			return ok
@@ -135,7 +167,8 @@ func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) 
 	if s.similarTo == nil || !a.rankable(e.opts.Ranking) {
 		return nil, nil
 	}
-	entries, _, err := e.ranked(a, &s.similarTo[i], s.build, false, func(n int) ([]topk.Entry, error) {
+	shared := func() string { return fmt.Sprintf("%s/s/%d/%d", s.version.ID, e.opts.Ranking, i) }
+	entries, _, err := e.ranked(a, &s.similarTo[i], s.build, false, shared, func(n int) ([]topk.Entry, error) {
 		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: n}
 		return s.model.Answer(&q, nil)
 	}, s.ids, func(i int32) *meta { return s.meta[i] })
@@ -150,10 +183,81 @@ func (e *Engine) repurchaseRanked(sh *shop, a *ask, q *model.Query) ([]topk.Entr
 	if a.hist == nil || !a.rankable(e.opts.Ranking) || !model.RanksFixed(sh.repurchase, model.TaskRepurchase) {
 		return nil, nil
 	}
-	entries, _, err := e.ranked(a, &a.hist.rebuy, sh.build, false, func(n int) ([]topk.Entry, error) {
+	// The shop models are built by each replica from the store: their
+	// rankings are not shared.
+	entries, _, err := e.ranked(a, &a.hist.rebuy, sh.build, false, nil, func(n int) ([]topk.Entry, error) {
 		whole := *q
 		whole.N = n
 		return sh.repurchase.Answer(&whole, nil)
 	}, sh.items, func(i int32) *meta { return e.catalog[sh.items[i]] })
 	return entries, err
+}
+
+// SharedRankings keeps rankings where every replica finds them (package
+// hotcache, on Redis). A ranking is what one model version answers to one
+// question, so it is kept under a key naming both and is never stale; the
+// store bounds their number (time to live, eviction).
+type SharedRankings interface {
+	// Ranking returns the ranking kept under key; false when there is
+	// none (or the store cannot say).
+	Ranking(ctx context.Context, key string) ([]byte, bool)
+	// KeepRanking keeps a ranking under key, or drops it.
+	KeepRanking(ctx context.Context, key string, ranking []byte)
+}
+
+// historyKey names the ranking of a converted history under a model
+// version (and a ranking length): the version and a hash of everything
+// the model's answer depends on, the history's items, types, weights and
+// times and the items it excludes.
+func historyKey(version string, c *converted, length int) string {
+	h := sha256.New()
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, uint32(length))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.history)))
+	for _, in := range c.history {
+		b = binary.LittleEndian.AppendUint32(b, uint32(in.Item))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(in.Weight))
+		b = binary.LittleEndian.AppendUint64(b, uint64(in.Time))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(in.Type)))
+		b = append(b, in.Type...)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.excluded)))
+	for _, i := range c.excluded {
+		b = binary.LittleEndian.AppendUint32(b, uint32(i))
+	}
+	h.Write(b)
+	return version + "/p/" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// encodeRanking writes a ranking for SharedRankings: a byte saying
+// whether it holds every item the model ranks, then each entry's index
+// and score (little endian).
+func encodeRanking(entries []topk.Entry, all bool) []byte {
+	b := make([]byte, 1, 1+8*len(entries))
+	if all {
+		b[0] = 1
+	}
+	for _, en := range entries {
+		b = binary.LittleEndian.AppendUint32(b, uint32(en.Index))
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(en.Score))
+	}
+	return b
+}
+
+// decodeRanking reads what encodeRanking wrote, for a catalog of n items;
+// false when it is not such a ranking.
+func decodeRanking(b []byte, n int) ([]topk.Entry, bool, bool) {
+	if len(b) == 0 || (len(b)-1)%8 != 0 || b[0] > 1 {
+		return nil, false, false
+	}
+	entries := make([]topk.Entry, (len(b)-1)/8)
+	for k := range entries {
+		ix := int32(binary.LittleEndian.Uint32(b[1+8*k:]))
+		score := math.Float32frombits(binary.LittleEndian.Uint32(b[5+8*k:]))
+		if ix < 0 || int(ix) >= n || math.IsNaN(float64(score)) || math.IsInf(float64(score), 0) {
+			return nil, false, false
+		}
+		entries[k] = topk.Entry{Index: ix, Score: score}
+	}
+	return entries, b[0] == 1, true
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"weak"
@@ -16,6 +17,7 @@ import (
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/store/sqlite"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // randomShop stores 150 items in five categories, with prices and stock,
@@ -300,5 +302,113 @@ func TestDeletionReachesEveryList(t *testing.T) {
 	}
 	if resp, err := e.BuyAgain(ctx, Request{User: buyer, N: 20}); err != nil || len(resp.Items) > 0 {
 		t.Errorf("buy again for the deleted shopper: %v, %v", resp.Items, err)
+	}
+}
+
+// mapShared is a SharedRankings in memory that counts what it is asked.
+type mapShared struct {
+	mu               sync.Mutex
+	m                map[string][]byte
+	gets, hits, keep int
+}
+
+func (s *mapShared) Ranking(_ context.Context, key string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.gets++
+	b, ok := s.m[key]
+	if ok {
+		s.hits++
+	}
+	return b, ok
+}
+
+func (s *mapShared) KeepRanking(_ context.Context, key string, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keep++
+	s.m[key] = b
+}
+
+// TestSharedRankings: the rankings one engine computes serve another
+// engine (a replica) that shares them, which then scores nothing itself
+// and answers what it would have answered alone; a ranking that is not
+// one (garbage under its key) is computed again; another model version
+// shares none of the first one's.
+func TestSharedRankings(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	items := randomShop(t, db)
+	activate(t, db, "ease")
+	shared := &mapShared{m: map[string][]byte{}}
+	a := warmEngine(t, db, Options{Lookup: all.Lookup, Shared: shared})
+	b := warmEngine(t, db, Options{Lookup: all.Lookup, Shared: shared})
+	alone := warmEngine(t, db, Options{Lookup: all.Lookup})
+	two := 2.0
+	reqs := []Request{{N: 10}, {N: 5, Rules: Rules{InStockOnly: true, MinPrice: &two}}}
+	answer := func(e *Engine, req Request, user int, item tailor.ItemID) ([]Item, []Item) {
+		t.Helper()
+		req.User = tailor.UserID(fmt.Sprint("u", user))
+		p, err := e.Recommend(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.User = ""
+		s, err := e.Similar(ctx, item, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Items, s.Items
+	}
+	for u := range 60 {
+		answer(a, reqs[0], u, items[u].ID)
+	}
+	kept := shared.keep
+	if kept < 100 {
+		t.Fatalf("engine a kept %d rankings for 60 shoppers and 60 items", kept)
+	}
+	for _, req := range reqs {
+		for u := range 60 {
+			gotP, gotS := answer(b, req, u, items[u].ID)
+			wantP, wantS := answer(alone, req, u, items[u].ID)
+			if diff := cmp.Diff(wantP, gotP); diff != "" {
+				t.Errorf("u%d, %+v (-alone +shared):\n%s", u, req.Rules, diff)
+			}
+			if diff := cmp.Diff(wantS, gotS); diff != "" {
+				t.Errorf("similar to %s, %+v (-alone +shared):\n%s", items[u].ID, req.Rules, diff)
+			}
+		}
+	}
+	if shared.keep != kept || shared.hits < kept {
+		t.Errorf("engine b kept %d rankings and found %d: it computed what a had", shared.keep-kept, shared.hits)
+	}
+
+	// Garbage under every key: a third engine computes and keeps again.
+	shared.mu.Lock()
+	for k := range shared.m {
+		shared.m[k] = encodeRanking([]topk.Entry{{Index: 1 << 30, Score: 1}}, true)
+	}
+	shared.mu.Unlock()
+	c := warmEngine(t, db, Options{Lookup: all.Lookup, Shared: shared})
+	for u := range 60 {
+		gotP, _ := answer(c, reqs[0], u, items[u].ID)
+		wantP, _ := answer(alone, reqs[0], u, items[u].ID)
+		if diff := cmp.Diff(wantP, gotP); diff != "" {
+			t.Errorf("u%d after garbage (-alone +shared):\n%s", u, diff)
+		}
+	}
+	if shared.keep != 2*kept {
+		t.Errorf("after garbage, %d rankings kept again, want %d", shared.keep-kept, kept)
+	}
+
+	// Another version: its engine finds none of the first version's.
+	activate(t, db, "itemknn")
+	d := warmEngine(t, db, Options{Lookup: all.Lookup, Shared: shared})
+	hits := shared.hits
+	for u := range 60 {
+		answer(d, reqs[0], u, items[u].ID)
+	}
+	if shared.hits != hits {
+		t.Errorf("a new version found %d rankings of the old one", shared.hits-hits)
 	}
 }
