@@ -731,12 +731,5 @@ func timeOrNil(t time.Time) *int64 {
 	return &n
 }
 
-func nullString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // Interface guard.
 var _ store.Writer = (*writer)(nil)
