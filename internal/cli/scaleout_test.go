@@ -31,10 +31,12 @@ import (
 )
 
 // TestReplicasOnPostgres runs the sample shop on one PostgreSQL store with
-// two serving replicas: import and train through --store, a version
-// activated through one replica is served by the other, an event posted
-// to one changes the other's recommendations, and a shopper deleted
-// through one is gone from the other.
+// two serving replicas and no NATS: import and train through --store, a
+// version activated through one replica is served by the other within a
+// second (the store's LISTEN/NOTIFY; the registry is polled every 2 s),
+// an event posted to one changes the other's recommendations within a
+// second (their history time to live is the default 30 s), and a shopper
+// deleted through one is gone from the other.
 func TestReplicasOnPostgres(t *testing.T) {
 	url := pgtest.Store(t)
 	dir := t.TempDir()
@@ -55,8 +57,8 @@ func TestReplicasOnPostgres(t *testing.T) {
 	// Each replica has a data dir of its own, which must stay empty: the
 	// store is the database.
 	dirA, dirB := t.TempDir(), t.TempDir()
-	a, _ := startCmd(t, "serve", "--store", url, "--data-dir", dirA, "--addr", "127.0.0.1:0", "--history-ttl", "300ms")
-	b, _ := startCmd(t, "serve", "--store", url, "--data-dir", dirB, "--addr", "127.0.0.1:0", "--history-ttl", "300ms")
+	a, _ := startCmd(t, "serve", "--store", url, "--data-dir", dirA, "--addr", "127.0.0.1:0")
+	b, _ := startCmd(t, "serve", "--store", url, "--data-dir", dirB, "--addr", "127.0.0.1:0")
 	for _, d := range []string{dirA, dirB} {
 		if files, _ := filepath.Glob(filepath.Join(d, "*")); len(files) > 0 {
 			t.Errorf("a replica wrote %v", files)
@@ -69,10 +71,13 @@ func TestReplicasOnPostgres(t *testing.T) {
 	if code := call(t, "GET", b+"/v1/models", "", &models); code != 200 || models.Serving.Version == nil || models.Serving.Version.ID != newer {
 		t.Fatalf("replica B serves %+v, want %s", models.Serving, newer)
 	}
+	waitFor(t, 5*time.Second, "the replicas to listen", func() bool {
+		return metric(t, a, "tailor_fanout_connected") == 1 && metric(t, b, "tailor_fanout_connected") == 1
+	})
 	if code := call(t, "POST", a+"/v1/models/"+older+"/activate", "", nil); code != 200 {
 		t.Fatalf("activate through A: %d", code)
 	}
-	waitFor(t, 5*time.Second, "replica B to serve the version activated through A", func() bool {
+	waitFor(t, time.Second, "replica B to serve the version activated through A", func() bool {
 		var r recommend.Response
 		return call(t, "GET", b+"/v1/users/12350/recommendations?n=5", "", &r) == 200 && r.ModelVersion == older
 	})
@@ -80,6 +85,9 @@ func TestReplicasOnPostgres(t *testing.T) {
 	// A purchase posted to A leaves B's recommendations within a second.
 	const user = "12350"
 	purchaseReaches(t, a, b, user, 3*time.Second)
+	if n := metric(t, b, `tailor_fanout_received_total{kind="events"}`); n < 1 {
+		t.Errorf("B received %v events messages", n)
+	}
 
 	// A shopper deleted through A is gone on B.
 	if code := call(t, "DELETE", a+"/v1/users/"+user, "", nil); code != 200 {

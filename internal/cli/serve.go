@@ -245,17 +245,22 @@ func serve(ctx context.Context, db backend, cfg *config.Config, addr string, std
 	if err != nil {
 		return err
 	}
-	// With NATS, what is written or activated through this replica
-	// reaches the others at once.
+	// With NATS, or else through a PostgreSQL store's LISTEN/NOTIFY,
+	// what is written or activated through this replica reaches the
+	// others at once.
 	var (
 		rec server.Recommender = eng
 		bus *fanout.Bus
 	)
-	if cfg.NATS.URL != "" {
-		if bus, err = fanout.New(eng, fanout.Options{URL: cfg.NATS.URL, Stream: cfg.NATS.Stream, Log: log, Registerer: reg}); err != nil {
+	if n, ok := db.(fanout.Notifier); cfg.NATS.URL != "" || ok {
+		if bus, err = fanout.New(eng, fanout.Options{URL: cfg.NATS.URL, Notifier: n, Stream: cfg.NATS.Stream, Log: log, Registerer: reg}); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Sharing changes with the other replicas through NATS at %s (stream %s).\n", cfg.NATS.URL, cmp.Or(cfg.NATS.Stream, "TAILOR"))
+		if cfg.NATS.URL != "" {
+			fmt.Fprintf(stdout, "Sharing changes with the other replicas through NATS at %s (stream %s).\n", cfg.NATS.URL, cmp.Or(cfg.NATS.Stream, "TAILOR"))
+		} else {
+			fmt.Fprintln(stdout, "Sharing changes with the other replicas through the store (PostgreSQL LISTEN/NOTIFY; [nats] url is not set).")
+		}
 	}
 	if bus != nil || cache != nil {
 		rec = sharedRecommender{Recommender: eng, bus: bus, cache: cache}

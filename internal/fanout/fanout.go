@@ -1,5 +1,6 @@
 // Package fanout shares what one serving replica learns with every other
-// replica of the same shop, through a NATS JetStream stream: the events,
+// replica of the same shop, through a NATS JetStream stream, or, without
+// NATS, through PostgreSQL's LISTEN/NOTIFY on the shop's store: the events,
 // items, shoppers and scenarios written through its API (so that every
 // replica's caches and live histories follow at once, not after their
 // time to live) and the model versions activated through it (so that every
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,14 +42,28 @@ type Engine interface {
 	Load(ctx context.Context, id string) error
 }
 
+// Notifier carries the bus's messages where there is no NATS: the
+// PostgreSQL store's LISTEN/NOTIFY (package postgres). Notify must not
+// wait long; Listen runs until ctx is done, connecting again after
+// failures, and reports its state (nil: listening).
+type Notifier interface {
+	Notify(ctx context.Context, channel string, payload []byte) error
+	MaxPayload() int
+	Listen(ctx context.Context, channel string, deliver func(payload []byte), state func(error)) error
+}
+
 // Options configure a Bus.
 type Options struct {
-	// URL is the NATS server, such as nats://127.0.0.1:4222.
-	URL string
+	// URL is the NATS server, such as nats://127.0.0.1:4222; when it is
+	// empty, Notifier carries the messages instead (one of the two must
+	// be set).
+	URL      string
+	Notifier Notifier
 	// Stream names the JetStream stream (default "TAILOR"); every
 	// replica of one shop uses the same, and shops sharing a NATS server
 	// use one each. Its subject is the name in lower case plus
-	// ".changes".
+	// ".changes"; the Notifier's channel is the name in lower case plus
+	// "_changes".
 	Stream string
 	// MaxAge and MaxBytes bound what the stream keeps (defaults 10
 	// minutes, 64 MiB): it is a bus, the store keeps the data.
@@ -98,14 +114,19 @@ type Bus struct {
 	nc *nats.Conn
 	js jetstream.JetStream
 
+	// With a Notifier: the messages waiting to be sent, and whether it
+	// listens.
+	outbox    chan outgoing
+	listening atomic.Bool
+
 	published, received, dropped *prometheus.CounterVec
 	connected                    prometheus.Gauge
 }
 
 // New makes a bus for eng; Run connects it.
 func New(eng Engine, opts Options) (*Bus, error) {
-	if opts.URL == "" {
-		return nil, errors.New("fanout: no NATS URL")
+	if opts.URL == "" && opts.Notifier == nil {
+		return nil, errors.New("fanout: no NATS URL and no store to notify through")
 	}
 	if opts.Stream == "" {
 		opts.Stream = "TAILOR"
@@ -134,7 +155,10 @@ func New(eng Engine, opts Options) (*Bus, error) {
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_fanout_dropped_total",
 			Help: "Changes not sent (NATS unreachable) or not applied (unreadable), by kind; the replicas then follow the store at its own pace."}, []string{"kind"}),
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tailor_fanout_connected",
-			Help: "1 while the replica is connected to the NATS stream that shares changes between replicas."}),
+			Help: "1 while the replica is connected to what shares changes between replicas (the NATS stream, or the store's LISTEN/NOTIFY)."}),
+	}
+	if opts.URL == "" {
+		b.outbox = make(chan outgoing, outboxSize)
 	}
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{b.published, b.received, b.dropped, b.connected} {
@@ -148,6 +172,9 @@ func New(eng Engine, opts Options) (*Bus, error) {
 
 // Connected reports whether the bus is connected to its stream.
 func (b *Bus) Connected() bool {
+	if b.outbox != nil {
+		return b.listening.Load()
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.js != nil && b.nc.IsConnected()
@@ -160,6 +187,9 @@ const retryEvery = 2 * time.Second
 // makes the stream if it is missing, and applies the other replicas'
 // changes until ctx is done. It returns nil when ctx is done.
 func (b *Bus) Run(ctx context.Context) error {
+	if b.outbox != nil {
+		return b.runNotifier(ctx)
+	}
 	var (
 		cc  jetstream.ConsumeContext
 		err error
@@ -233,9 +263,12 @@ func (b *Bus) connect(ctx context.Context) (jetstream.ConsumeContext, error) {
 const applyTimeout = 5 * time.Minute
 
 // apply applies another replica's message to the engine.
-func (b *Bus) apply(msg jetstream.Msg) {
+func (b *Bus) apply(msg jetstream.Msg) { b.applyData(msg.Data()) }
+
+// applyData applies another replica's message, as sent.
+func (b *Bus) applyData(data []byte) {
 	var m message
-	if err := json.Unmarshal(msg.Data(), &m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil {
 		b.dropped.WithLabelValues("unreadable").Inc()
 		b.log.Warn("an unreadable message on the stream", slog.Any("err", err))
 		return
@@ -288,6 +321,10 @@ func (b *Bus) apply(msg jetstream.Msg) {
 func (b *Bus) publish(m message) {
 	m.Origin = b.origin
 	data, err := json.Marshal(m)
+	if b.outbox != nil && err == nil {
+		b.notify(m, data)
+		return
+	}
 	if err == nil {
 		b.mu.Lock()
 		js := b.js

@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/fanout"
 	"github.com/tailorhq/tailor/internal/fanout/natstest"
+	"github.com/tailorhq/tailor/internal/store/postgres"
+	"github.com/tailorhq/tailor/internal/store/postgres/pgtest"
 )
 
 // engine records what the bus applies.
@@ -185,6 +188,74 @@ func TestBadStreamName(t *testing.T) {
 		t.Error("a stream name with a dot was accepted")
 	}
 	if _, err := fanout.New(&engine{}, fanout.Options{}); err == nil {
-		t.Error("no URL was accepted")
+		t.Error("neither a URL nor a notifier was accepted")
 	}
+}
+
+// openStore opens a PostgreSQL store (a schema of its own) at url.
+func openStore(t *testing.T, url string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestShareThroughPostgres: without NATS, the store's LISTEN/NOTIFY carries
+// the same changes (a large batch in several notifications), the sender
+// does not apply its own, a replica of another store on the same database
+// sees nothing, and a listener whose connection is cut listens again.
+func TestShareThroughPostgres(t *testing.T) {
+	url := pgtest.Store(t)
+	a, engA := start(t, fanout.Options{Notifier: openStore(t, url)})
+	b, engB := start(t, fanout.Options{Notifier: openStore(t, url)})
+	_, engX := start(t, fanout.Options{Notifier: openStore(t, pgtest.Store(t))})
+	waitFor(t, "the buses to listen", func() bool { return a.Connected() && b.Connected() })
+
+	var events []tailor.Event
+	for i := range 2500 { // far more than one notification's worth
+		events = append(events, tailor.Event{ID: "e", UserID: tailor.UserID("u" + string(rune('a'+i%26))), ItemID: "i1", Type: tailor.View, Timestamp: time.Now()})
+	}
+	a.Events(events)
+	a.Items([]tailor.Item{{ID: "i9", Title: "Teapot"}})
+	a.ItemsDeleted("i8")
+	a.Users("u1")
+	a.UsersDeleted("u2")
+	a.Scenarios()
+	a.Activated("01VERSION")
+	waitFor(t, "the other replica to apply everything", func() bool { return len(engB.snapshot().loaded) == 1 })
+	s := engB.snapshot()
+	if len(s.events) != 2500 || s.events[0].UserID != "ua" || s.events[0].ItemID != "i1" {
+		t.Errorf("events: %d, first %+v", len(s.events), s.events[0])
+	}
+	if len(s.items) != 1 || s.items[0].Title != "Teapot" || !slices.Equal(s.deleted, []tailor.ItemID{"i8"}) ||
+		!slices.Equal(s.users, []tailor.UserID{"u1"}) || !slices.Equal(s.gone, []tailor.UserID{"u2"}) || s.scenario != 1 {
+		t.Errorf("applied %+v", s)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if s := engA.snapshot(); len(s.events)+len(s.loaded) != 0 {
+		t.Errorf("the sender applied its own changes: %+v", s)
+	}
+	if s := engX.snapshot(); len(s.events)+len(s.loaded) != 0 {
+		t.Errorf("another store's replica applied them: %+v", s)
+	}
+
+	// Cut B's listening connection: it listens again and gets what
+	// comes after.
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var cut int
+	if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE query LIKE 'LISTEN %' AND datname = current_database()`).Scan(&cut); err != nil || cut < 3 {
+		t.Fatalf("cut %d listeners: %v", cut, err)
+	}
+	waitFor(t, "B to notice", func() bool { return !b.Connected() })
+	waitFor(t, "B to listen again", b.Connected)
+	a.Activated("02VERSION")
+	waitFor(t, "the activation after the cut", func() bool { return len(engB.snapshot().loaded) == 2 })
 }
