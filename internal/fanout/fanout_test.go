@@ -104,6 +104,37 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// sendAll publishes one change of every kind, with 2,500 events (more
+// than one message's worth).
+func sendAll(b *fanout.Bus) {
+	var events []tailor.Event
+	for i := range 2500 {
+		events = append(events, tailor.Event{ID: "e", UserID: tailor.UserID("u" + string(rune('a'+i%26))), ItemID: "i1", Type: tailor.View, Timestamp: time.Now()})
+	}
+	b.Events(events)
+	b.Items([]tailor.Item{{ID: "i9", Title: "Teapot"}})
+	b.ItemsDeleted("i8")
+	b.Users("u1")
+	b.UsersDeleted("u2")
+	b.Scenarios()
+	b.Activated("01VERSION")
+}
+
+// checkApplied waits for eng to apply what sendAll sent, and checks it.
+func checkApplied(t *testing.T, eng *engine) {
+	t.Helper()
+	waitFor(t, "the other replicas to apply everything", func() bool { return len(eng.snapshot().loaded) == 1 })
+	s := eng.snapshot()
+	if len(s.events) != 2500 || s.events[0].UserID != "ua" || s.events[0].ItemID != "i1" || s.events[0].ID != "" {
+		t.Errorf("events: %d, first %+v (only the shopper and item travel)", len(s.events), s.events[0])
+	}
+	if len(s.items) != 1 || s.items[0].Title != "Teapot" || !slices.Equal(s.deleted, []tailor.ItemID{"i8"}) ||
+		!slices.Equal(s.users, []tailor.UserID{"u1"}) || !slices.Equal(s.gone, []tailor.UserID{"u2"}) || s.scenario != 1 ||
+		!slices.Equal(s.loaded, []string{"01VERSION"}) {
+		t.Errorf("applied %+v", s)
+	}
+}
+
 // TestShare: what one replica publishes, the others apply, and it does
 // not apply its own; a replica of another shop (another stream) sees
 // nothing.
@@ -118,28 +149,9 @@ func TestShare(t *testing.T) {
 	waitFor(t, "the buses to connect", a.Connected)
 	time.Sleep(200 * time.Millisecond) // the other consumers start from now on
 
-	var events []tailor.Event
-	for i := range 2500 { // more than one message's worth
-		events = append(events, tailor.Event{ID: "e", UserID: tailor.UserID("u" + string(rune('a'+i%26))), ItemID: "i1", Type: tailor.View, Timestamp: time.Now()})
-	}
-	a.Events(events)
-	a.Items([]tailor.Item{{ID: "i9", Title: "Teapot"}})
-	a.ItemsDeleted("i8")
-	a.Users("u1")
-	a.UsersDeleted("u2")
-	a.Scenarios()
-	a.Activated("01VERSION")
+	sendAll(a)
 	for _, eng := range []*engine{engB, engC} {
-		waitFor(t, "the other replicas to apply everything", func() bool { return len(eng.snapshot().loaded) == 1 })
-		s := eng.snapshot()
-		if len(s.events) != 2500 || s.events[0].UserID != "ua" || s.events[0].ItemID != "i1" || s.events[0].ID != "" {
-			t.Errorf("events: %d, first %+v (only the shopper and item travel)", len(s.events), s.events[0])
-		}
-		if len(s.items) != 1 || s.items[0].Title != "Teapot" || !slices.Equal(s.deleted, []tailor.ItemID{"i8"}) ||
-			!slices.Equal(s.users, []tailor.UserID{"u1"}) || !slices.Equal(s.gone, []tailor.UserID{"u2"}) || s.scenario != 1 ||
-			!slices.Equal(s.loaded, []string{"01VERSION"}) {
-			t.Errorf("applied %+v", s)
-		}
+		checkApplied(t, eng)
 	}
 	time.Sleep(200 * time.Millisecond)
 	if s := engA.snapshot(); len(s.events)+len(s.loaded) != 0 {
@@ -214,26 +226,8 @@ func TestShareThroughPostgres(t *testing.T) {
 	_, engX := start(t, fanout.Options{Notifier: openStore(t, pgtest.Store(t))})
 	waitFor(t, "the buses to listen", func() bool { return a.Connected() && b.Connected() })
 
-	var events []tailor.Event
-	for i := range 2500 { // far more than one notification's worth
-		events = append(events, tailor.Event{ID: "e", UserID: tailor.UserID("u" + string(rune('a'+i%26))), ItemID: "i1", Type: tailor.View, Timestamp: time.Now()})
-	}
-	a.Events(events)
-	a.Items([]tailor.Item{{ID: "i9", Title: "Teapot"}})
-	a.ItemsDeleted("i8")
-	a.Users("u1")
-	a.UsersDeleted("u2")
-	a.Scenarios()
-	a.Activated("01VERSION")
-	waitFor(t, "the other replica to apply everything", func() bool { return len(engB.snapshot().loaded) == 1 })
-	s := engB.snapshot()
-	if len(s.events) != 2500 || s.events[0].UserID != "ua" || s.events[0].ItemID != "i1" {
-		t.Errorf("events: %d, first %+v", len(s.events), s.events[0])
-	}
-	if len(s.items) != 1 || s.items[0].Title != "Teapot" || !slices.Equal(s.deleted, []tailor.ItemID{"i8"}) ||
-		!slices.Equal(s.users, []tailor.UserID{"u1"}) || !slices.Equal(s.gone, []tailor.UserID{"u2"}) || s.scenario != 1 {
-		t.Errorf("applied %+v", s)
-	}
+	sendAll(a) // far more than one notification's worth of events
+	checkApplied(t, engB)
 	time.Sleep(200 * time.Millisecond)
 	if s := engA.snapshot(); len(s.events)+len(s.loaded) != 0 {
 		t.Errorf("the sender applied its own changes: %+v", s)
