@@ -271,6 +271,13 @@ func (w *writer) DeferIndexes(ctx context.Context, rows int) error {
 	if w.staging != nil {
 		return nil
 	}
+	// A bulk load waits for the locks it needs, however long (attaching
+	// its months waits for readers of the default partition): failing
+	// at its end would throw its work away. Other writers wait for it at
+	// most the busy timeout.
+	if _, err := w.tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+		return fmt.Errorf("defer indexes: %w", err)
+	}
 	var stored int
 	if err := w.tx.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM event_ids LIMIT $1) s", rows).Scan(&stored); err != nil {
 		return fmt.Errorf("defer indexes: %w", err)

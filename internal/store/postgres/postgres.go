@@ -103,7 +103,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if opts.ReadURL != "" {
-		if db.r, err = pool(ctx, opts.ReadURL, opts); err != nil {
+		ro := opts
+		ro.BusyTimeout = 0 // reads take no locks that writers hold long
+		if db.r, err = pool(ctx, opts.ReadURL, ro); err != nil {
 			w.Close()
 			db.ddl.Close()
 			return nil, err
@@ -127,6 +129,12 @@ func pool(ctx context.Context, url string, opts Options) (*pgxpool.Pool, error) 
 	cfg.MaxConns = opts.MaxConns
 	if opts.Schema != "" {
 		cfg.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.BusyTimeout > 0 {
+		// A write waits for another's locks (an import holding a row
+		// it also writes, or the event ids) at most this long, then
+		// fails with store.ErrBusy (Update).
+		cfg.ConnConfig.RuntimeParams["lock_timeout"] = strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
 	}
 	p, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -154,6 +162,11 @@ const migrateLock = 0x7461696c6f72 // "tailor"
 
 func migrate(ctx context.Context, p *pgxpool.Pool, schema string) error {
 	return pgx.BeginFunc(ctx, p, func(tx pgx.Tx) error {
+		// A migration waits for what it must (the pool's lock_timeout
+		// bounds ordinary writes).
+		if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+			return fmt.Errorf("lock the schema: %w", err)
+		}
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrateLock)); err != nil {
 			return fmt.Errorf("lock the schema: %w", err)
 		}

@@ -396,3 +396,54 @@ func TestReadURL(t *testing.T) {
 		t.Error("an unreachable read URL was accepted")
 	}
 }
+
+// TestWritesWaitForAnImport: an event posted while a bulk load into an
+// empty store holds the event ids waits at most the busy timeout, then
+// fails with ErrBusy having stored nothing; once the load commits, it is
+// stored. The load itself waits as long as it must.
+func TestWritesWaitForAnImport(t *testing.T) {
+	url := pgtest.Store(t)
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url, postgres.Options{BusyTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	loading, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(ctx, func(w store.Writer) error {
+			if err := w.(store.IndexDeferrer).DeferIndexes(ctx, 100); err != nil {
+				return err
+			}
+			if _, err := w.InsertEvents(ctx, []tailor.Event{ev("b1", "u1", "i1", time.Now())}); err != nil {
+				return err
+			}
+			close(loading)
+			<-release // a long import
+			return nil
+		})
+	}()
+	<-loading
+	start := time.Now()
+	if err := insert(t, db, false, ev("p1", "u2", "i2", time.Now())); !errors.Is(err, store.ErrBusy) {
+		t.Errorf("a write during the load: %v, want ErrBusy", err)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond || took > 3*time.Second {
+		t.Errorf("the write gave up after %v, want about the busy timeout (300 ms)", took)
+	}
+	time.Sleep(400 * time.Millisecond) // longer than the busy timeout: the load waits on
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the load: %v", err)
+	}
+	if c, _ := db.Counts(ctx); c.Events != 1 || c.Users != 1 {
+		t.Errorf("after the load: %+v, want its one event and shopper only", c)
+	}
+	if err := insert(t, db, false, ev("p1", "u2", "i2", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := db.Counts(ctx); c.Events != 2 {
+		t.Errorf("after the retry: %d events, want 2", c.Events)
+	}
+}

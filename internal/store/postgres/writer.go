@@ -23,7 +23,10 @@ const maxAttempts = 5
 
 // Update runs fn in one transaction; see store.Updater. Concurrent calls
 // run in transactions of their own, which PostgreSQL runs side by side; a
-// call aborted by a deadlock or serialization failure is run again.
+// call aborted by a deadlock or serialization failure is run again. A call
+// that waits for another transaction's locks longer than the busy timeout
+// (Options.BusyTimeout, as lock_timeout) fails with store.ErrBusy, having
+// written nothing.
 func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
@@ -47,11 +50,21 @@ func (db *DB) Update(ctx context.Context, fn func(store.Writer) error) error {
 				db.partitions.add(m)
 			}
 		}
+		if busy(err) && !errors.Is(err, store.ErrBusy) {
+			return fmt.Errorf("%w: waited %v for another writer's locks (an import, say): %w", store.ErrBusy, db.busyTimeout, err)
+		}
 		if !retryable(err) {
 			return err
 		}
 	}
 	return err
+}
+
+// busy reports whether err is a lock wait that passed lock_timeout (the
+// store's busy timeout).
+func busy(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // retryable reports whether err is a deadlock or a serialization failure.
