@@ -87,6 +87,6 @@ func (t *Training) Check(name string) error {
 // Options are the loop's options for a model named name with the output
 // layer out, sequences of at most maxLen, seeded by seed.
 func (t *Training) Options(name string, out *Output, maxLen int, seed uint64) Options {
-	return Options{Name: name, Items: out.n, Width: out.Width(), MaxLen: maxLen, LearningRate: t.LearningRate, Epochs: t.Epochs, Patience: t.Patience,
+	return Options{Name: name, Out: out, Items: out.n, Width: out.Width(), MaxLen: maxLen, LearningRate: t.LearningRate, Epochs: t.Epochs, Patience: t.Patience,
 		Batch: t.Batch, Seed: seed, WeightDecay: t.WeightDecay, ClipNorm: *t.ClipNorm, Warmup: *t.Warmup, Windows: *t.Windows}
 }

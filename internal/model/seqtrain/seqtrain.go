@@ -44,6 +44,10 @@ type Network interface {
 type Options struct {
 	// Name prefixes errors ("sasrec").
 	Name string
+	// Out, if set, is the network's output layer: Train lets it keep
+	// its transposed embeddings for a batch (they change between
+	// batches only).
+	Out *Output
 	// Items is the catalog size and MaxLen the longest sequence trained
 	// on: a longer one is cut into windows of MaxLen+1 items from its
 	// newest (each item a target once) when Windows is set, else only its
@@ -78,6 +82,9 @@ type Result struct {
 // shopper's last item (of those with three or more) checks the epochs, the
 // rest trains. r shuffles the sequences each epoch.
 func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Options) (Result, error) {
+	if c.Out != nil {
+		defer c.Out.batch(false)
+	}
 	var res Result
 	var train [][]int32
 	type check struct {
@@ -144,6 +151,9 @@ func Train(ctx context.Context, net Network, seqs [][]int32, r *rand.Rand, c Opt
 				return res, err
 			}
 			batch := order[lo:min(lo+c.Batch, len(order))]
+			if c.Out != nil {
+				c.Out.batch(true) // the embeddings hold still until the update below
+			}
 			var mu sync.Mutex
 			var wgr sync.WaitGroup
 			for w := range workers {
@@ -276,6 +286,43 @@ type Output struct {
 	k    int       // negatives; 0 for the full softmax
 	cdf  []float64 // cumulative sampling probabilities
 	logQ []float32 // log(K·Q(item))
+
+	// While Train runs a batch (batched), the full softmax's transposed
+	// embeddings are made once (tt, fresh) for every sequence of the
+	// batch, not once a sequence: the catalog's n×d, transposed for each
+	// sequence, cost more than the sequence's products on short ones.
+	mu      sync.Mutex
+	batched bool
+	fresh   bool
+	tt      []float32
+}
+
+// batch says whether the embeddings stay as they are until the next call
+// (Train: between its updates); false, every Loss transposes them again.
+func (o *Output) batch(fixed bool) {
+	o.mu.Lock()
+	o.batched, o.fresh = fixed, false
+	o.mu.Unlock()
+}
+
+// transposed returns table (cols×d) transposed: within a batch the one
+// made for the batch's first sequence, else a new one.
+func (o *Output) transposed(table []float32, cols int) []float32 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.batched {
+		tt := make([]float32, cols*o.d)
+		kernels.Transpose(tt, table, cols, o.d)
+		return tt
+	}
+	if !o.fresh {
+		if len(o.tt) != cols*o.d {
+			o.tt = make([]float32, cols*o.d)
+		}
+		kernels.Transpose(o.tt, table, cols, o.d)
+		o.fresh = true
+	}
+	return o.tt
 }
 
 // NewOutput returns the output layer for a catalog of n items and hidden
@@ -355,8 +402,13 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 		}
 	}
 	cols := len(table) / d
-	tt := make([]float32, cols*d)
-	kernels.Transpose(tt, table, cols, d)
+	var tt []float32
+	if o.k == 0 {
+		tt = o.transposed(table, cols)
+	} else { // the drawn negatives: new for every sequence
+		tt = make([]float32, cols*d)
+		kernels.Transpose(tt, table, cols, d)
+	}
 	prod := logits
 	if o.k > 0 {
 		prod = make([]float32, t*cols)
@@ -398,7 +450,7 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 	kernels.MatMul(dh, dp, table, t, cols, d)
 	dpt := make([]float32, cols*t)
 	kernels.Transpose(dpt, dp, t, cols)
-	dtable := tt[:cols*d] // reused: the transpose is no longer needed
+	dtable := make([]float32, cols*d)
 	kernels.MatMul(dtable, dpt, hf, cols, t, d)
 	if o.k == 0 {
 		kernels.Axpy(1, dtable, dEmb[:o.n*d])
