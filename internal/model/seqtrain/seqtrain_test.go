@@ -223,3 +223,82 @@ func TestTrainStopsOnAnExplodingLoss(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// bigram is a network whose hidden state is the input item's own vector
+// (n×d), scored against the output embeddings (n×d) through out.
+type bigram struct {
+	in, emb []float32
+	d       int
+	out     *seqtrain.Output
+}
+
+func (b *bigram) Params() [][]float32 { return [][]float32{b.in, b.emb} }
+
+func (b *bigram) Step(seq []int32, g [][]float32, logits []float32, r *rand.Rand) (float64, int) {
+	in, targets := seq[:len(seq)-1], seq[1:]
+	t, d := len(in), b.d
+	hf := make([]float32, t*d)
+	for i, it := range in {
+		copy(hf[i*d:(i+1)*d], b.in[int(it)*d:int(it+1)*d])
+	}
+	loss, dh := b.out.Loss(hf, t, b.emb, targets, logits, g[1], r)
+	for i, it := range in {
+		for k := range d {
+			g[0][int(it)*d+k] += dh[i*d+k]
+		}
+	}
+	return loss, t
+}
+
+func (b *bigram) Scores(seq []int32, out []float32) {
+	d, it := b.d, int(seq[len(seq)-1])
+	for j := range out {
+		var s float32
+		for k := range d {
+			s += b.in[it*d+k] * b.emb[j*d+k]
+		}
+		out[j] = s
+	}
+}
+
+// TestBatchTransposeChangesNothing: training with the output layer's
+// embeddings transposed once a batch (Options.Out set) ends with the
+// weights of training that transposes them for every sequence.
+func TestBatchTransposeChangesNothing(t *testing.T) {
+	const items, d = 30, 8
+	var seqs [][]int32
+	for u := range 40 {
+		var s []int32
+		for k := range 6 {
+			s = append(s, int32((u*7+k*3)%items))
+		}
+		seqs = append(seqs, s)
+	}
+	train := func(batched bool) [][]float32 {
+		var tr seqtrain.Training
+		if err := tr.Check("test"); err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		net := &bigram{in: make([]float32, items*d), emb: make([]float32, items*d), d: d}
+		for i := range net.in {
+			net.in[i], net.emb[i] = float32(r.NormFloat64()*0.1), float32(r.NormFloat64()*0.1)
+		}
+		net.out = seqtrain.NewOutput(items, d, seqs, &tr)
+		opts := tr.Options("test", net.out, 10, 5)
+		opts.Epochs, opts.Patience, opts.Batch = 3, 3, 8
+		if !batched {
+			opts.Out = nil
+		}
+		if _, err := seqtrain.Train(context.Background(), net, seqs, r, opts); err != nil {
+			t.Fatal(err)
+		}
+		return net.Params()
+	}
+	a, b := train(true), train(false)
+	for p := range a {
+		if !slices.Equal(a[p], b[p]) {
+			t.Fatalf("parameter %d differs between batched and per-sequence transposes", p)
+		}
+	}
+}
