@@ -329,41 +329,20 @@ func TestReplicas(t *testing.T) {
 // events, at most the busy timeout, then fails with store.ErrBusy having
 // deleted nothing; once they end it goes through.
 func TestDeleteWaitsForWriters(t *testing.T) {
-	url := pgtest.Store(t)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, url, postgres.Options{BusyTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openBusy(t)
 	if err := insert(t, db, false, ev("e1", "gone", "i1", time.Now())); err != nil {
 		t.Fatal(err)
 	}
-	writing, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- db.Update(ctx, func(w store.Writer) error {
-			if _, err := w.InsertEvents(ctx, []tailor.Event{ev("e2", "other", "i1", time.Now())}); err != nil {
-				return err
-			}
-			close(writing)
-			<-release // a long import
-			return nil
-		})
-	}()
-	<-writing
-	start := time.Now()
-	if _, err := db.DeleteUser(ctx, "gone"); !errors.Is(err, store.ErrBusy) {
-		t.Errorf("delete during a write: %v, want ErrBusy", err)
-	}
-	if took := time.Since(start); took < 250*time.Millisecond || took > 3*time.Second {
-		t.Errorf("the deletion gave up after %v, want about the busy timeout (300 ms)", took)
-	}
+	release := holding(t, db, func(w store.Writer) error {
+		_, err := w.InsertEvents(ctx, []tailor.Event{ev("e2", "other", "i1", time.Now())})
+		return err
+	})
+	gaveUp(t, "the deletion", func() error { _, err := db.DeleteUser(ctx, "gone"); return err })
 	if _, err := db.User(ctx, "gone"); err != nil {
 		t.Errorf("the refused deletion deleted: %v", err)
 	}
-	close(release)
-	if err := <-done; err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := db.DeleteUser(ctx, "gone"); err != nil || n != 1 {
@@ -397,44 +376,70 @@ func TestReadURL(t *testing.T) {
 	}
 }
 
+// openBusy opens a store of its own with a busy timeout of 300 ms.
+func openBusy(t *testing.T) *postgres.DB {
+	t.Helper()
+	url := pgtest.Store(t)
+	db, err := postgres.Open(context.Background(), url, postgres.Options{BusyTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// holding runs fn in a write transaction in the background and holds the
+// transaction open (a long import) until release, which returns the
+// write's error.
+func holding(t *testing.T, db *postgres.DB, fn func(w store.Writer) error) (release func() error) {
+	t.Helper()
+	started, hold := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Update(context.Background(), func(w store.Writer) error {
+			if err := fn(w); err != nil {
+				close(started)
+				return err
+			}
+			close(started)
+			<-hold
+			return nil
+		})
+	}()
+	<-started
+	return func() error { close(hold); return <-done }
+}
+
+// gaveUp checks that write fails with ErrBusy after about the busy
+// timeout (300 ms).
+func gaveUp(t *testing.T, what string, write func() error) {
+	t.Helper()
+	start := time.Now()
+	if err := write(); !errors.Is(err, store.ErrBusy) {
+		t.Errorf("%s: %v, want ErrBusy", what, err)
+	}
+	if took := time.Since(start); took < 250*time.Millisecond || took > 3*time.Second {
+		t.Errorf("%s gave up after %v, want about the busy timeout (300 ms)", what, took)
+	}
+}
+
 // TestWritesWaitForAnImport: an event posted while a bulk load into an
 // empty store holds the event ids waits at most the busy timeout, then
 // fails with ErrBusy having stored nothing; once the load commits, it is
 // stored. The load itself waits as long as it must.
 func TestWritesWaitForAnImport(t *testing.T) {
-	url := pgtest.Store(t)
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, url, postgres.Options{BusyTimeout: 300 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	loading, release := make(chan struct{}), make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- db.Update(ctx, func(w store.Writer) error {
-			if err := w.(store.IndexDeferrer).DeferIndexes(ctx, 100); err != nil {
-				return err
-			}
-			if _, err := w.InsertEvents(ctx, []tailor.Event{ev("b1", "u1", "i1", time.Now())}); err != nil {
-				return err
-			}
-			close(loading)
-			<-release // a long import
-			return nil
-		})
-	}()
-	<-loading
-	start := time.Now()
-	if err := insert(t, db, false, ev("p1", "u2", "i2", time.Now())); !errors.Is(err, store.ErrBusy) {
-		t.Errorf("a write during the load: %v, want ErrBusy", err)
-	}
-	if took := time.Since(start); took < 250*time.Millisecond || took > 3*time.Second {
-		t.Errorf("the write gave up after %v, want about the busy timeout (300 ms)", took)
-	}
+	db := openBusy(t)
+	release := holding(t, db, func(w store.Writer) error {
+		if err := w.(store.IndexDeferrer).DeferIndexes(ctx, 100); err != nil {
+			return err
+		}
+		_, err := w.InsertEvents(ctx, []tailor.Event{ev("b1", "u1", "i1", time.Now())})
+		return err
+	})
+	gaveUp(t, "a write during the load", func() error { return insert(t, db, false, ev("p1", "u2", "i2", time.Now())) })
 	time.Sleep(400 * time.Millisecond) // longer than the busy timeout: the load waits on
-	close(release)
-	if err := <-done; err != nil {
+	if err := release(); err != nil {
 		t.Fatalf("the load: %v", err)
 	}
 	if c, _ := db.Counts(ctx); c.Events != 1 || c.Users != 1 {
