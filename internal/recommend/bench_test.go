@@ -19,7 +19,8 @@ import (
 // rankings cached: the serving path without HTTP. "recommendations-scored"
 // is an engine that keeps no rankings (Options.Ranking −1): every list
 // scores the catalog, as a shopper's first request does. Run with
-// -benchmem for the allocations per list.
+// -benchmem for the allocations per list. "cart" completes carts of two
+// items.
 func BenchmarkLists(b *testing.B) {
 	ctx := context.Background()
 	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
@@ -79,6 +80,9 @@ func BenchmarkLists(b *testing.B) {
 		{"similar", func(i int) (*Response, error) { return e.Similar(ctx, items[i%len(items)], Request{N: 10}) }},
 		{"bought-together", func(i int) (*Response, error) { return e.BoughtTogether(ctx, items[i%len(items)], Request{N: 10}) }},
 		{"buy-again", func(i int) (*Response, error) { return e.BuyAgain(ctx, Request{User: users[i%len(users)], N: 10}) }},
+		{"cart", func(i int) (*Response, error) {
+			return e.CompleteCart(ctx, Request{Items: []tailor.ItemID{items[i%len(items)], items[(i*7+3)%len(items)]}, N: 10})
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {

@@ -185,6 +185,7 @@ type Engine struct {
 	imp   map[impKey][2]int64 // responses and items, not yet flushed
 
 	convs sync.Pool // *converted: a request's history in a model's indices
+	cands sync.Pool // *[]cand: a request's candidates from a model version
 	// builtin are the built-in event types: a history keeps an event's
 	// type as one of these shared strings when it is one.
 	builtin []tailor.EventType
@@ -255,6 +256,7 @@ func New(src Source, opts Options) (*Engine, error) {
 	}
 	e.scen.Store(&scenarios{rules: map[string]Rules{}})
 	e.convs.New = func() any { return &converted{} }
+	e.cands.New = func() any { return new([]cand) }
 	e.builtin = tailor.BuiltinEventTypes()
 	return e, nil
 }

@@ -80,16 +80,16 @@ type converted struct {
 	history  []model.Interaction // the items with a positive weight, strongest first
 	pos      []int               // their positions in history.items
 	excluded []int32             // sorted indices of items not to recommend again
-	bought   []model.Interaction // the purchases, oldest first (when asked for)
+	bought   []model.Interaction // the purchases, oldest first (purchasesIn)
+	index    []int32             // purchasesIn's scratch: each item's index, looked up once
 }
 
 // convert puts the history in an index space into c (reusing its
-// memory); with purchases, the purchases too. It returns the number of
-// items the index space does not have (skipped). Each item carries the
-// time of its newest event of its strongest type, for the models that
-// read the order (model.Sequential).
-func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool), purchases bool) (unknown int) {
-	c.history, c.pos, c.excluded, c.bought = c.history[:0], c.pos[:0], c.excluded[:0], c.bought[:0]
+// memory). It returns the number of items the index space does not have
+// (skipped). Each item carries the time of its newest event of its
+// strongest type, for the models that read the order (model.Sequential).
+func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool)) (unknown int) {
+	c.history, c.pos, c.excluded = c.history[:0], c.pos[:0], c.excluded[:0]
 	for k := range h.items {
 		it := &h.items[k]
 		i, ok := index(it.id)
@@ -105,15 +105,32 @@ func (h *history) convert(c *converted, index func(tailor.ItemID) (int32, bool),
 			c.excluded = append(c.excluded, i)
 		}
 	}
-	if purchases {
-		for _, p := range h.purchases {
-			if i, ok := index(h.items[p.k].id); ok {
-				c.bought = append(c.bought, model.Interaction{Item: i, Type: tailor.Purchase, Weight: 1, Time: p.t})
-			}
-		}
-	}
 	slices.Sort(c.excluded)
 	return unknown
+}
+
+// purchasesIn puts the history's purchases in an index space into
+// c.bought (reusing its memory), looking each item up once.
+func (h *history) purchasesIn(c *converted, index func(tailor.ItemID) (int32, bool)) {
+	const unseen, unknown = -2, -1
+	c.bought = c.bought[:0]
+	c.index = slices.Grow(c.index[:0], len(h.items))[:len(h.items)]
+	for k := range c.index {
+		c.index[k] = unseen
+	}
+	for _, p := range h.purchases {
+		i := c.index[p.k]
+		if i == unseen {
+			i = unknown
+			if j, ok := index(h.items[p.k].id); ok {
+				i = j
+			}
+			c.index[p.k] = i
+		}
+		if i != unknown {
+			c.bought = append(c.bought, model.Interaction{Item: i, Type: tailor.Purchase, Weight: 1, Time: p.t})
+		}
+	}
 }
 
 // histItem is one item of a history. It holds few pointers (the id is the

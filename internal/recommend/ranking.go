@@ -27,14 +27,54 @@ type ranking struct {
 	entries []topk.Entry
 	all     bool // every item the model can rank is in entries
 	// because memoizes the explanation of each entry: the position in
-	// the converted history of the item that explains it, -1 for none,
+	// the history's items of the item that explains it, -1 for none,
 	// and 0 for not asked yet (positions are stored plus one); nil when
 	// the list has no explanations to keep.
 	because []atomic.Int32
+	// dues memoizes the due dates of the first entries of a repurchase
+	// ranking (nil: not asked yet; lists under rules that drop many
+	// items compute the later ones each time); nil for other lists.
+	dues []atomic.Pointer[dueMemo]
+}
+
+// dueMemo is an entry's due date and the reason that tells it (nil due:
+// none).
+type dueMemo struct {
+	due    *DueDate
+	reason string
+}
+
+// memoDues is how many entries of a repurchase ranking have their due
+// dates memoized: a list of 10 under filters rarely reaches further.
+const memoDues = 32
+
+// memo says what a ranking memoizes for its entries.
+type memo int
+
+const (
+	memoNothing memo = iota
+	memoBecause      // explanations (ranking.because)
+	memoDue          // due dates (ranking.dues)
+)
+
+// due returns the due date of the item at index ix, by due when not
+// memoized yet.
+func (r *ranking) due(ix int32, due func(ix int32) *dueMemo) *dueMemo {
+	k := slices.IndexFunc(r.entries, func(en topk.Entry) bool { return en.Index == ix })
+	if k < 0 || k >= len(r.dues) {
+		return due(ix)
+	}
+	if m := r.dues[k].Load(); m != nil {
+		return m
+	}
+	m := due(ix)
+	r.dues[k].Store(m)
+	return m
 }
 
 // explained returns the explanation of the item at index ix, by why when
-// not memoized yet; why returns the position in the history or -1.
+// not memoized yet; why returns the position in the history's items or
+// -1.
 func (r *ranking) explained(ix int32, why func(ix int32) int32) int32 {
 	for k := range r.entries {
 		if r.entries[k].Index != ix {
@@ -62,13 +102,13 @@ func (a *ask) rankable(length int) bool {
 // slot: the first entries that pass the request's rules, with the
 // ranking; nil entries when the ranking is too short to tell, and the
 // caller asks the model. ids and meta give the ranking model's items and
-// their catalog entries (meta is called under catMu); memo keeps the
-// entries' explanations with the ranking.
+// their catalog entries (meta is called under catMu); keep says what the
+// ranking memoizes for its entries (their explanations or due dates).
 //
 // shared, when not empty, names the ranking in the rankings the replicas
 // share (Options.Shared): a ranking this replica has not cached is read
 // from there before it is computed, and kept there once computed.
-func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, memo bool, shared func() string, rank func(n int) ([]topk.Entry, error),
+func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, keep memo, shared func() string, rank func(n int) ([]topk.Entry, error),
 	ids []tailor.ItemID, meta func(i int32) *meta) ([]topk.Entry, *ranking, error) {
 	length := e.opts.Ranking
 	r := slot.Load()
@@ -103,8 +143,11 @@ func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, memo b
 			}
 		}
 		r = &ranking{of: of, entries: entries, all: all}
-		if memo {
+		switch keep {
+		case memoBecause:
 			r.because = make([]atomic.Int32, len(entries))
+		case memoDue:
+			r.dues = make([]atomic.Pointer[dueMemo], min(len(entries), memoDues))
 		}
 		slot.Store(r)
 	}
@@ -143,16 +186,24 @@ func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, memo b
 // model ranks histories fixed: the same items as asking the model with
 // the rules, without scoring every item again. nil: the caller asks the
 // model.
-func (e *Engine) fromRanking(s *state, a *ask, c *converted) ([]topk.Entry, *ranking, error) {
+func (e *Engine) fromRanking(s *state, a *ask) ([]topk.Entry, *ranking, error) {
 	if a.list != ListPersonal || a.req.User == "" || a.rules.ExcludeTypes != nil || !a.rankable(e.opts.Ranking) ||
 		!model.RanksFixed(s.model, model.TaskPersonal) {
 		return nil, nil, nil
 	}
-	excluded := c.excluded
-	shared := func() string { return historyKey(s.version.ID, c, e.opts.Ranking) }
-	return e.ranked(a, &a.hist.ranking, s.build, true, shared, func(n int) ([]topk.Entry, error) {
+	// A ranking under this build was made from this history (histories
+	// are replaced, never changed), which the model knew some of; without
+	// one, a history the model knows nothing of is a cold start.
+	if r := a.hist.ranking.Load(); r == nil || r.of != s.build {
+		if c := a.converted(e, s); len(c.history) == 0 {
+			return nil, nil, nil
+		}
+	}
+	shared := func() string { return historyKey(s.version.ID, a.converted(e, s), e.opts.Ranking) }
+	return e.ranked(a, &a.hist.ranking, s.build, memoBecause, shared, func(n int) ([]topk.Entry, error) {
+		c := a.converted(e, s)
 		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: n, Exclude: func(i int32) bool {
-			_, ok := slices.BinarySearch(excluded, i)
+			_, ok := slices.BinarySearch(c.excluded, i)
 			return ok
 		}}
 		return s.model.Answer(&q, nil)
@@ -168,7 +219,7 @@ func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) 
 		return nil, nil
 	}
 	shared := func() string { return fmt.Sprintf("%s/s/%d/%d", s.version.ID, e.opts.Ranking, i) }
-	entries, _, err := e.ranked(a, &s.similarTo[i], s.build, false, shared, func(n int) ([]topk.Entry, error) {
+	entries, _, err := e.ranked(a, &s.similarTo[i], s.build, memoNothing, shared, func(n int) ([]topk.Entry, error) {
 		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: n}
 		return s.model.Answer(&q, nil)
 	}, s.ids, func(i int32) *meta { return s.meta[i] })
@@ -177,20 +228,20 @@ func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) 
 
 // repurchaseRanked answers buy-again from the history's cached ranking of
 // its past purchases under the shop models (history.rebuy), when the rules
-// only filter and the repurchase model ranks fixed. q is the query without
-// rules. nil: the caller asks the model.
-func (e *Engine) repurchaseRanked(sh *shop, a *ask, q *model.Query) ([]topk.Entry, error) {
+// only filter and the repurchase model ranks fixed (with the ranking,
+// whose due dates it memoizes). query returns the query without rules,
+// made on first use. nil: the caller asks the model.
+func (e *Engine) repurchaseRanked(sh *shop, a *ask, query func() *model.Query) ([]topk.Entry, *ranking, error) {
 	if a.hist == nil || !a.rankable(e.opts.Ranking) || !model.RanksFixed(sh.repurchase, model.TaskRepurchase) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	// The shop models are built by each replica from the store: their
 	// rankings are not shared.
-	entries, _, err := e.ranked(a, &a.hist.rebuy, sh.build, false, nil, func(n int) ([]topk.Entry, error) {
-		whole := *q
+	return e.ranked(a, &a.hist.rebuy, sh.build, memoDue, nil, func(n int) ([]topk.Entry, error) {
+		whole := *query()
 		whole.N = n
 		return sh.repurchase.Answer(&whole, nil)
 	}, sh.items, func(i int32) *meta { return e.catalog[sh.items[i]] })
-	return entries, err
 }
 
 // SharedRankings keeps rankings where every replica finds them (package

@@ -333,6 +333,9 @@ func (r *Rules) keep(m *meta) bool {
 	if r.MaxPrice != nil && (!m.hasPrice || m.price > *r.MaxPrice) {
 		return false
 	}
+	if len(r.Attributes) == 0 {
+		return len(r.ExcludeItems) == 0 || !slices.Contains(r.ExcludeItems, m.id)
+	}
 	for k, want := range r.Attributes {
 		v, ok := m.attrs[k]
 		if !ok || !slices.ContainsFunc(want, func(w any) bool { return sameValue(v, w) }) {

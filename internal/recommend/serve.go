@@ -405,9 +405,12 @@ func (e *Engine) withHistory(a *ask) error {
 	} else {
 		a.hist = e.sessionHistory(req.Session)
 	}
+	if req.User != "" && a.rules.ExcludeSeen == nil {
+		return nil
+	}
 	for k, it := range a.hist.items {
 		if req.User == "" ||
-			(a.rules.ExcludeSeen != nil && a.hist.seen(k, a.rules.ExcludeSeen.Types, a.now.Add(-time.Duration(a.rules.ExcludeSeen.Within)))) {
+			a.hist.seen(k, a.rules.ExcludeSeen.Types, a.now.Add(-time.Duration(a.rules.ExcludeSeen.Within))) {
 			if a.skip == nil {
 				a.skip = map[tailor.ItemID]bool{}
 			}

@@ -102,13 +102,28 @@ type ask struct {
 	// bought is the history's purchases in the shop models' indices
 	// (fromRepurchase), held like conv until the answer is done.
 	bought *converted
+	// cands holds the candidates of fromModel, from the engine's pool
+	// (candidates) and given back by release.
+	cands *[]cand
+}
+
+// candidates returns n candidates, with room for grow more, from the
+// engine's pool; they are given back when the answer is done.
+func (a *ask) candidates(e *Engine, n, grow int) []cand {
+	if a.cands == nil {
+		a.cands = e.cands.Get().(*[]cand)
+	}
+	if cap(*a.cands) < n+grow {
+		*a.cands = make([]cand, 0, n+grow)
+	}
+	return (*a.cands)[:n]
 }
 
 // converted returns the history in the state's indices.
 func (a *ask) converted(e *Engine, s *state) *converted {
 	if a.conv == nil {
 		a.conv = e.convs.Get().(*converted)
-		if n := a.hist.convert(a.conv, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok }, false); n > 0 {
+		if n := a.hist.convert(a.conv, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok }); n > 0 {
 			e.met.unknownItems.Add(float64(n))
 		}
 	}
@@ -124,6 +139,12 @@ func (a *ask) release(e *Engine) {
 	if a.bought != nil {
 		e.convs.Put(a.bought)
 		a.bought = nil
+	}
+	if a.cands != nil {
+		c := *a.cands
+		clear(c[:cap(c)]) // no strings kept alive by the pool
+		e.cands.Put(a.cands)
+		a.cands = nil
 	}
 }
 
@@ -238,52 +259,61 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 		}
 		return ans, nil
 	}
-	// Personal lists and sessions: the history in the model's indices.
-	c := a.converted(e, s)
-	if len(c.history) == 0 {
-		return nil, nil // the model knows none of the history: a cold start
-	}
-	q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: a.pool()}
-	if a.list == ListSession && model.LearnsOrder(s.model) {
-		q.Task = model.TaskSession // every item of the session, in its order
-	}
-	excluded := c.excluded
-	if a.rules.ExcludeTypes != nil {
-		excluded = nil // the scenario's types, not the configured ones
-		for k, it := range a.hist.items {
-			if i, ok := s.index[it.id]; ok && a.hist.excludedBy(k, *a.rules.ExcludeTypes) {
-				excluded = append(excluded, i)
-			}
-		}
-		slices.Sort(excluded)
-	}
-	entries, r, err := e.fromRanking(s, a, c)
-	if err == nil && entries == nil {
-		entries, err = e.askState(s, a, &q, excluded)
-	}
+	// Personal lists and sessions. A cached ranking of the history under
+	// the version answers without the history in the model's indices; it
+	// is converted (a map lookup per item) only when the model is asked
+	// or an explanation is not memoized yet.
+	entries, r, err := e.fromRanking(s, a)
 	if err != nil {
 		return nil, err
+	}
+	if entries == nil {
+		c := a.converted(e, s)
+		if len(c.history) == 0 {
+			return nil, nil // the model knows none of the history: a cold start
+		}
+		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: a.pool()}
+		if a.list == ListSession && model.LearnsOrder(s.model) {
+			q.Task = model.TaskSession // every item of the session, in its order
+		}
+		excluded := c.excluded
+		if a.rules.ExcludeTypes != nil {
+			excluded = nil // the scenario's types, not the configured ones
+			for k, it := range a.hist.items {
+				if i, ok := s.index[it.id]; ok && a.hist.excludedBy(k, *a.rules.ExcludeTypes) {
+					excluded = append(excluded, i)
+				}
+			}
+			slices.Sort(excluded)
+		}
+		if entries, err = e.askState(s, a, &q, excluded); err != nil {
+			return nil, err
+		}
 	}
 	// Empty when the rules leave nothing: not a cold start. Room for the
 	// new items withNewItems inserts (one in five), so that it inserts in
 	// place.
-	ans.cands = make([]cand, len(entries), len(entries)+max(1, len(entries)/5))
+	ans.cands = a.candidates(e, len(entries), max(1, len(entries)/5))
 	for k, en := range entries {
 		ans.cands[k] = cand{id: s.ids[en.Index], score: float64(en.Score), ix: en.Index, lazy: s.explain != nil}
 	}
 	if s.explain != nil {
-		// Explained in finish, while the conversion c is still held (it
+		// Explained in finish, while the conversion is still held (it
 		// goes back to its pool when the answer is done).
-		items := make([]int32, len(c.history))
-		for k := range c.history {
-			items[k] = c.history[k].Item
-		}
-		why := func(ix int32) int32 {
+		var items []int32             // the converted history's items, on first use
+		why := func(ix int32) int32 { // the position in a.hist.items of the item that explains ix, or −1
+			c := a.converted(e, s)
+			if items == nil {
+				items = make([]int32, len(c.history))
+				for k := range c.history {
+					items[k] = c.history[k].Item
+				}
+			}
 			j, ok := s.explain.Because(items, ix)
 			if !ok {
 				return -1
 			}
-			return int32(slices.Index(items, j))
+			return int32(c.pos[slices.Index(items, j)])
 		}
 		ans.explain = func(cd *cand) {
 			var k int32
@@ -293,7 +323,7 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 				k = why(cd.ix)
 			}
 			if k >= 0 {
-				src := &a.hist.items[c.pos[k]]
+				src := &a.hist.items[k]
 				cd.reason = "because you " + verb(src.strong) + " " + e.title(src.id)
 			}
 		}
@@ -398,15 +428,26 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 		return cands
 	}
 	slots := max(1, len(cands)/5)
-	// The closest new items, computed once per history, item vectors and
-	// state of the fresh items: enough for the longest list.
+	// The closest new items the shopper has not had, computed once per
+	// history, item vectors and state of the fresh items: enough for the
+	// longest list.
 	near := a.hist.nearest.Load()
 	gen := s.freshGen.Load()
 	if near == nil || near.texts != tb || near.state != s.build || near.gen != gen {
 		e.catMu.RLock() // s.fresh follows the catalog under catMu
 		near = &nearestNew{texts: tb, state: s.build, gen: gen}
 		if len(s.fresh) > 0 {
-			near.items = cm.NearestAmong(profile, s.fresh, 2*MaxN/5+8)
+			// Not the items the shopper had (histories are replaced,
+			// never changed, so this holds for the history's life).
+			had := make(map[tailor.ItemID]struct{}, len(a.hist.items))
+			for k := range a.hist.items {
+				had[a.hist.items[k].id] = struct{}{}
+			}
+			fresh := s.fresh
+			if slices.ContainsFunc(fresh, func(id tailor.ItemID) bool { _, ok := had[id]; return ok }) {
+				fresh = slices.DeleteFunc(slices.Clone(fresh), func(id tailor.ItemID) bool { _, ok := had[id]; return ok })
+			}
+			near.items = cm.NearestAmong(profile, fresh, 2*MaxN/5+8)
 		}
 		e.catMu.RUnlock()
 		a.hist.nearest.Store(near)
@@ -418,7 +459,7 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 			break
 		}
 		c := e.catalog[f.Item]
-		if c == nil || !a.rules.keep(c) || a.skip[f.Item] || slices.ContainsFunc(a.hist.items, func(it histItem) bool { return it.id == f.Item }) {
+		if c == nil || !a.rules.keep(c) || a.skip[f.Item] {
 			continue
 		}
 		fresh = append(fresh, f)
@@ -530,16 +571,28 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 	if sh == nil || sh.repurchase == nil {
 		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
 	}
-	c := e.convs.Get().(*converted)
-	a.bought = c // back to the pool when the answer is done (release)
-	a.hist.convert(c, sh.indexOf, true)
-	if len(c.bought) == 0 {
-		return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
+	// The query's history, the shopper's purchases in the shop models'
+	// indices, is made only when the model is asked or a due date is not
+	// memoized yet: a cached ranking answers without it.
+	q := model.Query{Task: model.TaskRepurchase, User: -1, N: a.pool()}
+	query := func() *model.Query {
+		if a.bought == nil {
+			a.bought = e.convs.Get().(*converted) // back to the pool when the answer is done (release)
+			a.hist.purchasesIn(a.bought, sh.indexOf)
+			q.History = a.bought.bought
+		}
+		return &q
 	}
-	q := model.Query{Task: model.TaskRepurchase, User: -1, History: c.bought, N: a.pool()}
-	entries, err := e.repurchaseRanked(sh, a, &q)
+	// A ranking under this build was made from this history (histories
+	// are replaced, never changed), which had purchases the models know.
+	if r := a.hist.rebuy.Load(); r == nil || r.of != sh.build {
+		if len(query().History) == 0 {
+			return &answer{cands: []cand{}, model: repurchaseModel, rankedBy: repurchaseModel}, nil
+		}
+	}
+	entries, r, err := e.repurchaseRanked(sh, a, query)
 	if err == nil && entries == nil {
-		entries, err = e.askShop(sh, sh.repurchase, a, &q)
+		entries, err = e.askShop(sh, sh.repurchase, a, query())
 	}
 	if err != nil {
 		return nil, err
@@ -551,20 +604,33 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 	}
 	ans := &answer{cands: cands, model: repurchaseModel, rankedBy: repurchaseModel}
 	if dd != nil {
-		// Due dates for the items that make the list only; the query's
-		// history is a.bought, held until the answer is done.
-		ans.explain = func(cd *cand) {
-			d, ok := dd.Due(&q, cd.ix)
+		// Due dates for the items that make the list only, memoized with
+		// a cached ranking; the query's history is a.bought, held until
+		// the answer is done.
+		due := func(ix int32) *dueMemo {
+			d, ok := dd.Due(query(), ix)
 			if !ok {
-				return
+				return &dueMemo{}
 			}
-			cd.due = &DueDate{Times: d.Times, LastBought: time.Unix(0, d.Last).UTC(), IntervalDays: d.IntervalDays, Ratio: d.Ratio,
-				ExpectedNext: time.Unix(0, d.Next).UTC()}
+			m := &dueMemo{due: &DueDate{Times: d.Times, LastBought: time.Unix(0, d.Last).UTC(), IntervalDays: d.IntervalDays, Ratio: d.Ratio,
+				ExpectedNext: time.Unix(0, d.Next).UTC()}}
 			times := "once"
 			if d.Times > 1 {
 				times = fmt.Sprintf("on %d days", d.Times)
 			}
-			cd.reason = fmt.Sprintf("you bought it %s; due %s", times, cd.due.ExpectedNext.Format(time.DateOnly))
+			m.reason = fmt.Sprintf("you bought it %s; due %s", times, m.due.ExpectedNext.Format(time.DateOnly))
+			return m
+		}
+		ans.explain = func(cd *cand) {
+			var m *dueMemo
+			if r != nil { // a cached ranking keeps them (responses share them: never changed)
+				m = r.due(cd.ix, due)
+			} else {
+				m = due(cd.ix)
+			}
+			if m.due != nil {
+				cd.due, cd.reason = m.due, m.reason
+			}
 		}
 	}
 	return ans, nil

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/feature"
@@ -140,6 +141,88 @@ type Model struct {
 	start   []int32 // item i's rules are rules[start[i]:start[i+1]]
 	rules   []Rule
 	popular []int32 // items by support, most first (ties: lower index)
+
+	scratch sync.Pool // *scratch, for Answer
+}
+
+// scratch is one query's dense scores: score[i] is item i's when
+// mark[i] == gen (so that nothing is cleared between queries), and
+// touched lists those items.
+type scratch struct {
+	score   []float64
+	mark    []uint32
+	gen     uint32
+	touched []int32
+	ranked  []scored
+}
+
+// scored is a candidate and its score.
+type scored struct {
+	i int32
+	s float64
+}
+
+// before orders candidates: higher score first, then lower index.
+func before(a, b scored) bool { return a.s > b.s || (a.s == b.s && a.i < b.i) }
+
+// getScratch returns a scratch for a catalog of n items with a new
+// generation.
+func (m *Model) getScratch() *scratch {
+	sc, _ := m.scratch.Get().(*scratch)
+	if sc == nil || len(sc.score) != m.n {
+		sc = &scratch{score: make([]float64, m.n), mark: make([]uint32, m.n)}
+	}
+	sc.gen++
+	if sc.gen == 0 { // wrapped: every mark may look current
+		clear(sc.mark)
+		sc.gen = 1
+	}
+	sc.touched, sc.ranked = sc.touched[:0], sc.ranked[:0]
+	return sc
+}
+
+// popBest removes and returns the best candidate of the heap h (ordered
+// by before).
+func popBest(h []scored) (scored, []scored) {
+	top := h[0]
+	last := len(h) - 1
+	h[0] = h[last]
+	h = h[:last]
+	for i := 0; ; {
+		l, best := 2*i+1, i
+		if l < len(h) && before(h[l], h[best]) {
+			best = l
+		}
+		if r := l + 1; r < len(h) && before(h[r], h[best]) {
+			best = r
+		}
+		if best == i {
+			break
+		}
+		h[i], h[best] = h[best], h[i]
+		i = best
+	}
+	return top, h
+}
+
+// heapify orders h as a heap under before.
+func heapify(h []scored) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		for j := i; ; {
+			l, best := 2*j+1, j
+			if l < len(h) && before(h[l], h[best]) {
+				best = l
+			}
+			if r := l + 1; r < len(h) && before(h[r], h[best]) {
+				best = r
+			}
+			if best == j {
+				break
+			}
+			h[j], h[best] = h[best], h[j]
+			j = best
+		}
+	}
 }
 
 // wilsonLower is the 95% Wilson score lower bound of x successes in n.
@@ -259,43 +342,58 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 			basket = append(basket, h.Item)
 		}
 	}
-	score := map[int32]float64{}
+	sc := m.getScratch()
+	defer m.scratch.Put(sc)
 	for _, it := range basket {
 		for _, r := range m.Rules(it) {
 			if slices.Contains(basket, r.Item) {
 				continue
 			}
+			v := r.Lower
 			if m.raw {
-				score[r.Item] += float64(r.Count)
-			} else {
-				score[r.Item] += r.Lower
+				v = float64(r.Count)
 			}
+			if sc.mark[r.Item] != sc.gen {
+				sc.mark[r.Item], sc.score[r.Item] = sc.gen, 0
+				sc.touched = append(sc.touched, r.Item)
+			}
+			sc.score[r.Item] += v
 		}
 	}
-	type scored struct {
-		i int32
-		s float64
-	}
-	ranked := make([]scored, 0, len(score))
-	for i, s := range score {
-		if q.Allowed(i) {
-			if q.Boost != nil {
-				s = float64(model.Boosted(float32(s), q.Boost(i)))
-			}
-			ranked = append(ranked, scored{i, s})
-		}
-	}
-	slices.SortFunc(ranked, func(a, b scored) int { return cmp.Or(cmp.Compare(b.s, a.s), cmp.Compare(a.i, b.i)) })
 	start := len(dst)
-	for _, r := range ranked[:min(len(ranked), q.N)] {
-		dst = append(dst, topk.Entry{Index: r.i, Score: float32(r.s)})
+	if q.Boost != nil {
+		// A boost reorders: every candidate is filtered and boosted first.
+		for _, i := range sc.touched {
+			if q.Allowed(i) {
+				sc.ranked = append(sc.ranked, scored{i, float64(model.Boosted(float32(sc.score[i]), q.Boost(i)))})
+			}
+		}
+		slices.SortFunc(sc.ranked, func(a, b scored) int { return cmp.Or(cmp.Compare(b.s, a.s), cmp.Compare(a.i, b.i)) })
+		for _, r := range sc.ranked[:min(len(sc.ranked), q.N)] {
+			dst = append(dst, topk.Entry{Index: r.i, Score: float32(r.s)})
+		}
+	} else {
+		// Best first from a heap, each checked against the query's filter
+		// only when its turn comes: most candidates are never looked at.
+		for _, i := range sc.touched {
+			sc.ranked = append(sc.ranked, scored{i, sc.score[i]})
+		}
+		h := sc.ranked
+		heapify(h)
+		for len(h) > 0 && len(dst)-start < q.N {
+			var r scored
+			r, h = popBest(h)
+			if q.Allowed(r.i) {
+				dst = append(dst, topk.Entry{Index: r.i, Score: float32(r.s)})
+			}
+		}
 	}
 	if !m.cfg.NoFill {
 		for _, i := range m.popular {
 			if len(dst)-start >= q.N {
 				break
 			}
-			if _, ok := score[i]; ok || slices.Contains(basket, i) || !q.Allowed(i) {
+			if sc.mark[i] == sc.gen || slices.Contains(basket, i) || !q.Allowed(i) {
 				continue
 			}
 			dst = append(dst, topk.Entry{Index: i, Score: 0})
