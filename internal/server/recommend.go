@@ -189,6 +189,11 @@ func listRequest(q *ListQuery) (recommend.Request, error) {
 // batches (ingest.DecodeObject); a body over the limit keeps its own error
 // (413).
 func decodeBody(r *http.Request, v any) error {
+	return decodeBodyAs(r, v, ingest.ObjectOf(v))
+}
+
+// decodeBodyAs is decodeBody for a body of type o.
+func decodeBodyAs(r *http.Request, v any, o ingest.Object) error {
 	if err := checkJSONType(r); err != nil {
 		return err
 	}
@@ -200,7 +205,7 @@ func decodeBody(r *http.Request, v any) error {
 		}
 		return badRequest("body: %v", err)
 	}
-	if fe := ingest.DecodeObject(raw, v); fe != nil {
+	if fe := o.Decode(raw, v); fe != nil {
 		return badRequest("body: %v", fe)
 	}
 	return nil
@@ -233,7 +238,7 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 		if s.rec == nil {
 			return nil, errNoRecommender
 		}
-		req, err := bodyRequest(r)
+		req, err := s.bodyRequest(r)
 		if err != nil {
 			return nil, err
 		}
@@ -244,9 +249,9 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 	}
 }
 
-func bodyRequest(r *http.Request) (recommend.Request, error) {
+func (s *Server) bodyRequest(r *http.Request) (recommend.Request, error) {
 	var b ListBody
-	if err := decodeBody(r, &b); err != nil {
+	if err := decodeBodyAs(r, &b, s.listBody); err != nil {
 		return recommend.Request{}, err
 	}
 	req := recommend.Request{Items: b.Items, N: b.N, Offset: b.Offset, Scenario: b.Scenario, Details: b.Details}
