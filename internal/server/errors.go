@@ -101,6 +101,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	_ = s.writeJSON(w, resp.status, errorBody{resp.body}) // strings and rows of strings: it always encodes
 }
 
+// jsonAppender is a response that writes its own JSON, as encoding/json
+// would without HTML escaping and without the final newline (the lists:
+// recommend.Response).
+type jsonAppender interface {
+	AppendJSON(b []byte) ([]byte, error)
+}
+
 // writeJSON encodes v whole, then sends it with the status: a value that
 // cannot be encoded (a NaN, say) is an error returned before anything is
 // sent, never a status followed by a broken body. Errors writing to the
@@ -116,10 +123,18 @@ func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) error {
 			s.buffers.Put(buf)
 		}
 	}()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return fmt.Errorf("encode the response: %w", err)
+	if a, ok := v.(jsonAppender); ok {
+		b, err := a.AppendJSON(buf.AvailableBuffer())
+		if err != nil {
+			return fmt.Errorf("encode the response: %w", err)
+		}
+		buf.Write(append(b, '\n'))
+	} else {
+		enc := json.NewEncoder(buf)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encode the response: %w", err)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
