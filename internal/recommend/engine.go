@@ -466,8 +466,8 @@ func (e *Engine) attachMeta(s *state) {
 	slices.Sort(s.fresh)
 }
 
-// setMeta records a catalog change in the served states' meta; the caller
-// holds catMu.
+// setMeta records a catalog change in the served states' and the shop
+// models' meta; the caller holds catMu.
 func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 	if s := e.cur.Load(); s != nil {
 		if i, ok := s.index[id]; ok {
@@ -483,6 +483,11 @@ func (e *Engine) setMeta(id tailor.ItemID, m *meta) {
 	for _, s := range e.versions.Values() {
 		if i, ok := s.index[id]; ok {
 			s.meta[i] = m
+		}
+	}
+	if sh := e.shop.Load(); sh != nil {
+		if i, ok := sh.index[id]; ok {
+			sh.meta[i] = m
 		}
 	}
 }
@@ -558,6 +563,9 @@ func (e *Engine) RefreshCatalog(ctx context.Context) error {
 		if s != nil {
 			e.attachMeta(s)
 		}
+	}
+	if sh := e.shop.Load(); sh != nil {
+		e.attachShopMeta(sh)
 	}
 	e.catMu.Unlock()
 	e.catalogChanged.Store(true)

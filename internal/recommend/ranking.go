@@ -241,7 +241,7 @@ func (e *Engine) repurchaseRanked(sh *shop, a *ask, query func() *model.Query) (
 		whole := *query()
 		whole.N = n
 		return sh.repurchase.Answer(&whole, nil)
-	}, sh.items, func(i int32) *meta { return e.catalog[sh.items[i]] })
+	}, sh.items, func(i int32) *meta { return sh.meta[i] })
 }
 
 // SharedRankings keeps rankings where every replica finds them (package

@@ -34,6 +34,9 @@ type shop struct {
 	sig   store.Signature // what the store held
 	items []tailor.ItemID
 	index map[tailor.ItemID]int32
+	// meta is each index's catalog entry (nil: none), kept current
+	// under Engine.catMu like state.meta.
+	meta []*meta
 	// baskets, sessions and repurchase are nil when the data has no
 	// orders (baskets, sessions) or no purchases by known shoppers.
 	baskets, sessions, repurchase model.Model
@@ -118,6 +121,18 @@ func (e *Engine) buildShop(ctx context.Context) error {
 			return fmt.Errorf("shop models: %w", err)
 		}
 	}
+	e.catMu.Lock() // published with its catalog entries, which setMeta then follows
+	e.attachShopMeta(sh)
 	e.shop.Store(sh)
+	e.catMu.Unlock()
 	return nil
+}
+
+// attachShopMeta points each of sh's indices at its catalog entry; the
+// caller holds catMu.
+func (e *Engine) attachShopMeta(sh *shop) {
+	sh.meta = make([]*meta, len(sh.items))
+	for i, id := range sh.items {
+		sh.meta[i] = e.catalog[id]
+	}
 }

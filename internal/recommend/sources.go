@@ -481,7 +481,11 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 func (e *Engine) askShop(sh *shop, m model.Model, a *ask, q *model.Query) ([]topk.Entry, error) {
 	e.catMu.RLock()
 	defer e.catMu.RUnlock()
-	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return e.catalog[sh.items[i]] }, nil, func(i int32) bool { return a.skip[sh.items[i]] })
+	var skip func(int32) bool
+	if len(a.skip) > 0 {
+		skip = func(i int32) bool { return a.skip[sh.items[i]] }
+	}
+	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return sh.meta[i] }, nil, skip)
 	return m.Answer(q, nil)
 }
 
