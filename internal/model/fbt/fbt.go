@@ -188,7 +188,20 @@ func popBest(h []scored) (scored, []scored) {
 	last := len(h) - 1
 	h[0] = h[last]
 	h = h[:last]
-	for i := 0; ; {
+	down(h, 0)
+	return top, h
+}
+
+// heapify orders h as a heap under before.
+func heapify(h []scored) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		down(h, i)
+	}
+}
+
+// down moves h[i] down the heap to its place.
+func down(h []scored, i int) {
+	for {
 		l, best := 2*i+1, i
 		if l < len(h) && before(h[l], h[best]) {
 			best = l
@@ -197,31 +210,10 @@ func popBest(h []scored) (scored, []scored) {
 			best = r
 		}
 		if best == i {
-			break
+			return
 		}
 		h[i], h[best] = h[best], h[i]
 		i = best
-	}
-	return top, h
-}
-
-// heapify orders h as a heap under before.
-func heapify(h []scored) {
-	for i := len(h)/2 - 1; i >= 0; i-- {
-		for j := i; ; {
-			l, best := 2*j+1, j
-			if l < len(h) && before(h[l], h[best]) {
-				best = l
-			}
-			if r := l + 1; r < len(h) && before(h[r], h[best]) {
-				best = r
-			}
-			if best == j {
-				break
-			}
-			h[j], h[best] = h[best], h[j]
-			j = best
-		}
 	}
 }
 
