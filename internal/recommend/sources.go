@@ -481,11 +481,23 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 func (e *Engine) askShop(sh *shop, m model.Model, a *ask, q *model.Query) ([]topk.Entry, error) {
 	e.catMu.RLock()
 	defer e.catMu.RUnlock()
-	var skip func(int32) bool
-	if len(a.skip) > 0 {
+	// A few skipped items (a cart's) are looked up once, not by id for
+	// every candidate.
+	var (
+		skip     func(int32) bool
+		excluded []int32
+	)
+	if n := len(a.skip); n > 0 && n <= 16 {
+		for id := range a.skip {
+			if i, ok := sh.index[id]; ok {
+				excluded = append(excluded, i)
+			}
+		}
+		slices.Sort(excluded)
+	} else if n > 0 {
 		skip = func(i int32) bool { return a.skip[sh.items[i]] }
 	}
-	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return sh.meta[i] }, nil, skip)
+	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return sh.meta[i] }, excluded, skip)
 	return m.Answer(q, nil)
 }
 

@@ -177,7 +177,7 @@ func decodeBatch[T any](s *Server, r *http.Request) ([]T, []ingest.RowError, err
 // application/json (parameters such as charset=utf-8 allowed).
 func checkJSONType(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
-	if ct == "" {
+	if ct == "" || ct == "application/json" {
 		return nil
 	}
 	if mt, params, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" ||

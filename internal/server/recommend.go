@@ -194,21 +194,30 @@ func decodeBody(r *http.Request, v any) error {
 
 // decodeBodyAs is decodeBody for a body of type o.
 func decodeBodyAs(r *http.Request, v any, o ingest.Object) error {
-	if err := checkJSONType(r); err != nil {
-		return err
-	}
-	raw, err := io.ReadAll(r.Body)
+	raw, err := readBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return badRequest("body: %v", err)
+		return err
 	}
 	if fe := o.Decode(raw, v); fe != nil {
 		return badRequest("body: %v", fe)
 	}
 	return nil
+}
+
+// readBody checks the content type and reads the body.
+func readBody(r *http.Request) ([]byte, error) {
+	if err := checkJSONType(r); err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, badRequest("body: %v", err)
+	}
+	return raw, nil
 }
 
 // bodyRequest reads a ListBody.
@@ -250,9 +259,16 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 }
 
 func (s *Server) bodyRequest(r *http.Request) (recommend.Request, error) {
-	var b ListBody
-	if err := decodeBodyAs(r, &b, s.listBody); err != nil {
+	raw, err := readBody(r)
+	if err != nil {
 		return recommend.Request{}, err
+	}
+	b, ok := quickListBody(raw) // the common shapes, without reflection
+	if !ok {
+		b = ListBody{}
+		if fe := s.listBody.Decode(raw, &b); fe != nil {
+			return recommend.Request{}, badRequest("body: %v", fe)
+		}
 	}
 	req := recommend.Request{Items: b.Items, N: b.N, Offset: b.Offset, Scenario: b.Scenario, Details: b.Details}
 	if b.Rules != nil && b.Rules.ABTest != nil {
