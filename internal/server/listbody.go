@@ -67,32 +67,21 @@ func quickListBody(raw []byte) (ListBody, bool) {
 			}
 		case "n":
 			field = 1
-			if b.N, ok = p.integer(); !ok {
-				return b, false
-			}
+			b.N, ok = p.integer()
 		case "offset":
 			field = 2
-			if b.Offset, ok = p.integer(); !ok {
-				return b, false
-			}
+			b.Offset, ok = p.integer()
 		case "scenario":
 			field = 3
-			if b.Scenario, ok = p.plain(); !ok {
-				return b, false
-			}
+			b.Scenario, ok = p.plain()
 		case "details":
 			field = 4
-			switch {
-			case p.word("true"):
-				b.Details = true
-			case p.word("false"):
-			default:
-				return b, false
-			}
+			b.Details = p.word("true")
+			ok = b.Details || p.word("false")
 		default:
 			return b, false
 		}
-		if seen[field] {
+		if !ok || seen[field] {
 			return b, false
 		}
 		seen[field] = true
