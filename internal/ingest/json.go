@@ -126,19 +126,6 @@ func describeSyntax(err error) error {
 // in another case and half surrogate pairs, and returns what is wrong as a
 // FieldError naming the field.
 func DecodeObject(raw []byte, v any) *tailor.FieldError {
-	return ObjectOf(v).Decode(raw, v)
-}
-
-// Object is what DecodeObject needs to know of a type: its fields' JSON
-// names, read once (ObjectOf) by a caller that decodes many objects of
-// one type.
-type Object struct{ fields rowFields }
-
-// ObjectOf returns the Object of v's type (a pointer to a struct).
-func ObjectOf(v any) Object { return Object{jsonNames(reflect.TypeOf(v))} }
-
-// Decode is DecodeObject for a v of the object's type.
-func (o Object) Decode(raw []byte, v any) *tailor.FieldError {
 	if !utf8.Valid(raw) {
 		return &tailor.FieldError{Reason: "not valid UTF-8"}
 	}
@@ -155,7 +142,7 @@ func (o Object) Decode(raw []byte, v any) *tailor.FieldError {
 		if end := dec.InputOffset(); end != int64(len(raw)) {
 			return &tailor.FieldError{Reason: "unexpected data after the JSON object"}
 		}
-		return checkText(raw, 0, o.fields)
+		return checkText(raw, 0, jsonNames(reflect.TypeOf(v)))
 	}
 	var (
 		te *json.UnmarshalTypeError

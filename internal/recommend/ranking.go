@@ -101,15 +101,16 @@ func (a *ask) rankable(length int) bool {
 // from one made by rank (asked for e.opts.Ranking entries) and stored in
 // slot: the first entries that pass the request's rules, with the
 // ranking; nil entries when the ranking is too short to tell, and the
-// caller asks the model. ids and meta give the ranking model's items and
-// their catalog entries (meta is called under catMu); keep says what the
-// ranking memoizes for its entries (their explanations or due dates).
+// caller asks the model. ids, index and meta give the ranking model's
+// items, their indices and their catalog entries (meta is called under
+// catMu); keep says what the ranking memoizes for its entries (their
+// explanations or due dates).
 //
 // shared, when not empty, names the ranking in the rankings the replicas
 // share (Options.Shared): a ranking this replica has not cached is read
 // from there before it is computed, and kept there once computed.
 func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, keep memo, shared func() string, rank func(n int) ([]topk.Entry, error),
-	ids []tailor.ItemID, meta func(i int32) *meta) ([]topk.Entry, *ranking, error) {
+	ids []tailor.ItemID, index map[tailor.ItemID]int32, meta func(i int32) *meta) ([]topk.Entry, *ranking, error) {
 	length := e.opts.Ranking
 	r := slot.Load()
 	hit := r != nil && r.of == of
@@ -151,14 +152,11 @@ func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, keep m
 		}
 		slot.Store(r)
 	}
-	var skip func(int32) bool
-	if len(a.skip) > 0 {
-		skip = func(i int32) bool { return a.skip[ids[i]] }
-	}
 	want := a.pool()
 	out := make([]topk.Entry, 0, want)
 	e.catMu.RLock()
-	exclude, _ := a.keepFor(meta, nil, skip)
+	excluded, skip := a.skipped(nil, ids, index)
+	exclude, _ := a.keepFor(meta, excluded, skip)
 	for _, en := range r.entries {
 		if len(out) == want {
 			break
@@ -207,7 +205,7 @@ func (e *Engine) fromRanking(s *state, a *ask) ([]topk.Entry, *ranking, error) {
 			return ok
 		}}
 		return s.model.Answer(&q, nil)
-	}, s.ids, func(i int32) *meta { return s.meta[i] })
+	}, s.ids, s.index, func(i int32) *meta { return s.meta[i] })
 }
 
 // similarRanked answers a similar-items list from the item's cached
@@ -222,7 +220,7 @@ func (e *Engine) similarRanked(s *state, a *ask, i int32) ([]topk.Entry, error) 
 	entries, _, err := e.ranked(a, &s.similarTo[i], s.build, memoNothing, shared, func(n int) ([]topk.Entry, error) {
 		q := model.Query{Task: model.TaskSimilar, User: -1, Item: i, N: n}
 		return s.model.Answer(&q, nil)
-	}, s.ids, func(i int32) *meta { return s.meta[i] })
+	}, s.ids, s.index, func(i int32) *meta { return s.meta[i] })
 	return entries, err
 }
 
@@ -241,7 +239,7 @@ func (e *Engine) repurchaseRanked(sh *shop, a *ask, query func() *model.Query) (
 		whole := *query()
 		whole.N = n
 		return sh.repurchase.Answer(&whole, nil)
-	}, sh.items, func(i int32) *meta { return sh.meta[i] })
+	}, sh.items, sh.index, func(i int32) *meta { return sh.meta[i] })
 }
 
 // SharedRankings keeps rankings where every replica finds them (package

@@ -173,10 +173,33 @@ type answer struct {
 	explain func(c *cand)
 }
 
-// keepFor returns the query filter and boost of a model over index space
-// ids (meta gives each index's catalog entry, or nil): the item must be in
-// the catalog, available, pass the rules, and not be skipped; boosts and
-// freshness multiply the score. The caller holds catMu for reading.
+// skipped returns the request's skipped items in index space ids (index
+// their indices): a few (a cart's, an item's) looked up once and added to
+// a copy of excluded (which may be pooled), kept sorted; many as a test
+// by id (nil when none).
+func (a *ask) skipped(excluded []int32, ids []tailor.ItemID, index map[tailor.ItemID]int32) ([]int32, func(i int32) bool) {
+	switch n := len(a.skip); {
+	case n == 0:
+		return excluded, nil
+	case n <= 16:
+		excluded = slices.Clone(excluded)
+		for id := range a.skip {
+			if i, ok := index[id]; ok {
+				excluded = append(excluded, i)
+			}
+		}
+		slices.Sort(excluded)
+		return excluded, nil
+	default:
+		return excluded, func(i int32) bool { return a.skip[ids[i]] }
+	}
+}
+
+// keepFor returns the query filter and boost of a model over an index
+// space (meta gives each index's catalog entry, or nil): the item must be
+// in the catalog, available, pass the rules, and be neither excluded
+// (sorted indices) nor skipped (see skipped); boosts and freshness
+// multiply the score. The caller holds catMu for reading.
 func (a *ask) keepFor(meta func(i int32) *meta, excluded []int32, skip func(i int32) bool) (func(int32) bool, func(int32) float64) {
 	exclude := func(i int32) bool {
 		if _, ok := slices.BinarySearch(excluded, i); ok {
@@ -339,10 +362,7 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 func (e *Engine) askState(s *state, a *ask, q *model.Query, excluded []int32) ([]topk.Entry, error) {
 	e.catMu.RLock()
 	defer e.catMu.RUnlock()
-	var skip func(int32) bool
-	if len(a.skip) > 0 {
-		skip = func(i int32) bool { return a.skip[s.ids[i]] }
-	}
+	excluded, skip := a.skipped(excluded, s.ids, s.index)
 	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return s.meta[i] }, excluded, skip)
 	return s.model.Answer(q, nil)
 }
@@ -481,22 +501,7 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 func (e *Engine) askShop(sh *shop, m model.Model, a *ask, q *model.Query) ([]topk.Entry, error) {
 	e.catMu.RLock()
 	defer e.catMu.RUnlock()
-	// A few skipped items (a cart's) are looked up once, not by id for
-	// every candidate.
-	var (
-		skip     func(int32) bool
-		excluded []int32
-	)
-	if n := len(a.skip); n > 0 && n <= 16 {
-		for id := range a.skip {
-			if i, ok := sh.index[id]; ok {
-				excluded = append(excluded, i)
-			}
-		}
-		slices.Sort(excluded)
-	} else if n > 0 {
-		skip = func(i int32) bool { return a.skip[sh.items[i]] }
-	}
+	excluded, skip := a.skipped(nil, sh.items, sh.index)
 	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return sh.meta[i] }, excluded, skip)
 	return m.Answer(q, nil)
 }

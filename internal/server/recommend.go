@@ -189,16 +189,11 @@ func listRequest(q *ListQuery) (recommend.Request, error) {
 // batches (ingest.DecodeObject); a body over the limit keeps its own error
 // (413).
 func decodeBody(r *http.Request, v any) error {
-	return decodeBodyAs(r, v, ingest.ObjectOf(v))
-}
-
-// decodeBodyAs is decodeBody for a body of type o.
-func decodeBodyAs(r *http.Request, v any, o ingest.Object) error {
 	raw, err := readBody(r)
 	if err != nil {
 		return err
 	}
-	if fe := o.Decode(raw, v); fe != nil {
+	if fe := ingest.DecodeObject(raw, v); fe != nil {
 		return badRequest("body: %v", fe)
 	}
 	return nil
@@ -247,7 +242,7 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 		if s.rec == nil {
 			return nil, errNoRecommender
 		}
-		req, err := s.bodyRequest(r)
+		req, err := bodyRequest(r)
 		if err != nil {
 			return nil, err
 		}
@@ -258,7 +253,7 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 	}
 }
 
-func (s *Server) bodyRequest(r *http.Request) (recommend.Request, error) {
+func bodyRequest(r *http.Request) (recommend.Request, error) {
 	raw, err := readBody(r)
 	if err != nil {
 		return recommend.Request{}, err
@@ -266,7 +261,7 @@ func (s *Server) bodyRequest(r *http.Request) (recommend.Request, error) {
 	b, ok := quickListBody(raw) // the common shapes, without reflection
 	if !ok {
 		b = ListBody{}
-		if fe := s.listBody.Decode(raw, &b); fe != nil {
+		if fe := ingest.DecodeObject(raw, &b); fe != nil {
 			return recommend.Request{}, badRequest("body: %v", fe)
 		}
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tailorhq/tailor"
-	"github.com/tailorhq/tailor/internal/ingest"
 	"github.com/tailorhq/tailor/internal/store"
 )
 
@@ -103,8 +102,6 @@ type Server struct {
 	mux    *http.ServeMux
 	routes []route
 	met    *metrics
-	// listBody is the list routes' body type, read once.
-	listBody ingest.Object
 	// buffers recycles the buffers responses are encoded into (writeJSON).
 	buffers sync.Pool
 	// openapi is the generated OpenAPI document.
@@ -133,7 +130,7 @@ func New(db Backend, opts Options) (*Server, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Server{db: db, opts: opts, keys: newKeyring(opts.Keys), log: log, rec: opts.Recommender, an: opts.Analyst, pr: opts.Pricer, mux: http.NewServeMux(),
-		tokenSecret: opts.TokenSecret, listBody: ingest.ObjectOf(&ListBody{})}
+		tokenSecret: opts.TokenSecret}
 	if len(s.tokenSecret) == 0 {
 		s.tokenSecret = make([]byte, 32)
 		rand.Read(s.tokenSecret) // never fails (crypto/rand)

@@ -353,31 +353,26 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 		}
 	}
 	start := len(dst)
-	if q.Boost != nil {
-		// A boost reorders: every candidate is filtered and boosted first.
-		for _, i := range sc.touched {
-			if q.Allowed(i) {
-				sc.ranked = append(sc.ranked, scored{i, float64(model.Boosted(float32(sc.score[i]), q.Boost(i)))})
+	// Best first from a heap, each checked against the query's filter only
+	// when its turn comes: most candidates are never looked at. A boost
+	// reorders, so under one every candidate is filtered and boosted first.
+	for _, i := range sc.touched {
+		s := sc.score[i]
+		if q.Boost != nil {
+			if !q.Allowed(i) {
+				continue
 			}
+			s = float64(model.Boosted(float32(s), q.Boost(i)))
 		}
-		slices.SortFunc(sc.ranked, func(a, b scored) int { return cmp.Or(cmp.Compare(b.s, a.s), cmp.Compare(a.i, b.i)) })
-		for _, r := range sc.ranked[:min(len(sc.ranked), q.N)] {
+		sc.ranked = append(sc.ranked, scored{i, s})
+	}
+	h := sc.ranked
+	heapify(h)
+	for len(h) > 0 && len(dst)-start < q.N {
+		var r scored
+		r, h = popBest(h)
+		if q.Boost != nil || q.Allowed(r.i) {
 			dst = append(dst, topk.Entry{Index: r.i, Score: float32(r.s)})
-		}
-	} else {
-		// Best first from a heap, each checked against the query's filter
-		// only when its turn comes: most candidates are never looked at.
-		for _, i := range sc.touched {
-			sc.ranked = append(sc.ranked, scored{i, sc.score[i]})
-		}
-		h := sc.ranked
-		heapify(h)
-		for len(h) > 0 && len(dst)-start < q.N {
-			var r scored
-			r, h = popBest(h)
-			if q.Allowed(r.i) {
-				dst = append(dst, topk.Entry{Index: r.i, Score: float32(r.s)})
-			}
 		}
 	}
 	if !m.cfg.NoFill {
