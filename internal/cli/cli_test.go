@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -229,6 +230,81 @@ func TestDemo(t *testing.T) {
 	}
 	if code := get(t, m[1], &recs); code != 200 || len(recs.Items) != 5 || recs.ModelVersion == "" {
 		t.Errorf("suggested recommendations: %d %+v", code, recs)
+	}
+}
+
+// users returns the ids of the first n shoppers of the server at base.
+func users(t *testing.T, base string, n int) []string {
+	t.Helper()
+	var page struct {
+		Data []struct {
+			ID string `json:"id"`
+		} `json:"data"`
+	}
+	if code := get(t, fmt.Sprintf("%s/v1/users?limit=%d", base, n), &page); code != 200 || len(page.Data) == 0 {
+		t.Fatalf("users: %d %+v", code, page)
+	}
+	var out []string
+	for _, u := range page.Data {
+		out = append(out, u.ID)
+	}
+	return out
+}
+
+// sameUnderLoad asks the server's lists for each shopper, then asks them
+// again from many connections at once: every answer (but its
+// recommendation id) must be the one given alone. The server hands each
+// written answer back to the engine for reuse, so an answer shared
+// between two requests, or reused before it was written, shows here.
+func sameUnderLoad(t *testing.T, base string, users []string) {
+	t.Helper()
+	var paths []string
+	for _, u := range users {
+		paths = append(paths, "/v1/users/"+u+"/recommendations?n=6", "/v1/users/"+u+"/buy-again?n=4", "/v1/users/"+u+"/recommendations?n=5&in_stock=true")
+	}
+	paths = append(paths, "/v1/items/85123A/bought-together?n=5", "/v1/items/85123A/similar?n=5")
+	answer := func(path string) (string, error) {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+			return "", fmt.Errorf("GET %s: %d, %v", path, resp.StatusCode, err)
+		}
+		delete(body, "recommendation_id")
+		out, err := json.Marshal(body)
+		return string(out), err
+	}
+	want := make([]string, len(paths))
+	for k, p := range paths {
+		var err error
+		if want[k], err = answer(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 60 {
+				k := (g*31 + i*7) % len(paths)
+				got, err := answer(paths[k])
+				if err == nil && got != want[k] {
+					err = fmt.Errorf("GET %s under load:\n got %s\nwant %s", paths[k], got, want[k])
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -111,6 +111,7 @@ func TestServingEndToEnd(t *testing.T) {
 		models.Serving.Version.ID != newer || len(models.Versions) != 2 {
 		t.Fatalf("models: %d %+v", code, models)
 	}
+	sameUnderLoad(t, base, users(t, base, 12))
 
 	// A shopper with purchases gets personal recommendations with reasons.
 	const user = "12350"

@@ -279,6 +279,22 @@ func indexOf(xs []int32, x int32) int {
 // Candidates, when q has them, are the only items looked at.
 func SelectScores(q *Query, scores []float32, h *topk.Heap, dst []topk.Entry) []topk.Entry {
 	h.Reset(max(0, min(q.N, len(scores))))
+	if q.Boost == nil && q.Candidates == nil {
+		// The common case, in one loop: most scores fall below the
+		// heap's threshold and cost a comparison.
+		th, full := h.Threshold()
+		for i, s := range scores {
+			if full && s < th {
+				continue
+			}
+			if q.Exclude != nil && q.Exclude(int32(i)) {
+				continue
+			}
+			h.Push(int32(i), s)
+			th, full = h.Threshold()
+		}
+		return h.Sorted(dst)
+	}
 	push := func(i int32) {
 		s := q.Boosted(i, scores[i])
 		if th, full := h.Threshold(); full && s < th {

@@ -2,9 +2,11 @@ package model_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -427,6 +429,53 @@ func TestFitCache(t *testing.T) {
 			if got, want := cached.Recommend(u, 4, nil, nil), plain.Recommend(u, 4, nil, nil); !slices.Equal(got, want) {
 				t.Errorf("%s user %d: through the cache %v, without %v", p, u, got, want)
 			}
+		}
+	}
+}
+
+// TestSelectScoresAsReference compares SelectScores with the plain
+// definition (every allowed item, boosted, sorted best first with ties to
+// the lower index, the first N) on random score vectors full of ties,
+// with and without exclusions, boosts and candidates.
+func TestSelectScoresAsReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	h := topk.New(0)
+	for trial := range 3000 {
+		n := 1 + rng.IntN(300)
+		scores := make([]float32, n)
+		for i := range scores {
+			scores[i] = float32(rng.IntN(20)-5) / 4 // few values: many ties, some negative
+		}
+		q := &model.Query{Task: model.TaskPersonal, User: -1, N: 1 + rng.IntN(30)}
+		if rng.IntN(2) == 0 {
+			banned := map[int32]bool{}
+			for range rng.IntN(n) {
+				banned[int32(rng.IntN(n))] = true
+			}
+			q.Exclude = func(i int32) bool { return banned[i] }
+		}
+		if rng.IntN(3) == 0 {
+			q.Boost = func(i int32) float64 { return []float64{1, 1, 2, 0.5}[i%4] }
+		}
+		if rng.IntN(4) == 0 {
+			for i := range int32(n) {
+				if rng.IntN(3) == 0 {
+					q.Candidates = append(q.Candidates, i)
+				}
+			}
+		}
+		var want []topk.Entry
+		for i := range int32(n) {
+			if q.Allowed(i) {
+				want = append(want, topk.Entry{Index: i, Score: q.Boosted(i, scores[i])})
+			}
+		}
+		slices.SortStableFunc(want, func(a, b topk.Entry) int { return cmp.Compare(b.Score, a.Score) })
+		want = want[:min(q.N, len(want))]
+		got := model.SelectScores(q, scores, h, nil)
+		if !slices.Equal(got, want) {
+			t.Fatalf("trial %d (n %d, N %d, exclude %v, boost %v, candidates %d):\n got %v\nwant %v",
+				trial, n, q.N, q.Exclude != nil, q.Boost != nil, len(q.Candidates), got, want)
 		}
 	}
 }

@@ -57,6 +57,12 @@ func BenchmarkLists(b *testing.B) {
 		}
 	}
 	e.catMu.RUnlock()
+	if err := db.PutScenario(ctx, "home", []byte(`{"in_stock_only":true,"max_per_category":3}`)); err != nil {
+		b.Fatal(err)
+	}
+	if err := e.ScenariosChanged(ctx); err != nil {
+		b.Fatal(err)
+	}
 	for _, u := range users { // cache every history and ranking
 		for _, eng := range []*Engine{e, scoring} {
 			if _, err := eng.Recommend(ctx, Request{User: u, N: 10}); err != nil {
@@ -77,6 +83,9 @@ func BenchmarkLists(b *testing.B) {
 		{"recommendations-filtered", func(i int) (*Response, error) {
 			return e.Recommend(ctx, Request{User: users[i%len(users)], N: 10, Rules: Rules{InStockOnly: true, MaxPerCategory: 3}})
 		}},
+		{"recommendations-scenario", func(i int) (*Response, error) {
+			return e.Recommend(ctx, Request{User: users[i%len(users)], N: 10, Scenario: "home"})
+		}},
 		{"similar", func(i int) (*Response, error) { return e.Similar(ctx, items[i%len(items)], Request{N: 10}) }},
 		{"bought-together", func(i int) (*Response, error) { return e.BoughtTogether(ctx, items[i%len(items)], Request{N: 10}) }},
 		{"buy-again", func(i int) (*Response, error) { return e.BuyAgain(ctx, Request{User: users[i%len(users)], N: 10}) }},
@@ -86,9 +95,11 @@ func BenchmarkLists(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
-				if _, err := bc.ask(i); err != nil {
+				resp, err := bc.ask(i)
+				if err != nil {
 					b.Fatal(err)
 				}
+				resp.Release() // as the server does once it is written
 			}
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ import (
 	"github.com/tailorhq/tailor/internal/llm"
 	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/store"
+	"github.com/tailorhq/tailor/internal/topk"
 )
 
 // MaxN is the most items one response may hold, and MaxOffset the deepest
@@ -184,8 +186,11 @@ type Engine struct {
 	impMu sync.Mutex
 	imp   map[impKey][2]int64 // responses and items, not yet flushed
 
-	convs sync.Pool // *converted: a request's history in a model's indices
-	cands sync.Pool // *[]cand: a request's candidates from a model version
+	convs   sync.Pool // *converted: a request's history in a model's indices
+	cands   sync.Pool // *[]cand: a request's candidates from a model version
+	resps   sync.Pool // *Response: answers given back by Response.Release
+	asks    sync.Pool // *ask: requests being answered
+	entries sync.Pool // *[]topk.Entry: a cached ranking's entries under a request's rules
 	// builtin are the built-in event types: a history keeps an event's
 	// type as one of these shared strings when it is one.
 	builtin []tailor.EventType
@@ -257,6 +262,9 @@ func New(src Source, opts Options) (*Engine, error) {
 	e.scen.Store(&scenarios{rules: map[string]Rules{}})
 	e.convs.New = func() any { return &converted{} }
 	e.cands.New = func() any { return new([]cand) }
+	e.resps.New = func() any { return &Response{pool: &e.resps} }
+	e.asks.New = func() any { return new(ask) }
+	e.entries.New = func() any { return new([]topk.Entry) }
 	e.builtin = tailor.BuiltinEventTypes()
 	return e, nil
 }
@@ -641,14 +649,42 @@ func (e *Engine) item(id tailor.ItemID) *meta {
 // newID returns a recommendation id: a ULID, the version and the
 // scenario, so that events carrying it can be attributed.
 func newID(version, scenario, segment string) string {
-	id := ulid.Make().String() + "." + version
+	var b strings.Builder // one allocation, of the id's length
+	b.Grow(ulid.EncodedSize + 3 + len(version) + len(scenario) + len(segment))
+	var u [ulid.EncodedSize]byte
+	_ = ulid.Make().MarshalTextTo(u[:]) // cannot fail: u is the encoded size
+	b.Write(u[:])
+	b.WriteByte('.')
+	b.WriteString(version)
 	if scenario != "" || segment != "" {
-		id += "." + scenario
+		b.WriteByte('.')
+		b.WriteString(scenario)
 	}
 	if segment != "" {
-		id += "." + segment
+		b.WriteByte('.')
+		b.WriteString(segment)
 	}
-	return id
+	return b.String()
+}
+
+// because returns the reason that names item id: prefix and its title
+// (its id when it has none), memoized in its catalog entry for field.
+func (e *Engine) because(prefix string, id tailor.ItemID, field func(*said) *atomic.Pointer[string]) string {
+	m := e.item(id)
+	if m == nil || m.said == nil {
+		return prefix + e.title(id)
+	}
+	p := field(m.said)
+	if r := p.Load(); r != nil {
+		return *r
+	}
+	title := m.title
+	if title == "" {
+		title = string(id)
+	}
+	r := prefix + title
+	p.Store(&r)
+	return r
 }
 
 // ParseRecommendationID splits an id made by the engine

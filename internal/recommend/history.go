@@ -336,19 +336,24 @@ func (h *history) seen(k int, types []tailor.EventType, since time.Time) bool {
 	return false
 }
 
-// verb says what the shopper did, for reasons.
-func verb(t tailor.EventType) string {
+// becauseYou are the beginnings of the reasons that name an item of the
+// shopper's history, by verbOf's code of what they did to it.
+var becauseYou = [...]string{"because you bought ", "because you added to your cart ", "because you rated ", "because you clicked ", "because you viewed "}
+
+// verbOf returns the code of what t says the shopper did (an index of
+// becauseYou): anything not a purchase, cart, rating or click was a view.
+func verbOf(t tailor.EventType) int {
 	switch t {
 	case tailor.Purchase:
-		return "bought"
+		return 0
 	case tailor.AddToCart:
-		return "added to your cart"
+		return 1
 	case tailor.Rating:
-		return "rated"
+		return 2
 	case tailor.Click:
-		return "clicked"
+		return 3
 	default:
-		return "viewed"
+		return 4
 	}
 }
 

@@ -153,7 +153,7 @@ func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, keep m
 		slot.Store(r)
 	}
 	want := a.pool()
-	out := make([]topk.Entry, 0, want)
+	out := a.entryBuffer(e, want)
 	e.catMu.RLock()
 	excluded, skip := a.skipped(nil, ids, index)
 	exclude, _ := a.keepFor(meta, excluded, skip)

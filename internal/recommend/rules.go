@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -301,12 +302,23 @@ type meta struct {
 	hasPrice   bool
 	created    time.Time
 	attrs      map[string]any
+	// said holds the reasons that name this item, made once (nil: made
+	// on each use).
+	said *said
+}
+
+// said is an item's reasons as other items' lists name it: the catalog
+// entry does not change once published (an update replaces it), so
+// neither do they.
+type said struct {
+	boughtWith, goesWith atomic.Pointer[string]
+	because              [len(becauseYou)]atomic.Pointer[string] // by verbOf's code
 }
 
 func metaOf(it *tailor.Item) meta {
 	m := meta{id: it.ID, known: true, available: !it.Hidden && !it.NonProduct,
 		inStock:    !(it.InStock != nil && !*it.InStock) && !(it.Stock != nil && *it.Stock <= 0),
-		categories: it.Categories, brand: it.Brand, title: it.Title, desc: it.Description, created: it.CreatedAt, attrs: it.Attributes}
+		categories: it.Categories, brand: it.Brand, title: it.Title, desc: it.Description, created: it.CreatedAt, attrs: it.Attributes, said: new(said)}
 	if it.Price != nil {
 		m.price, m.hasPrice = *it.Price, true
 	}

@@ -139,7 +139,7 @@ func TestDiversify(t *testing.T) {
 		e.catalog[id] = &meta{id: id, categories: []string{c}}
 		cands = append(cands, cand{id: id, score: float64(10 - i)})
 	}
-	got := e.diversify(cands, &Rules{MaxPerCategory: 2}, 5)
+	got := e.diversify(slices.Clone(cands), &Rules{MaxPerCategory: 2}, 5) // it works in place
 	var cats []string
 	for _, c := range got {
 		cats = append(cats, e.catalog[c.id].categories[0])
@@ -151,7 +151,7 @@ func TestDiversify(t *testing.T) {
 	for want := 1; want <= 6; want++ {
 		for pins := range 2 {
 			rules := &Rules{MaxPerCategory: 2, Pins: make([]Pin, pins)}
-			got := e.diversify(cands, rules, want)
+			got := e.diversify(slices.Clone(cands), rules, want)
 			full := []tailor.ItemID{"p", "q", "s", "u", "v"} // aabbc: r and t are a third "a"
 			if ids := itemsOf(got); !slices.Equal(ids, full[:min(want+pins, len(full))]) {
 				t.Errorf("max 2 per category, %d wanted, %d pins: %v", want, pins, ids)

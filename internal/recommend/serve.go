@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -61,6 +62,32 @@ type Response struct {
 
 	segment  string // the shopper's segment, for attribution
 	rankedBy string // the version, or what else ranked the list, for attribution and impressions
+	// pool, when not nil, is the engine's pool the response came from
+	// and goes back to on Release; released is set while it is there.
+	pool     *sync.Pool
+	released bool
+}
+
+// maxPooledItems is the longest list whose response Release keeps for
+// reuse.
+const maxPooledItems = 256
+
+// Release gives the response back to the engine that made it, to answer
+// a later request with: the caller (the HTTP server, once the response is
+// written) must not use it, or anything it holds, afterwards. Responses
+// not made by an engine's list are left alone, and a second Release of
+// one response does nothing.
+func (r *Response) Release() {
+	if r == nil || r.pool == nil || r.released {
+		return
+	}
+	items, pool := r.Items, r.pool
+	if cap(items) > maxPooledItems {
+		items = nil
+	}
+	clear(items[:cap(items)]) // no strings or details kept alive by the pool
+	*r = Response{Items: items[:0], pool: pool, released: true}
+	pool.Put(r)
 }
 
 // Item is one recommended item.
@@ -167,7 +194,9 @@ func (e *Engine) answer(a *ask) (*Response, error) {
 		got = &answer{cands: []cand{}, source: "none", rankedBy: "none"}
 	}
 	e.met.answeredBy(a.list, got.source).Inc()
-	resp := &Response{ModelVersion: got.version, Model: got.model, Scenario: a.req.Scenario, Fallback: got.fallback, rankedBy: got.rankedBy}
+	resp := e.resps.Get().(*Response)
+	resp.ModelVersion, resp.Model, resp.Scenario, resp.Fallback, resp.rankedBy = got.version, got.model, a.req.Scenario, got.fallback, got.rankedBy
+	resp.released = false
 	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req, got.explain, a.hist)
 }
 
@@ -213,7 +242,10 @@ func (e *Engine) finish(ctx context.Context, resp *Response, cands []cand, rules
 		resp.rankedBy = resp.ModelVersion
 	}
 	resp.RecommendationID = newID(resp.rankedBy, resp.Scenario, resp.segment)
-	resp.Items = make([]Item, len(cands))
+	if cap(resp.Items) < len(cands) || resp.Items == nil {
+		resp.Items = make([]Item, len(cands), max(len(cands), 10))
+	}
+	resp.Items = resp.Items[:len(cands)]
 	defer e.count(resp)
 	for i := range cands {
 		c := &cands[i]
@@ -262,7 +294,8 @@ func (e *Engine) sentences(ctx context.Context, resp *Response) {
 	}
 }
 
-// diversify applies max_per_category and MMR.
+// diversify applies max_per_category and MMR; it works in cands's array
+// (the request's own).
 func (e *Engine) diversify(cands []cand, rules *Rules, want int) []cand {
 	if rules.MaxPerCategory == 0 && rules.MMRLambda == 0 {
 		return cands
@@ -328,14 +361,14 @@ func (e *Engine) diversify(cands []cand, rules *Rules, want int) []cand {
 
 // perCategory returns the first candidates, in order and at most keep of
 // them, with at most limit of each (first) category; items without a
-// category are not limited.
+// category are not limited. It keeps them in cands's array.
 func (e *Engine) perCategory(cands []cand, limit, keep int) []cand {
 	type seen struct {
 		cat string
 		n   int
 	}
 	var counts []seen // a few categories: a slice beats a map
-	out := make([]cand, 0, min(keep, len(cands)))
+	out := cands[:0]  // in place: an item is kept at or before where it was
 	e.catMu.RLock()
 	defer e.catMu.RUnlock()
 	for _, c := range cands {
@@ -386,7 +419,9 @@ func (e *Engine) newAsk(ctx context.Context, list List, req *Request) (*ask, err
 	if err != nil {
 		return nil, err
 	}
-	a := &ask{ctx: ctx, list: list, req: req, rules: rules, want: req.Offset + req.N, now: e.opts.Now()}
+	a := e.asks.Get().(*ask) // given back by release when answered
+	*a = ask{ctx: ctx, list: list, reqv: *req, rules: rules, want: req.Offset + req.N, now: e.opts.Now()}
+	a.req = &a.reqv
 	a.state = e.stateFor(ctx, &a.rules, req.Scenario, req.User)
 	return a, nil
 }
@@ -411,10 +446,7 @@ func (e *Engine) withHistory(a *ask) error {
 	for k, it := range a.hist.items {
 		if req.User == "" ||
 			a.hist.seen(k, a.rules.ExcludeSeen.Types, a.now.Add(-time.Duration(a.rules.ExcludeSeen.Within))) {
-			if a.skip == nil {
-				a.skip = map[tailor.ItemID]bool{}
-			}
-			a.skip[it.id] = true
+			a.skip.add(it.id)
 		}
 	}
 	return nil
@@ -455,7 +487,7 @@ func (e *Engine) Similar(ctx context.Context, item tailor.ItemID, req Request) (
 		return nil, err
 	}
 	a.item, a.itemMeta = item, m
-	a.skip = map[tailor.ItemID]bool{item: true}
+	a.skip = idsOf([]tailor.ItemID{item})
 	return e.answer(a)
 }
 
@@ -502,10 +534,7 @@ func (e *Engine) CompleteCart(ctx context.Context, req Request) (*Response, erro
 		return nil, err
 	}
 	a.cart = req.Items
-	a.skip = map[tailor.ItemID]bool{}
-	for _, id := range req.Items {
-		a.skip[id] = true
-	}
+	a.skip = idsOf(a.req.Items)
 	if req.User != "" {
 		if a.hist, err = e.history(ctx, req.User); err != nil {
 			return nil, err

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tailorhq/tailor"
@@ -81,7 +83,8 @@ var precedence = map[List][]source{
 type ask struct {
 	ctx   context.Context
 	list  List
-	req   *Request
+	req   *Request // &reqv
+	reqv  Request
 	rules Rules
 	want  int // offset + n
 	now   time.Time
@@ -89,7 +92,7 @@ type ask struct {
 	// hist is the shopper's (or the session's) history; skip the items
 	// they must not get beyond those the history excludes.
 	hist *history
-	skip map[tailor.ItemID]bool
+	skip idSet
 	// item is the item of a similar-items list, cart the items of a
 	// bought-together or cart list, query the text of a search.
 	item     tailor.ItemID
@@ -105,6 +108,21 @@ type ask struct {
 	// cands holds the candidates of fromModel, from the engine's pool
 	// (candidates) and given back by release.
 	cands *[]cand
+	// entries holds a cached ranking's entries that pass the rules, from
+	// the engine's pool (entryBuffer) and given back by release.
+	entries *[]topk.Entry
+}
+
+// entryBuffer returns an empty buffer for n entries from the engine's
+// pool; it is given back when the answer is done.
+func (a *ask) entryBuffer(e *Engine, n int) []topk.Entry {
+	if a.entries == nil {
+		a.entries = e.entries.Get().(*[]topk.Entry)
+	}
+	if cap(*a.entries) < n {
+		*a.entries = make([]topk.Entry, 0, n)
+	}
+	return (*a.entries)[:0]
 }
 
 // candidates returns n candidates, with room for grow more, from the
@@ -146,6 +164,11 @@ func (a *ask) release(e *Engine) {
 		e.cands.Put(a.cands)
 		a.cands = nil
 	}
+	if a.entries != nil {
+		e.entries.Put(a.entries)
+	}
+	*a = ask{} // nothing kept alive by the pool
+	e.asks.Put(a)
 }
 
 // pool is how many candidates a source gathers: want, or more when the
@@ -178,12 +201,12 @@ type answer struct {
 // a copy of excluded (which may be pooled), kept sorted; many as a test
 // by id (nil when none).
 func (a *ask) skipped(excluded []int32, ids []tailor.ItemID, index map[tailor.ItemID]int32) ([]int32, func(i int32) bool) {
-	switch n := len(a.skip); {
-	case n == 0:
+	switch {
+	case a.skip.size() == 0:
 		return excluded, nil
-	case n <= 16:
+	case a.skip.many == nil:
 		excluded = slices.Clone(excluded)
-		for id := range a.skip {
+		for _, id := range a.skip.few {
 			if i, ok := index[id]; ok {
 				excluded = append(excluded, i)
 			}
@@ -191,7 +214,7 @@ func (a *ask) skipped(excluded []int32, ids []tailor.ItemID, index map[tailor.It
 		slices.Sort(excluded)
 		return excluded, nil
 	default:
-		return excluded, func(i int32) bool { return a.skip[ids[i]] }
+		return excluded, func(i int32) bool { return a.skip.many[ids[i]] }
 	}
 }
 
@@ -276,7 +299,7 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 			}
 			ans.explain = func(c *cand) {
 				if j, ok := s.explain.Because(items, c.ix); ok {
-					c.reason = "goes with " + e.title(s.ids[j])
+					c.reason = e.because("goes with ", s.ids[j], func(s *said) *atomic.Pointer[string] { return &s.goesWith })
 				}
 			}
 		}
@@ -347,7 +370,8 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 			}
 			if k >= 0 {
 				src := &a.hist.items[k]
-				cd.reason = "because you " + verb(src.strong) + " " + e.title(src.id)
+				k := verbOf(src.strong)
+				cd.reason = e.because(becauseYou[k], src.id, func(s *said) *atomic.Pointer[string] { return &s.because[k] })
 			}
 		}
 	}
@@ -479,7 +503,7 @@ func (e *Engine) withNewItems(s *state, a *ask, cands []cand) []cand {
 			break
 		}
 		c := e.catalog[f.Item]
-		if c == nil || !a.rules.keep(c) || a.skip[f.Item] {
+		if c == nil || !a.rules.keep(c) || a.skip.has(f.Item) {
 			continue
 		}
 		fresh = append(fresh, f)
@@ -566,7 +590,7 @@ func (e *Engine) fromBaskets(a *ask) (*answer, error) {
 		return nil, err
 	}
 	ex, _ := sh.baskets.(model.Explainer)
-	cands := make([]cand, len(entries))
+	cands := a.candidates(e, len(entries), 0)
 	for k, en := range entries {
 		cands[k] = cand{id: sh.items[en.Index], score: float64(en.Score), reason: "often bought together", ix: en.Index, lazy: ex != nil}
 	}
@@ -578,7 +602,7 @@ func (e *Engine) fromBaskets(a *ask) (*answer, error) {
 		}
 		ans.explain = func(c *cand) {
 			if j, ok := ex.Because(items, c.ix); ok {
-				c.reason = "often bought with " + e.title(sh.items[j])
+				c.reason = e.because("often bought with ", sh.items[j], func(s *said) *atomic.Pointer[string] { return &s.boughtWith })
 			}
 		}
 	}
@@ -687,7 +711,7 @@ func (e *Engine) fromContent(a *ask) (*answer, error) {
 // answers (an empty list when nothing passes).
 func (e *Engine) fromTrending(a *ask) (*answer, error) {
 	rules := &a.rules
-	skip := a.skip
+	skip := &a.skip
 	if a.list == ListSimilar && len(rules.Categories) == 0 && a.itemMeta != nil && len(a.itemMeta.categories) > 0 {
 		r := a.rules
 		r.Categories = a.itemMeta.categories
@@ -696,10 +720,11 @@ func (e *Engine) fromTrending(a *ask) (*answer, error) {
 	if a.hist != nil {
 		for k, it := range a.hist.items {
 			if it.excluded && a.rules.ExcludeTypes == nil || a.rules.ExcludeTypes != nil && a.hist.excludedBy(k, *a.rules.ExcludeTypes) {
-				if skip == nil {
-					skip = map[tailor.ItemID]bool{}
+				if skip == &a.skip {
+					c := a.skip.clone()
+					skip = &c
 				}
-				skip[it.id] = true
+				skip.add(it.id)
 			}
 		}
 	}
@@ -718,7 +743,7 @@ func (e *Engine) fromTrending(a *ask) (*answer, error) {
 }
 
 // trendingCands picks trending items that pass the rules.
-func (e *Engine) trendingCands(rules *Rules, skip map[tailor.ItemID]bool, pool int, now time.Time) []cand {
+func (e *Engine) trendingCands(rules *Rules, skip *idSet, pool int, now time.Time) []cand {
 	t := e.trend.Load()
 	if t == nil {
 		return []cand{}
@@ -732,7 +757,7 @@ func (e *Engine) trendingCands(rules *Rules, skip map[tailor.ItemID]bool, pool i
 			break
 		}
 		m := e.catalog[it.id]
-		if skip[it.id] || m == nil || !rules.keep(m) {
+		if skip.has(it.id) || m == nil || !rules.keep(m) {
 			continue
 		}
 		reason := "trending"
@@ -821,4 +846,69 @@ func (e *Engine) scoreHits(s *state, c *converted, hits []search.Hit) (map[tailo
 		out[s.ids[en.Index]] = float64(en.Score)
 	}
 	return out, nil
+}
+
+// idSet is a request's skipped items: a few (a cart's, an item's, at
+// most fewIDs) as a list searched in place, more as a map. The zero value
+// is empty.
+type idSet struct {
+	few  []tailor.ItemID
+	many map[tailor.ItemID]bool
+}
+
+// fewIDs is the most items an idSet holds as a list.
+const fewIDs = 16
+
+// has reports whether id is in the set.
+func (s *idSet) has(id tailor.ItemID) bool {
+	if s.many != nil {
+		return s.many[id]
+	}
+	return slices.Contains(s.few, id)
+}
+
+// size returns how many items the set holds (a list's duplicates count
+// once each time they are listed).
+func (s *idSet) size() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	return len(s.few)
+}
+
+// add puts id in the set.
+func (s *idSet) add(id tailor.ItemID) {
+	if s.many == nil {
+		if len(s.few) < fewIDs {
+			s.few = append(s.few, id)
+			return
+		}
+		s.many = make(map[tailor.ItemID]bool, 2*fewIDs)
+		for _, x := range s.few {
+			s.many[x] = true
+		}
+		s.few = nil
+	}
+	s.many[id] = true
+}
+
+// idsOf returns the set of ids; a short ids is used in place (it must not
+// change while the set is in use).
+func idsOf(ids []tailor.ItemID) idSet {
+	if len(ids) <= fewIDs {
+		return idSet{few: slices.Clip(ids)}
+	}
+	var s idSet
+	for _, id := range ids {
+		s.add(id)
+	}
+	return s
+}
+
+// clone returns a copy that add does not share with s.
+func (s *idSet) clone() idSet {
+	if s.many != nil {
+		return idSet{many: maps.Clone(s.many)}
+	}
+	return idSet{few: slices.Clip(s.few)}
 }

@@ -108,6 +108,12 @@ type jsonAppender interface {
 	AppendJSON(b []byte) ([]byte, error)
 }
 
+// releaser is a value the handler gives back once it is written (a
+// list's recommend.Response, reused by its engine).
+type releaser interface {
+	Release()
+}
+
 // writeJSON encodes v whole, then sends it with the status: a value that
 // cannot be encoded (a NaN, say) is an error returned before anything is
 // sent, never a status followed by a broken body. Errors writing to the

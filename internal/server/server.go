@@ -267,5 +267,8 @@ func (s *Server) handler(rt route) http.Handler {
 		if err := s.writeJSON(w, http.StatusOK, v); err != nil {
 			s.writeError(w, r, err)
 		}
+		if rel, ok := v.(releaser); ok {
+			rel.Release() // written: the engine may reuse it
+		}
 	})
 }
