@@ -268,8 +268,9 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 		if err != nil || len(entries) == 0 {
 			return nil, err
 		}
-		for _, en := range entries {
-			ans.cands = append(ans.cands, cand{id: s.ids[en.Index], score: float64(en.Score), reason: reason})
+		ans.cands = a.candidates(e, len(entries), 0)
+		for k, en := range entries {
+			ans.cands[k] = cand{id: s.ids[en.Index], score: float64(en.Score), reason: reason}
 		}
 		return ans, nil
 	case ListRerank:
@@ -289,8 +290,9 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 		if err != nil || len(entries) == 0 {
 			return nil, err
 		}
-		for _, en := range entries {
-			ans.cands = append(ans.cands, cand{id: s.ids[en.Index], score: float64(en.Score), ix: en.Index, lazy: s.explain != nil})
+		ans.cands = a.candidates(e, len(entries), 0)
+		for k, en := range entries {
+			ans.cands[k] = cand{id: s.ids[en.Index], score: float64(en.Score), ix: en.Index, lazy: s.explain != nil}
 		}
 		if s.explain != nil {
 			items := make([]int32, len(idx))
@@ -388,7 +390,7 @@ func (e *Engine) askState(s *state, a *ask, q *model.Query, excluded []int32) ([
 	defer e.catMu.RUnlock()
 	excluded, skip := a.skipped(excluded, s.ids, s.index)
 	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return s.meta[i] }, excluded, skip)
-	return s.model.Answer(q, nil)
+	return s.model.Answer(q, a.entryBuffer(e, q.N)) // read by the caller, not kept
 }
 
 // rerankByModel orders the request's items by the model's scores of the
