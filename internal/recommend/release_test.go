@@ -57,9 +57,16 @@ func TestReleasedResponsesAreReused(t *testing.T) {
 			},
 		)
 	}
-	asks = append(asks, func() (*Response, error) {
-		return e.Recommend(ctx, Request{Session: []tailor.ItemID{ids[0], ids[1]}, N: 5})
-	})
+	asks = append(asks,
+		func() (*Response, error) {
+			return e.Recommend(ctx, Request{Session: []tailor.ItemID{ids[0], ids[1]}, N: 5})
+		},
+		func() (*Response, error) { return e.Recommend(ctx, Request{User: "nobody", N: 4}) }, // trending
+		func() (*Response, error) {
+			return e.Recommend(ctx, Request{User: "nobody", N: 3, Rules: Rules{Categories: []string{"lamps"}, InStockOnly: true}})
+		},
+		func() (*Response, error) { return e.Trending(ctx, Request{N: 6, Rules: Rules{MaxPerCategory: 1}}) },
+	)
 	want := make([]string, len(asks))
 	var held []*Response // none released until every answer is known
 	for k, ask := range asks {

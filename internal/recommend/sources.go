@@ -158,11 +158,10 @@ func (a *ask) release(e *Engine) {
 		e.convs.Put(a.bought)
 		a.bought = nil
 	}
-	if a.cands != nil {
+	if a.cands != nil && cap(*a.cands) <= maxPooledCands {
 		c := *a.cands
 		clear(c[:cap(c)]) // no strings kept alive by the pool
 		e.cands.Put(a.cands)
-		a.cands = nil
 	}
 	if a.entries != nil {
 		e.entries.Put(a.entries)
@@ -170,6 +169,10 @@ func (a *ask) release(e *Engine) {
 	*a = ask{} // nothing kept alive by the pool
 	e.asks.Put(a)
 }
+
+// maxPooledCands is the largest candidates' array release gives back to
+// the pool (a boosted trending list holds every trending item).
+const maxPooledCands = 1024
 
 // pool is how many candidates a source gathers: want, or more when the
 // rules will drop some to diversify.
@@ -741,19 +744,19 @@ func (e *Engine) fromTrending(a *ask) (*answer, error) {
 		}
 		return &answer{cands: e.ordered(a, score), fallback: "trending", rankedBy: "trending"}, nil
 	}
-	return &answer{cands: e.trendingCands(rules, skip, a.pool(), a.now), fallback: "trending", rankedBy: "trending"}, nil
+	return &answer{cands: e.trendingCands(rules, skip, a.pool(), a.now, a.candidates(e, 0, a.pool())), fallback: "trending", rankedBy: "trending"}, nil
 }
 
-// trendingCands picks trending items that pass the rules.
-func (e *Engine) trendingCands(rules *Rules, skip *idSet, pool int, now time.Time) []cand {
+// trendingCands picks trending items that pass the rules, appended to
+// cands (empty; not nil).
+func (e *Engine) trendingCands(rules *Rules, skip *idSet, pool int, now time.Time, cands []cand) []cand {
 	t := e.trend.Load()
 	if t == nil {
-		return []cand{}
+		return cands
 	}
 	e.catMu.RLock()
 	defer e.catMu.RUnlock()
 	boost := len(rules.Boosts) > 0 || rules.FreshDays > 0
-	cands := []cand{}
 	for _, it := range t.items {
 		if !boost && len(cands) >= pool {
 			break
