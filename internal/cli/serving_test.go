@@ -112,6 +112,17 @@ func TestServingEndToEnd(t *testing.T) {
 		t.Fatalf("models: %d %+v", code, models)
 	}
 	sameUnderLoad(t, base, users(t, base, 12))
+	// A list's body is read into a reused buffer: one over the limit is
+	// still refused as too large, and a bad one names its fault.
+	var badBody map[string]any
+	big := `{"items":["85123A"],"scenario":"` + strings.Repeat("x", 17<<20) + `"}`
+	if code := call(t, "POST", base+"/v1/carts/recommendations", big, &badBody); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 17 MiB cart: %d %v", code, badBody)
+	}
+	if code := call(t, "POST", base+"/v1/carts/recommendations", `{"items":["85123A"],"n":"ten"}`, &badBody); code != http.StatusBadRequest ||
+		!strings.Contains(fmt.Sprint(badBody), "n") {
+		t.Errorf("a cart with n as a string: %d %v", code, badBody)
+	}
 
 	// A shopper with purchases gets personal recommendations with reasons.
 	const user = "12350"

@@ -532,7 +532,7 @@ func (e *Engine) askShop(sh *shop, m model.Model, a *ask, q *model.Query) ([]top
 	defer e.catMu.RUnlock()
 	excluded, skip := a.skipped(nil, sh.items, sh.index)
 	q.Exclude, q.Boost = a.keepFor(func(i int32) *meta { return sh.meta[i] }, excluded, skip)
-	return m.Answer(q, nil)
+	return m.Answer(q, a.entryBuffer(e, q.N)) // read by the caller, not kept
 }
 
 // cartIn returns the cart's items in the shop's indices.
@@ -648,7 +648,7 @@ func (e *Engine) fromRepurchase(a *ask) (*answer, error) {
 		return nil, err
 	}
 	dd, _ := sh.repurchase.(model.DueDater)
-	cands := make([]cand, len(entries))
+	cands := a.candidates(e, len(entries), 0)
 	for k, en := range entries {
 		cands[k] = cand{id: sh.items[en.Index], score: float64(en.Score), reason: "you bought it before", ix: en.Index, lazy: dd != nil}
 	}

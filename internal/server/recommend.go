@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -205,17 +206,22 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, err
 	}
 	raw, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, err
-		}
-		return nil, badRequest("body: %v", err)
-	}
-	return raw, nil
+	return raw, bodyError(err)
 }
 
-// bodyRequest reads a ListBody.
+// bodyError is the answer to an error reading a body: a body over the
+// limit keeps its own error (413), others are the request's fault.
+func bodyError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return badRequest("body: %v", err)
+}
+
 // asker asks the recommender for a list: the request's path values and
 // the list request decoded from its query or body.
 type asker func(r *http.Request, req recommend.Request) (*recommend.Response, error)
@@ -242,7 +248,7 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 		if s.rec == nil {
 			return nil, errNoRecommender
 		}
-		req, err := bodyRequest(r)
+		req, err := s.bodyRequest(r)
 		if err != nil {
 			return nil, err
 		}
@@ -253,11 +259,28 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 	}
 }
 
-func bodyRequest(r *http.Request) (recommend.Request, error) {
-	raw, err := readBody(r)
-	if err != nil {
+// bodyRequest reads a list's body (ListBody) into a request. The body is
+// read into one of the server's buffers: what is decoded from it is
+// copied out (strings, json.RawMessage), so the buffer goes back when it
+// is done.
+func (s *Server) bodyRequest(r *http.Request) (recommend.Request, error) {
+	if err := checkJSONType(r); err != nil {
 		return recommend.Request{}, err
 	}
+	buf, _ := s.buffers.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= 1<<20 {
+			buf.Reset()
+			s.buffers.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		return recommend.Request{}, bodyError(err)
+	}
+	raw := buf.Bytes()
 	b, ok := quickListBody(raw) // the common shapes, without reflection
 	if !ok {
 		b = ListBody{}
