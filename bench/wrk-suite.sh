@@ -15,6 +15,13 @@ else $B serve --data-dir "$D" --addr 127.0.0.1:18181 > /tmp/s/serve.log 2>&1 & f
 PID=$!
 for i in $(seq 1 300); do grep -q "Background models ready" /tmp/s/serve.log && break; sleep 0.2; done
 sleep 10
+# Then until the server is idle (its background builds done: under 2% of a
+# core over a second), at most 60 s more.
+cpu() { curl -s http://127.0.0.1:18181/metrics | awk '/^process_cpu_seconds_total/{print $2}'; }
+for i in $(seq 1 60); do
+  c0=$(cpu); sleep 1; c1=$(cpu)
+  python3 -c "import sys; sys.exit(0 if float('$c1')-float('$c0') < 0.02 else 1)" && break
+done
 curl -s "http://127.0.0.1:18181/v1/users?limit=1000" | python3 -c 'import json,sys; [print(u["id"]) for u in json.load(sys.stdin)["data"]]' > /tmp/s/u.txt
 curl -s "http://127.0.0.1:18181/v1/items?limit=1000" | python3 -c 'import json,sys; [print(u["id"]) for u in json.load(sys.stdin)["data"]]' > /tmp/s/i.txt
 curl -s -X PUT -H 'Content-Type: application/json' -d '{"in_stock_only":true,"max_per_category":3}' http://127.0.0.1:18181/v1/scenarios/home > /dev/null
