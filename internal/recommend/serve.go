@@ -197,7 +197,7 @@ func (e *Engine) answer(a *ask) (*Response, error) {
 	resp := e.resps.Get().(*Response)
 	resp.ModelVersion, resp.Model, resp.Scenario, resp.Fallback, resp.rankedBy = got.version, got.model, a.req.Scenario, got.fallback, got.rankedBy
 	resp.released = false
-	return e.finish(a.ctx, resp, got.cands, &a.rules, a.req, got.explain, a.hist)
+	return e.finish(a.ctx, resp, got.cands, &a.rules, &a.req, got.explain, a.hist)
 }
 
 // finish diversifies, pins, has the chat model order (LLMRerank), pages and
@@ -420,8 +420,7 @@ func (e *Engine) newAsk(ctx context.Context, list List, req *Request) (*ask, err
 		return nil, err
 	}
 	a := e.asks.Get().(*ask) // given back by release when answered
-	*a = ask{ctx: ctx, list: list, reqv: *req, rules: rules, want: req.Offset + req.N, now: e.opts.Now()}
-	a.req = &a.reqv
+	*a = ask{ctx: ctx, list: list, req: *req, rules: rules, want: req.Offset + req.N, now: e.opts.Now()}
 	a.state = e.stateFor(ctx, &a.rules, req.Scenario, req.User)
 	return a, nil
 }
@@ -430,7 +429,7 @@ func (e *Engine) newAsk(ctx context.Context, list List, req *Request) (*ask, err
 // the items they must not get again beyond the bought and returned: the
 // session's own, and those seen within the rules' window.
 func (e *Engine) withHistory(a *ask) error {
-	req := a.req
+	req := &a.req
 	if req.User != "" {
 		h, err := e.history(a.ctx, req.User)
 		if err != nil {

@@ -83,8 +83,7 @@ var precedence = map[List][]source{
 type ask struct {
 	ctx   context.Context
 	list  List
-	req   *Request // &reqv
-	reqv  Request
+	req   Request
 	rules Rules
 	want  int // offset + n
 	now   time.Time

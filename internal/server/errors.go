@@ -114,21 +114,31 @@ type releaser interface {
 	Release()
 }
 
+// buffer returns an empty buffer from the server's pool (putBuffer gives
+// it back): responses are encoded into them, list bodies read into them.
+func (s *Server) buffer() *bytes.Buffer {
+	if buf, _ := s.buffers.Get().(*bytes.Buffer); buf != nil {
+		return buf
+	}
+	return new(bytes.Buffer)
+}
+
+// putBuffer gives buf back to the pool, unless it grew large (a large
+// listing's buffer is not kept).
+func (s *Server) putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 1<<20 {
+		buf.Reset()
+		s.buffers.Put(buf)
+	}
+}
+
 // writeJSON encodes v whole, then sends it with the status: a value that
 // cannot be encoded (a NaN, say) is an error returned before anything is
 // sent, never a status followed by a broken body. Errors writing to the
 // client are not returned (the client is gone; nothing can be answered).
 func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) error {
-	buf, _ := s.buffers.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer func() {
-		if buf.Cap() <= 1<<20 { // a large listing's buffer is not kept
-			buf.Reset()
-			s.buffers.Put(buf)
-		}
-	}()
+	buf := s.buffer()
+	defer s.putBuffer(buf)
 	if a, ok := v.(jsonAppender); ok {
 		b, err := a.AppendJSON(buf.AvailableBuffer())
 		if err != nil {

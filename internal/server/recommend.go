@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"slices"
@@ -190,7 +189,8 @@ func listRequest(q *ListQuery) (recommend.Request, error) {
 // batches (ingest.DecodeObject); a body over the limit keeps its own error
 // (413).
 func decodeBody(r *http.Request, v any) error {
-	raw, err := readBody(r)
+	var buf bytes.Buffer
+	raw, err := readBody(r, &buf)
 	if err != nil {
 		return err
 	}
@@ -200,26 +200,21 @@ func decodeBody(r *http.Request, v any) error {
 	return nil
 }
 
-// readBody checks the content type and reads the body.
-func readBody(r *http.Request) ([]byte, error) {
+// readBody checks the content type and reads the body into buf: a body
+// over the limit keeps its own error (413), other errors are the
+// request's fault.
+func readBody(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	if err := checkJSONType(r); err != nil {
 		return nil, err
 	}
-	raw, err := io.ReadAll(r.Body)
-	return raw, bodyError(err)
-}
-
-// bodyError is the answer to an error reading a body: a body over the
-// limit keeps its own error (413), others are the request's fault.
-func bodyError(err error) error {
-	if err == nil {
-		return nil
+	if _, err := buf.ReadFrom(r.Body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, err
+		}
+		return nil, badRequest("body: %v", err)
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return err
-	}
-	return badRequest("body: %v", err)
+	return buf.Bytes(), nil
 }
 
 // asker asks the recommender for a list: the request's path values and
@@ -264,23 +259,12 @@ func (s *Server) fromBody(defaultN int, ask asker) func(*http.Request) (any, err
 // copied out (strings, json.RawMessage), so the buffer goes back when it
 // is done.
 func (s *Server) bodyRequest(r *http.Request) (recommend.Request, error) {
-	if err := checkJSONType(r); err != nil {
+	buf := s.buffer()
+	defer s.putBuffer(buf)
+	raw, err := readBody(r, buf)
+	if err != nil {
 		return recommend.Request{}, err
 	}
-	buf, _ := s.buffers.Get().(*bytes.Buffer)
-	if buf == nil {
-		buf = new(bytes.Buffer)
-	}
-	defer func() {
-		if buf.Cap() <= 1<<20 {
-			buf.Reset()
-			s.buffers.Put(buf)
-		}
-	}()
-	if _, err := buf.ReadFrom(r.Body); err != nil {
-		return recommend.Request{}, bodyError(err)
-	}
-	raw := buf.Bytes()
 	b, ok := quickListBody(raw) // the common shapes, without reflection
 	if !ok {
 		b = ListBody{}
