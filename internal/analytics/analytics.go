@@ -25,7 +25,12 @@ type Purchase struct {
 // a return −q·p. Events without a user are left out; so are the items
 // skip reports (non-products such as postage).
 func Purchases(events []tailor.Event, skip func(tailor.ItemID) bool) []Purchase {
-	var out []Purchase
+	return AppendPurchases(nil, events, skip)
+}
+
+// AppendPurchases appends the purchases and returns of events to out, as
+// Purchases extracts them, and returns the extended slice.
+func AppendPurchases(out []Purchase, events []tailor.Event, skip func(tailor.ItemID) bool) []Purchase {
 	for i := range events {
 		e := &events[i]
 		if e.UserID == "" || (e.Type != tailor.Purchase && e.Type != tailor.Return) || (skip != nil && skip(e.ItemID)) {

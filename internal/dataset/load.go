@@ -184,6 +184,21 @@ func (d *Dataset) Chunks(size int, keep func(*Event) bool, fn func([]tailor.Even
 	return nil
 }
 
+// Count returns the number of events keep reports (every event for a nil
+// keep).
+func (d *Dataset) Count(keep func(*Event) bool) int {
+	if keep == nil {
+		return len(d.Events)
+	}
+	n := 0
+	for k := range d.Events {
+		if keep(&d.Events[k]) {
+			n++
+		}
+	}
+	return n
+}
+
 // tailorEvent converts an event; its value and price point into e.
 func (d *Dataset) tailorEvent(e *Event) tailor.Event {
 	x := tailor.Event{ItemID: tailor.ItemID(d.Items[e.Item]), Type: d.Types[e.Kind], Timestamp: e.At()}

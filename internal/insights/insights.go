@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
 	"github.com/tailorhq/tailor/internal/dataset"
@@ -35,6 +37,11 @@ type Source interface {
 // Service answers analyses from the latest snapshot of the store. It is
 // safe for concurrent use.
 type Service struct {
+	// AfterRefresh, if not nil, is called by Run after each refresh that
+	// read the store and published a new snapshot (serve hands the
+	// refresh's garbage back to the system there). Set it before Run.
+	AfterRefresh func()
+
 	src   Source
 	every time.Duration
 
@@ -45,6 +52,12 @@ type Service struct {
 	seen  store.Signature // what the store held at the last refresh
 	// changed asks Run for a refresh before the next tick (Changed).
 	changed chan struct{}
+
+	// What Instrument registers: the refreshes that read the store (by
+	// result), their durations, and when the serving snapshot was read.
+	refreshes    *prometheus.CounterVec
+	refreshTime  prometheus.Histogram
+	snapshotTime prometheus.Gauge
 }
 
 // ErrRead is wrapped by the errors of reading the store: the analyses
@@ -57,7 +70,29 @@ func New(src Source, every time.Duration) *Service {
 	if every <= 0 {
 		every = time.Minute
 	}
-	return &Service{src: src, every: every, ready: make(chan struct{}), changed: make(chan struct{}, 1)}
+	return &Service{src: src, every: every, ready: make(chan struct{}), changed: make(chan struct{}, 1),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tailor_analyses_refreshes_total",
+			Help: "Refreshes of the analyses' snapshot that read the store (it had changed), by result: ok, or failed (the last good snapshot keeps serving)."},
+			[]string{"result"}),
+		refreshTime: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "tailor_analyses_refresh_duration_seconds",
+			Help:    "Durations of the analyses' snapshot refreshes that read the store (reading the events, fitting lifetime value, propensity and prices).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}),
+		snapshotTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tailor_analyses_snapshot_timestamp_seconds",
+			Help: "When the snapshot the analyses answer from was read (Unix seconds; 0: none yet)."}),
+	}
+}
+
+// Instrument registers the service's metrics with reg: the refreshes by
+// result, their durations, and the serving snapshot's time.
+func (s *Service) Instrument(reg prometheus.Registerer) error {
+	s.refreshes.WithLabelValues("ok")
+	s.refreshes.WithLabelValues("failed")
+	for _, c := range []prometheus.Collector{s.refreshes, s.refreshTime, s.snapshotTime} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("insights: metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // Changed tells the service that records were deleted, so that Run
@@ -78,8 +113,12 @@ func (s *Service) Run(ctx context.Context, report func(error)) error {
 	t := time.NewTicker(s.every)
 	defer t.Stop()
 	for {
+		before := s.snap.Load()
 		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil && report != nil {
 			report(err)
+		}
+		if s.AfterRefresh != nil && s.snap.Load() != before {
+			s.AfterRefresh()
 		}
 		select {
 		case <-ctx.Done():
@@ -99,18 +138,24 @@ func (s *Service) Refresh(ctx context.Context) error {
 	defer s.mu.Unlock()
 	sig, err := store.SignatureOf(ctx, s.src)
 	if err != nil {
+		s.refreshes.WithLabelValues("failed").Inc()
 		return fmt.Errorf("%w: %w", ErrRead, err)
 	}
 	if s.snap.Load() != nil && sig == s.seen {
 		return nil
 	}
+	start := time.Now()
 	sn, err := read(ctx, s.src, sig.Events == 0)
 	if err != nil {
+		s.refreshes.WithLabelValues("failed").Inc()
 		return err
 	}
 	// Price now, in the background, not on a request (read fitted the
 	// other models).
 	sn.pricing()
+	s.refreshTime.Observe(time.Since(start).Seconds())
+	s.refreshes.WithLabelValues("ok").Inc()
+	s.snapshotTime.Set(float64(sn.read.UnixNano()) / 1e9)
 	s.snap.Store(sn)
 	s.seen = sig
 	s.once.Do(func() { close(s.ready) })
@@ -180,9 +225,10 @@ func memoize[T any](sn *snapshot, key string, f func() (T, error)) (T, error) {
 // pricing estimates the elasticities once per snapshot.
 func (sn *snapshot) pricing() {
 	sn.priceOnce.Do(func() {
-		var sales []pricing.Sale
-		_ = sn.data.Chunks(4096, func(e *dataset.Event) bool { return e.Kind == dataset.KindPurchase }, func(es []tailor.Event) error {
-			sales = append(sales, pricing.Sales(es, func(id tailor.ItemID) bool { it := sn.item(id); return it.NonProduct || it.Hidden })...)
+		purchase := func(e *dataset.Event) bool { return e.Kind == dataset.KindPurchase }
+		sales := make([]pricing.Sale, 0, sn.data.Count(purchase))
+		_ = sn.data.Chunks(4096, purchase, func(es []tailor.Event) error {
+			sales = pricing.AppendSales(sales, es, func(id tailor.ItemID) bool { it := sn.item(id); return it.NonProduct || it.Hidden })
 			return nil
 		})
 		if len(sales) == 0 {
@@ -290,12 +336,12 @@ func read(ctx context.Context, src Source, empty bool) (*snapshot, error) {
 // analytics.Purchases), made from its events when asked: they are not
 // kept, as they would double what the snapshot holds.
 func (sn *snapshot) purchases() []analytics.Purchase {
-	var out []analytics.Purchase
 	returnsOrPurchases := func(e *dataset.Event) bool {
 		return e.User >= 0 && (e.Kind == dataset.KindPurchase || e.Kind == dataset.KindReturn)
 	}
+	out := make([]analytics.Purchase, 0, sn.data.Count(returnsOrPurchases))
 	_ = sn.data.Chunks(4096, returnsOrPurchases, func(es []tailor.Event) error {
-		out = append(out, analytics.Purchases(es, func(id tailor.ItemID) bool { return sn.item(id).NonProduct })...)
+		out = analytics.AppendPurchases(out, es, func(id tailor.ItemID) bool { return sn.item(id).NonProduct })
 		return nil
 	})
 	return out

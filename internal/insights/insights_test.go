@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/analytics"
 	"github.com/tailorhq/tailor/internal/store"
@@ -245,5 +248,134 @@ func TestMemoizedAnalyses(t *testing.T) {
 	}
 	if f4, _ := svc.Funnel(ctx, opts); f4 == f1 || f4.Steps[0].Reached != 13 || f1.Steps[0].Reached != 12 {
 		t.Errorf("after a new view: funnel %+v (before %+v)", f4.Steps, f1.Steps)
+	}
+}
+
+// TestRefreshMetrics checks what /metrics says of the refreshes: one read
+// per change of the store (none when it did not change), its duration and
+// the snapshot's time, and a failed refresh counted while the last good
+// snapshot keeps answering.
+func TestRefreshMetrics(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	price := 5.0
+	purchase := func(u, d int) tailor.Event {
+		return tailor.Event{ID: fmt.Sprint(u, "-", d), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: "soap",
+			Type: tailor.Purchase, UnitPrice: &price, OrderID: fmt.Sprint(u, "-", d), Timestamp: t0.AddDate(0, 0, d)}
+	}
+	var events []tailor.Event
+	for u := range 8 {
+		for d := 0; d < 150; d += 12 + u {
+			events = append(events, purchase(u, d))
+		}
+	}
+	insert := func(es ...tailor.Event) {
+		t.Helper()
+		if err := db.Update(ctx, func(w store.Writer) error { _, err := w.InsertEvents(ctx, es); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(events...)
+	reg := prometheus.NewRegistry()
+	svc := New(db, time.Hour)
+	if err := svc.Instrument(reg); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Instrument(reg); err == nil {
+		t.Error("the metrics were registered twice with one registry")
+	}
+	check := func(ok, failed float64) {
+		t.Helper()
+		if got := testutil.ToFloat64(svc.refreshes.WithLabelValues("ok")); got != ok {
+			t.Errorf("refreshes ok = %v, want %v", got, ok)
+		}
+		if got := testutil.ToFloat64(svc.refreshes.WithLabelValues("failed")); got != failed {
+			t.Errorf("refreshes failed = %v, want %v", got, failed)
+		}
+		if n := testutil.CollectAndCount(reg, "tailor_analyses_refresh_duration_seconds"); n != 1 {
+			t.Errorf("%d duration series, want 1", n)
+		}
+	}
+	check(0, 0)
+	if got := testutil.ToFloat64(svc.snapshotTime); got != 0 {
+		t.Errorf("snapshot time %v before the first refresh, want 0", got)
+	}
+	before := time.Now()
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(1, 0)
+	if got := testutil.ToFloat64(svc.snapshotTime); got < float64(before.Unix()) {
+		t.Errorf("snapshot time %v, want at least %d", got, before.Unix())
+	}
+	if err := svc.Refresh(ctx); err != nil { // nothing changed: nothing read
+		t.Fatal(err)
+	}
+	check(1, 0)
+	insert(purchase(9, 3))
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check(2, 0)
+	db.Close()
+	if err := svc.Refresh(ctx); err == nil {
+		t.Fatal("a refresh of a closed store succeeded")
+	}
+	check(2, 1)
+	if _, rows, err := svc.RFM(ctx, time.Time{}); err != nil || len(rows) != 9 {
+		t.Errorf("after a failed refresh, RFM answers %d shoppers (%v), want the last snapshot's 9", len(rows), err)
+	}
+}
+
+// TestAfterRefresh runs the service on a short tick: AfterRefresh is
+// called once per refresh that read the store, never on a tick that found
+// it unchanged.
+func TestAfterRefresh(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	price := 2.0
+	insert := func(id string, d int) {
+		t.Helper()
+		e := tailor.Event{ID: id, UserID: "u1", ItemID: "pen", Type: tailor.Purchase, UnitPrice: &price, OrderID: id,
+			Timestamp: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, d)}
+		if err := db.Update(ctx, func(w store.Writer) error { _, err := w.InsertEvents(ctx, []tailor.Event{e}); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("a", 0)
+	insert("b", 9)
+	svc := New(db, 5*time.Millisecond)
+	calls := make(chan struct{}, 16)
+	svc.AfterRefresh = func() { calls <- struct{}{} }
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx, func(err error) { t.Error(err) }) }()
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-calls:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no AfterRefresh call %s", what)
+		}
+	}
+	wait("after the first snapshot")
+	time.Sleep(100 * time.Millisecond) // twenty ticks on an unchanged store
+	if n := len(calls); n != 0 {
+		t.Fatalf("%d AfterRefresh calls while the store did not change", n)
+	}
+	insert("c", 20)
+	wait("after an event was added")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

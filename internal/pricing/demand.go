@@ -27,7 +27,12 @@ type Sale struct {
 // skip leaves out items (non-products). Returns are left out: they say
 // little about the price a shopper was willing to pay.
 func Sales(events []tailor.Event, skip func(tailor.ItemID) bool) []Sale {
-	var out []Sale
+	return AppendSales(nil, events, skip)
+}
+
+// AppendSales appends the purchase lines of events to out, as Sales
+// extracts them, and returns the extended slice.
+func AppendSales(out []Sale, events []tailor.Event, skip func(tailor.ItemID) bool) []Sale {
 	for i := range events {
 		e := &events[i]
 		if e.Type != tailor.Purchase || e.UnitPrice == nil || *e.UnitPrice <= 0 || (skip != nil && skip(e.ItemID)) {
