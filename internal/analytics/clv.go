@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"time"
 
@@ -145,6 +146,10 @@ func minimize(name string, nll func(p []float64) float64, start []float64) ([]fl
 		x0[i] = math.Log(v)
 	}
 	f := func(lx []float64) float64 {
+		// Fits run in a server's background (the analyses' refresh):
+		// each evaluation (under a millisecond for thousands of
+		// shoppers) hands the processor to waiting requests first.
+		runtime.Gosched()
 		p := make([]float64, len(lx))
 		for i, v := range lx {
 			p[i] = math.Exp(v)

@@ -161,6 +161,10 @@ default model unless one is active, and serves the API with recommendations.`,
 			if err != nil {
 				return err
 			}
+			// The demo's visitor clicks in the storefront, then looks at the
+			// dashboard: the analyses of its small shop are read again every
+			// minute, not every ten.
+			so.analysesEvery = time.Minute
 			return serve(ctx, db, cfg, addr, stdout, stderr, so, func(a net.Addr) {
 				base := "http://" + a.String()
 				fmt.Fprintf(stdout, "\nOpen the storefront at %s/ (pick a shopper, search, buy) and the admin dashboard at %s/admin.\n", base, base)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -229,6 +230,7 @@ func (sn *snapshot) pricing() {
 		sales := make([]pricing.Sale, 0, sn.data.Count(purchase))
 		_ = sn.data.Chunks(4096, purchase, func(es []tailor.Event) error {
 			sales = pricing.AppendSales(sales, es, func(id tailor.ItemID) bool { it := sn.item(id); return it.NonProduct || it.Hidden })
+			runtime.Gosched() // a refresh yields to requests between chunks
 			return nil
 		})
 		if len(sales) == 0 {
@@ -342,6 +344,7 @@ func (sn *snapshot) purchases() []analytics.Purchase {
 	out := make([]analytics.Purchase, 0, sn.data.Count(returnsOrPurchases))
 	_ = sn.data.Chunks(4096, returnsOrPurchases, func(es []tailor.Event) error {
 		out = analytics.AppendPurchases(out, es, func(id tailor.ItemID) bool { return sn.item(id).NonProduct })
+		runtime.Gosched() // a refresh yields to requests between chunks
 		return nil
 	})
 	return out

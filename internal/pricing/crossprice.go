@@ -2,6 +2,7 @@ package pricing
 
 import (
 	"math"
+	"runtime"
 	"strings"
 	"time"
 	"unicode"
@@ -95,6 +96,10 @@ func CrossPrices(demand map[tailor.ItemID]*Demand, el map[tailor.ItemID]*Elastic
 		if math.IsNaN(e.Raw) || len(tokens[id]) == 0 {
 			continue
 		}
+		// Pricing runs in a server's background (the analyses'
+		// refresh): each item hands the processor to waiting requests
+		// first, rather than holding it for the scheduler's 10 ms slice.
+		runtime.Gosched()
 		shared := map[tailor.ItemID]int{}
 		for w := range tokens[id] {
 			for _, other := range index[w] {

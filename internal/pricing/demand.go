@@ -8,6 +8,7 @@ package pricing
 
 import (
 	"math"
+	"runtime"
 	"slices"
 	"time"
 
@@ -122,7 +123,10 @@ func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
 	}
 	by := map[tailor.ItemID]map[time.Time]*acc{}
 	first := map[tailor.ItemID]time.Time{}
-	for _, s := range sales {
+	for k, s := range sales {
+		if k%4096 == 4095 {
+			runtime.Gosched() // see CrossPrices
+		}
 		if !s.Time.Before(end) {
 			continue
 		}
