@@ -74,6 +74,9 @@ UCI Online Retail data set) unless it holds data already, trains and activates t
 default model unless one is active, and serves the API with recommendations.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if so.analysesEvery < time.Second {
+				return usageError{fmt.Errorf("--analyses-every %s: must be at least 1s", so.analysesEvery)}
+			}
 			ctx := cmd.Context()
 			cfg, err := loadConfig("")
 			if err != nil {
@@ -161,10 +164,6 @@ default model unless one is active, and serves the API with recommendations.`,
 			if err != nil {
 				return err
 			}
-			// The demo's visitor clicks in the storefront, then looks at the
-			// dashboard: the analyses of its small shop are read again every
-			// minute, not every ten.
-			so.analysesEvery = time.Minute
 			return serve(ctx, db, cfg, addr, stdout, stderr, so, func(a net.Addr) {
 				base := "http://" + a.String()
 				fmt.Fprintf(stdout, "\nOpen the storefront at %s/ (pick a shopper, search, buy) and the admin dashboard at %s/admin.\n", base, base)
@@ -181,5 +180,9 @@ default model unless one is active, and serves the API with recommendations.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", DefaultDataDir, "folder of the embedded store")
 	cmd.Flags().StringVar(&addr, "addr", DefaultAddr, "address to listen on")
 	cmd.Flags().StringVar(&so.webuiDir, "webui-dir", "", "serve the web UI's files from this folder (internal/webui/assets of a checkout) instead of the built-in copy")
+	// The demo's visitor clicks in the storefront, then looks at the
+	// dashboard: the analyses of its small shop are read again every
+	// minute, not every ten as in serve.
+	cmd.Flags().DurationVar(&so.analysesEvery, "analyses-every", time.Minute, "how often the analyses (RFM, lifetime value, propensity, prices) are computed again when the store changed")
 	return cmd
 }

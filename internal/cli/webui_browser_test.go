@@ -200,7 +200,10 @@ func TestWebUIInBrowser(t *testing.T) {
 	} else if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	base, out := startCmd(t, "demo", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0")
+	// The analyses are read again every 5 s (the demo's default is a
+	// minute), so that the dashboard's funnel soon holds the storefront's
+	// views.
+	base, out := startCmd(t, "demo", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--analyses-every", "5s")
 	if !strings.Contains(out.String(), base+"/admin") || !strings.Contains(out.String(), "Open the storefront at "+base+"/") {
 		t.Errorf("the demo does not print the storefront and dashboard URLs:\n%s", out)
 	}
@@ -353,7 +356,7 @@ func TestWebUIInBrowser(t *testing.T) {
 	})
 
 	t.Run("dashboard", func(t *testing.T) {
-		// The analyses refresh once a minute: wait until they hold the
+		// The analyses refresh every 5 s here: wait until they hold the
 		// storefront's views, so that the funnel has its three steps.
 		deadline := time.Now().Add(90 * time.Second)
 		for {

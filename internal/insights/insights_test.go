@@ -21,11 +21,7 @@ import (
 // shoppers with weekly to occasional purchases over a year.
 func TestApplyAndProfile(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, ctx)
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	price, cat := 10.0, []string{"mugs"}
 	var events []tailor.Event
@@ -37,7 +33,7 @@ func TestApplyAndProfile(t *testing.T) {
 				Type: tailor.Purchase, UnitPrice: &price, OrderID: fmt.Sprint(u, "-", d), Timestamp: t0.AddDate(0, 0, d)})
 		}
 	}
-	err = db.Update(ctx, func(w store.Writer) error {
+	err := db.Update(ctx, func(w store.Writer) error {
 		if err := w.UpsertItems(ctx, []tailor.Item{{ID: "mug", Categories: cat}}); err != nil {
 			return err
 		}
@@ -106,11 +102,7 @@ func TestApplyAndProfile(t *testing.T) {
 // analyses say there is nothing to analyse, not a wait.
 func TestEmptyStore(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, ctx)
 	svc := New(db, time.Minute)
 	if err := svc.Refresh(ctx); err != nil {
 		t.Fatal(err)
@@ -128,11 +120,7 @@ func TestEmptyStore(t *testing.T) {
 func TestDeletionLeavesTheAnalyses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, ctx)
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	price := 4.0
 	var events []tailor.Event
@@ -184,11 +172,7 @@ func TestDeletionLeavesTheAnalyses(t *testing.T) {
 // up to maxMemo sets; a new snapshot computes them anew.
 func TestMemoizedAnalyses(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, ctx)
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	price := 3.0
 	var events []tailor.Event
@@ -257,11 +241,7 @@ func TestMemoizedAnalyses(t *testing.T) {
 // snapshot keeps answering.
 func TestRefreshMetrics(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, ctx)
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	price := 5.0
 	purchase := func(u, d int) tailor.Event {
@@ -338,11 +318,7 @@ func TestRefreshMetrics(t *testing.T) {
 func TestAfterRefresh(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t, ctx)
 	price := 2.0
 	insert := func(id string, d int) {
 		t.Helper()
@@ -378,4 +354,16 @@ func TestAfterRefresh(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openStore opens a new SQLite store in the test's folder, closed at the
+// test's end.
+func openStore(t *testing.T, ctx context.Context) *sqlite.DB {
+	t.Helper()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
