@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/tailorhq/tailor/internal/dataset"
@@ -116,6 +117,37 @@ type Model struct {
 	// postings list the users of each item with their value, for the
 	// neighbours of a history.
 	postings [][]posting
+
+	// scratch holds answers' working arrays (*scratch), reused: a dense
+	// score per item and one dot product per shopper were 30 KB and more
+	// allocated by every query.
+	scratch sync.Pool
+}
+
+// scratch is one answer's working memory: scores and dots are all zero
+// and touched empty between uses.
+type scratch struct {
+	scores  []float32 // by item
+	touched []int32   // the items with a score
+	dots    []float32 // by shopper
+}
+
+// getScratch returns zeroed working arrays for the model's sizes.
+func (m *Model) getScratch() *scratch {
+	s, _ := m.scratch.Get().(*scratch)
+	if s == nil || len(s.scores) != m.n || len(s.dots) != len(m.users) {
+		s = &scratch{scores: make([]float32, m.n), dots: make([]float32, len(m.users))}
+	}
+	return s
+}
+
+// putScratch zeroes what an answer touched and keeps the arrays.
+func (m *Model) putScratch(s *scratch) {
+	for _, it := range s.touched {
+		s.scores[it] = 0
+	}
+	s.touched = s.touched[:0]
+	m.scratch.Put(s)
 }
 
 type posting struct {
@@ -282,7 +314,10 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 // smaller index. Shoppers sharing no item with v are at distance
 // √(|v|² + |w|²).
 func (m *Model) neighbours(v vec, self int32) []int32 {
-	dots := make([]float32, len(m.users))
+	sc := m.getScratch()
+	defer m.putScratch(sc)
+	dots := sc.dots
+	defer clear(dots)
 	for k, it := range v.items {
 		for _, p := range m.postings[it] {
 			dots[p.user] += v.vals[k] * p.val
@@ -331,12 +366,13 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 			nbrs = m.neighbours(own, -1)
 		}
 	}
-	scores := make([]float32, m.n)
-	touched := make([]int32, 0, 64)
+	sc := m.getScratch()
+	defer m.putScratch(sc)
+	scores := sc.scores
 	add := func(v vec, w float32) {
 		for k, it := range v.items {
 			if scores[it] == 0 {
-				touched = append(touched, it)
+				sc.touched = append(sc.touched, it)
 			}
 			scores[it] += w * v.vals[k]
 		}
@@ -349,7 +385,7 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 		}
 	}
 	h := topk.New(q.N)
-	for _, it := range touched {
+	for _, it := range sc.touched {
 		if !q.Allowed(it) {
 			continue
 		}
