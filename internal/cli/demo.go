@@ -74,8 +74,8 @@ UCI Online Retail data set) unless it holds data already, trains and activates t
 default model unless one is active, and serves the API with recommendations.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if so.analysesEvery < time.Second {
-				return usageError{fmt.Errorf("--analyses-every %s: must be at least 1s", so.analysesEvery)}
+			if err := so.checkAnalysesEvery(); err != nil {
+				return err
 			}
 			ctx := cmd.Context()
 			cfg, err := loadConfig("")

@@ -57,8 +57,8 @@ new version on that schedule and activates it.`,
 			if err != nil {
 				return err
 			}
-			if so.analysesEvery < time.Second {
-				return usageError{fmt.Errorf("--analyses-every %s: must be at least 1s", so.analysesEvery)}
+			if err := so.checkAnalysesEvery(); err != nil {
+				return err
 			}
 			if so.retrainEvery < 0 {
 				return usageError{fmt.Errorf("--retrain-every %s: must not be negative", so.retrainEvery)}
@@ -104,6 +104,14 @@ type serveOptions struct {
 	// warm, if set, is called once the engine has built its background
 	// models (search index, content vectors, session model).
 	warm func()
+}
+
+// checkAnalysesEvery refuses an --analyses-every under a second.
+func (so *serveOptions) checkAnalysesEvery() error {
+	if so.analysesEvery < time.Second {
+		return usageError{fmt.Errorf("--analyses-every %s: must be at least 1s", so.analysesEvery)}
+	}
+	return nil
 }
 
 // levelFlag parses a log level.

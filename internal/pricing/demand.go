@@ -125,7 +125,7 @@ func WeeklyDemand(sales []Sale, end time.Time) map[tailor.ItemID]*Demand {
 	first := map[tailor.ItemID]time.Time{}
 	for k, s := range sales {
 		if k%4096 == 4095 {
-			runtime.Gosched() // see CrossPrices
+			runtime.Gosched() // a background refresh yields to requests (as in CrossPrices)
 		}
 		if !s.Time.Before(end) {
 			continue
