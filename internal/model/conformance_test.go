@@ -230,6 +230,44 @@ func TestConformance(t *testing.T) {
 					}
 				}
 			}
+			// A model whose answers a history determines
+			// (model.Deterministic): the same question gets the same
+			// answer, whatever its time; a shorter one its first items.
+			for _, task := range []model.Task{model.TaskPersonal, model.TaskSimilar, model.TaskBasket, model.TaskSession, model.TaskRepurchase} {
+				if !model.Answers(m, task) || !model.DeterminedByHistory(m, task) {
+					continue
+				}
+				q := qs[task][0]
+				q.User, q.N = -1, d.NumItems()
+				if model.ReadsPurchases(m) {
+					for _, h := range q.History {
+						if h.Type == tailor.Purchase {
+							q.Purchases = append(q.Purchases, h)
+						}
+					}
+				}
+				whole, err := m.Answer(&q, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", task, err)
+				}
+				later := q
+				later.Time = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+				if again, err := m.Answer(&later, nil); err != nil || !slices.Equal(again, whole) {
+					t.Errorf("%s claims answers a history determines, but asked again later it answers %v (%v), not %v", task, again, err, whole)
+				}
+				short := q
+				short.N = 3
+				if got, err := m.Answer(&short, nil); err != nil || !slices.Equal(got, whole[:min(3, len(whole))]) {
+					t.Errorf("%s claims answers a history determines, but for 3 items it answers %v (%v), not the first of %v", task, got, err, whole)
+				}
+				if len(q.Purchases) > 0 {
+					bad := q
+					bad.Purchases = append(slices.Clone(q.Purchases), model.Interaction{Item: int32(d.NumItems() + 5), Type: tailor.Purchase, Weight: 1})
+					if _, err := m.Answer(&bad, nil); err == nil {
+						t.Errorf("%s: a purchase outside the catalog was accepted", task)
+					}
+				}
+			}
 			// Concurrent answers agree with the sequential ones.
 			var wg sync.WaitGroup
 			for range 4 {

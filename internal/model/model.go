@@ -75,6 +75,12 @@ type Query struct {
 	// History is the shopper's or the session's interactions, oldest
 	// first; an item may appear more than once.
 	History []Interaction
+	// Purchases, when not nil, are the shopper's purchases one by one,
+	// oldest first, each with its time (an item once per purchase, where
+	// History may give an item once for all its events): serving fills
+	// it for the models that say they read it (PurchaseReader). A model
+	// that reads it uses it for a shopper it does not know (User −1).
+	Purchases []Interaction
 	// Item is the item of TaskSimilar.
 	Item int32
 	// Text is the text of TaskSearch.
@@ -197,6 +203,42 @@ func RanksFixed(m Model, t Task) bool {
 	return ok && r.RanksFixed(t)
 }
 
+// Deterministic is implemented by models whose answers to some task's
+// history queries (User −1) depend on nothing but the query's History,
+// Purchases, Exclude and N (not its Time, nor anything that changes while
+// the model serves), and are the first N of one ranking for a given
+// history and Exclude. A caller may then keep the answer to a history's
+// usual question and give its first items when the same question comes
+// again. A filter changes such a model's ranking, not only its length
+// (the candidates a two-stage model gathers depend on it): answering a
+// filtered question from the unfiltered ranking needs FixedRanker, which
+// says more. A model without the method is asked every time.
+type Deterministic interface {
+	DeterminedByHistory(t Task) bool
+}
+
+// DeterminedByHistory reports whether m implements Deterministic and says
+// its answers to task t depend on the history, the filter and the length
+// alone.
+func DeterminedByHistory(m Model, t Task) bool {
+	d, ok := m.(Deterministic)
+	return ok && d.DeterminedByHistory(t)
+}
+
+// PurchaseReader is implemented by models that read Query.Purchases: the
+// repeat purchases and baskets a history of one entry per item hides.
+// Serving fills Purchases for them only.
+type PurchaseReader interface {
+	ReadsPurchases() bool
+}
+
+// ReadsPurchases reports whether m implements PurchaseReader and says it
+// reads Query.Purchases.
+func ReadsPurchases(m Model) bool {
+	r, ok := m.(PurchaseReader)
+	return ok && r.ReadsPurchases()
+}
+
 // Sequential is implemented by models that learn from the order of each
 // shopper's events (the next-item sequence models), and whose answers
 // depend on the order of Query.History (oldest first, by Time; equal
@@ -296,6 +338,11 @@ func CheckQuery(name string, q *Query, n int) error {
 	for k := range q.History {
 		if i := q.History[k].Item; i < 0 || int(i) >= n {
 			return fmt.Errorf("%s: history item %d (index %d) is outside the catalog of %d", name, k, i, n)
+		}
+	}
+	for k := range q.Purchases {
+		if i := q.Purchases[k].Item; i < 0 || int(i) >= n {
+			return fmt.Errorf("%s: purchase %d (index %d) is outside the catalog of %d", name, k, i, n)
 		}
 	}
 	return nil

@@ -101,7 +101,11 @@ type Options struct {
 	// item; a negative value keeps none): a personal list whose rules only
 	// filter is then its first items that pass them, without scoring the
 	// catalog again. Lists that need more, or boosts, or a scenario's own
-	// exclusions, are scored in full.
+	// exclusions, are scored in full. A model whose answers the history
+	// determines without ranking fixed (model.Deterministic) has its
+	// ranking kept for plain requests, and its last answer under rules for
+	// the next request with the same rules (until the catalog changes);
+	// a negative value keeps neither.
 	Ranking int
 	// Shared, if not nil, keeps the rankings this engine computes
 	// (personal lists from histories, similar items) where other
@@ -198,8 +202,12 @@ type Engine struct {
 	loadCount, loadFailures atomic.Int64
 
 	catalogChanged atomic.Bool // since the texts were built
-	warm           chan struct{}
-	warmOnce       sync.Once
+	// catGen counts the catalog's changes (under catMu): a history's
+	// filtered answer (filtered) holds only under the catalog it was
+	// filtered by.
+	catGen   atomic.Uint64
+	warm     chan struct{}
+	warmOnce sync.Once
 }
 
 // New returns an engine over src. Call Start, then Run, before serving.
@@ -565,6 +573,7 @@ func (e *Engine) RefreshCatalog(ctx context.Context) error {
 		return fmt.Errorf("read the catalog: %w", err)
 	}
 	e.catMu.Lock()
+	e.catGen.Add(1)
 	e.catalog = cat
 	states := append([]*state{e.cur.Load()}, e.versions.Values()...)
 	for _, s := range states {
@@ -585,6 +594,7 @@ func (e *Engine) ItemsChanged(items []tailor.Item) {
 	e.catalogChanged.Store(true)
 	e.catMu.Lock()
 	defer e.catMu.Unlock()
+	e.catGen.Add(1)
 	for i := range items {
 		m := metaOf(&items[i])
 		e.catalog[m.id] = &m
@@ -597,6 +607,7 @@ func (e *Engine) ItemsDeleted(ids ...tailor.ItemID) {
 	e.catalogChanged.Store(true)
 	e.catMu.Lock()
 	defer e.catMu.Unlock()
+	e.catGen.Add(1)
 	for _, id := range ids {
 		delete(e.catalog, id)
 		e.setMeta(id, nil)
@@ -621,6 +632,7 @@ func (e *Engine) EventsChanged(events []tailor.Event) {
 			e.catalog[events[i].ItemID] = m
 			e.setMeta(m.id, m)
 			e.catalogChanged.Store(true)
+			e.catGen.Add(1)
 		}
 	}
 	e.catMu.Unlock()

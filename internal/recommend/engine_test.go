@@ -67,12 +67,23 @@ func shopStore(t *testing.T) (*sqlite.DB, []tailor.ItemID) {
 // version and activates it.
 func activate(t testing.TB, db *sqlite.DB, name string) string {
 	t.Helper()
+	info, err := all.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return activateInfo(t, db, info)
+}
+
+// activateInfo is activate for a model that need not be registered (an
+// engine serving it needs it in Options.Lookup).
+func activateInfo(t testing.TB, db *sqlite.DB, info model.Info) string {
+	t.Helper()
 	ctx := context.Background()
+	name := info.Name
 	d, err := dataset.FromStore(ctx, db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := all.Lookup(name)
 	m, err := info.New(nil, 1)
 	if err != nil {
 		t.Fatal(err)

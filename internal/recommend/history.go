@@ -36,6 +36,9 @@ type history struct {
 	// and rebuy its past purchases ranked by one build of the shop models.
 	ranking atomic.Pointer[ranking]
 	rebuy   atomic.Pointer[ranking]
+	// filtered is the last answer under rules of a model whose answers
+	// the history determines but which does not rank fixed.
+	filtered atomic.Pointer[filtered]
 }
 
 // nearestNew are the new items (a model version's fresh items) closest to

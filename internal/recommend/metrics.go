@@ -34,7 +34,11 @@ type metrics struct {
 	// rankMiss: the ranking computed and cached; rankShort: the cached
 	// ranking held too few items that pass the rules, asked in full.
 	rankHit, rankMiss, rankShort prometheus.Counter
-	answered                     map[[2]string]prometheus.Counter // list, source
+	// filteredHit: a personal list under rules given again from the
+	// history's last answer under the same rules (a deterministic model
+	// that does not rank fixed); filteredMiss: asked and kept.
+	filteredHit, filteredMiss prometheus.Counter
+	answered                  map[[2]string]prometheus.Counter // list, source
 }
 
 // answeredBy returns the counter of a list answered by a source.
@@ -77,6 +81,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.histHit, m.histStale, m.histMiss = m.cache.WithLabelValues("histories", "hit"), m.cache.WithLabelValues("histories", "stale"), m.cache.WithLabelValues("histories", "miss")
 	m.attrHit, m.attrStale, m.attrMiss = m.cache.WithLabelValues("attributes", "hit"), m.cache.WithLabelValues("attributes", "stale"), m.cache.WithLabelValues("attributes", "miss")
 	m.rankHit, m.rankMiss, m.rankShort = m.cache.WithLabelValues("rankings", "hit"), m.cache.WithLabelValues("rankings", "miss"), m.cache.WithLabelValues("rankings", "short")
+	m.filteredHit, m.filteredMiss = m.cache.WithLabelValues("filtered answers", "hit"), m.cache.WithLabelValues("filtered answers", "miss")
 	m.answered = map[[2]string]prometheus.Counter{}
 	for list, sources := range precedence {
 		for _, src := range append(slices.Clone(sources), source{name: "none"}) {

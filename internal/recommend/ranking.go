@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -182,11 +183,17 @@ func (e *Engine) ranked(a *ask, slot *atomic.Pointer[ranking], of uint64, keep m
 // under the version (with the ranking, whose explanations it memoizes)
 // when the rules only filter and keep the default exclusions, and the
 // model ranks histories fixed: the same items as asking the model with
-// the rules, without scoring every item again. nil: the caller asks the
-// model.
+// the rules, without scoring every item again. A model whose answers the
+// history determines without ranking fixed (model.Deterministic: a
+// two-stage model, whose candidates a filter changes) is answered so only
+// under no rules and no skipped items, the question every plain request
+// asks. nil: the caller asks the model.
 func (e *Engine) fromRanking(s *state, a *ask) ([]topk.Entry, *ranking, error) {
-	if a.list != ListPersonal || a.req.User == "" || a.rules.ExcludeTypes != nil || !a.rankable(e.opts.Ranking) ||
-		!model.RanksFixed(s.model, model.TaskPersonal) {
+	if a.list != ListPersonal || a.req.User == "" || a.rules.ExcludeTypes != nil || !a.rankable(e.opts.Ranking) {
+		return nil, nil, nil
+	}
+	fixed := model.RanksFixed(s.model, model.TaskPersonal)
+	if !fixed && !(model.DeterminedByHistory(s.model, model.TaskPersonal) && a.plain()) {
 		return nil, nil, nil
 	}
 	// A ranking under this build was made from this history (histories
@@ -197,15 +204,81 @@ func (e *Engine) fromRanking(s *state, a *ask) ([]topk.Entry, *ranking, error) {
 			return nil, nil, nil
 		}
 	}
-	shared := func() string { return historyKey(s.version.ID, a.converted(e, s), e.opts.Ranking) }
+	// The rankings replicas share are named by the history's items
+	// (historyKey), which say neither the purchases one by one nor the
+	// filter a two-stage model ranked under: those are not shared.
+	var shared func() string
+	if fixed && !model.ReadsPurchases(s.model) {
+		shared = func() string { return historyKey(s.version.ID, a.converted(e, s), e.opts.Ranking) }
+	}
 	return e.ranked(a, &a.hist.ranking, s.build, memoBecause, shared, func(n int) ([]topk.Entry, error) {
 		c := a.converted(e, s)
-		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: n, Exclude: func(i int32) bool {
+		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, Purchases: a.purchases(e, s), N: n, Exclude: func(i int32) bool {
 			_, ok := slices.BinarySearch(c.excluded, i)
 			return ok
 		}}
 		return s.model.Answer(&q, nil)
 	}, s.ids, s.index, func(i int32) *meta { return s.meta[i] })
+}
+
+// filtered is a model's answer to a history's question under rules, for
+// a model whose answers the history determines but which does not rank
+// fixed (model.Deterministic): the same rules get it again while neither
+// the model version's build nor the catalog (which the rules filter by)
+// has changed.
+type filtered struct {
+	of      uint64 // the build of the model version's state
+	catalog uint64 // Engine.catGen when it was asked
+	rules   string // the rules and the skipped items (rulesKey)
+	n       int    // how many items were asked for
+	entries []topk.Entry
+}
+
+// rulesKey names what a filtered answer depends on beyond the history:
+// the request's rules and the items it skips.
+func (a *ask) rulesKey() (string, error) {
+	b, err := json.Marshal(&a.rules) // map keys sorted: the same rules, the same bytes
+	if err != nil {
+		return "", fmt.Errorf("name the rules: %w", err)
+	}
+	skip := slices.Clone(a.skip.few)
+	for id := range a.skip.many {
+		skip = append(skip, id)
+	}
+	slices.Sort(skip)
+	for _, id := range skip {
+		b = append(append(b, 0), id...)
+	}
+	return string(b), nil
+}
+
+// fromFiltered answers a personal list under rules from the history's
+// last answer under the same rules, build and catalog, when the model's
+// answers the history determines without ranking fixed; else it asks
+// (ask, for a.pool() items) and keeps the answer. The rules must not
+// depend on the time (freshness). Not such a case, or rankings not cached
+// (Options.Ranking): ask alone.
+func (e *Engine) fromFiltered(s *state, a *ask, ask func() ([]topk.Entry, error)) ([]topk.Entry, error) {
+	if e.opts.Ranking <= 0 || a.list != ListPersonal || a.req.User == "" || a.hist == nil || a.rules.FreshDays > 0 ||
+		model.RanksFixed(s.model, model.TaskPersonal) || !model.DeterminedByHistory(s.model, model.TaskPersonal) {
+		return ask()
+	}
+	key, err := a.rulesKey()
+	if err != nil {
+		return nil, err
+	}
+	gen, want := e.catGen.Load(), a.pool()
+	if f := a.hist.filtered.Load(); f != nil && f.of == s.build && f.catalog == gen && f.rules == key && (f.n >= want || len(f.entries) < f.n) {
+		e.met.filteredHit.Inc()
+		return f.entries[:min(want, len(f.entries))], nil // read by the caller, not changed
+	}
+	entries, err := ask()
+	if err != nil {
+		return nil, err
+	}
+	e.met.filteredMiss.Inc()
+	a.hist.filtered.Store(&filtered{of: s.build, catalog: gen, rules: key, n: want, entries: slices.Clone(entries)})
+	return entries, nil
 }
 
 // similarRanked answers a similar-items list from the item's cached

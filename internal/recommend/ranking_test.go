@@ -2,9 +2,13 @@ package recommend
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tailorhq/tailor"
+	"github.com/tailorhq/tailor/internal/dataset"
+	"github.com/tailorhq/tailor/internal/model"
 	"github.com/tailorhq/tailor/internal/model/all"
 	"github.com/tailorhq/tailor/internal/store/sqlite"
 	"github.com/tailorhq/tailor/internal/topk"
@@ -410,5 +416,221 @@ func TestSharedRankings(t *testing.T) {
 	}
 	if shared.hits != hits {
 		t.Errorf("a new version found %d rankings of the old one", shared.hits-hits)
+	}
+}
+
+// twoStage stands for a two-stage model (model.Deterministic, not
+// ranking fixed): its order of the items depends on the history and on
+// how many items the filter leaves out, as a ranker's candidates and
+// their features depend on the filter.
+type twoStage struct{ n int }
+
+func (m *twoStage) Fit(_ context.Context, d *dataset.Dataset) error { m.n = d.NumItems(); return nil }
+func (m *twoStage) Tasks() []model.Task                             { return []model.Task{model.TaskPersonal} }
+func (m *twoStage) DeterminedByHistory(t model.Task) bool           { return t == model.TaskPersonal }
+func (m *twoStage) MarshalBinary() ([]byte, error) {
+	return binary.AppendUvarint(nil, uint64(m.n)), nil
+}
+func (m *twoStage) UnmarshalBinary(b []byte) error {
+	n, k := binary.Uvarint(b)
+	if k <= 0 {
+		return errors.New("two-stage: a corrupt artifact")
+	}
+	m.n = int(n)
+	return nil
+}
+
+func (m *twoStage) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
+	if err := model.CheckQuery("two-stage", q, m.n); err != nil {
+		return dst, err
+	}
+	seed := 0
+	for i := range m.n {
+		if !q.Allowed(int32(i)) {
+			seed++
+		}
+	}
+	for _, h := range q.History {
+		seed += int(h.Item)
+	}
+	h := topk.New(q.N)
+	for i := range m.n {
+		if q.Allowed(int32(i)) {
+			h.Push(int32(i), float32((i*7919+seed*104729)%1009))
+		}
+	}
+	return h.Sorted(dst), nil
+}
+
+// TestDeterministicModelCache checks the caches of a model whose answers
+// a history determines but which does not rank fixed: plain requests are
+// answered from the history's cached ranking and requests with rules
+// from its last answer under the same rules, both the same as asking the
+// model each time, also after the catalog changed.
+func TestDeterministicModelCache(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	items := randomShop(t, db)
+	info := model.Info{Name: "two-stage", New: func(json.RawMessage, uint64) (model.Model, error) { return &twoStage{}, nil }}
+	lookup := func(name string) (model.Info, error) {
+		if name == info.Name {
+			return info, nil
+		}
+		return all.Lookup(name)
+	}
+	activateInfo(t, db, info)
+	off, def := warmEngine(t, db, Options{Lookup: lookup, Ranking: -1}), warmEngine(t, db, Options{Lookup: lookup})
+	hits := func(cache string) float64 { return testutil.ToFloat64(def.met.cache.WithLabelValues(cache, "hit")) }
+	for _, rc := range []struct {
+		name  string
+		req   Request
+		cache string // the cache that answers it again
+	}{
+		{"plain", Request{N: 10}, "rankings"},
+		{"page two", Request{N: 5, Offset: 5}, "rankings"},
+		{"in stock", Request{N: 10, Rules: Rules{InStockOnly: true}}, "filtered answers"},
+		{"in stock, further", Request{N: 10, Offset: 10, Rules: Rules{InStockOnly: true}}, "filtered answers"}, // more than was asked
+		{"one category", Request{N: 5, Rules: Rules{Categories: []string{"lamps"}}}, "filtered answers"},
+		{"in stock, diversified", Request{N: 10, Rules: Rules{InStockOnly: true, MaxPerCategory: 2}}, "filtered answers"},
+	} {
+		t.Run(rc.name, func(t *testing.T) {
+			before, answered := hits(rc.cache), 0
+			for u := range 60 {
+				req := rc.req
+				req.User = tailor.UserID(fmt.Sprint("u", u))
+				var got [2][]Item
+				for k, e := range []*Engine{off, def} {
+					for range 2 { // a miss, then a hit
+						resp, err := e.Recommend(ctx, req)
+						if err != nil {
+							t.Fatalf("%s: %v", req.User, err)
+						}
+						got[k] = resp.Items
+					}
+				}
+				if diff := cmp.Diff(got[0], got[1]); diff != "" {
+					t.Errorf("%s (-asked +cached):\n%s", req.User, diff)
+				}
+				if len(got[0]) > 0 {
+					answered++
+				}
+			}
+			if answered < 30 {
+				t.Errorf("%d of 60 shoppers answered", answered)
+			}
+			if hits(rc.cache) <= before {
+				t.Errorf("not answered again from the %s", rc.cache)
+			}
+		})
+	}
+	// Items out of stock, then all back: the lists under rules follow.
+	for _, stock := range []bool{false, true} {
+		var changed []tailor.Item
+		for _, it := range items[:75] {
+			it.InStock = &stock
+			changed = append(changed, it)
+		}
+		off.ItemsChanged(changed)
+		def.ItemsChanged(changed)
+		for u := range 60 {
+			req := Request{User: tailor.UserID(fmt.Sprint("u", u)), N: 10, Rules: Rules{InStockOnly: true}}
+			var got [2][]Item
+			for k, e := range []*Engine{off, def} {
+				resp, err := e.Recommend(ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got[k] = resp.Items
+			}
+			if diff := cmp.Diff(got[0], got[1]); diff != "" {
+				t.Errorf("%s, in stock %v (-asked +cached):\n%s", req.User, stock, diff)
+			}
+		}
+	}
+}
+
+// TestPurchasesReachTheModel checks that a model that reads the purchases
+// one by one (model.PurchaseReader: tifuknn) is asked with them, as it
+// learnt from them, and is answered from its caches like the others.
+func TestPurchasesReachTheModel(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	randomShop(t, db)
+	activate(t, db, "tifuknn")
+	def := warmEngine(t, db, Options{Lookup: all.Lookup})
+	s := def.cur.Load()
+	if !model.ReadsPurchases(s.model) {
+		t.Fatal("tifuknn no longer reads purchases")
+	}
+	// The model hears the shopper's purchases one by one: where its
+	// answer with them and without them differ, the served list is the
+	// one with them.
+	d, err := dataset.FromStore(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	telling := 0
+	for u := range 60 {
+		id := tailor.UserID(fmt.Sprint("u", u))
+		resp, err := def.Recommend(ctx, Request{User: id, N: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ui, ok := d.UserIndex(string(id))
+		if !ok || len(resp.Items) == 0 || resp.Fallback != "" {
+			continue
+		}
+		var history, purchases []model.Interaction
+		seen := map[int32]int{}
+		for _, ev := range d.Events {
+			if ev.User != ui {
+				continue
+			}
+			i := s.index[tailor.ItemID(d.Items[ev.Item])]
+			x := model.Interaction{Item: i, Type: d.Type(&ev), Weight: 1, Time: ev.Time}
+			if x.Type == tailor.Purchase {
+				purchases = append(purchases, x)
+			}
+			if k, ok := seen[i]; ok {
+				history[k].Time = ev.Time
+			} else {
+				seen[i] = len(history)
+				history = append(history, x)
+			}
+		}
+		ask := func(with []model.Interaction) []tailor.ItemID {
+			got, err := s.model.Answer(&model.Query{Task: model.TaskPersonal, User: -1, History: history, Purchases: with, N: 200}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []tailor.ItemID
+			for _, en := range got {
+				ids = append(ids, s.ids[en.Index])
+			}
+			return ids
+		}
+		with, without := ask(purchases), ask(nil)
+		if slices.Equal(with, without) {
+			continue
+		}
+		telling++
+		var served []tailor.ItemID
+		for _, it := range resp.Items {
+			served = append(served, it.ItemID)
+		}
+		// The served list leaves out what the history excludes: it
+		// keeps the order of the answer with the purchases.
+		k := 0
+		for _, id := range with {
+			if k < len(served) && served[k] == id {
+				k++
+			}
+		}
+		if k != len(served) {
+			t.Errorf("%s: served %v, not in the order of the model's answer with the purchases %v", id, served, with)
+		}
+	}
+	if telling == 0 {
+		t.Error("no shopper's answer changes with the purchases one by one: the fixture cannot tell")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -145,6 +146,24 @@ func (a *ask) converted(e *Engine, s *state) *converted {
 		}
 	}
 	return a.conv
+}
+
+// purchases returns the history's purchases one by one in the model
+// version's indices, for a model that reads them (model.PurchaseReader;
+// nil for the others). They live in the conversion, like its history.
+func (a *ask) purchases(e *Engine, s *state) []model.Interaction {
+	if a.hist == nil || !model.ReadsPurchases(s.model) {
+		return nil
+	}
+	c := a.converted(e, s)
+	a.hist.purchasesIn(c, func(id tailor.ItemID) (int32, bool) { i, ok := s.index[id]; return i, ok })
+	return c.bought
+}
+
+// plain reports whether the request asks the usual question: no rules
+// and no items skipped beyond those the history excludes.
+func (a *ask) plain() bool {
+	return a.skip.size() == 0 && reflect.ValueOf(&a.rules).Elem().IsZero()
 }
 
 // release gives the ask's scratch back to the engine.
@@ -322,7 +341,7 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 		if len(c.history) == 0 {
 			return nil, nil // the model knows none of the history: a cold start
 		}
-		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, N: a.pool()}
+		q := model.Query{Task: model.TaskPersonal, User: -1, History: c.history, Purchases: a.purchases(e, s), N: a.pool()}
 		if a.list == ListSession && model.LearnsOrder(s.model) {
 			q.Task = model.TaskSession // every item of the session, in its order
 		}
@@ -336,7 +355,7 @@ func (e *Engine) fromModel(a *ask) (*answer, error) {
 			}
 			slices.Sort(excluded)
 		}
-		if entries, err = e.askState(s, a, &q, excluded); err != nil {
+		if entries, err = e.fromFiltered(s, a, func() ([]topk.Entry, error) { return e.askState(s, a, &q, excluded) }); err != nil {
 			return nil, err
 		}
 	}

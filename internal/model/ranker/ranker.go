@@ -22,6 +22,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tailorhq/tailor"
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/feature"
 	"github.com/tailorhq/tailor/internal/gbdt"
@@ -110,6 +111,28 @@ type Model struct {
 // Tasks: personal recommendations.
 func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal} }
 
+// DeterminedByHistory reports true for personal queries when every
+// generator's answers are determined by the history too (they are asked
+// the query itself; the trees and the features' state are fixed once
+// fitted, and a shopper's recency is counted to the end of the training
+// data, not to the query's time): model.Deterministic. A filter changes
+// the candidates, so the ranker does not rank fixed.
+func (m *Model) DeterminedByHistory(t model.Task) bool {
+	if t != model.TaskPersonal {
+		return false
+	}
+	for _, g := range m.gens {
+		if !model.RanksFixed(g, t) && !model.DeterminedByHistory(g, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// ReadsPurchases reports true: a shopper's repeat purchases (their
+// purchase days of each item) are features (model.PurchaseReader).
+func (m *Model) ReadsPurchases() bool { return true }
+
 const dayNanos = int64(24 * time.Hour)
 
 // state is what the features read of the data before a cut.
@@ -141,7 +164,7 @@ func stateAt(d *dataset.Dataset, cut int64) *state {
 	}
 	priceAt := make([]int64, ni)
 	for u := range nu {
-		s.days[u], s.lastAny[u], s.catShare[u] = map[int32][]int64{}, -1, map[string]float64{}
+		s.days[u], s.lastAny[u] = map[int32][]int64{}, -1
 	}
 	for k := range d.Events {
 		e := &d.Events[k]
@@ -163,34 +186,22 @@ func stateAt(d *dataset.Dataset, cut int64) *state {
 			case age < 60:
 				s.prev30[e.Item]++
 			}
-			s.catShare[e.User][s.cat[e.Item]]++
 		}
 		s.lastAny[e.User] = max(s.lastAny[e.User], day)
-		if !math.IsNaN(e.Price) {
-			q := 1.0
-			if !math.IsNaN(e.Value) && e.Value > 0 {
-				q = e.Value
-			}
-			s.spend[e.User] += e.Price * q
-			if e.Time >= priceAt[e.Item] {
-				s.price[e.Item], priceAt[e.Item] = e.Price, e.Time
-			}
+		if !math.IsNaN(e.Price) && e.Time >= priceAt[e.Item] {
+			s.price[e.Item], priceAt[e.Item] = e.Price, e.Time
 		}
 	}
 	buyers, repeaters := make([]int, ni), make([]int, ni)
 	for u := range nu {
-		total := 0.0
 		for it, ds := range s.days[u] {
 			slices.Sort(ds)
 			buyers[it]++
 			if len(ds) >= 2 {
 				repeaters[it]++
 			}
-			total += float64(len(ds))
 		}
-		for c := range s.catShare[u] {
-			s.catShare[u][c] /= total
-		}
+		s.spend[u], s.catShare[u] = s.profile(s.days[u])
 	}
 	for i := range ni {
 		if buyers[i] > 0 {
@@ -198,6 +209,57 @@ func stateAt(d *dataset.Dataset, cut int64) *state {
 		}
 	}
 	return s
+}
+
+// profile returns what a shopper's purchase days (sorted, by item) say
+// of them: their spend (each purchase day of an item at its latest price)
+// and the share of their purchase days in each category. It reads the
+// items in index order, so the same days give the same sums.
+func (s *state) profile(days map[int32][]int64) (float64, map[string]float64) {
+	items := make([]int32, 0, len(days))
+	for it := range days {
+		items = append(items, it)
+	}
+	slices.Sort(items)
+	spend, total, share := 0.0, 0.0, map[string]float64{}
+	for _, it := range items {
+		n := float64(len(days[it]))
+		spend += n * s.price[it]
+		share[s.cat[it]] += n
+		total += n
+	}
+	for c := range share {
+		share[c] /= total
+	}
+	return spend, share
+}
+
+// shopper is the features' view of a shopper the model does not know,
+// from their purchases one by one (q.Purchases; without them, the
+// purchases in q.History, one entry an item): the same days, last day,
+// spend and category shares stateAt gives a training shopper, so that
+// serving describes a shopper as training did.
+func (s *state) shopper(q *model.Query) (map[int32][]int64, int64, float64, map[string]float64) {
+	src := q.Purchases
+	if src == nil {
+		src = q.History
+	}
+	days, lastAny := map[int32][]int64{}, int64(-1)
+	for _, x := range src {
+		if x.Type != tailor.Purchase || x.Time <= 0 {
+			continue
+		}
+		day := x.Time / dayNanos
+		if !slices.Contains(days[x.Item], day) {
+			days[x.Item] = append(days[x.Item], day)
+		}
+		lastAny = max(lastAny, day)
+	}
+	for _, ds := range days {
+		slices.Sort(ds)
+	}
+	spend, share := s.profile(days)
+	return days, lastAny, spend, share
 }
 
 // features describes item it for shopper u (whose purchase days are days)
@@ -217,7 +279,7 @@ func (s *state) features(days map[int32][]int64, lastAny int64, spend float64, c
 	ds := days[it]
 	n, since, ratio := float64(len(ds)), 3650.0, 0.0
 	if len(ds) > 0 {
-		since = float64(s.cut - ds[len(ds)-1])
+		since = float64(max(0, s.cut-ds[len(ds)-1])) // a purchase newer than the model: just bought
 		cycle := 0.0
 		if len(ds) >= 2 {
 			cycle = float64(ds[len(ds)-1]-ds[0]) / float64(len(ds)-1)
@@ -228,7 +290,7 @@ func (s *state) features(days map[int32][]int64, lastAny int64, spend float64, c
 	}
 	userSince := 3650.0
 	if lastAny >= 0 {
-		userSince = float64(s.cut - lastAny)
+		userSince = float64(max(0, s.cut-lastAny))
 	}
 	trend := (s.pop30[it] + 1) / (s.prev30[it] + 1)
 	f = append(f,
@@ -449,19 +511,16 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 		return dst, err
 	}
 	s := m.state
-	days, lastAny, spend, catShare := map[int32][]int64{}, int64(-1), 0.0, map[string]float64{}
+	var (
+		days     map[int32][]int64
+		lastAny  int64
+		spend    float64
+		catShare map[string]float64
+	)
 	if q.User >= 0 && int(q.User) < len(s.days) {
 		days, lastAny, spend, catShare = s.days[q.User], s.lastAny[q.User], s.spend[q.User], s.catShare[q.User]
 	} else {
-		for _, x := range q.History {
-			if x.Type == "purchase" && x.Time > 0 {
-				day := x.Time / dayNanos
-				if !slices.Contains(days[x.Item], day) {
-					days[x.Item] = append(days[x.Item], day)
-				}
-				lastAny = max(lastAny, day)
-			}
-		}
+		days, lastAny, spend, catShare = s.shopper(q)
 	}
 	gq := *q
 	gq.Exclude = func(i int32) bool { return !q.Allowed(i) }
@@ -597,8 +656,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		prev30: cols[3], share: cols[4], price: cols[5], cat: cat, catShare: make([]map[string]float64, nu)}
 	at := 0
 	for u := range nu {
-		s.days[u], s.catShare[u] = map[int32][]int64{}, map[string]float64{}
-		total := 0.0
+		s.days[u] = map[int32][]int64{}
 		for k := ptr[u]; k < ptr[u+1]; k++ {
 			it := items[k]
 			if it < 0 || int(it) >= n || at >= len(days) {
@@ -610,12 +668,8 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 			}
 			s.days[u][it] = days[at+1 : at+1+c : at+1+c]
 			at += 1 + c
-			s.catShare[u][cat[it]] += float64(c)
-			total += float64(c)
 		}
-		for k := range s.catShare[u] {
-			s.catShare[u][k] /= total
-		}
+		_, s.catShare[u] = s.profile(s.days[u])
 	}
 	m.n, m.trees, m.fresh, m.gens, m.state = n, trees[0], trees[1], gens, s
 	return nil

@@ -113,3 +113,70 @@ func TestRanker(t *testing.T) {
 		}
 	}
 }
+
+// TestShopperFromPurchases describes every training shopper of a fixture
+// from their purchases one by one, as serving passes them
+// (Query.Purchases), and from the purchases in a history of one entry per
+// item: the first gives what training saw (purchase days, last day,
+// spend, category shares), the second at least the same items and last
+// day; a purchase newer than the model gives finite features.
+func TestShopperFromPurchases(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC)
+	prices := []float64{2, 3.5, 10}
+	var events []tailor.Event
+	for day := range 60 {
+		for u := range 6 {
+			if (day+u)%3 != 0 {
+				continue
+			}
+			for k := range 1 + u%3 {
+				it := (day/3 + u + k) % 9
+				events = append(events, tailor.Event{ID: fmt.Sprint(len(events)), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: tailor.ItemID(fmt.Sprint("i", it)),
+					Type: tailor.Purchase, UnitPrice: &prices[it%3], Timestamp: t0.AddDate(0, 0, day).Add(time.Duration(k) * time.Minute)})
+			}
+		}
+	}
+	catalog := make([]tailor.Item, 9)
+	for i := range catalog {
+		catalog[i] = tailor.Item{ID: tailor.ItemID(fmt.Sprint("i", i)), Categories: []string{fmt.Sprint("c", i%4)}}
+	}
+	d := dataset.FromEvents(events, catalog)
+	s := stateAt(d, t0.AddDate(0, 0, 61).UnixNano())
+	for u := range d.NumUsers() {
+		var one, perItem []model.Interaction
+		last := map[int32]int{}
+		for _, e := range d.Events {
+			if e.User != int32(u) {
+				continue
+			}
+			x := model.Interaction{Item: e.Item, Type: tailor.Purchase, Weight: 1, Time: e.Time}
+			one = append(one, x)
+			if k, ok := last[e.Item]; ok {
+				perItem[k].Time = e.Time
+			} else {
+				last[e.Item] = len(perItem)
+				perItem = append(perItem, x)
+			}
+		}
+		days, lastAny, spend, cats := s.shopper(&model.Query{User: -1, History: perItem, Purchases: one})
+		if fmt.Sprint(days) != fmt.Sprint(s.days[u]) || lastAny != s.lastAny[u] || spend != s.spend[u] || fmt.Sprint(cats) != fmt.Sprint(s.catShare[u]) {
+			t.Errorf("shopper %d from purchases: %v %d %v %v, training saw %v %d %v %v", u, days, lastAny, spend, cats, s.days[u], s.lastAny[u], s.spend[u], s.catShare[u])
+		}
+		if s.spend[u] <= 0 || len(s.catShare[u]) == 0 {
+			t.Errorf("shopper %d: spend %v, categories %v", u, s.spend[u], s.catShare[u])
+		}
+		days, lastAny, _, _ = s.shopper(&model.Query{User: -1, History: perItem})
+		if len(days) != len(s.days[u]) || lastAny != s.lastAny[u] {
+			t.Errorf("shopper %d from one entry an item: %v %d, training saw %v %d", u, days, lastAny, s.days[u], s.lastAny[u])
+		}
+	}
+	// A purchase after the model's data: "days since" is 0, not negative.
+	newer := []model.Interaction{{Item: 0, Type: tailor.Purchase, Weight: 1, Time: t0.AddDate(0, 0, 90).UnixNano()}}
+	days, lastAny, spend, cats := s.shopper(&model.Query{User: -1, Purchases: newer})
+	x := s.features(days, lastAny, spend, cats, 0, nil, nil, nil)
+	for j, v := range x {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 && j != 2 && j != 6 {
+			t.Errorf("feature %d of a purchase newer than the model: %v", j, v)
+		}
+	}
+}

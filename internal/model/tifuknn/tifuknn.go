@@ -159,6 +159,18 @@ type posting struct {
 // the shopper's own past items).
 func (m *Model) Tasks() []model.Task { return []model.Task{model.TaskPersonal, model.TaskRepurchase} }
 
+// DeterminedByHistory reports true for both tasks: a history's answer is
+// its vector and its neighbours', whatever the query's time
+// (model.Deterministic).
+func (m *Model) DeterminedByHistory(t model.Task) bool {
+	return t == model.TaskPersonal || t == model.TaskRepurchase
+}
+
+// ReadsPurchases reports true: a history's baskets are its purchases with
+// their times, which Query.Purchases gives one by one
+// (model.PurchaseReader).
+func (m *Model) ReadsPurchases() bool { return true }
+
 // basket is one basket's items at a time.
 type basket struct {
 	time  int64
@@ -355,8 +367,12 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 	if q.User >= 0 && int(q.User) < len(m.users) && q.Task == model.TaskPersonal {
 		own, nbrs = m.users[q.User], m.nbrs[q.User]
 	} else {
-		lines := make([]line, 0, len(q.History))
-		for _, h := range q.History {
+		src := q.History
+		if q.Purchases != nil {
+			src = q.Purchases // every purchase with its time: the baskets
+		}
+		lines := make([]line, 0, len(src))
+		for _, h := range src {
 			if h.Weight > 0 {
 				lines = append(lines, line{time: h.Time, order: -1, item: h.Item})
 			}
