@@ -551,7 +551,8 @@ func TestDeterministicModelCache(t *testing.T) {
 
 // TestPurchasesReachTheModel checks that a model that reads the purchases
 // one by one (model.PurchaseReader: tifuknn) is asked with them, as it
-// learnt from them, and is answered from its caches like the others.
+// learnt from them: where its answer with them and without them differ,
+// the served list follows the one with them.
 func TestPurchasesReachTheModel(t *testing.T) {
 	ctx := context.Background()
 	db := testStore(t)
