@@ -35,6 +35,10 @@ type Data struct {
 	X      [][]float32
 	Y      []float32
 	Groups []int
+	// Margin, if not nil, is each row's starting score (a prior from
+	// another model): the trees learn what to add to it, and a caller
+	// adds it to Predict's score for the same row.
+	Margin []float64
 }
 
 // Options configure Train. Zero fields take the defaults.
@@ -193,8 +197,11 @@ func Train(ctx context.Context, train, valid *Data, o Options) (*Model, error) {
 	m := &Model{Importance: make([]float64, nf)}
 	switch o.Objective {
 	case Regression:
-		for _, y := range train.Y {
+		for i, y := range train.Y {
 			m.Base += float64(y)
+			if train.Margin != nil {
+				m.Base -= train.Margin[i]
+			}
 		}
 		m.Base /= float64(n)
 	case Logistic:
@@ -207,12 +214,18 @@ func Train(ctx context.Context, train, valid *Data, o Options) (*Model, error) {
 	pred := make([]float64, n)
 	for i := range pred {
 		pred[i] = m.Base
+		if train.Margin != nil {
+			pred[i] += train.Margin[i]
+		}
 	}
 	var vpred []float64
 	if valid != nil {
 		vpred = make([]float64, len(valid.X))
 		for i := range vpred {
 			vpred[i] = m.Base
+			if valid.Margin != nil {
+				vpred[i] += valid.Margin[i]
+			}
 		}
 	}
 	g, h := make([]float64, n), make([]float64, n)
@@ -251,6 +264,14 @@ func Train(ctx context.Context, train, valid *Data, o Options) (*Model, error) {
 func check(d *Data, obj Objective) error {
 	if d == nil || len(d.X) == 0 || len(d.X[0]) == 0 || len(d.Y) != len(d.X) {
 		return errors.New("no rows, no features, or a label count that is not the row count")
+	}
+	if d.Margin != nil && len(d.Margin) != len(d.X) {
+		return fmt.Errorf("%d margins for %d rows", len(d.Margin), len(d.X))
+	}
+	for i, v := range d.Margin {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("row %d has a margin that is not a finite number", i)
+		}
 	}
 	for i := range d.X {
 		if len(d.X[i]) != len(d.X[0]) {

@@ -38,6 +38,40 @@ func TestStump(t *testing.T) {
 	}
 }
 
+// TestMargin: with each row's starting score given (Data.Margin), the
+// trees learn the rest: labels that are the margin plus a step are
+// learnt by one stump as the step alone (margin + prediction = label),
+// and a margin that is not finite, or one too few, is an error.
+func TestMargin(t *testing.T) {
+	var d Data
+	for i := range 20 {
+		step := float32(0)
+		if i >= 10 {
+			step = 4
+		}
+		margin := float64(i%7) * 3
+		d.X = append(d.X, []float32{float32(i)})
+		d.Y = append(d.Y, float32(margin)+step)
+		d.Margin = append(d.Margin, margin)
+	}
+	m, err := Train(context.Background(), &d, nil, Options{Trees: 1, LearningRate: 1, MaxLeaves: 2, MinLeaf: 1, Lambda: 1e-12, Bins: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range d.X {
+		if got := d.Margin[i] + m.Predict(d.X[i]); math.Abs(got-float64(d.Y[i])) > 1e-4 {
+			t.Errorf("row %d: margin + prediction %v, label %v", i, got, d.Y[i])
+		}
+	}
+	for _, bad := range [][]float64{d.Margin[:5], append(slices.Clone(d.Margin[:19]), math.NaN())} {
+		b := d
+		b.Margin = bad
+		if _, err := Train(context.Background(), &b, nil, Options{Trees: 1}); err == nil {
+			t.Errorf("margins %v accepted", bad)
+		}
+	}
+}
+
 // TestNDCG checks NDCG against a hand-computed case: labels 2, 0, 1 ranked
 // 0, 2, 1 by score: DCG = 3/1 + 0 + 1/log2(4)... the order is items 0, 1,
 // 2 by score 3, 2, 1: DCG = 3 + 0 + 1/2 = 3.5; ideal 3 + 1/log2(3) + 0.

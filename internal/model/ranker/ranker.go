@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -39,6 +40,20 @@ type Config struct {
 	Candidates int      `json:"candidates,omitempty"`
 	// HorizonDays is the label window (default 30).
 	HorizonDays float64 `json:"horizon_days,omitempty"`
+	// Labels says where the trees learn from: "time" (the default: the
+	// purchases of the last two windows of HorizonDays, for data whose
+	// test is what comes next) or "holdout" (a seeded tenth of each
+	// shopper's items, at least one of five or more, hidden from the
+	// generators and the features, the shoppers split four to one
+	// between learning and early stopping: for data whose test items
+	// are drawn at random, as under kfold).
+	Labels string `json:"labels,omitempty"`
+	// Prior is the weight of the first generator's order as the trees'
+	// starting score (its −log(1+rank); an item it did not propose,
+	// −log 1001): the trees learn what to add to it, and a list with
+	// few trees keeps that order among items they score alike. 0 (the
+	// default) starts every candidate at the same score.
+	Prior float64 `json:"prior,omitempty"`
 	// Trees, LearningRate, MaxLeaves and MinLeaf configure the trees
 	// (defaults 300, 0.05, 31, 20).
 	Trees        int     `json:"trees,omitempty"`
@@ -69,6 +84,10 @@ func Info(lookup func(name string) (model.Info, error)) model.Info {
 		c.LearningRate = cmp.Or(c.LearningRate, 0.05)
 		c.MaxLeaves = cmp.Or(c.MaxLeaves, 31)
 		c.MinLeaf = cmp.Or(c.MinLeaf, 20)
+		c.Labels = cmp.Or(c.Labels, "time")
+		if c.Labels != "time" && c.Labels != "holdout" {
+			return nil, fmt.Errorf("ranker: labels %q must be time or holdout", c.Labels)
+		}
 		if c.Candidates < 1 || c.Candidates > 1000 || !(c.HorizonDays >= 1 && c.HorizonDays <= 365) {
 			return nil, fmt.Errorf("ranker: candidates %d must be from 1 to 1000 and horizon_days %v from 1 to 365", c.Candidates, c.HorizonDays)
 		}
@@ -151,7 +170,9 @@ type state struct {
 	catShare []map[string]float64
 }
 
-// stateAt gathers the purchases before cut (Unix nanoseconds).
+// stateAt gathers the purchases before cut (Unix nanoseconds); in data
+// without purchases (ratings), the events of the lowest type code the
+// shoppers have stand for them.
 func stateAt(d *dataset.Dataset, cut int64) *state {
 	nu, ni := d.NumUsers(), d.NumItems()
 	s := &state{cut: cut / dayNanos, days: make([]map[int32][]int64, nu), lastAny: make([]int64, nu), spend: make([]float64, nu),
@@ -162,13 +183,28 @@ func stateAt(d *dataset.Dataset, cut int64) *state {
 			s.cat[i] = cs[0]
 		}
 	}
+	// Purchases, or for data without them (ratings) the first event type
+	// the shoppers have.
+	bought, other := dataset.KindPurchase, dataset.Kind(math.MaxUint16)
+	for k := range d.Events {
+		if e := &d.Events[k]; e.User >= 0 {
+			if e.Kind == dataset.KindPurchase {
+				other = e.Kind
+				break
+			}
+			other = min(other, e.Kind)
+		}
+	}
+	if other != math.MaxUint16 {
+		bought = other
+	}
 	priceAt := make([]int64, ni)
 	for u := range nu {
 		s.days[u], s.lastAny[u] = map[int32][]int64{}, -1
 	}
 	for k := range d.Events {
 		e := &d.Events[k]
-		if e.Kind != dataset.KindPurchase || e.User < 0 || e.Time >= cut {
+		if e.Kind != bought || e.User < 0 || e.Time >= cut {
 			continue
 		}
 		day := e.Time / dayNanos
@@ -412,20 +448,6 @@ func (m *Model) learningSet(ctx context.Context, d *dataset.Dataset, cut, until 
 		}
 	}
 	all, fresh := &gbdt.Data{Groups: []int{0}}, &gbdt.Data{Groups: []int{0}}
-	add := func(data *gbdt.Data, x []float32, y float32) {
-		data.X = append(data.X, x)
-		data.Y = append(data.Y, y)
-	}
-	// closeGroup ends a shopper's group, or drops it when it has no positive
-	// label (no gradient and no NDCG).
-	closeGroup := func(data *gbdt.Data, pos int) {
-		if pos == 0 {
-			start := data.Groups[len(data.Groups)-1]
-			data.X, data.Y = data.X[:start], data.Y[:start]
-			return
-		}
-		data.Groups = append(data.Groups, len(data.X))
-	}
 	for u := range d.NumUsers() {
 		if bought[u] == nil || len(s.days[u]) == 0 {
 			continue
@@ -444,9 +466,9 @@ func (m *Model) learningSet(ctx context.Context, d *dataset.Dataset, cut, until 
 			if bought[u][it] {
 				y, pos = 1, pos+1
 			}
-			add(all, gr.x[k], y)
+			m.addRow(all, gr.x[k], y)
 			if _, had := s.days[u][it]; !had {
-				add(fresh, gr.x[k], y)
+				m.addRow(fresh, gr.x[k], y)
 				posFresh += int(y)
 			}
 		}
@@ -462,10 +484,33 @@ func (m *Model) learningSet(ctx context.Context, d *dataset.Dataset, cut, until 
 	return all, fresh, nil
 }
 
+// margin is a candidate's starting score: the first generator's order
+// weighted by Config.Prior (x[1] is its log rank).
+func (m *Model) margin(x []float32) float64 { return -m.cfg.Prior * float64(x[1]) }
+
+// addRow appends a candidate's features, label and starting score.
+func (m *Model) addRow(data *gbdt.Data, x []float32, y float32) {
+	data.X, data.Y, data.Margin = append(data.X, x), append(data.Y, y), append(data.Margin, m.margin(x))
+}
+
+// closeGroup ends a shopper's group, or drops it when it has no positive
+// label (no gradient and no NDCG).
+func closeGroup(data *gbdt.Data, pos int) {
+	if pos == 0 {
+		start := data.Groups[len(data.Groups)-1]
+		data.X, data.Y, data.Margin = data.X[:start], data.Y[:start], data.Margin[:start]
+		return
+	}
+	data.Groups = append(data.Groups, len(data.X))
+}
+
 // Fit learns the trees on the last two horizons of the data, then fits the
 // generators on all of it.
 func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 	m.n = d.NumItems()
+	if m.cfg.Labels == "holdout" {
+		return m.fitHoldout(ctx, d)
+	}
 	var end, first int64 = 0, math.MaxInt64
 	for k := range d.Events {
 		end, first = max(end, d.Events[k].Time), min(first, d.Events[k].Time)
@@ -543,10 +588,118 @@ func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
 	h := topk.New(q.N)
 	for k, it := range gr.items {
 		if q.Allowed(it) {
-			h.Push(it, q.Boosted(it, float32(trees.Predict(gr.x[k]))))
+			h.Push(it, q.Boosted(it, float32(trees.Predict(gr.x[k])+m.margin(gr.x[k]))))
 		}
 	}
 	return h.Sorted(dst), nil
+}
+
+// fitHoldout learns the trees on a seeded tenth of each shopper's items
+// (Config.Labels "holdout"), then fits the generators on all of d. Data
+// given as a matrix alone (a protocol's split of pairs) stands for its
+// events with one event an entry, at its time.
+func (m *Model) fitHoldout(ctx context.Context, d *dataset.Dataset) error {
+	mx, err := d.Matrix()
+	if err != nil {
+		return fmt.Errorf("ranker: %w", err)
+	}
+	events := d.Events
+	if len(events) == 0 {
+		for u := range mx.NumUsers() {
+			for k := mx.RowPtr[u]; k < mx.RowPtr[u+1]; k++ {
+				events = append(events, dataset.Event{User: int32(u), Item: mx.Cols[k], Order: -1, Kind: dataset.KindRating,
+					Value: math.NaN(), Price: math.NaN(), Time: mx.Times[k] * int64(time.Second)})
+			}
+		}
+		d = d.Derive(events, d.RowKind(), mx)
+	}
+	var end int64
+	for k := range events {
+		end = max(end, events[k].Time)
+	}
+	rng := rand.New(rand.NewPCG(m.seed, 0x4e1d))
+	held := make([][]int32, d.NumUsers()) // sorted
+	for u := range d.NumUsers() {
+		items, _ := mx.Row(int32(u))
+		if len(items) < 5 {
+			continue
+		}
+		for _, k := range rng.Perm(len(items))[:max(1, len(items)/10)] {
+			held[u] = append(held[u], items[k])
+		}
+		slices.Sort(held[u])
+	}
+	isHeld := func(u, it int32) bool {
+		_, ok := slices.BinarySearch(held[u], it)
+		return u >= 0 && ok
+	}
+	// The generators and the features see the rest: the matrix without
+	// the held items (weights as they were) and their events.
+	rest := &feature.Dataset{Users: mx.Users, Items: mx.Items, RowPtr: make([]int64, 1, mx.NumUsers()+1)}
+	for u := range mx.NumUsers() {
+		for k := mx.RowPtr[u]; k < mx.RowPtr[u+1]; k++ {
+			if !isHeld(int32(u), mx.Cols[k]) {
+				rest.Cols, rest.Weights, rest.Times = append(rest.Cols, mx.Cols[k]), append(rest.Weights, mx.Weights[k]), append(rest.Times, mx.Times[k])
+			}
+		}
+		rest.RowPtr = append(rest.RowPtr, int64(len(rest.Cols)))
+	}
+	var kept []dataset.Event
+	for k := range events {
+		if e := &events[k]; e.User < 0 || !isHeld(e.User, e.Item) {
+			kept = append(kept, *e)
+		}
+	}
+	early := d.Derive(kept, d.RowKind(), rest)
+	gens, err := m.fitGenerators(ctx, early)
+	if err != nil {
+		return err
+	}
+	s := stateAt(early, end+1)
+	train, valid := &gbdt.Data{Groups: []int{0}}, &gbdt.Data{Groups: []int{0}}
+	for u := range d.NumUsers() {
+		if len(held[u]) == 0 {
+			continue
+		}
+		if u%128 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		own, _ := rest.Row(int32(u))
+		q := model.Query{Task: model.TaskPersonal, User: int32(u), Exclude: func(i int32) bool {
+			_, ok := slices.BinarySearch(own, i)
+			return ok
+		}}
+		gr, err := m.candidates(gens, s, &q, s.days[u], s.lastAny[u], s.spend[u], s.catShare[u])
+		if err != nil {
+			return err
+		}
+		data := train
+		if rng.IntN(5) == 0 {
+			data = valid
+		}
+		pos := 0
+		for k, it := range gr.items {
+			y := float32(0)
+			if isHeld(int32(u), it) {
+				y, pos = 1, pos+1
+			}
+			m.addRow(data, gr.x[k], y)
+		}
+		closeGroup(data, pos)
+	}
+	if len(train.Groups) < 2 || len(valid.Groups) < 2 {
+		return errors.New("ranker: no shopper's held-out items were proposed by the generators")
+	}
+	o := gbdt.Options{Objective: gbdt.LambdaRank, Trees: m.cfg.Trees, LearningRate: m.cfg.LearningRate, MaxLeaves: m.cfg.MaxLeaves, MinLeaf: m.cfg.MinLeaf, NDCGAt: 20}
+	if m.trees, err = gbdt.Train(ctx, train, valid, o); err != nil {
+		return fmt.Errorf("ranker: %w", err)
+	}
+	m.fresh = m.trees
+	if m.gens, err = m.fitGenerators(ctx, d); err != nil {
+		return err
+	}
+	m.state = stateAt(d, end+1)
+	return nil
 }
 
 // MarshalBinary encodes the trees, the generators' artifacts and the

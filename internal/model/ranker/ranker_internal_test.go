@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,5 +181,82 @@ func TestShopperFromPurchases(t *testing.T) {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || v < 0 && j != 2 && j != 6 {
 			t.Errorf("feature %d of a purchase newer than the model: %v", j, v)
 		}
+	}
+}
+
+// TestHoldoutLabels fits the ranker with labels from a held-out tenth of
+// each shopper's items on ratings given as a matrix alone (as kfold gives
+// its training part): shoppers rate within one of four genres, and the
+// trees, started at EASE's order (prior), put a film of the shopper's
+// genre first for most of them, never one they rated. A label source it
+// does not know is an error naming the parameter.
+func TestHoldoutLabels(t *testing.T) {
+	var events []tailor.Event
+	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	rated := map[[2]int]bool{}
+	r := rand.New(rand.NewPCG(3, 5))
+	for u := range 80 {
+		for k := range 10 {
+			it := u%4 + 4*r.IntN(12) // films of genre g are g, g+4, …, g+44
+			if k%5 == 4 {
+				it = r.IntN(48) // now and then outside the genre
+			}
+			if rated[[2]int{u, it}] {
+				continue
+			}
+			rated[[2]int{u, it}] = true
+			five := 5.0
+			events = append(events, tailor.Event{ID: fmt.Sprint(len(events)), UserID: tailor.UserID(fmt.Sprint("u", u)), ItemID: tailor.ItemID(fmt.Sprint("i", it)),
+				Type: tailor.Rating, Value: &five, Timestamp: t0.Add(time.Duration(len(events)) * time.Hour)})
+		}
+	}
+	full := dataset.FromEvents(events, nil)
+	mx, err := full.Matrix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := full.Derive(nil, dataset.ByUser, mx) // the matrix alone
+	info := Info(lookup)
+	if _, err := info.New([]byte(`{"labels":"random"}`), 1); err == nil || !strings.Contains(err.Error(), "labels") {
+		t.Errorf("labels random: err = %v, want one naming labels", err)
+	}
+	mm, err := info.New([]byte(`{"labels":"holdout","prior":1,"generators":["ease","itemknn","popular"],"candidates":20}`), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.(*Model)
+	m.cfg.MinLeaf = 5
+	if err := m.Fit(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	if m.trees.BestTrees < 1 {
+		t.Errorf("%d trees kept", m.trees.BestTrees)
+	}
+	inGenre, users := 0, 0
+	for u := range d.NumUsers() {
+		own, _ := mx.Row(int32(u))
+		got, err := m.Answer(&model.Query{Task: model.TaskPersonal, User: int32(u), N: 5, Exclude: func(i int32) bool {
+			_, ok := slices.BinarySearch(own, i)
+			return ok
+		}}, nil)
+		if err != nil || len(got) != 5 {
+			t.Fatalf("user %d: %v (%v)", u, got, err)
+		}
+		for _, e := range got {
+			if _, ok := slices.BinarySearch(own, e.Index); ok {
+				t.Errorf("user %d: a rated item %d came back", u, e.Index)
+			}
+		}
+		var genre int
+		fmt.Sscanf(d.Users[u], "u%d", &genre)
+		var it int
+		fmt.Sscanf(d.Items[got[0].Index], "i%d", &it)
+		users++
+		if it%4 == genre%4 {
+			inGenre++
+		}
+	}
+	if inGenre < users*3/4 {
+		t.Errorf("%d of %d shoppers get a film of their genre first", inGenre, users)
 	}
 }
