@@ -3,6 +3,7 @@ package recommend
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tailorhq/tailor"
@@ -13,22 +14,24 @@ import (
 	"github.com/tailorhq/tailor/internal/store/sqlite"
 )
 
-// BenchmarkLists times the engine's lists on the full Online Retail data
-// (imported into a store in a temporary folder, EASE trained on all of
-// it), for shoppers (and items) taken in turn, with their histories and
-// rankings cached: the serving path without HTTP. "recommendations-scored"
-// is an engine that keeps no rankings (Options.Ranking −1): every list
-// scores the catalog, as a shopper's first request does. Run with
-// -benchmem for the allocations per list. "cart" completes carts of two
-// items.
-func BenchmarkLists(b *testing.B) {
+// listCase is one list of the benchmarks: ask answers the i-th request.
+type listCase struct {
+	name string
+	ask  func(i int) (*Response, error)
+}
+
+// listCases imports the full Online Retail data into a store in a
+// temporary folder, trains EASE on all of it, and returns the lists of
+// the benchmarks over an engine that has cached every shopper's history
+// and ranking (and one that keeps no rankings, "recommendations-scored").
+func listCases(b *testing.B) []listCase {
 	ctx := context.Background()
 	path := shareddata.Path(b, filepath.Join("online-retail", "online-retail.csv.gz"))
 	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "tailor.db"), sqlite.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	b.Cleanup(func() { db.Close() })
 	if _, err := ingest.Import(ctx, db, []string{path}, ingest.Options{Format: "online-retail"}); err != nil {
 		b.Fatal(err)
 	}
@@ -70,10 +73,7 @@ func BenchmarkLists(b *testing.B) {
 			}
 		}
 	}
-	for _, bc := range []struct {
-		name string
-		ask  func(i int) (*Response, error)
-	}{
+	return []listCase{
 		{"recommendations", func(i int) (*Response, error) {
 			return e.Recommend(ctx, Request{User: users[i%len(users)], N: 10})
 		}},
@@ -92,7 +92,16 @@ func BenchmarkLists(b *testing.B) {
 		{"cart", func(i int) (*Response, error) {
 			return e.CompleteCart(ctx, Request{Items: []tailor.ItemID{items[i%len(items)], items[(i*7+3)%len(items)]}, N: 10})
 		}},
-	} {
+	}
+}
+
+// BenchmarkLists times the engine's lists on the full Online Retail data
+// (listCases), for shoppers (and items) taken in turn: the serving path
+// without HTTP. "recommendations-scored" scores the catalog for every
+// list, as a shopper's first request does. Run with -benchmem for the
+// allocations per list. "cart" completes carts of two items.
+func BenchmarkLists(b *testing.B) {
+	for _, bc := range listCases(b) {
 		b.Run(bc.name, func(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				resp, err := bc.ask(i)
@@ -101,6 +110,29 @@ func BenchmarkLists(b *testing.B) {
 				}
 				resp.Release() // as the server does once it is written
 			}
+		})
+	}
+}
+
+// BenchmarkListsParallel asks the same lists from 8 goroutines a
+// processor (16 on the two cores here, as wrk's 16 connections): what
+// requests wait on one another for (locks on the request path) shows
+// here, with -mutexprofile, and not in BenchmarkLists.
+func BenchmarkListsParallel(b *testing.B) {
+	for _, bc := range listCases(b) {
+		b.Run(bc.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := bc.ask(int(next.Add(1)))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					resp.Release()
+				}
+			})
 		})
 	}
 }

@@ -635,3 +635,66 @@ func TestPurchasesReachTheModel(t *testing.T) {
 		t.Error("no shopper's answer changes with the purchases one by one: the fixture cannot tell")
 	}
 }
+
+// TestImpressionsCountedConcurrently serves lists from eight goroutines
+// while impressions are flushed to the store over and over: every
+// response is counted once, none lost between a count and a flush.
+func TestImpressionsCountedConcurrently(t *testing.T) {
+	ctx := context.Background()
+	db := testStore(t)
+	randomShop(t, db)
+	activate(t, db, "ease")
+	e := warmEngine(t, db, Options{Lookup: all.Lookup})
+	from := time.Now().Add(-time.Hour)
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	flushed := make(chan error, 1)
+	go func() {
+		defer close(flushed)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := e.FlushImpressions(ctx); err != nil {
+				flushed <- err
+				return
+			}
+		}
+	}()
+	const workers, each = 8, 200
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range each {
+				resp, err := e.Recommend(ctx, Request{User: tailor.UserID(fmt.Sprint("u", (w*each+k)%60)), N: 5})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				resp.Release()
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.FlushImpressions(ctx); err != nil {
+		t.Fatal(err)
+	}
+	imps, err := db.ImpressionCounts(ctx, from, time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var responses int64
+	for _, c := range imps {
+		responses += c.Responses
+	}
+	if responses != workers*each {
+		t.Errorf("%d responses counted, want %d", responses, workers*each)
+	}
+}

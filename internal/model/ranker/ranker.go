@@ -64,10 +64,17 @@ type Config struct {
 
 // Info describes the model for package all; lookup finds the generators.
 func Info(lookup func(name string) (model.Info, error)) model.Info {
+	// The windows, the learning rate, the prior (none, or the first
+	// generator's order) and the generators (the defaults, or with
+	// repeatexplore first, as the prior).
 	var grid []json.RawMessage
-	for _, h := range []int{30, 60} {
-		for _, lr := range []float64{0.05, 0.1} {
-			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"horizon_days":%d,"learning_rate":%g}`, h, lr)))
+	for _, gens := range []string{``, `,"generators":["repeatexplore","buyagain","ease","itemknn","tifuknn","popular"]`} {
+		for _, prior := range []float64{0, 1} {
+			for _, h := range []int{30, 60} {
+				for _, lr := range []float64{0.05, 0.1} {
+					grid = append(grid, json.RawMessage(fmt.Sprintf(`{"horizon_days":%d,"learning_rate":%g,"prior":%g%s}`, h, lr, prior, gens)))
+				}
+			}
 		}
 	}
 	return model.Info{Name: "ranker", Grid: grid, New: func(params json.RawMessage, seed uint64) (model.Model, error) {
