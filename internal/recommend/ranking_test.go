@@ -75,6 +75,16 @@ func warmEngine(t *testing.T, db *sqlite.DB, opts Options) *Engine {
 	return e
 }
 
+// randomShopEngine stores randomShop, activates the model name fitted on
+// it and returns the store and a warm engine over it.
+func randomShopEngine(t *testing.T, name string) (*sqlite.DB, *Engine) {
+	t.Helper()
+	db := testStore(t)
+	randomShop(t, db)
+	activate(t, db, name)
+	return db, warmEngine(t, db, Options{Lookup: all.Lookup})
+}
+
 // TestRankingCache checks that personal, buy-again and similar-item lists
 // filtered from a cached ranking are the lists the models give when asked
 // with the rules:
@@ -196,10 +206,7 @@ func TestRankingCache(t *testing.T) {
 // the histories that ranked under them are still cached.
 func TestCachesDoNotPinOldBuilds(t *testing.T) {
 	ctx := context.Background()
-	db := testStore(t)
-	randomShop(t, db)
-	activate(t, db, "ease")
-	e := warmEngine(t, db, Options{Lookup: all.Lookup})
+	db, e := randomShopEngine(t, "ease")
 	for u := range 60 {
 		req := Request{User: tailor.UserID(fmt.Sprint("u", u)), N: 10}
 		if _, err := e.Recommend(ctx, req); err != nil {
@@ -555,10 +562,7 @@ func TestDeterministicModelCache(t *testing.T) {
 // the served list follows the one with them.
 func TestPurchasesReachTheModel(t *testing.T) {
 	ctx := context.Background()
-	db := testStore(t)
-	randomShop(t, db)
-	activate(t, db, "tifuknn")
-	def := warmEngine(t, db, Options{Lookup: all.Lookup})
+	db, def := randomShopEngine(t, "tifuknn")
 	s := def.cur.Load()
 	if !model.ReadsPurchases(s.model) {
 		t.Fatal("tifuknn no longer reads purchases")
@@ -641,10 +645,7 @@ func TestPurchasesReachTheModel(t *testing.T) {
 // response is counted once, none lost between a count and a flush.
 func TestImpressionsCountedConcurrently(t *testing.T) {
 	ctx := context.Background()
-	db := testStore(t)
-	randomShop(t, db)
-	activate(t, db, "ease")
-	e := warmEngine(t, db, Options{Lookup: all.Lookup})
+	db, e := randomShopEngine(t, "ease")
 	from := time.Now().Add(-time.Hour)
 	var wg sync.WaitGroup
 	done := make(chan struct{})

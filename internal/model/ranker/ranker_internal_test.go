@@ -30,6 +30,22 @@ func lookup(name string) (model.Info, error) {
 	return model.Info{}, fmt.Errorf("no model %q", name)
 }
 
+// fitted returns a ranker of the given parameters fitted on d, with
+// leaves of at least 5 rows (the fixtures are small).
+func fitted(t *testing.T, params []byte, d *dataset.Dataset) *Model {
+	t.Helper()
+	mm, err := Info(lookup).New(params, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mm.(*Model)
+	m.cfg.MinLeaf = 5
+	if err := m.Fit(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // TestRanker fits on a shop where every shopper buys their own staple
 // every week and a few other things: the trees learn (importances), every
 // feature of every candidate is a finite number (new shoppers and items
@@ -60,16 +76,7 @@ func TestRanker(t *testing.T) {
 		}
 	}
 	d := dataset.FromEvents(events, nil)
-	info := Info(lookup)
-	mm, err := info.New(nil, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := mm.(*Model)
-	m.cfg.MinLeaf = 5
-	if err := m.Fit(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
+	m := fitted(t, nil, d)
 	imp := m.Importances()
 	total := 0.0
 	for _, v := range imp {
@@ -220,15 +227,7 @@ func TestHoldoutLabels(t *testing.T) {
 	if _, err := info.New([]byte(`{"labels":"random"}`), 1); err == nil || !strings.Contains(err.Error(), "labels") {
 		t.Errorf("labels random: err = %v, want one naming labels", err)
 	}
-	mm, err := info.New([]byte(`{"labels":"holdout","prior":1,"generators":["ease","itemknn","popular"],"candidates":20}`), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := mm.(*Model)
-	m.cfg.MinLeaf = 5
-	if err := m.Fit(context.Background(), d); err != nil {
-		t.Fatal(err)
-	}
+	m := fitted(t, []byte(`{"labels":"holdout","prior":1,"generators":["ease","itemknn","popular"],"candidates":20}`), d)
 	if m.trees.BestTrees < 1 {
 		t.Errorf("%d trees kept", m.trees.BestTrees)
 	}
