@@ -145,10 +145,15 @@ func (b *Block) Backward(c *BlockCache, dy []float32) ([]float32, [][]float32) {
 // slice copies columns [at, at+w) of a t×d matrix.
 func slice(m []float32, t, d, at, w int) []float32 {
 	out := make([]float32, t*w)
+	sliceInto(m, out, t, d, at, w)
+	return out
+}
+
+// sliceInto is slice writing into out (t×w).
+func sliceInto(m, out []float32, t, d, at, w int) {
 	for r := range t {
 		copy(out[r*w:(r+1)*w], m[r*d+at:r*d+at+w])
 	}
-	return out
 }
 
 // unslice writes a t×w matrix into columns [at, at+w) of a t×d one.
@@ -156,4 +161,65 @@ func unslice(s, m []float32, t, d, at, w int) {
 	for r := range t {
 		copy(m[r*d+at:r*d+at+w], s[r*w:(r+1)*w])
 	}
+}
+
+// Inference is a block's weights transposed for Linear (they do not change
+// once trained) and the buffers of one forward pass at a time, for
+// answering: Infer computes what Forward does, to the bit, without
+// allocating and without keeping what Backward needs. Not safe for
+// concurrent use; a caller keeps one per goroutine (a sync.Pool).
+type Inference struct {
+	b                  *Block
+	wq, wk, wv, wo     []float32
+	w1, w2             []float32
+	h1, q, k, v, att   []float32
+	qs, ks, vs, o, p   []float32
+	proj, x2, h2, z, f []float32
+	y, inv             []float32
+}
+
+// NewInference returns the transposed weights of b and buffers for
+// sequences of up to maxT positions. b's weights must not change after.
+func (b *Block) NewInference(maxT int) *Inference {
+	d, h, dh := b.D, b.Hidden, b.D/b.Heads
+	buf := func(n int) []float32 { return make([]float32, n) }
+	return &Inference{b: b, wq: transpose(b.Wq, d, d), wk: transpose(b.Wk, d, d), wv: transpose(b.Wv, d, d), wo: transpose(b.Wo, d, d),
+		w1: transpose(b.W1, d, h), w2: transpose(b.W2, h, d),
+		h1: buf(maxT * d), q: buf(maxT * d), k: buf(maxT * d), v: buf(maxT * d), att: buf(maxT * d),
+		qs: buf(maxT * dh), ks: buf(maxT * dh), vs: buf(maxT * dh), o: buf(maxT * dh), p: buf(maxT * maxT),
+		proj: buf(maxT * d), x2: buf(maxT * d), h2: buf(maxT * d), z: buf(maxT * h), f: buf(maxT * d), y: buf(maxT * d), inv: buf(maxT)}
+}
+
+// Infer returns the block's output for t positions (at most the maxT of
+// NewInference); it lives in the Inference until its next call.
+func (in *Inference) Infer(x []float32, t int) []float32 {
+	b := in.b
+	d, h, dh := b.D, b.Hidden, b.D/b.Heads
+	h1, q, k, v, att := in.h1[:t*d], in.q[:t*d], in.k[:t*d], in.v[:t*d], in.att[:t*d]
+	LayerNormInto(x, t, d, b.G1, b.Be1, h1, in.inv[:t])
+	LinearT(h1, t, d, in.wq, d, nil, q)
+	LinearT(h1, t, d, in.wk, d, nil, k)
+	LinearT(h1, t, d, in.wv, d, nil, v)
+	qs, ks, vs, o := in.qs[:t*dh], in.ks[:t*dh], in.vs[:t*dh], in.o[:t*dh]
+	for hd := range b.Heads {
+		sliceInto(q, qs, t, d, hd*dh, dh)
+		sliceInto(k, ks, t, d, hd*dh, dh)
+		sliceInto(v, vs, t, d, hd*dh, dh)
+		AttentionInto(qs, ks, vs, t, dh, o, in.p[:t*t])
+		unslice(o, att, t, d, hd*dh, dh)
+	}
+	proj, x2, h2 := in.proj[:t*d], in.x2[:t*d], in.h2[:t*d]
+	LinearT(att, t, d, in.wo, d, nil, proj)
+	for i := range proj {
+		x2[i] = x[i] + proj[i]
+	}
+	LayerNormInto(x2, t, d, b.G2, b.Be2, h2, in.inv[:t])
+	z, f, y := in.z[:t*h], in.f[:t*d], in.y[:t*d]
+	LinearT(h2, t, d, in.w1, h, b.B1, z)
+	ReLU(z, z)
+	LinearT(z, t, h, in.w2, d, b.B2, f)
+	for i := range y {
+		y[i] = x2[i] + f[i]
+	}
+	return y
 }

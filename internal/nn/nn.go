@@ -17,7 +17,12 @@ import (
 // Linear computes y = x·W + b for x of t rows of in columns, W of in rows
 // of out columns (row-major), b of out (nil: none); y has t×out.
 func Linear(x []float32, t, in int, w []float32, out int, b []float32, y []float32) {
-	wt := transpose(w, in, out) // out×in: each output a dot product
+	LinearT(x, t, in, transpose(w, in, out), out, b, y)
+}
+
+// LinearT is Linear given W transposed (out rows of in columns: each
+// output a dot product), for weights that do not change between calls.
+func LinearT(x []float32, t, in int, wt []float32, out int, b []float32, y []float32) {
 	for r := range t {
 		xr := x[r*in : (r+1)*in]
 		for c := range out {
@@ -70,6 +75,12 @@ const LayerNormEps = 1e-5
 // row's 1/σ for the backward pass.
 func LayerNorm(x []float32, t, d int, gamma, beta, y []float32) (invStd []float32) {
 	invStd = make([]float32, t)
+	LayerNormInto(x, t, d, gamma, beta, y, invStd)
+	return invStd
+}
+
+// LayerNormInto is LayerNorm writing each row's 1/σ into invStd (t).
+func LayerNormInto(x []float32, t, d int, gamma, beta, y, invStd []float32) {
 	for r := range t {
 		xr := x[r*d : (r+1)*d]
 		var mean, v float64
@@ -86,7 +97,6 @@ func LayerNorm(x []float32, t, d int, gamma, beta, y []float32) (invStd []float3
 			y[r*d+i] = float32((float64(a)-mean)*is)*gamma[i] + beta[i]
 		}
 	}
-	return invStd
 }
 
 // LayerNormBackward adds the gradients at x, gamma and beta of a loss
@@ -205,8 +215,15 @@ func CrossEntropy(logits []float32, t, n int, targets []int32, dlogits []float32
 // returns the weights (t×t, zero above the diagonal) for the backward
 // pass.
 func Attention(q, k, v []float32, t, d int, o []float32) (p []float32) {
-	scale := float32(1 / math.Sqrt(float64(d)))
 	p = make([]float32, t*t)
+	AttentionInto(q, k, v, t, d, o, p)
+	return p
+}
+
+// AttentionInto is Attention writing the probabilities into p (t×t; only
+// each row's first i+1 entries are written).
+func AttentionInto(q, k, v []float32, t, d int, o, p []float32) {
+	scale := float32(1 / math.Sqrt(float64(d)))
 	for i := range t {
 		row := p[i*t : i*t+i+1]
 		for j := 0; j <= i; j++ {
@@ -219,7 +236,6 @@ func Attention(q, k, v []float32, t, d int, o []float32) (p []float32) {
 			kernels.Axpy(row[j], v[j*d:(j+1)*d], oi)
 		}
 	}
-	return p
 }
 
 // AttentionBackward adds to dq, dk and dv the gradients of a loss whose

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -223,4 +224,29 @@ func BenchmarkBlock(b *testing.B) {
 	}
 	flops := 3 * (24.0*t*d*d + 4.0*t*t*d)
 	b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// TestInferIsForward checks the answering path of a block against its
+// training path: for sequences of every length up to the buffers' and
+// twice through one Inference, Infer gives Forward's output to the bit.
+func TestInferIsForward(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 2))
+	b, err := NewBlock(16, 4, 32, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.B1 {
+		b.B1[i] = float32(r.NormFloat64())
+	}
+	in := b.NewInference(12)
+	for _, n := range []int{1, 5, 12, 3, 12} {
+		x := make([]float32, n*16)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		want, _ := b.Forward(x, n)
+		if got := in.Infer(x, n); !slices.Equal(got, want) {
+			t.Errorf("%d positions: Infer %v, Forward %v", n, got[:4], want[:4])
+		}
+	}
 }

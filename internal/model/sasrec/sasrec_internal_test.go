@@ -122,6 +122,21 @@ func learnsASequence(t *testing.T, d *dataset.Dataset, items int, params string)
 	if right < 10 {
 		t.Errorf("the next item of the cycle came first for %d of %d sequences (validation MRR %.2f after %d epochs)", right, items, mm.(*Model).ValidMRR, mm.(*Model).Epochs)
 	}
+	// Answering's pooled pass gives training's forward pass's scores to the
+	// bit, for sequences shorter and longer than max_len (10), twice.
+	m := mm.(*Model)
+	for _, n := range []int{1, 4, 10, 15, 4, 15} {
+		seq := make([]int32, n)
+		for k := range seq {
+			seq[k] = idx(k * 5)
+		}
+		want, got := make([]float32, m.N), make([]float32, m.N)
+		m.scores(seq, want)
+		m.answerScores(seq, got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d items: answering's scores %v, training's %v", n, got[:3], want[:3])
+		}
+	}
 }
 
 // BenchmarkAnswer is the inference the issue bounds: the top 10 after a
@@ -154,6 +169,7 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 		m.blocks = append(m.blocks, blk)
 	}
+	m.final() // the weights are set: answer as a fitted or loaded model does
 	hist := make([]model.Interaction, 50)
 	for i := range hist {
 		hist[i] = model.Interaction{Item: int32(r.IntN(items)), Weight: 1, Time: int64(i)}
