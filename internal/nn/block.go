@@ -65,16 +65,46 @@ type BlockCache struct {
 	att, x2, h2, z, zr []float32
 }
 
+// Transposed is a block's weight matrices transposed for LinearT: made
+// once while the weights hold still (a training batch, or answering) and
+// shared by every forward pass of that time.
+type Transposed struct{ wq, wk, wv, wo, w1, w2 []float32 }
+
+// Transpose sets wt to b's weights transposed, reusing its memory.
+func (b *Block) Transpose(wt *Transposed) {
+	d, h := b.D, b.Hidden
+	into := func(dst *[]float32, w []float32, rows, cols int) {
+		if len(*dst) != len(w) {
+			*dst = make([]float32, len(w))
+		}
+		transposeInto(*dst, w, rows, cols)
+	}
+	into(&wt.wq, b.Wq, d, d)
+	into(&wt.wk, b.Wk, d, d)
+	into(&wt.wv, b.Wv, d, d)
+	into(&wt.wo, b.Wo, d, d)
+	into(&wt.w1, b.W1, d, h)
+	into(&wt.w2, b.W2, h, d)
+}
+
 // Forward computes the block's output for t positions.
 func (b *Block) Forward(x []float32, t int) ([]float32, *BlockCache) {
+	var wt Transposed
+	b.Transpose(&wt)
+	return b.ForwardT(x, t, &wt)
+}
+
+// ForwardT is Forward given the weights transposed (Transpose): the same
+// numbers, without transposing them for every pass.
+func (b *Block) ForwardT(x []float32, t int, wt *Transposed) ([]float32, *BlockCache) {
 	d, h, dh := b.D, b.Hidden, b.D/b.Heads
 	c := &BlockCache{t: t, x: x}
 	c.h1 = make([]float32, t*d)
 	c.inv1 = LayerNorm(x, t, d, b.G1, b.Be1, c.h1)
 	c.q, c.k, c.v = make([]float32, t*d), make([]float32, t*d), make([]float32, t*d)
-	Linear(c.h1, t, d, b.Wq, d, nil, c.q)
-	Linear(c.h1, t, d, b.Wk, d, nil, c.k)
-	Linear(c.h1, t, d, b.Wv, d, nil, c.v)
+	LinearT(c.h1, t, d, wt.wq, d, nil, c.q)
+	LinearT(c.h1, t, d, wt.wk, d, nil, c.k)
+	LinearT(c.h1, t, d, wt.wv, d, nil, c.v)
 	c.att = make([]float32, t*d)
 	o := make([]float32, t*dh)
 	for hd := range b.Heads {
@@ -84,7 +114,7 @@ func (b *Block) Forward(x []float32, t int) ([]float32, *BlockCache) {
 		unslice(o, c.att, t, d, hd*dh, dh)
 	}
 	proj := make([]float32, t*d)
-	Linear(c.att, t, d, b.Wo, d, nil, proj)
+	LinearT(c.att, t, d, wt.wo, d, nil, proj)
 	c.x2 = make([]float32, t*d)
 	for i := range proj {
 		c.x2[i] = x[i] + proj[i]
@@ -92,10 +122,10 @@ func (b *Block) Forward(x []float32, t int) ([]float32, *BlockCache) {
 	c.h2 = make([]float32, t*d)
 	c.inv2 = LayerNorm(c.x2, t, d, b.G2, b.Be2, c.h2)
 	c.z, c.zr = make([]float32, t*h), make([]float32, t*h)
-	Linear(c.h2, t, d, b.W1, h, b.B1, c.z)
+	LinearT(c.h2, t, d, wt.w1, h, b.B1, c.z)
 	ReLU(c.z, c.zr)
 	f := make([]float32, t*d)
-	Linear(c.zr, t, h, b.W2, d, b.B2, f)
+	LinearT(c.zr, t, h, wt.w2, d, b.B2, f)
 	y := make([]float32, t*d)
 	for i := range y {
 		y[i] = c.x2[i] + f[i]
@@ -170,8 +200,7 @@ func unslice(s, m []float32, t, d, at, w int) {
 // concurrent use; a caller keeps one per goroutine (a sync.Pool).
 type Inference struct {
 	b                  *Block
-	wq, wk, wv, wo     []float32
-	w1, w2             []float32
+	wt                 Transposed
 	h1, q, k, v, att   []float32
 	qs, ks, vs, o, p   []float32
 	proj, x2, h2, z, f []float32
@@ -183,11 +212,12 @@ type Inference struct {
 func (b *Block) NewInference(maxT int) *Inference {
 	d, h, dh := b.D, b.Hidden, b.D/b.Heads
 	buf := func(n int) []float32 { return make([]float32, n) }
-	return &Inference{b: b, wq: transpose(b.Wq, d, d), wk: transpose(b.Wk, d, d), wv: transpose(b.Wv, d, d), wo: transpose(b.Wo, d, d),
-		w1: transpose(b.W1, d, h), w2: transpose(b.W2, h, d),
+	in := &Inference{b: b,
 		h1: buf(maxT * d), q: buf(maxT * d), k: buf(maxT * d), v: buf(maxT * d), att: buf(maxT * d),
 		qs: buf(maxT * dh), ks: buf(maxT * dh), vs: buf(maxT * dh), o: buf(maxT * dh), p: buf(maxT * maxT),
 		proj: buf(maxT * d), x2: buf(maxT * d), h2: buf(maxT * d), z: buf(maxT * h), f: buf(maxT * d), y: buf(maxT * d), inv: buf(maxT)}
+	b.Transpose(&in.wt)
+	return in
 }
 
 // Infer returns the block's output for t positions (at most the maxT of
@@ -197,9 +227,9 @@ func (in *Inference) Infer(x []float32, t int) []float32 {
 	d, h, dh := b.D, b.Hidden, b.D/b.Heads
 	h1, q, k, v, att := in.h1[:t*d], in.q[:t*d], in.k[:t*d], in.v[:t*d], in.att[:t*d]
 	LayerNormInto(x, t, d, b.G1, b.Be1, h1, in.inv[:t])
-	LinearT(h1, t, d, in.wq, d, nil, q)
-	LinearT(h1, t, d, in.wk, d, nil, k)
-	LinearT(h1, t, d, in.wv, d, nil, v)
+	LinearT(h1, t, d, in.wt.wq, d, nil, q)
+	LinearT(h1, t, d, in.wt.wk, d, nil, k)
+	LinearT(h1, t, d, in.wt.wv, d, nil, v)
 	qs, ks, vs, o := in.qs[:t*dh], in.ks[:t*dh], in.vs[:t*dh], in.o[:t*dh]
 	for hd := range b.Heads {
 		sliceInto(q, qs, t, d, hd*dh, dh)
@@ -209,15 +239,15 @@ func (in *Inference) Infer(x []float32, t int) []float32 {
 		unslice(o, att, t, d, hd*dh, dh)
 	}
 	proj, x2, h2 := in.proj[:t*d], in.x2[:t*d], in.h2[:t*d]
-	LinearT(att, t, d, in.wo, d, nil, proj)
+	LinearT(att, t, d, in.wt.wo, d, nil, proj)
 	for i := range proj {
 		x2[i] = x[i] + proj[i]
 	}
 	LayerNormInto(x2, t, d, b.G2, b.Be2, h2, in.inv[:t])
 	z, f, y := in.z[:t*h], in.f[:t*d], in.y[:t*d]
-	LinearT(h2, t, d, in.w1, h, b.B1, z)
+	LinearT(h2, t, d, in.wt.w1, h, b.B1, z)
 	ReLU(z, z)
-	LinearT(z, t, h, in.w2, d, b.B2, f)
+	LinearT(z, t, h, in.wt.w2, d, b.B2, f)
 	for i := range y {
 		y[i] = x2[i] + f[i]
 	}

@@ -59,12 +59,17 @@ func LinearBackward(x []float32, t, in int, w []float32, out int, dy, dx, dw, db
 
 func transpose(w []float32, rows, cols int) []float32 {
 	out := make([]float32, len(w))
+	transposeInto(out, w, rows, cols)
+	return out
+}
+
+// transposeInto writes w (rows×cols) transposed into out (cols×rows).
+func transposeInto(out, w []float32, rows, cols int) {
 	for r := range rows {
 		for c := range cols {
 			out[c*rows+r] = w[r*cols+c]
 		}
 	}
-	return out
 }
 
 // LayerNormEps keeps layer normalization finite on constant rows.
