@@ -42,7 +42,15 @@ type Config struct {
 
 // Info describes the model for package all.
 func Info() model.Info {
-	return model.Info{Name: "sasrec", New: func(params json.RawMessage, seed uint64) (model.Model, error) {
+	// The search: the dropout (the default 0.2, or 0.5 for small data)
+	// and the patience of early stopping (the default 3, or 6).
+	var grid []json.RawMessage
+	for _, p := range []int{3, 6} {
+		for _, dr := range []float64{0.2, 0.5} {
+			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"dropout":%g,"patience":%d}`, dr, p)))
+		}
+	}
+	return model.Info{Name: "sasrec", Grid: grid, New: func(params json.RawMessage, seed uint64) (model.Model, error) {
 		var c Config
 		if err := model.DecodeParams("sasrec", params, &c); err != nil {
 			return nil, err
