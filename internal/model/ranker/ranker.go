@@ -95,6 +95,9 @@ func Info(lookup func(name string) (model.Info, error)) model.Info {
 		if c.Labels != "time" && c.Labels != "holdout" {
 			return nil, fmt.Errorf("ranker: labels %q must be time or holdout", c.Labels)
 		}
+		if !(c.Prior >= 0 && c.Prior <= 100) {
+			return nil, fmt.Errorf("ranker: prior %v must be from 0 to 100", c.Prior)
+		}
 		if c.Candidates < 1 || c.Candidates > 1000 || !(c.HorizonDays >= 1 && c.HorizonDays <= 365) {
 			return nil, fmt.Errorf("ranker: candidates %d must be from 1 to 1000 and horizon_days %v from 1 to 365", c.Candidates, c.HorizonDays)
 		}

@@ -196,7 +196,7 @@ func TestShopperFromPurchases(t *testing.T) {
 // its training part): shoppers rate within one of four genres, and the
 // trees, started at EASE's order (prior), put a film of the shopper's
 // genre first for most of them, never one they rated. A label source it
-// does not know is an error naming the parameter.
+// does not know, or a negative prior, is an error naming the parameter.
 func TestHoldoutLabels(t *testing.T) {
 	var events []tailor.Event
 	t0 := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -224,8 +224,10 @@ func TestHoldoutLabels(t *testing.T) {
 	}
 	d := full.Derive(nil, dataset.ByUser, mx) // the matrix alone
 	info := Info(lookup)
-	if _, err := info.New([]byte(`{"labels":"random"}`), 1); err == nil || !strings.Contains(err.Error(), "labels") {
-		t.Errorf("labels random: err = %v, want one naming labels", err)
+	for param, bad := range map[string]string{"labels": `{"labels":"random"}`, "prior": `{"prior":-1}`} {
+		if _, err := info.New([]byte(bad), 1); err == nil || !strings.Contains(err.Error(), param) {
+			t.Errorf("%s: err = %v, want one naming %s", bad, err, param)
+		}
 	}
 	m := fitted(t, []byte(`{"labels":"holdout","prior":1,"generators":["ease","itemknn","popular"],"candidates":20}`), d)
 	if m.trees.BestTrees < 1 {
