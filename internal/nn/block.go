@@ -55,7 +55,8 @@ func (b *Block) Params() [][]float32 {
 	return [][]float32{b.Wq, b.Wk, b.Wv, b.Wo, b.W1, b.B1, b.W2, b.B2, b.G1, b.Be1, b.G2, b.Be2}
 }
 
-// BlockCache is what Forward keeps for Backward.
+// BlockCache is what Forward keeps for Backward, and the buffers of a
+// pass (an Inference reuses one from pass to pass).
 type BlockCache struct {
 	t                  int
 	x, h1, q, k, v     []float32
@@ -63,6 +64,15 @@ type BlockCache struct {
 	heads              [][3][]float32 // per head: q, k, v slices (t×dh)
 	probs              [][]float32
 	att, x2, h2, z, zr []float32
+	o, proj, f, y      []float32
+}
+
+// sized returns buf resized to n, reusing its memory when it can.
+func sized(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
 }
 
 // Transposed is a block's weight matrices transposed for LinearT: made
@@ -97,40 +107,53 @@ func (b *Block) Forward(x []float32, t int) ([]float32, *BlockCache) {
 // ForwardT is Forward given the weights transposed (Transpose): the same
 // numbers, without transposing them for every pass.
 func (b *Block) ForwardT(x []float32, t int, wt *Transposed) ([]float32, *BlockCache) {
+	c := &BlockCache{}
+	return b.pass(x, t, wt, c), c
+}
+
+// pass computes the block's output for t positions into c's buffers
+// (resized, their memory reused), keeping in c what Backward needs.
+func (b *Block) pass(x []float32, t int, wt *Transposed, c *BlockCache) []float32 {
 	d, h, dh := b.D, b.Hidden, b.D/b.Heads
-	c := &BlockCache{t: t, x: x}
-	c.h1 = make([]float32, t*d)
-	c.inv1 = LayerNorm(x, t, d, b.G1, b.Be1, c.h1)
-	c.q, c.k, c.v = make([]float32, t*d), make([]float32, t*d), make([]float32, t*d)
+	c.t, c.x = t, x
+	c.h1, c.inv1 = sized(c.h1, t*d), sized(c.inv1, t)
+	LayerNormInto(x, t, d, b.G1, b.Be1, c.h1, c.inv1)
+	c.q, c.k, c.v = sized(c.q, t*d), sized(c.k, t*d), sized(c.v, t*d)
 	LinearT(c.h1, t, d, wt.wq, d, nil, c.q)
 	LinearT(c.h1, t, d, wt.wk, d, nil, c.k)
 	LinearT(c.h1, t, d, wt.wv, d, nil, c.v)
-	c.att = make([]float32, t*d)
-	o := make([]float32, t*dh)
+	c.att, c.o = sized(c.att, t*d), sized(c.o, t*dh)
+	if len(c.heads) != b.Heads {
+		c.heads, c.probs = make([][3][]float32, b.Heads), make([][]float32, b.Heads)
+	}
 	for hd := range b.Heads {
-		qs, ks, vs := slice(c.q, t, d, hd*dh, dh), slice(c.k, t, d, hd*dh, dh), slice(c.v, t, d, hd*dh, dh)
-		c.heads = append(c.heads, [3][]float32{qs, ks, vs})
-		c.probs = append(c.probs, Attention(qs, ks, vs, t, dh, o))
-		unslice(o, c.att, t, d, hd*dh, dh)
+		hs := &c.heads[hd]
+		for j, m := range [3][]float32{c.q, c.k, c.v} {
+			hs[j] = sized(hs[j], t*dh)
+			sliceInto(m, hs[j], t, d, hd*dh, dh)
+		}
+		c.probs[hd] = sized(c.probs[hd], t*t)
+		AttentionInto(hs[0], hs[1], hs[2], t, dh, c.o, c.probs[hd])
+		unslice(c.o, c.att, t, d, hd*dh, dh)
 	}
-	proj := make([]float32, t*d)
-	LinearT(c.att, t, d, wt.wo, d, nil, proj)
-	c.x2 = make([]float32, t*d)
-	for i := range proj {
-		c.x2[i] = x[i] + proj[i]
+	c.proj = sized(c.proj, t*d)
+	LinearT(c.att, t, d, wt.wo, d, nil, c.proj)
+	c.x2 = sized(c.x2, t*d)
+	for i := range c.proj {
+		c.x2[i] = x[i] + c.proj[i]
 	}
-	c.h2 = make([]float32, t*d)
-	c.inv2 = LayerNorm(c.x2, t, d, b.G2, b.Be2, c.h2)
-	c.z, c.zr = make([]float32, t*h), make([]float32, t*h)
+	c.h2, c.inv2 = sized(c.h2, t*d), sized(c.inv2, t)
+	LayerNormInto(c.x2, t, d, b.G2, b.Be2, c.h2, c.inv2)
+	c.z, c.zr = sized(c.z, t*h), sized(c.zr, t*h)
 	LinearT(c.h2, t, d, wt.w1, h, b.B1, c.z)
 	ReLU(c.z, c.zr)
-	f := make([]float32, t*d)
-	LinearT(c.zr, t, h, wt.w2, d, b.B2, f)
-	y := make([]float32, t*d)
-	for i := range y {
-		y[i] = c.x2[i] + f[i]
+	c.f = sized(c.f, t*d)
+	LinearT(c.zr, t, h, wt.w2, d, b.B2, c.f)
+	c.y = sized(c.y, t*d)
+	for i := range c.y {
+		c.y[i] = c.x2[i] + c.f[i]
 	}
-	return y, c
+	return c.y
 }
 
 // Backward returns the gradient at the input and the parameters' gradients
@@ -195,61 +218,27 @@ func unslice(s, m []float32, t, d, at, w int) {
 
 // Inference is a block's weights transposed for Linear (they do not change
 // once trained) and the buffers of one forward pass at a time, for
-// answering: Infer computes what Forward does, to the bit, without
-// allocating and without keeping what Backward needs. Not safe for
-// concurrent use; a caller keeps one per goroutine (a sync.Pool).
+// answering: Infer computes what Forward does, to the bit, reusing its
+// buffers from pass to pass. Not safe for concurrent use; a caller keeps
+// one per goroutine (a sync.Pool).
 type Inference struct {
-	b                  *Block
-	wt                 Transposed
-	h1, q, k, v, att   []float32
-	qs, ks, vs, o, p   []float32
-	proj, x2, h2, z, f []float32
-	y, inv             []float32
+	b  *Block
+	wt Transposed
+	c  BlockCache
 }
 
 // NewInference returns the transposed weights of b and buffers for
-// sequences of up to maxT positions. b's weights must not change after.
+// sequences of up to maxT positions (longer ones grow them). b's weights
+// must not change after.
 func (b *Block) NewInference(maxT int) *Inference {
-	d, h, dh := b.D, b.Hidden, b.D/b.Heads
-	buf := func(n int) []float32 { return make([]float32, n) }
-	in := &Inference{b: b,
-		h1: buf(maxT * d), q: buf(maxT * d), k: buf(maxT * d), v: buf(maxT * d), att: buf(maxT * d),
-		qs: buf(maxT * dh), ks: buf(maxT * dh), vs: buf(maxT * dh), o: buf(maxT * dh), p: buf(maxT * maxT),
-		proj: buf(maxT * d), x2: buf(maxT * d), h2: buf(maxT * d), z: buf(maxT * h), f: buf(maxT * d), y: buf(maxT * d), inv: buf(maxT)}
+	in := &Inference{b: b}
 	b.Transpose(&in.wt)
+	b.pass(make([]float32, maxT*b.D), maxT, &in.wt, &in.c) // sizes the buffers
 	return in
 }
 
-// Infer returns the block's output for t positions (at most the maxT of
-// NewInference); it lives in the Inference until its next call.
+// Infer returns the block's output for t positions; it lives in the
+// Inference until its next call.
 func (in *Inference) Infer(x []float32, t int) []float32 {
-	b := in.b
-	d, h, dh := b.D, b.Hidden, b.D/b.Heads
-	h1, q, k, v, att := in.h1[:t*d], in.q[:t*d], in.k[:t*d], in.v[:t*d], in.att[:t*d]
-	LayerNormInto(x, t, d, b.G1, b.Be1, h1, in.inv[:t])
-	LinearT(h1, t, d, in.wt.wq, d, nil, q)
-	LinearT(h1, t, d, in.wt.wk, d, nil, k)
-	LinearT(h1, t, d, in.wt.wv, d, nil, v)
-	qs, ks, vs, o := in.qs[:t*dh], in.ks[:t*dh], in.vs[:t*dh], in.o[:t*dh]
-	for hd := range b.Heads {
-		sliceInto(q, qs, t, d, hd*dh, dh)
-		sliceInto(k, ks, t, d, hd*dh, dh)
-		sliceInto(v, vs, t, d, hd*dh, dh)
-		AttentionInto(qs, ks, vs, t, dh, o, in.p[:t*t])
-		unslice(o, att, t, d, hd*dh, dh)
-	}
-	proj, x2, h2 := in.proj[:t*d], in.x2[:t*d], in.h2[:t*d]
-	LinearT(att, t, d, in.wt.wo, d, nil, proj)
-	for i := range proj {
-		x2[i] = x[i] + proj[i]
-	}
-	LayerNormInto(x2, t, d, b.G2, b.Be2, h2, in.inv[:t])
-	z, f, y := in.z[:t*h], in.f[:t*d], in.y[:t*d]
-	LinearT(h2, t, d, in.wt.w1, h, b.B1, z)
-	ReLU(z, z)
-	LinearT(z, t, h, in.wt.w2, d, b.B2, f)
-	for i := range y {
-		y[i] = x2[i] + f[i]
-	}
-	return y
+	return in.b.pass(x, t, &in.wt, &in.c)
 }

@@ -118,10 +118,7 @@ func (m *Model) answerScores(seq []int32, out []float32) {
 	defer m.answering.Put(p)
 	d, t := m.cfg.Dims, len(seq)
 	x := p.x0[:t*d]
-	for i, it := range seq {
-		copy(x[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
-		kernels.Axpy(1, m.pos[i*d:(i+1)*d], x[i*d:(i+1)*d])
-	}
+	m.embed(seq, x)
 	for _, b := range p.blocks {
 		x = b.Infer(x, t)
 	}
@@ -150,13 +147,20 @@ type trace struct {
 	last   []float32 // the last block's output
 }
 
+// embed sets x (t×d) to the sequence's item embeddings plus their
+// positions' embeddings.
+func (m *Model) embed(seq []int32, x []float32) {
+	d := m.cfg.Dims
+	for i, it := range seq {
+		copy(x[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
+		kernels.Axpy(1, m.pos[i*d:(i+1)*d], x[i*d:(i+1)*d])
+	}
+}
+
 func (m *Model) forward(seq []int32, mask []float32) *trace {
 	d, t := m.cfg.Dims, len(seq)
 	tr := &trace{t: t, x0: make([]float32, t*d)}
-	for i, it := range seq {
-		copy(tr.x0[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
-		kernels.Axpy(1, m.pos[i*d:(i+1)*d], tr.x0[i*d:(i+1)*d])
-	}
+	m.embed(seq, tr.x0)
 	// Dropout in training: mask holds 0 or 1/(1−p) per entry.
 	for i := range mask[:min(len(mask), t*d)] {
 		tr.x0[i] *= mask[i]
