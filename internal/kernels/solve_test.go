@@ -154,6 +154,44 @@ func TestAxpy(t *testing.T) {
 	if want := []float32{3, 5, 7, 9, 11, 13, 15}; !slices.Equal(y, want) {
 		t.Errorf("Axpy = %v, want %v", y, want)
 	}
+	// Every path (plain Go, SIMD addition, SIMD multiply and add, with a
+	// tail past a chunk) gives the plain loop's bits.
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{15, 16, 64, 127, 128, 255, 256, 257, 1000} {
+		for _, alpha := range []float32{1, 0.3719, -2.5, 1e-7, 0} {
+			x, y := make([]float32, n), make([]float32, n)
+			for i := range x {
+				x[i], y[i] = float32(r.NormFloat64()), float32(r.NormFloat64()*100)
+			}
+			want := slices.Clone(y)
+			axpyGo(alpha, x, want)
+			Axpy(alpha, x, y)
+			if !slices.Equal(y, want) {
+				t.Errorf("n %d, alpha %g: Axpy differs from the plain loop", n, alpha)
+			}
+		}
+	}
+}
+
+func BenchmarkAxpy(b *testing.B) {
+	for _, n := range []int{64, 256, 4096} {
+		x, y := make([]float32, n), make([]float32, n)
+		for i := range x {
+			x[i] = float32(i) * 1e-3
+		}
+		for _, alpha := range []float32{1, 0.37} {
+			b.Run(fmt.Sprintf("n=%d/alpha=%g", n, alpha), func(b *testing.B) {
+				for b.Loop() {
+					Axpy(alpha, x, y)
+				}
+			})
+			b.Run(fmt.Sprintf("n=%d/alpha=%g/plain-Go", n, alpha), func(b *testing.B) {
+				for b.Loop() {
+					axpyGo(alpha, x, y)
+				}
+			})
+		}
+	}
 }
 
 func BenchmarkGramCSR(b *testing.B) {

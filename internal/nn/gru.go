@@ -38,13 +38,15 @@ func NewGRU(in, d int, r *rand.Rand) *GRU {
 // Params lists the parameters: W, U, B.
 func (g *GRU) Params() [][]float32 { return [][]float32{g.W, g.U, g.B} }
 
-// GRUCache is what Backward needs of a Forward.
+// GRUCache is what Backward needs of a Forward, and the buffers of a
+// pass (a GRUInference reuses one from pass to pass).
 type GRUCache struct {
-	t       int
-	x       []float32
-	h       []float32 // (t+1)×D: the zero state, then each step's
-	z, r, n []float32 // t×D each
-	ut      []float32 // Uᵀ, 3D×D
+	t              int
+	x              []float32
+	h              []float32 // (t+1)×D: the zero state, then each step's
+	z, r, n        []float32 // t×D each
+	ut             []float32 // Uᵀ, 3D×D
+	xw, hu, rh, nu []float32
 }
 
 func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
@@ -52,16 +54,25 @@ func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))
 // Forward runs the layer over the t rows of x (t×In) and returns the
 // states after each (t×D).
 func (g *GRU) Forward(x []float32, t int) ([]float32, *GRUCache) {
+	c := &GRUCache{ut: transpose(g.U, g.D, 3*g.D)}
+	return g.pass(x, t, transpose(g.W, g.In, 3*g.D), c), c
+}
+
+// pass runs the layer given W transposed (wt) and c.ut set to Uᵀ, into
+// c's buffers (resized, their memory reused).
+func (g *GRU) pass(x []float32, t int, wt []float32, c *GRUCache) []float32 {
 	d := g.D
-	c := &GRUCache{t: t, x: x, h: make([]float32, (t+1)*d), z: make([]float32, t*d), r: make([]float32, t*d), n: make([]float32, t*d),
-		ut: transpose(g.U, d, 3*d)}
-	xw := make([]float32, t*3*d)
-	Linear(x, t, g.In, g.W, 3*d, g.B, xw)
-	hu := make([]float32, 2*d)
-	rh, nu := make([]float32, d), make([]float32, d)
+	c.t, c.x = t, x
+	c.h = sized(c.h, (t+1)*d)
+	clear(c.h[:d])
+	c.z, c.r, c.n = sized(c.z, t*d), sized(c.r, t*d), sized(c.n, t*d)
+	c.xw = sized(c.xw, t*3*d)
+	LinearT(x, t, g.In, wt, 3*d, g.B, c.xw)
+	c.hu, c.rh, c.nu = sized(c.hu, 2*d), sized(c.rh, d), sized(c.nu, d)
+	hu, rh, nu := c.hu, c.rh, c.nu
 	for s := range t {
 		h := c.h[s*d : (s+1)*d]
-		a := xw[s*3*d : (s+1)*3*d]
+		a := c.xw[s*3*d : (s+1)*3*d]
 		kernels.MatVec(c.ut[:2*d*d], h, hu)
 		z, r, n := c.z[s*d:(s+1)*d], c.r[s*d:(s+1)*d], c.n[s*d:(s+1)*d]
 		for i := range d {
@@ -76,7 +87,33 @@ func (g *GRU) Forward(x []float32, t int) ([]float32, *GRUCache) {
 			next[i] = (1-z[i])*n[i] + z[i]*h[i]
 		}
 	}
-	return c.h[d:], c
+	return c.h[d:]
+}
+
+// GRUInference is a layer's weights transposed (they do not change once
+// trained) and the buffers of one pass at a time, for answering: Infer
+// computes what Forward does, to the bit, reusing its buffers. Not safe
+// for concurrent use; a caller keeps one per goroutine (a sync.Pool).
+type GRUInference struct {
+	g  *GRU
+	wt []float32
+	c  GRUCache
+}
+
+// NewInference returns g's weights transposed and buffers for sequences
+// of up to maxT steps (longer ones grow them). g's weights must not change
+// after.
+func (g *GRU) NewInference(maxT int) *GRUInference {
+	in := &GRUInference{g: g, wt: transpose(g.W, g.In, 3*g.D)}
+	in.c.ut = transpose(g.U, g.D, 3*g.D)
+	g.pass(make([]float32, maxT*g.In), maxT, in.wt, &in.c) // sizes the buffers
+	return in
+}
+
+// Infer returns the states after each of the t rows of x; they live in
+// the GRUInference until its next call.
+func (in *GRUInference) Infer(x []float32, t int) []float32 {
+	return in.g.pass(x, t, in.wt, &in.c)
 }
 
 // Backward takes the gradient of a loss at every state (t×D) and returns

@@ -250,3 +250,24 @@ func TestInferIsForward(t *testing.T) {
 		}
 	}
 }
+
+// TestGRUInferIsForward: a GRU's pooled pass gives Forward's states to the
+// bit, over lengths within and past its buffers', reused.
+func TestGRUInferIsForward(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 3))
+	g := NewGRU(8, 16, r)
+	for i := range g.B {
+		g.B[i] = float32(r.NormFloat64())
+	}
+	in := g.NewInference(10)
+	for _, n := range []int{1, 6, 10, 3, 14, 2} {
+		x := make([]float32, n*8)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		want, _ := g.Forward(x, n)
+		if got := in.Infer(x, n); !slices.Equal(got, want) {
+			t.Errorf("%d steps: Infer %v, Forward %v", n, got[:4], want[:4])
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/kernels"
@@ -66,6 +67,49 @@ type Model struct {
 	gru    *nn.GRU
 	gf, bf []float32 // the final layer norm
 	seqtrain.Base
+
+	// answering holds the buffers and transposed weights of one answer's
+	// pass (*answerPass), made once the weights are final (at the end of
+	// Fit, or loaded): answers allocate nothing for the network.
+	answering *sync.Pool
+}
+
+// answerPass is one forward pass of answering: the GRU's inference and
+// the embeddings' and final layer norm's buffers.
+type answerPass struct {
+	gru          *nn.GRUInference
+	x0, hf, invF []float32
+}
+
+// final makes the answering pool for the weights as they are now.
+func (m *Model) final() {
+	d, t := m.cfg.Dims, m.cfg.MaxLen
+	m.answering = &sync.Pool{New: func() any {
+		return &answerPass{gru: m.gru.NewInference(t), x0: make([]float32, t*d), hf: make([]float32, t*d), invF: make([]float32, t)}
+	}}
+}
+
+// answerScores is scores for answering: the same numbers, to the bit,
+// from a pooled pass (forward allocates what training's backward needs).
+func (m *Model) answerScores(seq []int32, out []float32) {
+	if m.answering == nil {
+		m.scores(seq, out)
+		return
+	}
+	if len(seq) > m.cfg.MaxLen {
+		seq = seq[len(seq)-m.cfg.MaxLen:]
+	}
+	p := m.answering.Get().(*answerPass)
+	defer m.answering.Put(p)
+	d, t := m.cfg.Dims, len(seq)
+	x := p.x0[:t*d]
+	for i, it := range seq {
+		copy(x[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
+	}
+	hs := p.gru.Infer(x, t)
+	hf := p.hf[:t*d]
+	nn.LayerNormInto(hs, t, d, m.gf, m.bf, hf, p.invF[:t])
+	kernels.MatVec(m.emb, hf[(t-1)*d:t*d], out)
 }
 
 // params lists every parameter slice, in a fixed order: the embeddings,
@@ -164,6 +208,7 @@ func (m *Model) Fit(ctx context.Context, d *dataset.Dataset) error {
 		return err
 	}
 	m.Trained(res)
+	m.final()
 	return nil
 }
 
@@ -181,7 +226,7 @@ func (n network) Scores(seq []int32, out []float32) { n.m.scores(seq, out) }
 // Answer ranks the items after the shopper's sequence: theirs from
 // training (by User), or the query's history's items in time order.
 func (m *Model) Answer(q *model.Query, dst []topk.Entry) ([]topk.Entry, error) {
-	return seqtrain.Answer("gru4rec", q, dst, m.N, m.Seqs, m.scores)
+	return seqtrain.Answer("gru4rec", q, dst, m.N, m.Seqs, m.answerScores)
 }
 
 // MarshalBinary encodes the weights and the training shoppers' sequences
@@ -205,5 +250,6 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 		return fmt.Errorf("gru4rec: %w", err)
 	}
 	m.N, m.Seqs = n, seqs
+	m.final()
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -118,7 +119,54 @@ func TestLearnsASequence(t *testing.T) {
 			t.Errorf("%s: the next item of the cycle came first for %d of %d sequences (validation MRR %.2f after %d epochs)", name, right, items, mm.(*Model).ValidMRR, mm.(*Model).Epochs)
 		}
 	}
+	// Answering's pooled pass gives training's forward pass's scores to the
+	// bit, for sequences shorter and longer than max_len (10), twice.
+	for _, m := range []*Model{mm.(*Model), loaded.(*Model)} {
+		for _, n := range []int{1, 4, 10, 15, 4, 15} {
+			seq := make([]int32, n)
+			for k := range seq {
+				seq[k] = idx(k * 5)
+			}
+			want, got := make([]float32, m.N), make([]float32, m.N)
+			m.scores(seq, want)
+			m.answerScores(seq, got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%d items: answering's scores %v, training's %v", n, got[:3], want[:3])
+			}
+		}
+	}
 	if err := loaded.(*Model).UnmarshalBinary(b[:len(b)-3]); err == nil {
 		t.Error("a cut artifact was accepted")
 	}
+}
+
+// BenchmarkAnswer is an answer after a 50-event sequence over a
+// 10,000-item catalog, default configuration, random weights, from the
+// pooled pass (pooled) and from training's forward pass (forward).
+func BenchmarkAnswer(b *testing.B) {
+	const items = 10000
+	mm, err := Info().New(nil, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := mm.(*Model)
+	m.N = items
+	r := rand.New(rand.NewPCG(5, 6))
+	m.init(r)
+	seq := make([]int32, 50)
+	for i := range seq {
+		seq[i] = int32(r.IntN(items))
+	}
+	out := make([]float32, items)
+	b.Run("forward", func(b *testing.B) {
+		for b.Loop() {
+			m.scores(seq, out)
+		}
+	})
+	m.final()
+	b.Run("pooled", func(b *testing.B) {
+		for b.Loop() {
+			m.answerScores(seq, out)
+		}
+	})
 }

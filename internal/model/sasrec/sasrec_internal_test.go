@@ -145,6 +145,30 @@ func learnsASequence(t *testing.T, d *dataset.Dataset, items int, params string)
 // 99th percentile of the single answers' times beside the mean.
 func BenchmarkAnswer(b *testing.B) {
 	const items = 10000
+	m, r := randomModel(b, items)
+	hist := make([]model.Interaction, 50)
+	for i := range hist {
+		hist[i] = model.Interaction{Item: int32(r.IntN(items)), Weight: 1, Time: int64(i)}
+	}
+	q := &model.Query{Task: model.TaskSession, User: -1, History: hist, N: 10}
+	var times []time.Duration
+	var dst []topk.Entry
+	var err error
+	for b.Loop() {
+		start := time.Now()
+		dst, err = m.Answer(q, dst[:0])
+		times = append(times, time.Since(start))
+		if err != nil || len(dst) != 10 {
+			b.Fatal(err, len(dst))
+		}
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// randomModel is a default sasrec over items with random weights, as a
+// fitted or loaded one answers, and the generator that drew them.
+func randomModel(b *testing.B, items int) (*Model, *rand.Rand) {
 	mm, err := Info().New(nil, 1)
 	if err != nil {
 		b.Fatal(err)
@@ -169,22 +193,27 @@ func BenchmarkAnswer(b *testing.B) {
 		}
 		m.blocks = append(m.blocks, blk)
 	}
-	m.final() // the weights are set: answer as a fitted or loaded model does
-	hist := make([]model.Interaction, 50)
-	for i := range hist {
-		hist[i] = model.Interaction{Item: int32(r.IntN(items)), Weight: 1, Time: int64(i)}
+	m.final()
+	return m, r
+}
+
+// BenchmarkStep is one training step of a 21-item sequence (an Online
+// Retail order's length, about) over a 3,600-item catalog (its), default
+// configuration: forward, full softmax and backward.
+func BenchmarkStep(b *testing.B) {
+	const items = 3600
+	m, r := randomModel(b, items)
+	m.Out = seqtrain.NewOutput(items, m.cfg.Dims, nil, &m.cfg.Training)
+	seq := make([]int32, 21)
+	for i := range seq {
+		seq[i] = int32(r.IntN(items))
 	}
-	q := &model.Query{Task: model.TaskSession, User: -1, History: hist, N: 10}
-	var times []time.Duration
-	var dst []topk.Entry
+	var g grads
+	for _, p := range m.params() {
+		g = append(g, make([]float32, len(p)))
+	}
+	logits := make([]float32, m.cfg.MaxLen*items)
 	for b.Loop() {
-		start := time.Now()
-		dst, err = m.Answer(q, dst[:0])
-		times = append(times, time.Since(start))
-		if err != nil || len(dst) != 10 {
-			b.Fatal(err, len(dst))
-		}
+		m.step(seq, g, logits, r)
 	}
-	slices.Sort(times)
-	b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
 }

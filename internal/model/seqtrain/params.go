@@ -9,7 +9,8 @@ import (
 // model's configuration embeds it, so they are named alike in each.
 type Training struct {
 	// LearningRate is the peak learning rate (default 0.001); Epochs the
-	// most (default 30); Patience the epochs without a better validation
+	// most (default 200: early stopping, not the cap, ends a run, as in
+	// the SASRec paper); Patience the epochs without a better validation
 	// mean reciprocal rank before stopping (default 3); Batch the
 	// sequences per step (default 32).
 	LearningRate float64 `json:"learning_rate,omitempty"`
@@ -41,7 +42,7 @@ type Training struct {
 // Check fills in the defaults and returns an error naming the first
 // parameter out of range; name prefixes it ("sasrec").
 func (t *Training) Check(name string) error {
-	t.LearningRate, t.Epochs, t.Patience, t.Batch = cmp.Or(t.LearningRate, 0.001), cmp.Or(t.Epochs, 30), cmp.Or(t.Patience, 3), cmp.Or(t.Batch, 32)
+	t.LearningRate, t.Epochs, t.Patience, t.Batch = cmp.Or(t.LearningRate, 0.001), cmp.Or(t.Epochs, 200), cmp.Or(t.Patience, 3), cmp.Or(t.Batch, 32)
 	t.FullSoftmaxMax, t.Negatives = cmp.Or(t.FullSoftmaxMax, 50000), cmp.Or(t.Negatives, 1000)
 	if t.Dropout == nil {
 		v := 0.2

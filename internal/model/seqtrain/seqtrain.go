@@ -295,6 +295,22 @@ type Output struct {
 	batched bool
 	fresh   bool
 	tt      []float32
+
+	scratch sync.Pool // of *lossScratch: Loss's buffers, reused
+}
+
+// lossScratch holds the buffers one Loss uses and returns to the pool:
+// the logits' gradient, its transpose and the embeddings' gradient, whose
+// n×d is most of a short sequence's allocations over a full catalog.
+type lossScratch struct{ dl, dpt, dtable []float32 }
+
+// grown returns buf resized to n, reusing its memory when it can; its
+// contents are left as they were.
+func grown(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
 }
 
 // batch says whether the embeddings stay as they are until the next call
@@ -431,7 +447,13 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 			}
 		}
 	}
-	dl := make([]float32, t*w)
+	sc, _ := o.scratch.Get().(*lossScratch)
+	if sc == nil {
+		sc = new(lossScratch)
+	}
+	defer o.scratch.Put(sc)
+	sc.dl = grown(sc.dl, t*w)
+	dl := sc.dl
 	loss := nn.CrossEntropy(logits, t, w, tg, dl) * float64(t)
 	for i := range dl {
 		dl[i] *= float32(t) // summed over positions; the batch divides
@@ -448,10 +470,10 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 	}
 	dh := make([]float32, t*d)
 	kernels.MatMul(dh, dp, table, t, cols, d)
-	dpt := make([]float32, cols*t)
+	sc.dpt, sc.dtable = grown(sc.dpt, cols*t), grown(sc.dtable, cols*d)
+	dpt, dtable := sc.dpt, sc.dtable
 	kernels.Transpose(dpt, dp, t, cols)
-	dtable := make([]float32, cols*d)
-	kernels.MatMul(dtable, dpt, hf, cols, t, d)
+	kernels.MatMul(dtable, dpt, hf, cols, t, d) // sets every entry
 	if o.k == 0 {
 		kernels.Axpy(1, dtable, dEmb[:o.n*d])
 	} else {

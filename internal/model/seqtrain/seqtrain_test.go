@@ -98,7 +98,7 @@ func TestTrainingParameters(t *testing.T) {
 	if err := d.Check("sasrec"); err != nil {
 		t.Fatal(err)
 	}
-	if d.LearningRate != 0.001 || d.Epochs != 30 || *d.Dropout != 0.2 || *d.ClipNorm != 5 || *d.Warmup != 100 || d.FullSoftmaxMax != 50000 || d.Negatives != 1000 {
+	if d.LearningRate != 0.001 || d.Epochs != 200 || *d.Dropout != 0.2 || *d.ClipNorm != 5 || *d.Warmup != 100 || d.FullSoftmaxMax != 50000 || d.Negatives != 1000 {
 		t.Errorf("defaults %+v", d)
 	}
 }
