@@ -64,6 +64,14 @@ func needCutoff(p eval.Protocol, opts eval.Options) error {
 	return nil
 }
 
+// withProgress reports an evaluation's steps to w, one line each with
+// the time (UTC), as they come.
+func withProgress(ctx context.Context, w io.Writer) context.Context {
+	return eval.WithProgress(ctx, func(step string) {
+		fmt.Fprintf(w, "%s %s\n", time.Now().UTC().Format(time.TimeOnly), step)
+	})
+}
+
 // protocolUsage is the list of protocols for help texts.
 func protocolUsage() string {
 	var b strings.Builder
@@ -175,7 +183,7 @@ Protocols:
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
+			ctx := withProgress(cmd.Context(), cmd.ErrOrStderr())
 			opts.Seed = seed
 			rep, err := runEval(ctx, ds, p, opts, cands, cutoffs, seed)
 			if err != nil {

@@ -109,7 +109,7 @@ It writes the best parameters as JSON to --out (or prints them); 'tailor eval
 			if k == 0 {
 				k = p.Ks[0]
 			}
-			ctx := cmd.Context()
+			ctx := withProgress(cmd.Context(), cmd.ErrOrStderr())
 			opts.Seed = seed
 			_, folds, err := splitData(ctx, dataset, p, opts)
 			if err != nil {

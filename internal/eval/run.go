@@ -140,6 +140,7 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, opts RunOptions) 
 			}
 			params := c.Params
 			if c.Tune && len(c.Info.Grid) > 0 {
+				progress(ctx, "fold %d/%d: tuning %s over %d parameter sets on validation", fi+1, len(folds), label, len(c.Info.Grid))
 				best, score, err := tune(ctx, c.Info, f, ks[0], opts.Seed, max(1, c.Carves))
 				if err != nil {
 					return nil, fmt.Errorf("fold %d: %w", fi+1, err)
@@ -154,11 +155,13 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, opts RunOptions) 
 			if task := f.Cases[0].Query.Task; !model.Answers(mdl, task) {
 				return nil, fmt.Errorf("%s does not answer %s queries", c.Info.Name, task)
 			}
+			progress(ctx, "fold %d/%d: fitting %s", fi+1, len(folds), label)
 			start := time.Now()
 			if err := mdl.Fit(ctx, f.Train); err != nil {
 				return nil, fmt.Errorf("fit %s on fold %d: %w", c.Info.Name, fi+1, err)
 			}
-			res.TrainSeconds += time.Since(start).Seconds()
+			fit := time.Since(start)
+			res.TrainSeconds += fit.Seconds()
 			if et, ok := mdl.(epochTrained); ok && fi == 0 {
 				res.Epochs = et.EpochsRun()
 			}
@@ -186,6 +189,7 @@ func Run(ctx context.Context, folds []Fold, cands []Candidate, opts RunOptions) 
 			if _, isMatrix := model.AsMatrix(mdl); !isMatrix && f.Train.RowKind() == dataset.ByUser {
 				a.rows = mx.Row
 			}
+			progress(ctx, "fold %d/%d: %s fitted in %s; answering %d cases", fi+1, len(folds), label, took(fit), len(f.Cases))
 			scores, lists, aucs, ranks, err := a.rankAll(ctx, ks, n, opts.FullRanking, opts.Seed)
 			if err != nil {
 				return nil, err

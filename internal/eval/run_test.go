@@ -146,9 +146,19 @@ func TestTune(t *testing.T) {
 	knn, _ := all.Lookup("itemknn")
 	for _, protocol := range []string{"kfold", "loo"} {
 		folds := split(t, protocol, d, eval.Options{Seed: 1, Folds: 2})
-		res, err := eval.Run(context.Background(), folds, []eval.Candidate{{Info: knn, Tune: true}}, eval.RunOptions{Ks: []int{5}, Seed: 1, FullRanking: true})
+		var steps []string
+		ctx := eval.WithProgress(context.Background(), func(s string) { steps = append(steps, s) })
+		res, err := eval.Run(ctx, folds, []eval.Candidate{{Info: knn, Tune: true}}, eval.RunOptions{Ks: []int{5}, Seed: 1, FullRanking: true})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The progress says every step: per fold the search, each
+		// parameter set's score, the fit and the answers.
+		want := len(folds) * (3 + len(knn.Grid))
+		if len(steps) != want || !strings.HasPrefix(steps[0], fmt.Sprintf("fold 1/%d: tuning itemknn over", len(folds))) ||
+			!strings.Contains(steps[1], "validation ndcg@5") || !strings.HasPrefix(steps[len(steps)-2], fmt.Sprintf("fold %d/%d: fitting itemknn", len(folds), len(folds))) ||
+			!strings.Contains(steps[len(steps)-1], "answering") {
+			t.Errorf("%s: %d progress steps, want %d: %q", protocol, len(steps), want, steps)
 		}
 		if len(res[0].Tuned) != len(folds) {
 			t.Fatalf("%s: %d tuned folds, want %d", protocol, len(res[0].Tuned), len(folds))

@@ -271,13 +271,18 @@ func trial(ctx context.Context, info model.Info, params json.RawMessage, seed ui
 	if err != nil {
 		return 0, fmt.Errorf("tune %s: %w", info.Name, err)
 	}
+	start := time.Now()
 	if err := m.Fit(ctx, v.Train); err != nil {
 		return 0, fmt.Errorf("tune %s: %w", info.Name, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	return validate(m, v, k)
+	score, err := validate(m, v, k)
+	if err == nil {
+		progress(ctx, "tune %s %s: validation ndcg@%d %.4f (fitted in %s)", info.Name, params, k, score, took(time.Since(start)))
+	}
+	return score, err
 }
 
 // tune is Search over the whole grid.
