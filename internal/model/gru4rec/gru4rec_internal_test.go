@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -119,21 +118,10 @@ func TestLearnsASequence(t *testing.T) {
 			t.Errorf("%s: the next item of the cycle came first for %d of %d sequences (validation MRR %.2f after %d epochs)", name, right, items, mm.(*Model).ValidMRR, mm.(*Model).Epochs)
 		}
 	}
-	// Answering's pooled pass gives training's forward pass's scores to the
-	// bit, for sequences shorter and longer than max_len (10), twice.
+	// Answering's pooled pass gives training's forward pass's scores, in
+	// the fitted model and the loaded one.
 	for _, m := range []*Model{mm.(*Model), loaded.(*Model)} {
-		for _, n := range []int{1, 4, 10, 15, 4, 15} {
-			seq := make([]int32, n)
-			for k := range seq {
-				seq[k] = idx(k * 5)
-			}
-			want, got := make([]float32, m.N), make([]float32, m.N)
-			m.scores(seq, want)
-			m.answerScores(seq, got)
-			if !slices.Equal(got, want) {
-				t.Errorf("%d items: answering's scores %v, training's %v", n, got[:3], want[:3])
-			}
-		}
+		modeltest.CheckPooledScores(t, m.N, idx, m.scores, m.answerScores)
 	}
 	if err := loaded.(*Model).UnmarshalBinary(b[:len(b)-3]); err == nil {
 		t.Error("a cut artifact was accepted")

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/kernels"
@@ -79,10 +78,9 @@ type Model struct {
 	blocks []*nn.Block
 	gf, bf []float32 // the final layer norm
 	seqtrain.Base
-	// answering holds the buffers and transposed weights of one answer's
-	// forward pass (*answerPass), made once the weights are final (at the
-	// end of Fit, or loaded): answers allocate nothing for the network.
-	answering *sync.Pool
+	// answering holds the buffers and transposed weights of the answers'
+	// forward passes, made once the weights are final (final).
+	answering *seqtrain.Passes[*answerPass]
 }
 
 // answerPass is one forward pass of answering: each block's Inference
@@ -92,30 +90,26 @@ type answerPass struct {
 	x0, hf, invF []float32
 }
 
-// final makes the answering pool for the weights as they are now.
+// final makes the answering passes for the weights as they are now.
 func (m *Model) final() {
 	d, t := m.cfg.Dims, m.cfg.MaxLen
-	m.answering = &sync.Pool{New: func() any {
+	m.answering = seqtrain.NewPasses(t, func() *answerPass {
 		p := &answerPass{x0: make([]float32, t*d), hf: make([]float32, t*d), invF: make([]float32, t)}
 		for _, b := range m.blocks {
 			p.blocks = append(p.blocks, b.NewInference(t))
 		}
 		return p
-	}}
+	})
 }
 
 // answerScores is scores for answering: the same numbers, to the bit,
 // from a pooled pass (forward allocates what training's backward needs).
 func (m *Model) answerScores(seq []int32, out []float32) {
-	if m.answering == nil {
-		m.scores(seq, out)
-		return
-	}
-	if len(seq) > m.cfg.MaxLen {
-		seq = seq[len(seq)-m.cfg.MaxLen:]
-	}
-	p := m.answering.Get().(*answerPass)
-	defer m.answering.Put(p)
+	m.answering.Scores(seq, out, m.answer, m.scores)
+}
+
+// answer is answerScores's pass over p's buffers.
+func (m *Model) answer(p *answerPass, seq []int32, out []float32) {
 	d, t := m.cfg.Dims, len(seq)
 	x := p.x0[:t*d]
 	m.embed(seq, x)

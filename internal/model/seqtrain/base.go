@@ -1,6 +1,8 @@
 package seqtrain
 
 import (
+	"sync"
+
 	"github.com/tailorhq/tailor/internal/dataset"
 	"github.com/tailorhq/tailor/internal/model"
 )
@@ -57,3 +59,33 @@ func (b *Base) NumItems() int { return b.N }
 
 // SetNumItems is a no-op: the artifact holds the catalog size.
 func (b *Base) SetNumItems(int) {}
+
+// Passes keeps the buffers of a model's answering passes, one P to a pass
+// at a time, made once its weights are final (the end of a fit, or a
+// load), so that answers allocate nothing for the network.
+type Passes[P any] struct {
+	pool   sync.Pool
+	maxLen int
+}
+
+// NewPasses returns the passes of a model over sequences of at most
+// maxLen items; newPass makes one pass's buffers.
+func NewPasses[P any](maxLen int, newPass func() P) *Passes[P] {
+	return &Passes[P]{pool: sync.Pool{New: func() any { return newPass() }}, maxLen: maxLen}
+}
+
+// Scores sets out to the next-item scores after seq (its last maxLen
+// items) by pass over a pooled P; on nil Passes (weights not final) by
+// fallback, which gives the same numbers.
+func (ps *Passes[P]) Scores(seq []int32, out []float32, pass func(p P, seq []int32, out []float32), fallback func(seq []int32, out []float32)) {
+	if ps == nil {
+		fallback(seq, out)
+		return
+	}
+	if len(seq) > ps.maxLen {
+		seq = seq[len(seq)-ps.maxLen:]
+	}
+	p := ps.pool.Get().(P)
+	defer ps.pool.Put(p)
+	pass(p, seq, out)
+}
