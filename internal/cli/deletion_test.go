@@ -14,7 +14,7 @@ import (
 )
 
 // TestDeletionReachesTheAnalyses deletes a shopper and an item through the
-// API of a served shop and checks, within 5 s, every analysis, pricing and
+// API of a served shop and checks, within 15 s, every analysis, pricing and
 // search answer that named them: none does any more.
 func TestDeletionReachesTheAnalyses(t *testing.T) {
 	dir := importSample(t)
@@ -79,7 +79,11 @@ func TestDeletionReachesTheAnalyses(t *testing.T) {
 			t.Fatalf("DELETE %s: %d", path, code)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// Alone the analyses are refreshed without them in 1–2.5 s (logged);
+	// with other packages' tests on the same two cores a run took over 5,
+	// so the bound is 15 s: the README's "within seconds".
+	deleted := time.Now()
+	deadline := deleted.Add(15 * time.Second)
 	for {
 		var left []string
 		for _, m := range mentions {
@@ -106,10 +110,11 @@ func TestDeletionReachesTheAnalyses(t *testing.T) {
 			left = append(left, fmt.Sprintf("buy again (%d items)", len(buyAgain.Items)))
 		}
 		if len(left) == 0 {
+			t.Logf("gone from every answer %s after the deletion", time.Since(deleted).Round(time.Millisecond))
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("5 s after deleting shopper %s and item %s, they are still in: %s", shopper, item, strings.Join(left, ", "))
+			t.Fatalf("15 s after deleting shopper %s and item %s, they are still in: %s", shopper, item, strings.Join(left, ", "))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
