@@ -97,9 +97,7 @@ func (m *Model) answerScores(seq []int32, out []float32) {
 func (m *Model) answer(p *answerPass, seq []int32, out []float32) {
 	d, t := m.cfg.Dims, len(seq)
 	x := p.x0[:t*d]
-	for i, it := range seq {
-		copy(x[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
-	}
+	m.embed(seq, x)
 	hs := p.gru.Infer(x, t)
 	hf := p.hf[:t*d]
 	nn.LayerNormInto(hs, t, d, m.gf, m.bf, hf, p.invF[:t])
@@ -121,14 +119,20 @@ type trace struct {
 	invF []float32
 }
 
+// embed writes the items' embeddings into x (len(seq)×d).
+func (m *Model) embed(seq []int32, x []float32) {
+	d := m.cfg.Dims
+	for i, it := range seq {
+		copy(x[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
+	}
+}
+
 // forward runs the network over a sequence; mask (t×d, or nil) is the
 // input dropout.
 func (m *Model) forward(seq []int32, mask []float32) *trace {
 	d, t := m.cfg.Dims, len(seq)
 	tr := &trace{x0: make([]float32, t*d)}
-	for i, it := range seq {
-		copy(tr.x0[i*d:(i+1)*d], m.emb[int(it)*d:int(it+1)*d])
-	}
+	m.embed(seq, tr.x0)
 	for i := range mask {
 		tr.x0[i] *= mask[i]
 	}

@@ -304,15 +304,6 @@ type Output struct {
 // n×d is most of a short sequence's allocations over a full catalog.
 type lossScratch struct{ dl, dpt, dtable []float32 }
 
-// grown returns buf resized to n, reusing its memory when it can; its
-// contents are left as they were.
-func grown(buf []float32, n int) []float32 {
-	if cap(buf) < n {
-		return make([]float32, n)
-	}
-	return buf[:n]
-}
-
 // batch says whether the embeddings stay as they are until the next call
 // (Train: between its updates); false, every Loss transposes them again.
 func (o *Output) batch(fixed bool) {
@@ -452,7 +443,7 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 		sc = new(lossScratch)
 	}
 	defer o.scratch.Put(sc)
-	sc.dl = grown(sc.dl, t*w)
+	sc.dl = slices.Grow(sc.dl[:0], t*w)[:t*w]
 	dl := sc.dl
 	loss := nn.CrossEntropy(logits, t, w, tg, dl) * float64(t)
 	for i := range dl {
@@ -470,7 +461,7 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 	}
 	dh := make([]float32, t*d)
 	kernels.MatMul(dh, dp, table, t, cols, d)
-	sc.dpt, sc.dtable = grown(sc.dpt, cols*t), grown(sc.dtable, cols*d)
+	sc.dpt, sc.dtable = slices.Grow(sc.dpt[:0], cols*t)[:cols*t], slices.Grow(sc.dtable[:0], cols*d)[:cols*d]
 	dpt, dtable := sc.dpt, sc.dtable
 	kernels.Transpose(dpt, dp, t, cols)
 	kernels.MatMul(dtable, dpt, hf, cols, t, d) // sets every entry
