@@ -13,6 +13,9 @@ import (
 //	x₂ = x + Attn(LN₁(x))·Wo,  y = x₂ + ReLU(LN₂(x₂)·W₁ + b₁)·W₂ + b₂
 //
 // where Attn splits LN₁(x)·Wq, ·Wk and ·Wv into Heads slices of the width.
+// In training, ForwardDrop adds dropout where SASRec has it: on the
+// attention weights, on the feed-forward layer's hidden units and on its
+// output.
 type Block struct {
 	D, Heads, Hidden int
 	Wq, Wk, Wv, Wo   []float32 // D×D
@@ -65,6 +68,10 @@ type BlockCache struct {
 	probs              [][]float32
 	att, x2, h2, z, zr []float32
 	o, proj, f, y      []float32
+	// The dropout masks (nil without dropout): per head on the attention
+	// weights (t×t), on the hidden units (t×Hidden), on the output (t×D).
+	mp     [][]float32
+	mz, mf []float32
 }
 
 // sized returns buf resized to n, reusing its memory when it can.
@@ -111,6 +118,49 @@ func (b *Block) ForwardT(x []float32, t int, wt *Transposed) ([]float32, *BlockC
 	return b.pass(x, t, wt, c), c
 }
 
+// ForwardDrop is Forward in training with dropout at rate p on the
+// attention weights, the hidden units and the output of the feed-forward
+// layer, its masks drawn from r (each entry kept with chance 1−p and
+// scaled by 1/(1−p)) and kept in the cache for Backward. With p 0 it is
+// Forward and draws nothing from r.
+func (b *Block) ForwardDrop(x []float32, t int, p float64, r *rand.Rand) ([]float32, *BlockCache) {
+	if p < 0 || p >= 1 {
+		panic(fmt.Sprintf("nn: dropout rate %g out of [0, 1)", p))
+	}
+	c := &BlockCache{}
+	if p > 0 {
+		c.mp = make([][]float32, b.Heads)
+		for hd := range c.mp {
+			c.mp[hd] = dropMask(t*t, p, r)
+		}
+		c.mz, c.mf = dropMask(t*b.Hidden, p, r), dropMask(t*b.D, p, r)
+	}
+	var wt Transposed
+	b.Transpose(&wt)
+	return b.pass(x, t, &wt, c), c
+}
+
+// dropMask returns n entries, each 0 with chance p and 1/(1−p) otherwise.
+func dropMask(n int, p float64, r *rand.Rand) []float32 {
+	m, keep := make([]float32, n), float32(1/(1-p))
+	for i := range m {
+		if r.Float64() >= p {
+			m[i] = keep
+		}
+	}
+	return m
+}
+
+// mul sets x to x ⊙ m (m nil: unchanged).
+func mul(x, m []float32) {
+	if m == nil {
+		return
+	}
+	for i := range x {
+		x[i] *= m[i]
+	}
+}
+
 // pass computes the block's output for t positions into c's buffers
 // (resized, their memory reused), keeping in c what Backward needs.
 func (b *Block) pass(x []float32, t int, wt *Transposed, c *BlockCache) []float32 {
@@ -133,7 +183,11 @@ func (b *Block) pass(x []float32, t int, wt *Transposed, c *BlockCache) []float3
 			sliceInto(m, hs[j], t, d, hd*dh, dh)
 		}
 		c.probs[hd] = sized(c.probs[hd], t*t)
-		AttentionInto(hs[0], hs[1], hs[2], t, dh, c.o, c.probs[hd])
+		var m []float32
+		if c.mp != nil {
+			m = c.mp[hd]
+		}
+		AttentionDropInto(hs[0], hs[1], hs[2], t, dh, c.o, c.probs[hd], m)
 		unslice(c.o, c.att, t, d, hd*dh, dh)
 	}
 	c.proj = sized(c.proj, t*d)
@@ -147,8 +201,10 @@ func (b *Block) pass(x []float32, t int, wt *Transposed, c *BlockCache) []float3
 	c.z, c.zr = sized(c.z, t*h), sized(c.zr, t*h)
 	LinearT(c.h2, t, d, wt.w1, h, b.B1, c.z)
 	ReLU(c.z, c.zr)
+	mul(c.zr, c.mz)
 	c.f = sized(c.f, t*d)
 	LinearT(c.zr, t, h, wt.w2, d, b.B2, c.f)
+	mul(c.f, c.mf)
 	c.y = sized(c.y, t*d)
 	for i := range c.y {
 		c.y[i] = c.x2[i] + c.f[i]
@@ -164,10 +220,16 @@ func (b *Block) Backward(c *BlockCache, dy []float32) ([]float32, [][]float32) {
 	for i, p := range b.Params() {
 		g[i] = make([]float32, len(p))
 	}
-	// y = x₂ + f: the residual passes dy to x₂.
+	// y = x₂ + f⊙M_f: the residual passes dy to x₂.
 	dx2 := append([]float32(nil), dy...)
+	df := dy
+	if c.mf != nil {
+		df = append([]float32(nil), dy...)
+		mul(df, c.mf)
+	}
 	dzr := make([]float32, t*h)
-	LinearBackward(c.zr, t, h, b.W2, d, dy, dzr, g[6], g[7])
+	LinearBackward(c.zr, t, h, b.W2, d, df, dzr, g[6], g[7])
+	mul(dzr, c.mz) // zr = ReLU(z)⊙M_z
 	dz := make([]float32, t*h)
 	ReLUBackward(c.z, dzr, dz)
 	dh2 := make([]float32, t*d)
@@ -182,7 +244,11 @@ func (b *Block) Backward(c *BlockCache, dy []float32) ([]float32, [][]float32) {
 	for hd := range b.Heads {
 		copy(do, slice(datt, t, d, hd*dh, dh))
 		dqs, dks, dvs := make([]float32, t*dh), make([]float32, t*dh), make([]float32, t*dh)
-		AttentionBackward(c.heads[hd][0], c.heads[hd][1], c.heads[hd][2], c.probs[hd], t, dh, do, dqs, dks, dvs)
+		var m []float32
+		if c.mp != nil {
+			m = c.mp[hd]
+		}
+		AttentionDropBackward(c.heads[hd][0], c.heads[hd][1], c.heads[hd][2], c.probs[hd], m, t, dh, do, dqs, dks, dvs)
 		unslice(dqs, dq, t, d, hd*dh, dh)
 		unslice(dks, dk, t, d, hd*dh, dh)
 		unslice(dvs, dv, t, d, hd*dh, dh)

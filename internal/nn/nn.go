@@ -228,6 +228,14 @@ func Attention(q, k, v []float32, t, d int, o []float32) (p []float32) {
 // AttentionInto is Attention writing the probabilities into p (t×t; only
 // each row's first i+1 entries are written).
 func AttentionInto(q, k, v []float32, t, d int, o, p []float32) {
+	AttentionDropInto(q, k, v, t, d, o, p, nil)
+}
+
+// AttentionDropInto is AttentionInto with dropout on the weights: the
+// output uses each weight p_ij times m_ij (m is t×t, 0 or 1/(1−rate); nil
+// for none), while p keeps the weights before the mask for the backward
+// pass.
+func AttentionDropInto(q, k, v []float32, t, d int, o, p, m []float32) {
 	scale := float32(1 / math.Sqrt(float64(d)))
 	for i := range t {
 		row := p[i*t : i*t+i+1]
@@ -238,7 +246,11 @@ func AttentionInto(q, k, v []float32, t, d int, o, p []float32) {
 		oi := o[i*d : (i+1)*d]
 		clear(oi)
 		for j := 0; j <= i; j++ {
-			kernels.Axpy(row[j], v[j*d:(j+1)*d], oi)
+			w := row[j]
+			if m != nil {
+				w *= m[i*t+j]
+			}
+			kernels.Axpy(w, v[j*d:(j+1)*d], oi)
 		}
 	}
 }
@@ -246,6 +258,12 @@ func AttentionInto(q, k, v []float32, t, d int, o, p []float32) {
 // AttentionBackward adds to dq, dk and dv the gradients of a loss whose
 // gradient at Attention's output is do.
 func AttentionBackward(q, k, v, p []float32, t, d int, do, dq, dk, dv []float32) {
+	AttentionDropBackward(q, k, v, p, nil, t, d, do, dq, dk, dv)
+}
+
+// AttentionDropBackward is AttentionBackward for AttentionDropInto's
+// output with the mask m (nil for none).
+func AttentionDropBackward(q, k, v, p, m []float32, t, d int, do, dq, dk, dv []float32) {
 	scale := float32(1 / math.Sqrt(float64(d)))
 	dp := make([]float32, t)
 	ds := make([]float32, t)
@@ -253,8 +271,13 @@ func AttentionBackward(q, k, v, p []float32, t, d int, do, dq, dk, dv []float32)
 		row := p[i*t : i*t+i+1]
 		doi := do[i*d : (i+1)*d]
 		for j := 0; j <= i; j++ {
-			kernels.Axpy(row[j], doi, dv[j*d:(j+1)*d]) // dV += Pᵀ·dO
-			dp[j] = kernels.Dot(doi, v[j*d:(j+1)*d])   // dP = dO·Vᵀ
+			w, mj := row[j], float32(1)
+			if m != nil {
+				mj = m[i*t+j]
+				w *= mj
+			}
+			kernels.Axpy(w, doi, dv[j*d:(j+1)*d])         // dV += (P⊙M)ᵀ·dO
+			dp[j] = kernels.Dot(doi, v[j*d:(j+1)*d]) * mj // dP = (dO·Vᵀ)⊙M
 		}
 		clear(ds[:i+1])
 		SoftmaxBackward(row, 1, i+1, dp[:i+1], ds[:i+1])

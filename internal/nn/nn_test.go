@@ -145,6 +145,91 @@ func TestAttentionGradients(t *testing.T) {
 	}
 }
 
+// TestAttentionDropGradients checks attention with a dropout mask on its
+// weights: the gradients against finite differences, and the output
+// against the weights times the mask by hand.
+func TestAttentionDropGradients(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 2))
+	const T, d = 4, 3
+	q, k, v, rr := randVec(r, T*d), randVec(r, T*d), randVec(r, T*d), randVec(r, T*d)
+	m := dropMask(T*T, 0.4, r)
+	o, p := make([]float32, T*d), make([]float32, T*T)
+	loss := func() float64 { AttentionDropInto(q, k, v, T, d, o, p, m); return dot64(o, rr) }
+	loss()
+	dq, dk, dv := make([]float32, T*d), make([]float32, T*d), make([]float32, T*d)
+	AttentionDropBackward(q, k, v, p, m, T, d, rr, dq, dk, dv)
+	check(t, "q", q, dq, loss)
+	check(t, "k", k, dk, loss)
+	check(t, "v", v, dv, loss)
+	// The last position's output is Σ_j p_j m_j v_j.
+	loss()
+	i := T - 1
+	for c := range d {
+		want := 0.0
+		for j := range T {
+			want += float64(p[i*T+j]) * float64(m[i*T+j]) * float64(v[j*d+c])
+		}
+		if math.Abs(float64(o[i*d+c])-want) > 1e-5 {
+			t.Errorf("output [%d][%d] = %v, want %v", i, c, o[i*d+c], want)
+		}
+	}
+}
+
+// TestBlockDropout checks a block trained with dropout: the gradients
+// under fixed masks against finite differences; masks that drop about
+// the rate's share and scale the rest; and a rate of 0 that is Forward to
+// the bit and draws nothing.
+func TestBlockDropout(t *testing.T) {
+	r := rand.New(rand.NewPCG(6, 2))
+	b, err := NewBlock(4, 2, 6, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][]float32{b.G1, b.Be1, b.G2, b.Be2, b.B1, b.B2} {
+		for i := range p {
+			p[i] += float32(r.NormFloat64()) * 0.3
+		}
+	}
+	const T, rate = 3, 0.3
+	x, rr := randVec(r, T*4), randVec(r, T*4)
+	masks := func() *rand.Rand { return rand.New(rand.NewPCG(11, 3)) }
+	loss := func() float64 { y, _ := b.ForwardDrop(x, T, rate, masks()); return dot64(y, rr) }
+	y, cache := b.ForwardDrop(x, T, rate, masks())
+	dx, grads := b.Backward(cache, rr)
+	checkEps(t, "x", x, dx, loss, 1e-3)
+	names := []string{"Wq", "Wk", "Wv", "Wo", "W1", "B1", "W2", "B2", "G1", "Be1", "G2", "Be2"}
+	for i, p := range b.Params() {
+		checkEps(t, names[i], p, grads[i], loss, 1e-3)
+	}
+	if plain, _ := b.Forward(x, T); slices.Equal(plain, y) {
+		t.Error("dropout at 0.3 left the output unchanged")
+	}
+
+	m := dropMask(100000, rate, rand.New(rand.NewPCG(1, 1)))
+	zeros := 0
+	for _, v := range m {
+		switch v {
+		case 0:
+			zeros++
+		case float32(1 / (1 - rate)):
+		default:
+			t.Fatalf("mask entry %v, want 0 or %v", v, 1/(1-rate))
+		}
+	}
+	if share := float64(zeros) / float64(len(m)); math.Abs(share-rate) > 0.01 {
+		t.Errorf("mask dropped %.3f of its entries, want about %v", share, rate)
+	}
+
+	r0 := rand.New(rand.NewPCG(4, 4))
+	y0, _ := b.ForwardDrop(x, T, 0, r0)
+	if plain, _ := b.Forward(x, T); !slices.Equal(plain, y0) {
+		t.Error("ForwardDrop at rate 0 differs from Forward")
+	}
+	if r0.Uint64() != rand.New(rand.NewPCG(4, 4)).Uint64() {
+		t.Error("ForwardDrop at rate 0 drew from its random source")
+	}
+}
+
 // TestBlockGradients checks a two-head block end to end: the input and
 // every parameter against finite differences.
 func TestBlockGradients(t *testing.T) {

@@ -33,6 +33,11 @@ type Config struct {
 	Heads  int `json:"heads,omitempty"`
 	Blocks int `json:"blocks,omitempty"`
 	MaxLen int `json:"max_len,omitempty"`
+	// BlockDropout is the dropout inside the blocks, where the SASRec
+	// paper has it besides the input's: on the attention weights and the
+	// feed-forward layer's hidden units and output (default 0: none; the
+	// input's is Training's dropout).
+	BlockDropout float64 `json:"block_dropout,omitempty"`
 	// Training holds the training parameters: learning_rate, epochs,
 	// patience, batch, dropout, weight_decay, clip_norm, warmup,
 	// full_softmax_max and negatives (package seqtrain).
@@ -41,12 +46,14 @@ type Config struct {
 
 // Info describes the model for package all.
 func Info() model.Info {
-	// The search: the dropout (the default 0.2, or 0.5 for small data)
-	// and the patience of early stopping (the default 3, or 6).
+	// The search: the input's dropout (the default 0.2, or 0.5 for small
+	// data), alone or, as in the SASRec paper, at the same rate inside
+	// the blocks too; early stopping with a patience of 6 (training keeps
+	// the best epoch's weights, so a longer patience only costs time).
 	var grid []json.RawMessage
-	for _, p := range []int{3, 6} {
-		for _, dr := range []float64{0.2, 0.5} {
-			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"dropout":%g,"patience":%d}`, dr, p)))
+	for _, dr := range []float64{0.2, 0.5} {
+		for _, bd := range []float64{0, dr} {
+			grid = append(grid, json.RawMessage(fmt.Sprintf(`{"dropout":%g,"block_dropout":%g,"patience":6}`, dr, bd)))
 		}
 	}
 	return model.Info{Name: "sasrec", Grid: grid, New: func(params json.RawMessage, seed uint64) (model.Model, error) {
@@ -63,6 +70,8 @@ func Info() model.Info {
 			return nil, fmt.Errorf("sasrec: dims %d must be from 2 to 1024 and a multiple of heads %d", c.Dims, c.Heads)
 		case c.Blocks < 1 || c.Blocks > 12 || c.MaxLen < 2 || c.MaxLen > 1000:
 			return nil, fmt.Errorf("sasrec: blocks %d must be from 1 to 12 and max_len %d from 2 to 1000", c.Blocks, c.MaxLen)
+		case !(c.BlockDropout >= 0 && c.BlockDropout < 1):
+			return nil, fmt.Errorf("sasrec: block_dropout %g must be in [0, 1)", c.BlockDropout)
 		}
 		return &Model{cfg: c, seed: seed}, nil
 	}}
@@ -130,8 +139,7 @@ func (m *Model) params() [][]float32 {
 	return ps
 }
 
-// forward runs the network over a sequence (at most MaxLen items) and
-// returns the final hidden states (t×d) and what backward needs.
+// trace is what a forward pass keeps for the backward pass.
 type trace struct {
 	t      int
 	x0     []float32
@@ -151,7 +159,10 @@ func (m *Model) embed(seq []int32, x []float32) {
 	}
 }
 
-func (m *Model) forward(seq []int32, mask []float32) *trace {
+// forward runs the network over a sequence (at most MaxLen items) and
+// returns the final hidden states (t×d) and what backward needs; mask is
+// the input's dropout, and r, when not nil, draws the blocks' (training).
+func (m *Model) forward(seq []int32, mask []float32, r *rand.Rand) *trace {
 	d, t := m.cfg.Dims, len(seq)
 	tr := &trace{t: t, x0: make([]float32, t*d)}
 	m.embed(seq, tr.x0)
@@ -161,7 +172,13 @@ func (m *Model) forward(seq []int32, mask []float32) *trace {
 	}
 	x := tr.x0
 	for _, b := range m.blocks {
-		y, c := b.Forward(x, t)
+		var y []float32
+		var c *nn.BlockCache
+		if r != nil && m.cfg.BlockDropout > 0 {
+			y, c = b.ForwardDrop(x, t, m.cfg.BlockDropout, r)
+		} else {
+			y, c = b.Forward(x, t)
+		}
 		tr.caches = append(tr.caches, c)
 		x = y
 	}
@@ -191,7 +208,7 @@ func (m *Model) step(seq []int32, g grads, logits []float32, r *rand.Rand) (floa
 	in, targets := seq[:len(seq)-1], seq[1:]
 	d, t := m.cfg.Dims, len(in)
 	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
-	tr := m.forward(in, mask)
+	tr := m.forward(in, mask, r)
 	loss, dh := m.Out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
 	dx := make([]float32, t*d)
 	nn.LayerNormBackward(tr.last, t, d, m.gf, tr.invF, dh, dx, g[2], g[3])
@@ -220,7 +237,7 @@ func (m *Model) scores(seq []int32, out []float32) {
 		seq = seq[len(seq)-m.cfg.MaxLen:]
 	}
 	d := m.cfg.Dims
-	tr := m.forward(seq, nil)
+	tr := m.forward(seq, nil, nil)
 	h := tr.hf[(tr.t-1)*d : tr.t*d]
 	kernels.MatVec(m.emb, h, out)
 }

@@ -24,20 +24,22 @@ import (
 // entropy through the tied output, the final norm, two blocks, the
 // positional and item embeddings) against finite differences, over the
 // whole catalog and with a sampled softmax (the same negatives every
-// time).
+// time), and with dropout inside the blocks (the same masks every time).
 func TestModelGradients(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		out  seqtrain.Training
+		name      string
+		out       seqtrain.Training
+		blockDrop float64
 	}{
-		{"full softmax", seqtrain.Training{}},
-		{"sampled softmax", seqtrain.Training{FullSoftmaxMax: 2, Negatives: 3}},
+		{"full softmax", seqtrain.Training{}, 0},
+		{"sampled softmax", seqtrain.Training{FullSoftmaxMax: 2, Negatives: 3}, 0},
+		{"block dropout", seqtrain.Training{}, 0.25},
 	} {
-		t.Run(tc.name, func(t *testing.T) { checkGradients(t, tc.out) })
+		t.Run(tc.name, func(t *testing.T) { checkGradients(t, tc.out, tc.blockDrop) })
 	}
 }
 
-func checkGradients(t *testing.T, tr seqtrain.Training) {
+func checkGradients(t *testing.T, tr seqtrain.Training, blockDrop float64) {
 	r := rand.New(rand.NewPCG(1, 1))
 	// With dropout, the same mask every time (a fresh generator of one
 	// seed), so that the differences see the network the gradient saw.
@@ -46,7 +48,7 @@ func checkGradients(t *testing.T, tr seqtrain.Training) {
 	if err := tr.Check("sasrec"); err != nil {
 		t.Fatal(err)
 	}
-	m := &Model{cfg: Config{Dims: 4, Heads: 2, Blocks: 2, MaxLen: 6, Training: tr}, Base: seqtrain.Base{N: 5}}
+	m := &Model{cfg: Config{Dims: 4, Heads: 2, Blocks: 2, MaxLen: 6, BlockDropout: blockDrop, Training: tr}, Base: seqtrain.Base{N: 5}}
 	m.emb, m.pos = make([]float32, 5*4), make([]float32, 6*4)
 	for _, p := range [][]float32{m.emb, m.pos} {
 		for i := range p {
@@ -88,6 +90,7 @@ func TestLearnsASequence(t *testing.T) {
 		{"full softmax", `{"dims":16,"heads":2,"blocks":1,"max_len":10,"epochs":200,"patience":200,"learning_rate":0.01}`},
 		// 12 items over the limit of 6: 6 negatives drawn per sequence.
 		{"sampled softmax", `{"dims":16,"heads":2,"blocks":1,"max_len":10,"epochs":200,"patience":200,"learning_rate":0.01,"full_softmax_max":6,"negatives":6}`},
+		{"block dropout", `{"dims":16,"heads":2,"blocks":1,"max_len":10,"epochs":200,"patience":200,"learning_rate":0.01,"block_dropout":0.2}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { learnsASequence(t, d, items, tc.params) })
 	}
@@ -203,5 +206,26 @@ func BenchmarkStep(b *testing.B) {
 	logits := make([]float32, m.cfg.MaxLen*items)
 	for b.Loop() {
 		m.step(seq, g, logits, r)
+	}
+}
+
+// TestBadParameters checks that each parameter out of range is refused
+// with an error that names it.
+func TestBadParameters(t *testing.T) {
+	for _, tc := range []struct{ params, want string }{
+		{`{"dims":6,"heads":4}`, "dims 6"},
+		{`{"blocks":13}`, "blocks 13"},
+		{`{"max_len":1}`, "max_len 1"},
+		{`{"block_dropout":1}`, "block_dropout 1"},
+		{`{"block_dropout":-0.1}`, "block_dropout -0.1"},
+		{`{"dropout":1.5}`, "dropout"},
+	} {
+		_, err := Info().New(json.RawMessage(tc.params), 1)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one naming %q", tc.params, err, tc.want)
+		}
+	}
+	if _, err := Info().New(json.RawMessage(`{"block_dropout":0.3}`), 1); err != nil {
+		t.Errorf("block_dropout 0.3 refused: %v", err)
 	}
 }
