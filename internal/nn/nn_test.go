@@ -145,6 +145,35 @@ func TestAttentionGradients(t *testing.T) {
 	}
 }
 
+// testBlock is a block of width 4, two heads and hidden 6 drawn from r,
+// its gains and shifts moved away from 1 and 0 so that their gradients
+// show.
+func testBlock(t *testing.T, r *rand.Rand) *Block {
+	t.Helper()
+	b, err := NewBlock(4, 2, 6, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][]float32{b.G1, b.Be1, b.G2, b.Be2, b.B1, b.B2} {
+		for i := range p {
+			p[i] += float32(r.NormFloat64()) * 0.3
+		}
+	}
+	return b
+}
+
+// checkBlock checks a block's input and parameter gradients against
+// finite differences of loss, with a small step: the ReLU's kink is
+// within 0.01 of some inputs.
+func checkBlock(t *testing.T, b *Block, x, dx []float32, grads [][]float32, loss func() float64) {
+	t.Helper()
+	checkEps(t, "x", x, dx, loss, 1e-3)
+	names := []string{"Wq", "Wk", "Wv", "Wo", "W1", "B1", "W2", "B2", "G1", "Be1", "G2", "Be2"}
+	for i, p := range b.Params() {
+		checkEps(t, names[i], p, grads[i], loss, 1e-3)
+	}
+}
+
 // TestAttentionDropGradients checks attention with a dropout mask on its
 // weights: the gradients against finite differences, and the output
 // against the weights times the mask by hand.
@@ -181,26 +210,14 @@ func TestAttentionDropGradients(t *testing.T) {
 // the bit and draws nothing.
 func TestBlockDropout(t *testing.T) {
 	r := rand.New(rand.NewPCG(6, 2))
-	b, err := NewBlock(4, 2, 6, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range [][]float32{b.G1, b.Be1, b.G2, b.Be2, b.B1, b.B2} {
-		for i := range p {
-			p[i] += float32(r.NormFloat64()) * 0.3
-		}
-	}
+	b := testBlock(t, r)
 	const T, rate = 3, 0.3
 	x, rr := randVec(r, T*4), randVec(r, T*4)
 	masks := func() *rand.Rand { return rand.New(rand.NewPCG(11, 3)) }
 	loss := func() float64 { y, _ := b.ForwardDrop(x, T, rate, masks()); return dot64(y, rr) }
 	y, cache := b.ForwardDrop(x, T, rate, masks())
 	dx, grads := b.Backward(cache, rr)
-	checkEps(t, "x", x, dx, loss, 1e-3)
-	names := []string{"Wq", "Wk", "Wv", "Wo", "W1", "B1", "W2", "B2", "G1", "Be1", "G2", "Be2"}
-	for i, p := range b.Params() {
-		checkEps(t, names[i], p, grads[i], loss, 1e-3)
-	}
+	checkBlock(t, b, x, dx, grads, loss)
 	if plain, _ := b.Forward(x, T); slices.Equal(plain, y) {
 		t.Error("dropout at 0.3 left the output unchanged")
 	}
@@ -234,27 +251,13 @@ func TestBlockDropout(t *testing.T) {
 // every parameter against finite differences.
 func TestBlockGradients(t *testing.T) {
 	r := rand.New(rand.NewPCG(6, 1))
-	b, err := NewBlock(4, 2, 6, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Gains and shifts away from 1 and 0, so that their gradients show.
-	for _, p := range [][]float32{b.G1, b.Be1, b.G2, b.Be2, b.B1, b.B2} {
-		for i := range p {
-			p[i] += float32(r.NormFloat64()) * 0.3
-		}
-	}
+	b := testBlock(t, r)
 	const T = 3
 	x, rr := randVec(r, T*4), randVec(r, T*4)
 	loss := func() float64 { y, _ := b.Forward(x, T); return dot64(y, rr) }
 	_, cache := b.Forward(x, T)
 	dx, grads := b.Backward(cache, rr)
-	// A smaller step: the ReLU's kink is within 0.01 of some inputs.
-	checkEps(t, "x", x, dx, loss, 1e-3)
-	names := []string{"Wq", "Wk", "Wv", "Wo", "W1", "B1", "W2", "B2", "G1", "Be1", "G2", "Be2"}
-	for i, p := range b.Params() {
-		checkEps(t, names[i], p, grads[i], loss, 1e-3)
-	}
+	checkBlock(t, b, x, dx, grads, loss)
 	if _, err := NewBlock(5, 2, 4, r); err == nil {
 		t.Error("a width that is not a multiple of the heads was accepted")
 	}
