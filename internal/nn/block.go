@@ -106,9 +106,7 @@ func (b *Block) Transpose(wt *Transposed) {
 
 // Forward computes the block's output for t positions.
 func (b *Block) Forward(x []float32, t int) ([]float32, *BlockCache) {
-	var wt Transposed
-	b.Transpose(&wt)
-	return b.ForwardT(x, t, &wt)
+	return b.ForwardDrop(x, t, 0, nil)
 }
 
 // ForwardT is Forward given the weights transposed (Transpose): the same
@@ -122,7 +120,7 @@ func (b *Block) ForwardT(x []float32, t int, wt *Transposed) ([]float32, *BlockC
 // attention weights, the hidden units and the output of the feed-forward
 // layer, its masks drawn from r (each entry kept with chance 1−p and
 // scaled by 1/(1−p)) and kept in the cache for Backward. With p 0 it is
-// Forward and draws nothing from r.
+// Forward and draws nothing from r (which may be nil).
 func (b *Block) ForwardDrop(x []float32, t int, p float64, r *rand.Rand) ([]float32, *BlockCache) {
 	if p < 0 || p >= 1 {
 		panic(fmt.Sprintf("nn: dropout rate %g out of [0, 1)", p))
@@ -131,17 +129,22 @@ func (b *Block) ForwardDrop(x []float32, t int, p float64, r *rand.Rand) ([]floa
 	if p > 0 {
 		c.mp = make([][]float32, b.Heads)
 		for hd := range c.mp {
-			c.mp[hd] = dropMask(t*t, p, r)
+			c.mp[hd] = DropoutMask(t*t, p, r)
 		}
-		c.mz, c.mf = dropMask(t*b.Hidden, p, r), dropMask(t*b.D, p, r)
+		c.mz, c.mf = DropoutMask(t*b.Hidden, p, r), DropoutMask(t*b.D, p, r)
 	}
 	var wt Transposed
 	b.Transpose(&wt)
 	return b.pass(x, t, &wt, c), c
 }
 
-// dropMask returns n entries, each 0 with chance p and 1/(1−p) otherwise.
-func dropMask(n int, p float64, r *rand.Rand) []float32 {
+// DropoutMask draws a mask of n entries, each 0 with chance p and
+// 1/(1−p) otherwise (inverted dropout); nil when p is 0 or r is nil (no
+// dropout).
+func DropoutMask(n int, p float64, r *rand.Rand) []float32 {
+	if p <= 0 || r == nil {
+		return nil
+	}
 	m, keep := make([]float32, n), float32(1/(1-p))
 	for i := range m {
 		if r.Float64() >= p {
@@ -149,6 +152,15 @@ func dropMask(n int, p float64, r *rand.Rand) []float32 {
 		}
 	}
 	return m
+}
+
+// headMask is head hd's mask on its attention weights (nil without
+// dropout).
+func (c *BlockCache) headMask(hd int) []float32 {
+	if c.mp == nil {
+		return nil
+	}
+	return c.mp[hd]
 }
 
 // mul sets x to x ⊙ m (m nil: unchanged).
@@ -183,11 +195,7 @@ func (b *Block) pass(x []float32, t int, wt *Transposed, c *BlockCache) []float3
 			sliceInto(m, hs[j], t, d, hd*dh, dh)
 		}
 		c.probs[hd] = sized(c.probs[hd], t*t)
-		var m []float32
-		if c.mp != nil {
-			m = c.mp[hd]
-		}
-		AttentionDropInto(hs[0], hs[1], hs[2], t, dh, c.o, c.probs[hd], m)
+		AttentionDropInto(hs[0], hs[1], hs[2], t, dh, c.o, c.probs[hd], c.headMask(hd))
 		unslice(c.o, c.att, t, d, hd*dh, dh)
 	}
 	c.proj = sized(c.proj, t*d)
@@ -244,11 +252,7 @@ func (b *Block) Backward(c *BlockCache, dy []float32) ([]float32, [][]float32) {
 	for hd := range b.Heads {
 		copy(do, slice(datt, t, d, hd*dh, dh))
 		dqs, dks, dvs := make([]float32, t*dh), make([]float32, t*dh), make([]float32, t*dh)
-		var m []float32
-		if c.mp != nil {
-			m = c.mp[hd]
-		}
-		AttentionDropBackward(c.heads[hd][0], c.heads[hd][1], c.heads[hd][2], c.probs[hd], m, t, dh, do, dqs, dks, dvs)
+		AttentionDropBackward(c.heads[hd][0], c.heads[hd][1], c.heads[hd][2], c.probs[hd], c.headMask(hd), t, dh, do, dqs, dks, dvs)
 		unslice(dqs, dq, t, d, hd*dh, dh)
 		unslice(dks, dk, t, d, hd*dh, dh)
 		unslice(dvs, dv, t, d, hd*dh, dh)

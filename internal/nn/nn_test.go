@@ -181,7 +181,7 @@ func TestAttentionDropGradients(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 2))
 	const T, d = 4, 3
 	q, k, v, rr := randVec(r, T*d), randVec(r, T*d), randVec(r, T*d), randVec(r, T*d)
-	m := dropMask(T*T, 0.4, r)
+	m := DropoutMask(T*T, 0.4, r)
 	o, p := make([]float32, T*d), make([]float32, T*T)
 	loss := func() float64 { AttentionDropInto(q, k, v, T, d, o, p, m); return dot64(o, rr) }
 	loss()
@@ -222,7 +222,7 @@ func TestBlockDropout(t *testing.T) {
 		t.Error("dropout at 0.3 left the output unchanged")
 	}
 
-	m := dropMask(100000, rate, rand.New(rand.NewPCG(1, 1)))
+	m := DropoutMask(100000, rate, rand.New(rand.NewPCG(1, 1)))
 	zeros := 0
 	for _, v := range m {
 		switch v {

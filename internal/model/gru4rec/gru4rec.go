@@ -150,7 +150,7 @@ func (m *Model) step(seq []int32, g [][]float32, logits []float32, r *rand.Rand)
 	}
 	in, targets := seq[:len(seq)-1], seq[1:]
 	d, t := m.cfg.Dims, len(in)
-	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
+	mask := nn.DropoutMask(t*d, *m.cfg.Dropout, r)
 	tr := m.forward(in, mask)
 	loss, dh := m.Out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
 	ds := make([]float32, t*d)

@@ -170,15 +170,12 @@ func (m *Model) forward(seq []int32, mask []float32, r *rand.Rand) *trace {
 	for i := range mask[:min(len(mask), t*d)] {
 		tr.x0[i] *= mask[i]
 	}
-	x := tr.x0
+	x, drop := tr.x0, 0.0
+	if r != nil {
+		drop = m.cfg.BlockDropout
+	}
 	for _, b := range m.blocks {
-		var y []float32
-		var c *nn.BlockCache
-		if r != nil && m.cfg.BlockDropout > 0 {
-			y, c = b.ForwardDrop(x, t, m.cfg.BlockDropout, r)
-		} else {
-			y, c = b.Forward(x, t)
-		}
+		y, c := b.ForwardDrop(x, t, drop, r)
 		tr.caches = append(tr.caches, c)
 		x = y
 	}
@@ -207,7 +204,7 @@ func (m *Model) step(seq []int32, g grads, logits []float32, r *rand.Rand) (floa
 	}
 	in, targets := seq[:len(seq)-1], seq[1:]
 	d, t := m.cfg.Dims, len(in)
-	mask := seqtrain.DropoutMask(t*d, *m.cfg.Dropout, r)
+	mask := nn.DropoutMask(t*d, *m.cfg.Dropout, r)
 	tr := m.forward(in, mask, r)
 	loss, dh := m.Out.Loss(tr.hf, t, m.emb, targets, logits, g[0], r)
 	dx := make([]float32, t*d)

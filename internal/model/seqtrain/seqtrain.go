@@ -482,21 +482,6 @@ func (o *Output) Loss(hf []float32, t int, emb []float32, targets []int32, logit
 	return loss, dh
 }
 
-// DropoutMask draws a mask of size entries, each 0 with probability p and
-// 1/(1−p) otherwise; nil when p is 0 or r is nil (no dropout).
-func DropoutMask(size int, p float64, r *rand.Rand) []float32 {
-	if p <= 0 || r == nil {
-		return nil
-	}
-	mask := make([]float32, size)
-	for i := range mask {
-		if r.Float64() >= p {
-			mask[i] = float32(1 / (1 - p))
-		}
-	}
-	return mask
-}
-
 // Sequences are the rows of the dataset's training matrix (positive
 // weights only) as item sequences in time order. Items of the same time
 // keep the order the data gives them: an order's lines in their order
